@@ -1,0 +1,3 @@
+from embedview.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""``EmbeddingSet``: a dataset together with one vector per item, from one encoder.
+
+This is what every analysis, view and report consumes.  Raw vectors are kept as produced by
+the encoder (or read from a file); :attr:`EmbeddingSet.unit` gives the L2-normalised copy,
+computed once and shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from embedview.core.dataset import Dataset, LoadProblem
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12, copy: bool = True) -> np.ndarray:
+    """Row-wise L2 normalisation in float32; all-zero rows stay zero (no NaN)."""
+    x = np.array(x, dtype=np.float32, copy=copy)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    np.maximum(norms, eps, out=norms)
+    x /= norms[:, None]
+    return x
+
+
+@dataclass
+class EmbeddingSet:
+    dataset: Dataset
+    vectors: np.ndarray  # (N, D) float32, raw
+    encoder: str = "precomputed"  # registry name of the encoder, or "precomputed"
+    problems: List[LoadProblem] = field(default_factory=list)  # items dropped while encoding
+    _unit: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2:
+            raise ValueError(f"vectors must be 2-D, got shape {self.vectors.shape}")
+        if self.vectors.shape[0] != len(self.dataset):
+            raise ValueError(f"{self.vectors.shape[0]} vectors for {len(self.dataset)} items")
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def unit(self) -> np.ndarray:
+        """L2-normalised float32 vectors (cached)."""
+        if self._unit is None:
+            self._unit = l2_normalize(self.vectors)
+        return self._unit
+
+    @property
+    def all_problems(self) -> List[LoadProblem]:
+        return list(self.dataset.problems) + list(self.problems)
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset) -> "EmbeddingSet":
+        """Wrap a dataset that carries precomputed embeddings."""
+        if dataset.embeddings is None:
+            raise ValueError(f"dataset {dataset.name!r} has no precomputed embeddings; encode it first")
+        return cls(dataset=dataset, vectors=dataset.embeddings, encoder="precomputed")
+
+    def subset(self, indices) -> "EmbeddingSet":
+        idx = np.asarray(indices, dtype=np.int64)
+        return EmbeddingSet(self.dataset.subset(idx), np.asarray(self.vectors[idx]), self.encoder, list(self.problems))

@@ -1,0 +1,1 @@
+"""Dockable views.  Each takes the shared AppState and SelectionModel and only listens/acts on them."""
