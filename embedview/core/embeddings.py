@@ -8,7 +8,7 @@ computed once and shared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class EmbeddingSet:
     encoder: str = "precomputed"  # registry name of the encoder, or "precomputed"
     problems: List[LoadProblem] = field(default_factory=list)  # items dropped while encoding
     _unit: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    #: how the vectors were made, e.g. {"n_cached", "n_encoded", "n_failed", "seconds"} from the pipeline
+    stats: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 2:
