@@ -1,0 +1,230 @@
+"""Safe image opening: any common file -> an RGB ``PIL.Image``, or an :class:`ImageLoadError`.
+
+One place decides how user images are read, so the loaders (header-only validation), the
+encoding pipeline (full decode) and the GUI (thumbnails) agree:
+
+* the size is checked from the header *before* decoding, against our own ``max_pixels``
+  (so the limit holds even if some other library set Pillow's ``Image.MAX_IMAGE_PIXELS`` to
+  ``None``); Pillow's global check still applies on top (it refuses above twice its value,
+  ~179 MP by default) and is reported the same way, as a clear :class:`ImageLoadError`;
+* EXIF orientation is applied;
+* every mode becomes RGB: grey, palette, CMYK, 16-bit and float images are converted (16-bit
+  scaled to 8 bit, not clipped), transparency is composited on white, GIF/TIFF give their
+  first frame;
+* zero-byte, truncated, corrupt and non-image files raise :class:`ImageLoadError` naming the
+  file and the reason.
+
+Files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: File extensions treated as images (lower case, with the dot).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+#: Default decompression-bomb limit: 100 megapixels (e.g. 10000 x 10000), i.e. ~300 MB as RGB.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class ImageLoadError(Exception):
+    """An image file that cannot be used.  ``str()`` names the file and the reason."""
+
+    def __init__(self, path: PathLike, reason: str):
+        super().__init__(str(path), reason)  # args kept so the error pickles across processes
+        self.path = str(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def is_image_path(path: PathLike) -> bool:
+    """True when the file name has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
+    return os.path.splitext(str(path))[1].lower() in IMAGE_EXTENSIONS
+
+
+# -- opening ------------------------------------------------------------------------------------
+
+
+def _check_file(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageLoadError(path, "file not found") from None
+    except OSError as exc:
+        raise ImageLoadError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if not path.is_file():
+        raise ImageLoadError(path, "not a regular file")
+    if st.st_size == 0:
+        raise ImageLoadError(path, "empty file (0 bytes)")
+
+
+def _check_size(path: Path, size: Tuple[int, int], max_pixels: Optional[int]) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ImageLoadError(path, f"invalid image size {w} x {h} in the header")
+    if max_pixels is not None and w * h > max_pixels:
+        raise ImageLoadError(
+            path,
+            f"image is {w} x {h} = {w * h / 1e6:.0f} megapixels, above the limit of "
+            f"{max_pixels / 1e6:.0f} megapixels (refused as a possible decompression bomb)",
+        )
+
+
+def _open_header(path: Path, fp, max_pixels: Optional[int]) -> Image.Image:
+    """``Image.open`` on an already-open binary file: reads the header only, checks the size."""
+    try:
+        im = Image.open(fp)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own global limit (Image.MAX_IMAGE_PIXELS) fired before ours could.
+        found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+        detail = (
+            f"{int(found.group(1)) / 1e6:.0f} megapixels, above Pillow's limit of {int(found.group(2)) / 1e6:.0f}"
+            if found
+            else str(exc)
+        )
+        raise ImageLoadError(path, f"image too large ({detail}); refused as a possible decompression bomb") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(path, "not a recognised image (the contents are not an image format Pillow can read)") from None
+    except Exception as exc:  # corrupt headers raise assorted errors (OSError, SyntaxError, struct.error, ...)
+        raise ImageLoadError(path, f"corrupt image header ({type(exc).__name__}: {exc})") from None
+    _check_size(path, im.size, max_pixels)
+    return im
+
+
+def probe_image(path: PathLike, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
+    """``(width, height)`` from the file's header, without decoding the pixels.
+
+    Fast enough to validate every file of a folder at load time: refuses missing, empty and
+    non-image files, unreadable headers and images above ``max_pixels`` (``None``: no limit of
+    ours) with :class:`ImageLoadError`.  A file whose pixel data is truncated passes; that is
+    found when :func:`open_image` decodes it.
+    """
+    path = Path(path)
+    _check_file(path)
+    with open(path, "rb") as fp:
+        im = _open_header(path, fp, max_pixels)
+        return im.size
+
+
+def open_image(
+    path: PathLike,
+    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+    draft_size: Optional[int] = None,
+) -> Image.Image:
+    """Decode an image file into an RGB ``PIL.Image`` (EXIF orientation applied).
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file; opened read-only.
+    max_pixels : int or None
+        Refuse images whose header claims more pixels than this (default 100 MP).
+    draft_size : int, optional
+        Speed-up for consumers that downscale anyway: JPEGs are decoded at the smallest
+        DCT scale (1/2, 1/4, 1/8) whose sides are still at least ``draft_size`` pixels.
+
+    Raises
+    ------
+    ImageLoadError
+        Missing, empty, non-image, too-large, truncated or corrupt files.
+    """
+    path = Path(path)
+    _check_file(path)
+    with open(path, "rb") as fp:
+        im = _open_header(path, fp, max_pixels)
+        if draft_size and im.format == "JPEG":
+            w, h = im.size
+            scale = max(1.0, min(w, h) / float(draft_size))
+            im.draft("RGB", (int(w / scale), int(h / scale)))
+        try:
+            im.seek(0)  # first frame of GIF / TIFF / WebP animations
+            im.load()
+        except Exception as exc:  # truncated data: OSError; other corruption: anything
+            raise ImageLoadError(path, f"truncated or corrupt image data ({type(exc).__name__}: {exc})") from None
+        return to_rgb(_exif_transpose(im))
+
+
+def _exif_transpose(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag (in place, no copy when there is nothing to do).
+
+    A malformed EXIF block leaves the image as stored rather than failing the whole image.
+    """
+    try:
+        ImageOps.exif_transpose(im, in_place=True)
+    except Exception:
+        pass
+    return im
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB.
+
+    Transparency (RGBA, LA, palette with a transparent colour) is composited on white;
+    16-bit greys are scaled (``>> 8``), 32-bit integer / float images are rescaled to 0-255
+    from their value range instead of being clipped.  Returns ``im`` itself when already RGB.
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode == "P" and "transparency" in im.info:
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", im.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return Image.fromarray(_to_uint8(np.asarray(im), mode)).convert("RGB")
+    return im.convert("RGB")
+
+
+def _to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
+    """Map a single-channel high-bit-depth array onto uint8."""
+    if mode.startswith("I;16") or a.dtype == np.uint16:
+        return (a.astype(np.uint32) >> 8).astype(np.uint8)
+    a = a.astype(np.float64)
+    finite = np.isfinite(a)
+    if not finite.any():
+        return np.zeros(a.shape, dtype=np.uint8)
+    lo, hi = float(a[finite].min()), float(a[finite].max())
+    if mode == "F" and lo >= 0.0 and hi <= 1.0:
+        lo, hi = 0.0, 1.0  # float image in [0, 1]
+    elif mode == "I" and lo >= 0 and hi <= 255:
+        lo, hi = 0.0, 255.0  # already 8-bit values
+    elif mode == "I" and lo >= 0 and hi <= 65535:
+        lo, hi = 0.0, 65535.0  # 16-bit values stored as 32-bit (e.g. 16-bit PNG)
+    scaled = (np.where(finite, a, lo) - lo) * (255.0 / max(hi - lo, 1e-12))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+# -- thumbnails ---------------------------------------------------------------------------------
+
+
+def make_thumbnail(
+    path_or_image: Union[PathLike, Image.Image],
+    size: int = 96,
+    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """An RGB thumbnail whose longer side is at most ``size`` pixels (aspect ratio kept).
+
+    Takes a file path (decoded with :func:`open_image`, JPEGs at a reduced DCT scale for
+    speed; raises :class:`ImageLoadError`) or a ``PIL.Image`` (never modified).
+    """
+    if isinstance(path_or_image, Image.Image):
+        im = to_rgb(path_or_image)
+        im = im.copy() if im is path_or_image else im
+    else:
+        im = open_image(path_or_image, max_pixels=max_pixels, draft_size=size)
+    im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return im
