@@ -1,0 +1,351 @@
+"""Turn a dataset into an :class:`~embedview.core.embeddings.EmbeddingSet`, reusing the cache.
+
+:func:`encode_dataset` is the one encoding path used by the CLI, the GUI and the benchmarks:
+
+1. content keys for every item (:func:`~embedview.core.cache.hash_file` for images, hashed in
+   a thread pool; :func:`~embedview.core.cache.hash_text` for text);
+2. vectors already in the :class:`~embedview.core.cache.EmbeddingCache` are taken as they are
+   and reported done at once;
+3. the misses (each distinct content once) are encoded in batches.  Images are decoded and
+   preprocessed by a thread pool a bounded number of batches ahead of the model's forward pass
+   (PIL and torch release the GIL, so decoding overlaps the model); texts are batched by length,
+   as sentence-transformers does, so little padding is computed;
+4. every finished batch is written to the cache in one transaction, then progress is reported.
+   Cancellation (``TaskState.report`` raising ``Cancelled``) therefore stops at a batch
+   boundary with every finished batch kept.
+
+Images that cannot be decoded are dropped with a :class:`~embedview.core.dataset.LoadProblem`
+naming the file; the rest still encodes.
+
+:func:`embed` adds the choice of model (default per modality, loaded encoders kept in memory)
+and passes datasets with precomputed embeddings straight through.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from embedview.core.cache import EmbeddingCache, hash_file, hash_text
+from embedview.core.dataset import Dataset, LoadProblem
+from embedview.core.embeddings import EmbeddingSet
+from embedview.core.images import ImageLoadError, open_image
+from embedview.core.progress import TaskState
+from embedview.encoders.base import Encoder
+from embedview.encoders.registry import default_encoder_for, load_encoder
+
+#: batches decoded ahead of the one the model is working on
+PREFETCH_BATCHES = 2
+DEFAULT_BATCH_SIZE = 64
+#: how many loaded encoders :func:`get_encoder` keeps (weights are large)
+MAX_LOADED_ENCODERS = 3
+
+CacheArg = Union[EmbeddingCache, bool, None]
+
+
+# -- encoding ------------------------------------------------------------------------------------
+def encode_dataset(
+    dataset: Dataset,
+    encoder: Encoder,
+    *,
+    cache: CacheArg = None,
+    batch_size: Optional[int] = None,
+    num_workers: Optional[int] = None,
+    progress=None,
+) -> EmbeddingSet:
+    """Vectors for every usable item of ``dataset`` from ``encoder``, cached by content.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        An ``"image"`` or ``"text"`` dataset of the encoder's modality.
+    encoder : Encoder
+        A loaded encoder (see :func:`embed` to load one by name).
+    cache : EmbeddingCache, False or None
+        ``None`` opens the default cache (and closes it afterwards), ``False`` disables
+        caching, an :class:`EmbeddingCache` is used as given (and left open).
+    batch_size : int, optional
+        Items per forward pass and per cache transaction; defaults to the encoder's
+        ``batch_size`` attribute when it has one, else 64.
+    num_workers : int, optional
+        Threads decoding and preprocessing images; default ``min(4, cpu_count)``.
+    progress : callable(fraction, message) or TaskState, optional
+        Reports ``done/total`` with the encoding rate; cancelling raises ``Cancelled`` at the
+        next batch boundary, after the finished batches are in the cache.
+
+    Returns
+    -------
+    EmbeddingSet
+        Over the dataset without the items that failed to load (each one a ``LoadProblem``
+        in ``.problems``), raw float32 vectors, ``encoder=encoder.name`` and
+        ``.stats = {"n_cached", "n_encoded", "n_failed", "seconds", "items_per_s"}``.
+    """
+    if dataset.modality not in ("image", "text"):
+        raise ValueError(
+            f"dataset {dataset.name!r} holds {dataset.modality!r} items; only image and text datasets can be encoded"
+        )
+    if dataset.modality != encoder.modality:
+        raise ValueError(
+            f"encoder {encoder.name!r} takes {encoder.modality} but dataset {dataset.name!r} holds {dataset.modality}"
+        )
+    task = TaskState.coerce(progress)
+    start = time.perf_counter()
+    batch_size = int(batch_size or getattr(encoder, "batch_size", None) or DEFAULT_BATCH_SIZE)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    workers = max(1, int(num_workers or min(4, os.cpu_count() or 1)))
+    store: Optional[EmbeddingCache] = EmbeddingCache() if cache is None else (cache or None)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embedview-encode") as pool:
+            run = _Run(dataset, encoder, store, batch_size, pool, task)
+            run.execute()
+    finally:
+        if cache is None and store is not None:
+            store.close()
+
+    ok = np.flatnonzero(run.valid)
+    kept = dataset if len(ok) == len(dataset) else dataset.subset(ok)
+    seconds = time.perf_counter() - start
+    result = EmbeddingSet(kept, run.out[ok], encoder=encoder.name, problems=run.problems)
+    result.stats = {
+        "n_cached": run.n_cached,
+        "n_encoded": run.n_encoded,
+        "n_failed": len(dataset) - len(ok),
+        "seconds": seconds,
+        "items_per_s": run.n_encoded / run.encode_seconds if run.encode_seconds > 0 else 0.0,
+    }
+    return result
+
+
+class _Run:
+    """State of one :func:`encode_dataset` call (keeps the steps small and readable)."""
+
+    def __init__(self, dataset: Dataset, encoder: Encoder, store: Optional[EmbeddingCache], batch_size: int,
+                 pool: ThreadPoolExecutor, task: TaskState):
+        self.dataset, self.encoder, self.store = dataset, encoder, store
+        self.batch_size, self.pool, self.task = batch_size, pool, task
+        self.cache_id = encoder.cache_id if store is not None else ""
+        n = len(dataset)
+        self.dim = int(encoder.dim)
+        self.out = np.zeros((n, self.dim), dtype=np.float32)
+        self.valid = np.zeros(n, dtype=bool)
+        self.problems: List[LoadProblem] = []
+        self.n_cached = self.n_encoded = 0
+        self.done = 0
+        self.encode_seconds = 0.0
+
+    # -- steps ---------------------------------------------------------------------------
+    def execute(self) -> None:
+        n = len(self.dataset)
+        keys = self._keys()
+        usable = [i for i, k in enumerate(keys) if k is not None]
+        self.done = n - len(usable)  # unreadable files count as done
+        if self.store is not None and usable:
+            got, found = self.store.get_matrix(self.cache_id, [keys[i] for i in usable], self.dim)
+            hit = np.asarray(usable, dtype=np.int64)[found]
+            self.out[hit] = got[found]
+            self.valid[hit] = True
+            self.n_cached = len(hit)
+            self.done += len(hit)
+        # each distinct missing content once: key -> every index holding it
+        groups: Dict[str, List[int]] = {}
+        for i in usable:
+            if not self.valid[i]:
+                groups.setdefault(keys[i], []).append(i)
+        n_todo = sum(len(idx) for idx in groups.values())
+        self.task.report(self.done, n, f"{self.n_cached} of {n} from the cache; encoding {n_todo}")
+        todo = list(groups.items())
+        if self.dataset.modality == "text":
+            self._encode_texts(todo)
+        else:
+            self._encode_images(todo)
+        self.task.report(n, n, f"{n} items: {self.n_cached} cached, {self.n_encoded} encoded")
+
+    def _keys(self) -> List[Optional[str]]:
+        ds = self.dataset
+        if ds.modality == "text":
+            if ds.texts is None:
+                raise ValueError(f"text dataset {ds.name!r} has no texts")
+            return [hash_text(t if t is not None else "") for t in ds.texts]
+        keys: List[Optional[str]] = []
+        n, chunk = len(ds), 256
+        for s in range(0, n, chunk):  # in chunks, so a long hashing phase can be cancelled
+            self.task.report(0, n, f"reading {s}/{n} files")
+            sources = ds.sources[s:s + chunk]
+            for src, key in zip(sources, self.pool.map(_try_hash_file, sources)):
+                if isinstance(key, OSError):
+                    self.problems.append(LoadProblem(src, _reason(key)))
+                    keys.append(None)
+                else:
+                    keys.append(key)
+        return keys
+
+    def _finish_batch(self, items: Sequence[Tuple[str, List[int]]], vectors: np.ndarray, seconds: float) -> None:
+        """Place one encoded batch, commit it to the cache, then report (may raise Cancelled)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(items), self.dim):
+            raise RuntimeError(
+                f"encoder {self.encoder.name!r} returned shape {vectors.shape} for {len(items)} items; expected (n, {self.dim})"
+            )
+        for (_, idx), vec in zip(items, vectors):
+            self.out[idx] = vec
+            self.valid[idx] = True
+            self.n_encoded += len(idx)
+        if self.store is not None and len(items):
+            self.store.put_many(self.cache_id, ((key, vec) for (key, _), vec in zip(items, vectors)))
+        self.encode_seconds += seconds
+        rate = self.n_encoded / self.encode_seconds if self.encode_seconds > 0 else 0.0
+        n = len(self.dataset)
+        self.task.report(self.done, n, f"encoding {self.done}/{n} ({rate:.1f} items/s)")
+
+    def _encode_texts(self, todo: List[Tuple[str, List[int]]]) -> None:
+        texts = self.dataset.texts
+        todo.sort(key=lambda item: len(texts[item[1][0]] or ""))  # similar lengths: little padding
+        for s in range(0, len(todo), self.batch_size):
+            self.task.check()  # cancelled after the last batch: start no new one
+            batch = todo[s:s + self.batch_size]
+            t0 = time.perf_counter()
+            vectors = self.encoder.encode_text([texts[idx[0]] or "" for _, idx in batch])
+            self.done += sum(len(idx) for _, idx in batch)
+            self._finish_batch(batch, vectors, time.perf_counter() - t0)
+
+    def _encode_images(self, todo: List[Tuple[str, List[int]]]) -> None:
+        sources = self.dataset.sources
+        batches = iter([todo[s:s + self.batch_size] for s in range(0, len(todo), self.batch_size)])
+        pending: Deque[Tuple[list, List[Future]]] = deque()
+
+        def submit_next() -> None:
+            batch = next(batches, None)
+            if batch is not None:
+                futures = [self.pool.submit(_load_and_preprocess, self.encoder, sources[idx[0]]) for _, idx in batch]
+                pending.append((batch, futures))
+
+        for _ in range(PREFETCH_BATCHES + 1):
+            submit_next()
+        try:
+            while pending:
+                self.task.check()
+                batch, futures = pending.popleft()
+                submit_next()
+                good, tensors = [], []
+                for (key, idx), fut in zip(batch, futures):
+                    try:
+                        tensors.append(fut.result())
+                        good.append((key, idx))
+                    except (ImageLoadError, OSError) as exc:
+                        for i in idx:
+                            self.problems.append(LoadProblem(sources[i], _reason(exc)))
+                    self.done += len(idx)
+                t0 = time.perf_counter()
+                vectors = self.encoder.encode_preprocessed(tensors) if tensors else np.zeros((0, self.dim), np.float32)
+                self._finish_batch(good, vectors, time.perf_counter() - t0)
+        finally:  # cancelled or failed: drop the decoding queued ahead
+            for _, futures in pending:
+                for fut in futures:
+                    fut.cancel()
+
+
+def _try_hash_file(path: str) -> Union[str, OSError]:
+    try:
+        return hash_file(path)
+    except OSError as exc:
+        return exc
+
+
+def _load_and_preprocess(encoder: Encoder, path: str) -> Any:
+    """Decode + preprocess one image (runs in the worker threads).
+
+    An encoder that resizes its input down to a fixed size may set ``draft_size`` (pixels):
+    JPEGs are then decoded at the smallest DCT scale still at least that large, much faster
+    for big photos.
+    """
+    return encoder.preprocess(open_image(path, draft_size=getattr(encoder, "draft_size", None)))
+
+
+def _reason(exc: BaseException) -> str:
+    """The user-facing reason, without repeating the path the LoadProblem already names."""
+    if isinstance(exc, ImageLoadError):
+        return exc.reason
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot read file: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+# -- choosing and loading a model -----------------------------------------------------------------
+_LOADED: "OrderedDict[Tuple[str, Optional[str]], Encoder]" = OrderedDict()
+_LOADED_LOCK = threading.Lock()
+
+
+def get_encoder(name: str, device: Optional[str] = None) -> Encoder:
+    """``registry.load_encoder(name, device)``, remembering the last few so weights load once."""
+    key = (name, device)
+    with _LOADED_LOCK:
+        if key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key]
+        encoder = load_encoder(name, device=device)
+        _LOADED[key] = encoder
+        while len(_LOADED) > MAX_LOADED_ENCODERS:
+            _LOADED.popitem(last=False)
+        return encoder
+
+
+def forget_encoders() -> None:
+    """Drop the loaded encoders kept by :func:`get_encoder` (frees their memory)."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
+
+
+def embed(
+    dataset: Dataset,
+    model: Union[str, Encoder, None] = None,
+    *,
+    cache: CacheArg = None,
+    device: Optional[str] = None,
+    progress=None,
+    **encode_kw: Any,
+) -> EmbeddingSet:
+    """The dataset's embeddings: precomputed ones as they are, otherwise encoded with ``model``.
+
+    ``model`` is a registry name (default: the default encoder for the dataset's modality) or a
+    loaded :class:`Encoder`.  ``encode_kw`` (``batch_size``, ``num_workers``) go to
+    :func:`encode_dataset`.
+    """
+    if dataset.embeddings is not None:
+        if model is not None:
+            name = model if isinstance(model, str) else model.name
+            raise ValueError(
+                f"dataset {dataset.name!r} holds precomputed embeddings, which cannot be re-encoded with {name!r}; "
+                "load the original images or texts to use a model"
+            )
+        return EmbeddingSet.from_dataset(dataset)
+    if model is None:
+        model = default_encoder_for(dataset.modality)
+        if not model:
+            raise ValueError(f"no default encoder for {dataset.modality!r} data in dataset {dataset.name!r}")
+    task = TaskState.coerce(progress)
+    if isinstance(model, str):
+        task.set_fraction(0.0, f"loading {model}")
+        encoder = get_encoder(model, device)
+    else:
+        encoder = model
+    return encode_dataset(dataset, encoder, cache=cache, progress=task, **encode_kw)
+
+
+def encode_queries(encoder: Encoder, texts: Union[str, Sequence[str]]) -> np.ndarray:
+    """Text queries -> float32 ``(len(texts), dim)`` raw vectors in ``encoder``'s space."""
+    if encoder.modality != "text" and not encoder.supports_text_query:
+        raise ValueError(
+            f"encoder {encoder.name!r} has no text tower, so text cannot search its {encoder.modality} vectors; "
+            "use a CLIP model (clip:...) to search images by text"
+        )
+    batch = [texts] if isinstance(texts, str) else list(texts)
+    if not batch:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.asarray(encoder.encode_text(batch), dtype=np.float32)
