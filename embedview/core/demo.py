@@ -1,0 +1,157 @@
+"""A small, real demo dataset, written on demand into a cache folder.
+
+``build_demo(folder)`` writes::
+
+    folder/images/digit_0/0_000.png ...   handwritten digits (scikit-learn ``load_digits``),
+    folder/images/digit_1/...             upscaled from 8 x 8 to 64 x 64, dark ink on white
+    folder/images/photos/coffee.jpg ...   scikit-image sample photos, plus planted near-duplicates
+    folder/images/photos/coffee_copy.jpg  (resized + JPEG-recompressed copies, ``*_copy.jpg``)
+    folder/texts.csv                      short texts in 5 topics (columns id, text, label,
+                                          duplicate_of), 4 planted paraphrases
+    folder/manifest.json                  what was written (lets a second call reuse it)
+
+So the app has something meaningful to show offline: label clusters for kNN / probe metrics,
+and known duplicates for the duplicate finder.  Nothing is written outside ``folder``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from importlib.resources import files
+from pathlib import Path
+from typing import Dict, Iterator, Sequence, Tuple, Union
+
+import numpy as np
+from PIL import Image
+
+#: Bump when the demo's content changes, so old caches get rebuilt.
+DEMO_VERSION = 1
+DIGIT_CLASSES = (0, 1, 3, 4, 7)
+DIGIT_SIZE = 64
+PHOTO_MAX_SIDE = 384
+#: photo name -> scikit-image loader name (all bundled with scikit-image, no download)
+PHOTOS = {
+    "astronaut": "astronaut",
+    "coffee": "coffee",
+    "cat": "chelsea",
+    "rocket": "rocket",
+    "motorcycle": "stereo_motorcycle",
+    "hubble": "hubble_deep_field",
+    "cells": "immunohistochemistry",
+    "colorwheel": "colorwheel",
+    "camera": "camera",
+    "coins": "coins",
+    "moon": "moon",
+    "page": "page",
+    "brick": "brick",
+    "grass": "grass",
+}
+#: photos that get a near-duplicate ``<name>_copy.jpg``
+NEAR_DUPLICATES = ("coffee", "astronaut", "cat")
+TEXTS_RESOURCE = "demo_texts.csv"
+_MARKER = ".embedview-demo"
+_MANIFEST = "manifest.json"
+
+
+def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size: int = DIGIT_SIZE) -> Iterator[Tuple[int, int, Image.Image]]:
+    """``(digit, k, image)`` for the first ``n_per_class`` scikit-learn digits of each class.
+
+    The 8 x 8 images (values 0-16) are drawn as dark ink on white and upscaled to ``size``.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for digit in classes:
+        idx = np.flatnonzero(digits.target == digit)[:n_per_class]
+        for k, i in enumerate(idx):
+            ink = np.clip(digits.images[i] * (255.0 / 16.0), 0, 255)
+            small = Image.fromarray((255 - ink).astype(np.uint8))  # 2-D uint8: mode "L"
+            yield digit, k, small.resize((size, size), Image.Resampling.BICUBIC)
+
+
+def photo_images(max_side: int = PHOTO_MAX_SIDE) -> Dict[str, Image.Image]:
+    """The scikit-image sample photos of :data:`PHOTOS`, longer side at most ``max_side``."""
+    import skimage.data
+
+    out = {}
+    for name, loader in PHOTOS.items():
+        arr = getattr(skimage.data, loader)()
+        if isinstance(arr, tuple):  # stereo_motorcycle -> (left, right, disparity)
+            arr = arr[0]
+        im = Image.fromarray(np.asarray(arr))
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out[name] = im
+    return out
+
+
+def near_duplicate(im: Image.Image, scale: float = 0.8) -> Image.Image:
+    """A resized RGB copy of ``im``; saved as a low-quality JPEG it looks like a re-upload."""
+    w, h = im.size
+    return im.convert("RGB").resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.Resampling.LANCZOS)
+
+
+def build_demo(folder: Union[str, os.PathLike], n_per_class: int = 30) -> Dict[str, Path]:
+    """Write the demo dataset into ``folder`` (or reuse it) and return its two paths.
+
+    Returns ``{"images": folder/"images", "texts": folder/"texts.csv"}``.  Idempotent: when
+    ``folder/manifest.json`` lists the same version and ``n_per_class`` and every file it
+    lists is present with its size, nothing is written.  Otherwise the demo is built in a
+    hidden temporary folder inside ``folder`` and moved into place; ``manifest.json`` is
+    written last, so an interrupted build is detected and redone.  Refuses (``FileExistsError``)
+    to replace an ``images`` folder or ``texts.csv`` it did not create.
+    """
+    folder = Path(folder)
+    out = {"images": folder / "images", "texts": folder / "texts.csv"}
+    if _is_complete(folder, n_per_class):
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / _MARKER
+    if not marker.exists() and any(p.exists() for p in out.values()):
+        raise FileExistsError(f"{folder} already holds 'images' or 'texts.csv' not written by embedview; use an empty folder")
+    marker.write_text("written by embedview.core.demo.build_demo\n", encoding="utf-8")
+
+    tmp = folder / f".build-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        listing = _write_all(tmp, n_per_class)
+        for target in out.values():
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            os.replace(tmp / target.name, target)
+        manifest = {"version": DEMO_VERSION, "n_per_class": n_per_class, "files": listing}
+        (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp / _MANIFEST, folder / _MANIFEST)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _write_all(tmp: Path, n_per_class: int) -> Dict[str, int]:
+    """Write images/ and texts.csv under ``tmp``; return {relative path: size in bytes}."""
+    images = tmp / "images"
+    for digit, k, im in digit_images(n_per_class):
+        target = images / f"digit_{digit}" / f"{digit}_{k:03d}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        im.save(target, "PNG")
+    photos_dir = images / "photos"
+    photos_dir.mkdir(parents=True, exist_ok=True)
+    for name, im in photo_images().items():
+        im.save(photos_dir / f"{name}.jpg", "JPEG", quality=92)
+        if name in NEAR_DUPLICATES:
+            near_duplicate(im).save(photos_dir / f"{name}_copy.jpg", "JPEG", quality=40)
+    (tmp / "texts.csv").write_bytes(files("embedview.resources").joinpath(TEXTS_RESOURCE).read_bytes())
+    return {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
+
+
+def _is_complete(folder: Path, n_per_class: int) -> bool:
+    try:
+        manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
+        if manifest.get("version") != DEMO_VERSION or manifest.get("n_per_class") != n_per_class:
+            return False
+        return all((folder / rel).is_file() and (folder / rel).stat().st_size == size for rel, size in manifest["files"].items())
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return False

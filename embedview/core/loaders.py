@@ -1,0 +1,1294 @@
+"""Turn what the user dropped (folders, files) into one :class:`~embedview.core.dataset.Dataset`.
+
+:func:`load_paths` dispatches on what each path is:
+
+* a **folder** -> images, recursively (``IMAGE_EXTENSIONS``); the first sub-folder under the
+  dropped folder is the label, images directly inside it are unlabelled; hidden files and
+  folders are skipped; symbolic-link loops are reported, not followed; order is sorted.
+  Each image is validated from its header only (:func:`~embedview.core.images.probe_image`);
+  the full decode happens at encode time.  Image files can also be given one by one.
+* **text**: ``.txt`` (one item per non-empty line), ``.csv`` / ``.tsv`` / ``.jsonl`` tables
+  (text / label / id columns from the arguments, else guessed from the column names, else the
+  text column is the one with the longest strings).  Bytes that are not UTF-8 are decoded as
+  cp1252 (or latin-1) with a warning saying so.
+* **precomputed embeddings**: ``.npy`` (memory-mapped, never copied when already float32),
+  ``.npz``, ``.parquet`` (a list-of-numbers column) and the TensorFlow Embedding Projector pair
+  (an all-numeric vectors ``.tsv`` plus an optional metadata ``.tsv``, given in the same call
+  or found next to it).
+
+Every bad file or row becomes a :class:`~embedview.core.dataset.LoadProblem` naming the file
+and the reason, and the rest still loads; :class:`LoadError` is raised only when nothing at all
+could be loaded, or when the paths mix modalities.  Input files are only opened for reading.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import re
+import stat
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from embedview.core.dataset import Dataset, LoadProblem
+from embedview.core.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageLoadError, probe_image
+from embedview.core.progress import Cancelled, TaskState
+
+__all__ = [
+    "LoadError",
+    "load_paths",
+    "describe",
+    "table_columns",
+    "IMAGE_EXTENSIONS",
+    "TEXT_EXTENSIONS",
+    "EMBEDDING_EXTENSIONS",
+    "SUPPORTED_EXTENSIONS",
+]
+
+TEXT_EXTENSIONS = frozenset({".txt", ".csv", ".tsv", ".jsonl", ".ndjson"})
+EMBEDDING_EXTENSIONS = frozenset({".npy", ".npz", ".parquet"})
+SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | TEXT_EXTENSIONS | EMBEDDING_EXTENSIONS
+
+# Column names recognised automatically (case-insensitive), in order of preference.
+TEXT_COLUMN_NAMES = (
+    "text", "sentence", "content", "title", "description", "caption", "body", "query",
+    "prompt", "document", "question", "review", "comment", "message",
+)  # fmt: skip
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "class_name", "category", "target", "y")
+ID_COLUMN_NAMES = ("id", "ids", "uid", "uuid", "item_id", "doc_id", "key")
+VECTOR_COLUMN_NAMES = ("embedding", "embeddings", "vector", "vectors", "emb", "features")
+SOURCE_COLUMN_NAMES = ("path", "paths", "source", "sources", "file", "filename", "filenames")
+
+#: At most this many bad rows are listed one by one in a problem message.
+MAX_LISTED = 20
+_CHUNK_ROWS = 4096
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+class LoadError(Exception):
+    """Nothing usable could be loaded (or the inputs cannot go together).
+
+    ``str()`` is the summary followed by one line per problem; ``problems`` keeps them.
+    """
+
+    def __init__(self, message: str, problems: Sequence[LoadProblem] = ()):
+        self.message = message
+        self.problems = list(problems)
+        super().__init__(message + "".join(f"\n  - {p}" for p in self.problems))
+
+
+# ==============================================================================================
+# public API
+# ==============================================================================================
+
+
+def load_paths(
+    paths: Union[PathArg, Iterable[PathArg]],
+    *,
+    text_column: Optional[str] = None,
+    label_column: Optional[str] = None,
+    id_column: Optional[str] = None,
+    progress: Any = None,
+    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+) -> Dataset:
+    """Load folders and files into one dataset.
+
+    Parameters
+    ----------
+    paths : path or iterable of paths
+        Folders of images, image files, text files or embedding files (one modality).
+    text_column, label_column, id_column : str, optional
+        Column names for tables (``.csv``/``.tsv``/``.jsonl``) and embedding metadata
+        (``.parquet``, projector metadata); guessed from the column names when not given.
+    progress : None, callable(fraction, message) or TaskState
+        Reported between files and chunks; cancelling raises ``Cancelled``.
+    max_pixels : int or None
+        Images above this many pixels (read from the header) are refused.
+
+    Returns
+    -------
+    Dataset
+        With ``problems`` listing every skipped file or row and every warning.
+
+    Raises
+    ------
+    LoadError
+        When nothing could be loaded, or when the paths mix images, text and embeddings.
+    """
+    task = TaskState.coerce(progress)
+    path_list = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
+    if not path_list:
+        raise LoadError("nothing to load: no files or folders were given")
+    problems: List[LoadProblem] = []
+    jobs = _plan(path_list, problems)
+
+    by_modality: Dict[str, List[str]] = {}
+    for job in jobs:
+        by_modality.setdefault(job.modality, []).extend(str(p) for p in job.paths)
+    if len(by_modality) > 1:
+        kinds = "; ".join(f"{_MODALITY_WORDS[m]}: {_short_list(ps)}" for m, ps in by_modality.items())
+        raise LoadError(f"cannot load different kinds of data together ({kinds}); load one kind at a time")
+
+    columns = dict(text_column=text_column, label_column=label_column, id_column=id_column)
+    parts: List[Dataset] = []
+    for i, job in enumerate(jobs):
+        sub = task.sub(i / len(jobs), (i + 1) / len(jobs))
+        sub.report(0, 1, f"loading {job.paths[0].name}")
+        try:
+            part = job.load(job, problems, sub, columns, max_pixels)
+        except (Cancelled, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # safety net: one unreadable file never stops the others
+            problems.append(LoadProblem(str(job.paths[0]), f"could not be read ({type(exc).__name__}: {exc})"))
+            part = None
+        if part is not None and len(part):
+            part.problems = []
+            parts.append(part)
+    task.report(1, 1, "loaded")
+
+    parts = _same_dimension(parts, problems)
+    if not parts:
+        names = ", ".join(str(p) for p in path_list)
+        raise LoadError(f"nothing could be loaded from {names}", problems)
+    dataset = Dataset.concat(parts)
+    dataset.problems = problems
+    return dataset
+
+
+def _short_list(items: Sequence[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def describe(dataset: Dataset) -> Dict[str, Any]:
+    """A JSON-ready summary of a dataset (what ``embedview info`` prints)."""
+    labels: Dict[str, int] = {}
+    n_labelled = 0
+    if dataset.labels is not None:
+        counts = Counter(str(lab) for lab in dataset.labels if lab is not None)
+        n_labelled = sum(counts.values())
+        labels = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    emb = dataset.embeddings
+    return {
+        "name": dataset.name,
+        "modality": dataset.modality,
+        "n_items": len(dataset),
+        "n_files": len(set(dataset.sources)),
+        "n_labelled": n_labelled,
+        "n_labels": len(labels),
+        "labels": labels,
+        "dim": None if emb is None else int(emb.shape[1]),
+        "has_texts": dataset.texts is not None,
+        "metadata_columns": list(dataset.metadata),
+        "n_problems": len(dataset.problems),
+        "n_skipped": sum(p.severity == "skipped" for p in dataset.problems),
+        "n_warnings": sum(p.severity == "warning" for p in dataset.problems),
+        "problems": [str(p) for p in dataset.problems],
+    }
+
+
+def table_columns(path: PathArg) -> Dict[str, Any]:
+    """Columns of a table file and the guesses :func:`load_paths` would make.
+
+    Returns ``dict(kind=..., columns=[...], text_guess=..., label_guess=..., id_guess=...)``;
+    ``kind`` is ``"table"`` (csv/tsv/jsonl), ``"lines"`` (.txt, no columns), ``"vectors"``
+    (numeric projector .tsv), ``"parquet"`` (adds ``vector_guess``) or ``"npz"`` (array keys).
+    Raises :class:`LoadError` for missing, empty, unreadable or unsupported files.
+    """
+    path = Path(path)
+    problems: List[LoadProblem] = []
+    out: Dict[str, Any] = {"kind": None, "columns": [], "text_guess": None, "label_guess": None, "id_guess": None}
+    ext = path.suffix.lower()
+    problem = _check_readable_file(path)
+    if problem is None and ext not in TEXT_EXTENSIONS | {".parquet", ".npz"}:
+        problem = LoadProblem(str(path), f"not a table file ({ext or 'no extension'})")
+    if problem is not None:
+        raise LoadError(f"cannot read the columns of {path}", [problem])
+    if ext == ".txt":
+        out["kind"] = "lines"
+    elif ext == ".tsv" and _is_numeric_tsv(path):
+        out["kind"] = "vectors"
+    elif ext == ".parquet":
+        schema = _parquet_schema(path, problems)
+        if schema is not None:
+            names = list(schema.names)
+            vec = _pick_vector_column(schema, path, problems)
+            rest = [c for c in names if c != vec]
+            out.update(kind="parquet", columns=names, vector_guess=vec, text_guess=_by_name(rest, TEXT_COLUMN_NAMES))
+            out.update(label_guess=_by_name(rest, LABEL_COLUMN_NAMES), id_guess=_by_name(rest, ID_COLUMN_NAMES))
+    elif ext == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out.update(kind="npz", columns=list(z.files))
+        except Exception as exc:
+            problems.append(LoadProblem(str(path), f"not a readable .npz file ({exc})"))
+    else:
+        table = _read_table(path, problems)
+        if table is not None:
+            text, label, ident = _guess_columns(table)
+            out.update(kind="table", columns=table.columns, text_guess=text, label_guess=label, id_guess=ident)
+    if out["kind"] is None:
+        raise LoadError(f"cannot read the columns of {path}", problems)
+    return out
+
+
+# ==============================================================================================
+# planning: what is each path, which loader, which modality
+# ==============================================================================================
+
+_MODALITY_WORDS = {"image": "images", "text": "text", "embedding": "precomputed embeddings"}
+
+
+@dataclass
+class _Job:
+    """One unit of loading: a folder, a group of image files, or one file (plus its metadata)."""
+
+    modality: str
+    load: Callable[..., Optional[Dataset]]
+    paths: List[Path]
+    meta: Optional[Path] = None  # projector metadata for a vectors .tsv
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+def _check_readable_file(path: Path) -> Optional[LoadProblem]:
+    if not os.path.lexists(path):
+        return LoadProblem(str(path), "no such file or folder")
+    if not path.exists():
+        return LoadProblem(str(path), "broken symbolic link (its target does not exist)")
+    if path.is_dir():
+        return LoadProblem(str(path), "is a folder, expected a file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return LoadProblem(str(path), f"cannot read file ({exc.strerror or exc})")
+    if size == 0:
+        return LoadProblem(str(path), "empty file (0 bytes)")
+    return None
+
+
+def _plan(paths: List[Path], problems: List[LoadProblem]) -> List[_Job]:
+    """Classify every path; pair projector vectors with their metadata; report the rest."""
+    jobs: List[_Job] = []
+    image_files: List[Path] = []
+    vectors_tsv: List[Path] = []
+    other_tsv: List[Path] = []
+    for path in paths:
+        if path.is_dir():
+            jobs.append(_Job("image", _load_image_folder, [path]))
+            continue
+        problem = _check_readable_file(path)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        ext = path.suffix.lower()
+        if ext in IMAGE_EXTENSIONS:
+            image_files.append(path)
+        elif ext == ".tsv":
+            (vectors_tsv if _is_numeric_tsv(path) else other_tsv).append(path)
+        elif ext in TEXT_EXTENSIONS:
+            jobs.append(_Job("text", _load_text_file, [path]))
+        elif ext == ".npy":
+            jobs.append(_Job("embedding", _load_npy, [path]))
+        elif ext == ".npz":
+            jobs.append(_Job("embedding", _load_npz, [path]))
+        elif ext == ".parquet":
+            jobs.append(_Job("embedding", _load_parquet, [path]))
+        else:
+            kinds = " ".join(sorted(SUPPORTED_EXTENSIONS))
+            problems.append(
+                LoadProblem(str(path), f"unsupported file type {ext or '(no extension)'!r}; supported: {kinds}, or a folder")
+            )
+    if image_files:
+        jobs.append(_Job("image", _load_image_files, image_files))
+
+    metadata_given = [p for p in other_tsv if _looks_like_metadata(p)] if vectors_tsv else []
+    for vec in vectors_tsv:
+        meta = _find_metadata(vec, metadata_given, single=len(vectors_tsv) == 1)
+        if meta is not None and meta in metadata_given:
+            metadata_given.remove(meta)
+        jobs.append(_Job("embedding", _load_vectors_tsv, [vec], meta=meta))
+    for meta in metadata_given:
+        problems.append(
+            LoadProblem(
+                str(meta),
+                "metadata file not matched to any vectors file (name it like <vectors>_metadata.tsv); ignored",
+                "warning",
+            )
+        )
+    used = {j.meta for j in jobs if j.meta is not None}
+    for path in other_tsv:
+        if path not in used and path not in metadata_given:
+            jobs.append(_Job("text", _load_text_file, [path]))
+    return jobs
+
+
+def _same_dimension(parts: List[Dataset], problems: List[LoadProblem]) -> List[Dataset]:
+    """Keep the embedding files whose dimension matches the first one; report the others."""
+    if not parts or parts[0].embeddings is None:
+        return parts
+    dim = parts[0].embeddings.shape[1]
+    kept = []
+    for part in parts:
+        if part.embeddings.shape[1] == dim:
+            kept.append(part)
+        else:
+            problems.append(
+                LoadProblem(
+                    part.sources[0],
+                    f"vectors have {part.embeddings.shape[1]} dimensions but {parts[0].sources[0]} has {dim}; skipped",
+                )
+            )
+    return kept
+
+
+# ==============================================================================================
+# images
+# ==============================================================================================
+
+
+def _is_hidden(entry: os.DirEntry) -> bool:
+    if entry.name.startswith("."):
+        return True
+    try:  # Windows "hidden" attribute
+        return bool(entry.stat(follow_symlinks=False).st_file_attributes & stat.FILE_ATTRIBUTE_HIDDEN)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return False
+
+
+def _scan_folder(root: Path, problems: List[LoadProblem]) -> List[Path]:
+    """All image files under ``root`` (following symbolic links once, never in a loop)."""
+    found: List[Path] = []
+    ignored: Counter = Counter()
+    try:
+        st = root.stat()
+    except OSError as exc:
+        problems.append(LoadProblem(str(root), f"cannot read folder ({exc.strerror or exc})"))
+        return found
+    visited: Dict[Tuple[int, int], Path] = {(st.st_dev, st.st_ino): root}
+    stack: List[Tuple[Path, frozenset]] = [(root, frozenset([(st.st_dev, st.st_ino)]))]
+    while stack:
+        folder, ancestors = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(LoadProblem(str(folder), f"cannot read folder ({exc.strerror or exc})"))
+            continue
+        subfolders = []
+        for entry in entries:
+            if _is_hidden(entry):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                is_dir = is_file = False
+            if is_dir:
+                try:
+                    sst = entry.stat()
+                except OSError as exc:
+                    problems.append(LoadProblem(str(path), f"cannot read folder ({exc.strerror or exc})"))
+                    continue
+                key = (sst.st_dev, sst.st_ino)
+                if key in ancestors:
+                    problems.append(
+                        LoadProblem(str(path), f"symbolic link loop (points back to {visited[key]}); not followed")
+                    )
+                elif key in visited:
+                    problems.append(
+                        LoadProblem(
+                            str(path), f"same folder as {visited[key]} (through a symbolic link); not loaded twice", "warning"
+                        )
+                    )
+                else:
+                    visited[key] = path
+                    subfolders.append((path, ancestors | {key}))
+            elif is_file:
+                ext = os.path.splitext(entry.name)[1].lower()
+                if ext in IMAGE_EXTENSIONS:
+                    found.append(path)
+                else:
+                    ignored[ext or "(no extension)"] += 1
+            elif entry.is_symlink():
+                problems.append(LoadProblem(str(path), "broken symbolic link (its target does not exist)"))
+        stack.extend(reversed(subfolders))
+    if ignored:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(ignored.items()))
+        problems.append(LoadProblem(str(root), f"ignored {sum(ignored.values())} files that are not images ({kinds})", "warning"))
+    found.sort(key=lambda p: p.relative_to(root).parts)
+    return found
+
+
+def _probe_all(
+    files: List[Path], problems: List[LoadProblem], task: TaskState, max_pixels: Optional[int]
+) -> Tuple[List[Path], List[int], List[int]]:
+    """Header-check every file; return the good ones with their sizes."""
+    good, widths, heights = [], [], []
+    for i, path in enumerate(files):
+        if i % 64 == 0:
+            task.report(i, len(files), f"checking images {i}/{len(files)}")
+        try:
+            w, h = probe_image(path, max_pixels=max_pixels)
+        except ImageLoadError as exc:
+            problems.append(LoadProblem(exc.path, exc.reason))
+            continue
+        good.append(path)
+        widths.append(w)
+        heights.append(h)
+    return good, widths, heights
+
+
+def _load_image_folder(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+    root = job.paths[0]
+    files = _scan_folder(root, problems)
+    if not files:
+        problems.append(LoadProblem(str(root), "no image files found in this folder"))
+        return None
+    good, widths, heights = _probe_all(files, problems, task, max_pixels)
+    rel = [p.relative_to(root) for p in good]
+    labels = np.array([r.parts[0] if len(r.parts) > 1 else None for r in rel], dtype=object)
+    return Dataset(
+        modality="image",
+        ids=[r.as_posix() for r in rel],
+        sources=[os.path.abspath(p) for p in good],
+        labels=labels if any(lab is not None for lab in labels) else None,
+        metadata={"width": widths, "height": heights},
+        name=root.name or str(root),
+    )
+
+
+def _load_image_files(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+    good, widths, heights = _probe_all(job.paths, problems, task, max_pixels)
+    if not good:
+        return None
+    absolute = [os.path.abspath(p) for p in good]
+    base = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    return Dataset(
+        modality="image",
+        ids=[Path(os.path.relpath(p, base)).as_posix() for p in absolute],
+        sources=absolute,
+        metadata={"width": widths, "height": heights},
+        name=os.path.basename(base) or "images",
+    )
+
+
+# ==============================================================================================
+# text
+# ==============================================================================================
+
+
+def _decode(path: Path, data: bytes, problems: List[LoadProblem]) -> str:
+    """UTF-8 (with or without BOM; UTF-16 with a BOM), else cp1252, else latin-1 with a warning."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        problems.append(
+            LoadProblem(
+                str(path),
+                f"not valid UTF-8 ({where}); read as {encoding}, check that accented characters look right",
+                "warning",
+            )
+        )
+        return text
+    raise AssertionError("latin-1 decodes any bytes")
+
+
+def _read_text(path: Path, problems: List[LoadProblem]) -> str:
+    with open(path, "rb") as fh:
+        return _decode(path, fh.read(), problems)
+
+
+def _rows_problem(path: Path, what: str, rows: List[str], severity: str = "skipped") -> LoadProblem:
+    """One problem for many bad rows: how many, and the first :data:`MAX_LISTED` of them."""
+    listed = "; ".join(rows[:MAX_LISTED])
+    more = f"; and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
+    return LoadProblem(str(path), f"{len(rows)} {what}: {listed}{more}", severity)
+
+
+@dataclass
+class _Table:
+    """A parsed text table: column names, values per column (``None`` = empty), row line numbers."""
+
+    columns: List[str]
+    data: Dict[str, List[Any]]
+    lines: List[int]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def _clean_header(names: Sequence[str]) -> List[str]:
+    out: List[str] = []
+    for i, name in enumerate(names):
+        name = str(name).strip() or f"column_{i + 1}"
+        base, k = name, 1
+        while name in out:
+            k += 1
+            name = f"{base}_{k}"
+        out.append(name)
+    return out
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _read_table(path: Path, problems: List[LoadProblem]) -> Optional[_Table]:
+    """Parse a ``.csv`` / ``.tsv`` / ``.jsonl`` into a :class:`_Table`; None (+ problem) if unusable."""
+    text = _read_text(path, problems)
+    if not text.strip():
+        problems.append(LoadProblem(str(path), "empty file (no text in it)"))
+        return None
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return _parse_jsonl(path, text, problems)
+    return _parse_csv(path, text, problems)
+
+
+def _parse_csv(path: Path, text: str, problems: List[LoadProblem]) -> Optional[_Table]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(text.split("\n", 1)[0])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: Optional[List[str]] = None
+    bad: List[str] = []
+    rows: List[List[str]] = []
+    lines: List[int] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(LoadProblem(str(path), f"line {start}: {exc}; the rest of the file was not read"))
+            break
+        if not any(field.strip() for field in row):
+            continue  # blank line
+        if header is None:
+            header = _clean_header(row)
+            continue
+        if len(row) != len(header):
+            bad.append(f"line {start} ({len(row)} fields, the header has {len(header)})")
+            continue
+        rows.append(row)
+        lines.append(start)
+    if header is None:
+        problems.append(LoadProblem(str(path), "empty file (no header row)"))
+        return None
+    if bad:
+        problems.append(_rows_problem(path, "rows skipped with the wrong number of fields", bad))
+    if not rows:
+        problems.append(LoadProblem(str(path), f"no data rows, only a header ({', '.join(header)})"))
+        return None
+    data = {name: [(v if v.strip() else None) for v in col] for name, col in zip(header, zip(*rows))}
+    return _Table(header, data, lines)
+
+
+def _parse_jsonl(path: Path, text: str, problems: List[LoadProblem]) -> Optional[_Table]:
+    records: List[Dict[str, Any]] = []
+    lines: List[int] = []
+    bad: List[str] = []
+    columns: Dict[str, None] = {}
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            bad.append(f"line {lineno} ({exc.msg})")
+            continue
+        if isinstance(obj, str):
+            obj = {"text": obj}
+        if not isinstance(obj, dict):
+            bad.append(f"line {lineno} (a JSON {type(obj).__name__}, expected an object)")
+            continue
+        for key in obj:
+            columns.setdefault(str(key), None)
+        records.append({str(k): v for k, v in obj.items()})
+        lines.append(lineno)
+    if bad:
+        problems.append(_rows_problem(path, "lines skipped that are not valid JSON objects", bad))
+    if not records:
+        problems.append(LoadProblem(str(path), "no valid JSON lines"))
+        return None
+
+    def cell(v: Any) -> Any:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+
+    data = {c: [cell(r.get(c)) for r in records] for c in columns}
+    return _Table(list(columns), data, lines)
+
+
+def _by_name(columns: Sequence[str], candidates: Sequence[str]) -> Optional[str]:
+    """The first of ``candidates`` present in ``columns`` (case-insensitive)."""
+    lower = {c.lower(): c for c in reversed(list(columns))}
+    for name in candidates:
+        if name in lower:
+            return lower[name]
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _guess_columns(table: _Table, sample: int = 2000) -> Tuple[Optional[str], Optional[str], Optional[str]]:
+    """(text, label, id) column guesses: by name, else text = longest mostly-non-numeric strings."""
+    label = _by_name(table.columns, LABEL_COLUMN_NAMES)
+    ident = _by_name(table.columns, ID_COLUMN_NAMES)
+    text = _by_name([c for c in table.columns if c not in (label, ident)], TEXT_COLUMN_NAMES)
+    if text is None:
+        best = 0.0
+        for col in table.columns:
+            if col in (label, ident):
+                continue
+            values = [v for v in table.data[col][:sample] if v is not None]
+            strings = [v for v in values if isinstance(v, str) and not _is_number(v)]
+            if not strings or len(strings) < 0.5 * len(values):
+                continue
+            mean_len = sum(map(len, strings)) / len(strings)
+            if mean_len > best:
+                text, best = col, mean_len
+    return text, label, ident
+
+
+def _resolve_column(
+    path: Path,
+    columns: Sequence[str],
+    wanted: Optional[str],
+    guess: Optional[str],
+    role: str,
+    problems: List[LoadProblem],
+    severity: str = "warning",
+) -> Tuple[Optional[str], bool]:
+    """(column, ok): the asked-for column if present, else the guess; ok=False if asked but missing."""
+    if wanted is None:
+        return guess, True
+    if wanted in columns:
+        return wanted, True
+    match = _by_name(columns, [wanted.lower()])
+    if match is not None:
+        return match, True
+    problems.append(LoadProblem(str(path), f"{role} column {wanted!r} not found; columns are: {', '.join(columns)}", severity))
+    return None, False
+
+
+def _label_array(values: Sequence[Any]) -> Optional[np.ndarray]:
+    """Per-item labels as an object array of ``str`` / ``None`` (None for empty and NaN)."""
+    out = np.empty(len(values), dtype=object)
+    any_label = False
+    for i, v in enumerate(values):
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        if isinstance(v, (float, np.floating)) and not np.isfinite(v):
+            v = None
+        if v is None or (isinstance(v, str) and not v.strip()):
+            out[i] = None
+            continue
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            v = int(v)
+        out[i] = str(v).strip() if isinstance(v, str) else str(v)
+        any_label = True
+    return out if any_label else None
+
+
+def _unique_ids(ids: List[str], path: Path, problems: List[LoadProblem]) -> List[str]:
+    """Make ids unique (``x``, ``x#2``, ...), with a warning when the id column repeated values."""
+    seen: set = set()
+    out: List[str] = []
+    repeated = 0
+    for x in ids:
+        if x in seen:
+            repeated += 1
+            base, k = x, 1
+            while x in seen:
+                k += 1
+                x = f"{base}#{k}"
+        seen.add(x)
+        out.append(x)
+    if repeated:
+        problems.append(LoadProblem(str(path), f"{repeated} repeated ids were made unique with a #n suffix", "warning"))
+    return out
+
+
+def _load_text_file(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+    path = job.paths[0]
+    if path.suffix.lower() == ".txt":
+        return _load_txt(path, problems)
+    table = _read_table(path, problems)
+    if table is None:
+        return None
+    return _dataset_from_table(path, table, problems, **columns)
+
+
+def _load_txt(path: Path, problems: List[LoadProblem]) -> Optional[Dataset]:
+    text = _read_text(path, problems)
+    ids, texts = [], []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.strip()
+        if line:
+            ids.append(f"{path.name}:{lineno}")
+            texts.append(line)
+    if not texts:
+        problems.append(LoadProblem(str(path), "empty file (no non-empty lines)"))
+        return None
+    source = os.path.abspath(path)
+    return Dataset(modality="text", ids=ids, sources=[source] * len(ids), texts=texts, name=path.name)
+
+
+def _dataset_from_table(
+    path: Path,
+    table: _Table,
+    problems: List[LoadProblem],
+    text_column: Optional[str] = None,
+    label_column: Optional[str] = None,
+    id_column: Optional[str] = None,
+) -> Optional[Dataset]:
+    text_guess, label_guess, id_guess = _guess_columns(table)
+    text_col, ok = _resolve_column(path, table.columns, text_column, text_guess, "text", problems, "skipped")
+    if not ok:
+        return None
+    if text_col is None:
+        problems.append(
+            LoadProblem(
+                str(path),
+                f"no text column found (columns are: {', '.join(table.columns)}); choose one with text_column",
+            )
+        )
+        return None
+    label_col, _ = _resolve_column(path, table.columns, label_column, label_guess, "label", problems)
+    id_col, _ = _resolve_column(path, table.columns, id_column, id_guess, "id", problems)
+    label_col = None if label_col == text_col else label_col
+    id_col = None if id_col in (text_col, label_col) else id_col
+
+    values = table.data[text_col]
+    keep = [i for i, v in enumerate(values) if v is not None and str(v).strip()]
+    if len(keep) < len(values):
+        empty = [f"line {table.lines[i]}" for i, v in enumerate(values) if v is None or not str(v).strip()]
+        problems.append(_rows_problem(path, f"rows skipped with an empty {text_col!r}", empty))
+    if not keep:
+        return None
+    lines = [table.lines[i] for i in keep]
+    if id_col is not None:
+        raw = table.data[id_col]
+        ids = [f"{path.name}:{table.lines[i]}" if raw[i] is None else str(raw[i]) for i in keep]
+        ids = _unique_ids(ids, path, problems)
+    else:
+        ids = [f"{path.name}:{n}" for n in lines]
+    labels = _label_array([table.data[label_col][i] for i in keep]) if label_col else None
+    metadata = {c: [table.data[c][i] for i in keep] for c in table.columns if c not in (text_col, label_col, id_col)}
+    return Dataset(
+        modality="text",
+        ids=ids,
+        sources=[os.path.abspath(path)] * len(keep),
+        labels=labels,
+        texts=[str(values[i]).strip() for i in keep],
+        metadata=metadata,
+        name=path.name,
+    )
+
+
+# ==============================================================================================
+# precomputed embeddings
+# ==============================================================================================
+
+
+def _nonfinite_rows(x: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """Indices of rows holding NaN or infinity, checked in chunks (no full-size temporary)."""
+    bad = []
+    for start in range(0, x.shape[0], chunk):
+        ok = np.isfinite(x[start : start + chunk]).all(axis=1)
+        if not ok.all():
+            bad.append(np.flatnonzero(~ok) + start)
+    return np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+
+
+def _row_name(row: int) -> str:
+    return f"row {row}"
+
+
+def _as_float_matrix(path: Path, x: np.ndarray, problems: List[LoadProblem]) -> Optional[np.ndarray]:
+    """Validate shape and dtype; float32 C-contiguous input passes through untouched (no copy)."""
+    if x.ndim != 2:
+        hint = " (a single vector? save it with shape (1, D))" if x.ndim == 1 else ""
+        problems.append(
+            LoadProblem(str(path), f"{x.ndim}-D array of shape {x.shape}; expected a 2-D matrix (items x dimensions){hint}")
+        )
+        return None
+    if x.dtype.kind not in "fiu":
+        problems.append(LoadProblem(str(path), f"array of {x.dtype} values; expected numbers"))
+        return None
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        problems.append(LoadProblem(str(path), f"no vectors in it (shape {x.shape})"))
+        return None
+    if x.dtype != np.float32 or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=np.float32)  # the one copy
+    return x
+
+
+def _embedding_dataset(
+    path: Path,
+    vectors: np.ndarray,
+    problems: List[LoadProblem],
+    *,
+    rows: Optional[np.ndarray] = None,
+    ids: Optional[Sequence[Any]] = None,
+    labels: Optional[Sequence[Any]] = None,
+    sources: Optional[List[str]] = None,
+    texts: Optional[Sequence[Any]] = None,
+    metadata: Optional[Dict[str, Any]] = None,
+    nonfinite: Optional[np.ndarray] = None,
+    row_name: Callable[[int], str] = _row_name,
+) -> Optional[Dataset]:
+    """Build an embedding dataset; rows with NaN/inf are dropped (with a problem) everywhere.
+
+    ``vectors`` has one row per kept item; ``rows`` are their original row numbers (for ids and
+    messages, default 0..N-1, counted from 0); the per-item columns (ids, labels, ...) are
+    aligned with ``vectors``.  ``nonfinite`` may pass already-found non-finite rows (positions
+    in ``vectors``); ``row_name`` words a row number for messages ("row 7", "line 8").
+    """
+    n = vectors.shape[0]
+    rows = np.arange(n) if rows is None else rows
+    bad = _nonfinite_rows(vectors) if nonfinite is None else nonfinite
+    columns: Dict[str, Any] = dict(metadata or {})
+    if len(bad):
+        listed = [row_name(int(r)) for r in rows[bad]]
+        problems.append(_rows_problem(path, "vectors skipped that contain NaN or infinity", listed))
+        keep = np.ones(n, dtype=bool)
+        keep[bad] = False
+        vectors = vectors[keep]
+        rows = rows[keep]
+
+        def take(col):
+            return None if col is None else (col[keep] if isinstance(col, np.ndarray) else [v for v, k in zip(col, keep) if k])
+
+        ids, labels, sources, texts = take(ids), take(labels), take(sources), take(texts)
+        columns = {k: take(v) for k, v in columns.items()}
+    if vectors.shape[0] == 0:
+        problems.append(LoadProblem(str(path), "no usable vectors left"))
+        return None
+    if ids is None:
+        id_list = [str(int(r)) for r in rows]
+    else:
+        id_list = _unique_ids([str(int(r)) if v is None else str(v) for v, r in zip(ids, rows)], path, problems)
+    src = os.path.abspath(path)
+    return Dataset(
+        modality="embedding",
+        ids=id_list,
+        sources=[src] * len(id_list) if sources is None else [s if s else src for s in sources],
+        labels=None if labels is None else _label_array(labels),
+        texts=None if texts is None else [None if t is None else str(t) for t in texts],
+        metadata=columns,
+        embeddings=vectors,
+        name=path.name,
+    )
+
+
+def _split_named_columns(
+    path: Path, data: Dict[str, Any], columns: Dict[str, Optional[str]], problems: List[LoadProblem]
+) -> Dict[str, Any]:
+    """Pop the id / label / text columns out of ``data`` (asked for, else recognised by name).
+
+    Returns ``{"ids": ..., "labels": ..., "texts": ...}`` with the ones found; whatever stays
+    in ``data`` is metadata.
+    """
+    out: Dict[str, Any] = {}
+    for key, role, names in (("ids", "id", ID_COLUMN_NAMES), ("labels", "label", LABEL_COLUMN_NAMES), ("texts", "text", TEXT_COLUMN_NAMES)):
+        name, _ = _resolve_column(path, list(data), columns.get(f"{role}_column"), _by_name(list(data), names), role, problems)
+        if name is not None:
+            out[key] = data.pop(name)
+    return out
+
+
+def _column_values(values: Any) -> Any:
+    """Numpy arrays of strings/bytes become lists of str; numeric arrays stay arrays."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "SUO":
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values.tolist()]
+    return values
+
+
+def _load_npy(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+    path = job.paths[0]
+    try:
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        problems.append(LoadProblem(str(path), f"not a numeric array ({exc})"))
+        return None
+    except Exception as exc:
+        problems.append(LoadProblem(str(path), f"not a readable .npy file ({type(exc).__name__}: {exc})"))
+        return None
+    x = _as_float_matrix(path, x, problems)
+    if x is None:
+        return None
+    task.report(1, 2, f"checking {path.name} for NaN")
+    return _embedding_dataset(path, x, problems)
+
+
+def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+    path = job.paths[0]
+    arrays: Dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            for key in z.files:
+                try:
+                    arrays[key] = z[key]
+                except ValueError as exc:
+                    problems.append(LoadProblem(str(path), f"array {key!r} ignored ({exc})", "warning"))
+    except Exception as exc:
+        problems.append(LoadProblem(str(path), f"not a readable .npz file ({type(exc).__name__}: {exc})"))
+        return None
+    if not arrays:
+        problems.append(LoadProblem(str(path), "no arrays in it"))
+        return None
+    matrices = [k for k, a in arrays.items() if a.ndim == 2]
+    key = _by_name([k for k in arrays if arrays[k].ndim == 2], VECTOR_COLUMN_NAMES)
+    if key is None and len(matrices) == 1:
+        key = matrices[0]
+    if key is None:
+        shapes = ", ".join(f"{k} {arrays[k].shape}" for k in arrays)
+        what = "several 2-D arrays" if matrices else "no 2-D array"
+        problems.append(
+            LoadProblem(str(path), f"{what} and none named 'embeddings' or 'vectors'; arrays are: {shapes}")
+        )
+        return None
+    x = _as_float_matrix(path, arrays.pop(key), problems)
+    if x is None:
+        return None
+    n = x.shape[0]
+    extra: Dict[str, Any] = {}
+    for k, a in arrays.items():
+        if a.ndim == 1 and len(a) == n:
+            extra[k] = a
+        elif a.ndim == 1:
+            problems.append(LoadProblem(str(path), f"array {k!r} has {len(a)} entries for {n} vectors; ignored", "warning"))
+        else:
+            problems.append(LoadProblem(str(path), f"array {k!r} of shape {a.shape} ignored (not one value per vector)", "warning"))
+
+    extra = {k: _column_values(v) for k, v in extra.items()}
+    named = _split_named_columns(path, extra, columns, problems)
+    source_key = _by_name(list(extra), SOURCE_COLUMN_NAMES)
+    if source_key is not None:  # relative paths are relative to the .npz file's folder
+        folder = os.path.dirname(os.path.abspath(path))
+        named["sources"] = [os.path.join(folder, str(s)) if s is not None else None for s in extra.pop(source_key)]
+    return _embedding_dataset(path, x, problems, metadata=extra, **named)
+
+
+# -- parquet -------------------------------------------------------------------------------------
+
+
+def _parquet_schema(path: Path, problems: List[LoadProblem]):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path, memory_map=True)
+    except Exception as exc:
+        problems.append(LoadProblem(str(path), f"not a readable parquet file ({type(exc).__name__}: {exc})"))
+        return None
+
+
+def _is_vector_type(t) -> bool:
+    import pyarrow as pa
+
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
+        return False
+    v = t.value_type
+    return pa.types.is_floating(v) or pa.types.is_integer(v)
+
+
+def _pick_vector_column(schema, path: Path, problems: List[LoadProblem]) -> Optional[str]:
+    candidates = [f.name for f in schema if _is_vector_type(f.type)]
+    name = _by_name(candidates, VECTOR_COLUMN_NAMES)
+    if name is None and len(candidates) == 1:
+        name = candidates[0]
+    if name is None:
+        cols = ", ".join(f"{f.name} ({f.type})" for f in schema)
+        what = f"several vector columns ({', '.join(candidates)}) and none named 'embedding'" if candidates else "no vector column (a list of numbers per row)"
+        problems.append(LoadProblem(str(path), f"{what}; columns are: {cols}"))
+    return name
+
+
+def _list_batch(arr, dim: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One arrow list array -> (vectors of the good rows, good mask, ragged mask).
+
+    Fixed-size lists of float32 without nulls are viewed, not copied.
+    """
+    import pyarrow as pa
+
+    n = len(arr)
+    valid = np.ones(n, dtype=bool) if arr.null_count == 0 else arr.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_fixed_size_list(arr.type):
+        flat = arr.values.slice(arr.offset * dim, n * dim).to_numpy(zero_copy_only=False)  # a view when it can
+        mat = flat.reshape(n, dim)
+        ragged = np.zeros(n, dtype=bool)
+        return (mat if valid.all() else mat[valid]), valid, ragged
+    offsets = arr.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    ragged = valid & (lengths != dim)
+    good = valid & ~ragged
+    flat = arr.values.to_numpy(zero_copy_only=False)
+    if good.all():
+        mat = flat[offsets[0] : offsets[-1]].reshape(n, dim)
+    else:
+        starts = offsets[:-1][good]
+        mat = flat[starts[:, None] + np.arange(dim)]
+    return mat, good, ragged
+
+
+def _common_list_length(pf, column: str) -> int:
+    """The most common length of a variable-length list column (its dimension), from the first batch with one."""
+    for batch in pf.iter_batches(batch_size=65536, columns=[column]):
+        arr = batch.column(0)
+        lengths = np.diff(arr.offsets.to_numpy())
+        if arr.null_count:
+            lengths = lengths[arr.is_valid().to_numpy(zero_copy_only=False)]
+        lengths = lengths[lengths > 0]
+        if len(lengths):
+            values, counts = np.unique(lengths, return_counts=True)
+            return int(values[np.argmax(counts)])
+    return 0
+
+
+def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = job.paths[0]
+    schema = _parquet_schema(path, problems)
+    if schema is None:
+        return None
+    vec = _pick_vector_column(schema, path, problems)
+    if vec is None:
+        return None
+    pf = pq.ParquetFile(path, memory_map=True)
+    n = pf.metadata.num_rows
+    if n == 0:
+        problems.append(LoadProblem(str(path), "no rows in it"))
+        return None
+    vtype = schema.field(vec).type
+    dim = vtype.list_size if pa.types.is_fixed_size_list(vtype) else _common_list_length(pf, vec)
+    if not dim:
+        problems.append(LoadProblem(str(path), f"column {vec!r} holds no vectors (all rows empty)"))
+        return None
+
+    out = np.empty((n, dim), dtype=np.float32)  # filled batch by batch: the one copy
+    kept_rows: List[np.ndarray] = []
+    nonfinite: List[np.ndarray] = []
+    nulls: List[str] = []
+    ragged_rows: List[str] = []
+    written = start = 0
+    for batch in pf.iter_batches(batch_size=65536, columns=[vec]):
+        task.report(start, n, f"reading {path.name}")
+        arr = batch.column(0)
+        mat, good, ragged = _list_batch(arr, dim)
+        nulls.extend(f"row {start + i}" for i in np.flatnonzero(~good & ~ragged))
+        if ragged.any():
+            lengths = np.diff(arr.offsets.to_numpy())
+            ragged_rows.extend(f"row {start + i} ({lengths[i]} values, expected {dim})" for i in np.flatnonzero(ragged))
+        k = len(mat)
+        out[written : written + k] = mat
+        nonfinite.append(_nonfinite_rows(out[written : written + k]) + written)
+        kept_rows.append(np.flatnonzero(good) + start)
+        written += k
+        start += len(arr)
+    if nulls:
+        problems.append(_rows_problem(path, f"rows skipped with an empty {vec!r}", nulls))
+    if ragged_rows:
+        problems.append(_rows_problem(path, "rows skipped with the wrong number of values", ragged_rows))
+    if written == 0:
+        problems.append(LoadProblem(str(path), f"no usable vectors in column {vec!r}"))
+        return None
+    rows = np.concatenate(kept_rows)
+    vectors = out[:written]
+
+    others = [name for name in schema.names if name != vec]
+    cols: Dict[str, Any] = {}
+    if others:
+        table = pf.read(columns=others)
+        for name in others:
+            col = table.column(name)
+            try:
+                values = col.to_numpy()
+            except Exception:  # nested types numpy cannot hold: one Python object per row
+                values = np.empty(len(col), dtype=object)
+                for i, v in enumerate(col.to_pylist()):
+                    values[i] = v
+            values = values[rows] if len(rows) < n else values
+            cols[name] = _column_values(values)
+
+    named = _split_named_columns(path, cols, columns, problems)
+    return _embedding_dataset(path, vectors, problems, rows=rows, metadata=cols, nonfinite=np.concatenate(nonfinite), **named)
+
+
+# -- TensorFlow Embedding Projector TSV ----------------------------------------------------------
+
+
+def _first_line(path: Path, limit: int = 1 << 16) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(limit)
+    for line in head.decode("utf-8", "replace").split("\n"):
+        if line.strip():
+            return line.rstrip("\r")
+    return ""
+
+
+def _is_numeric_tsv(path: Path) -> bool:
+    """A .tsv whose first non-empty line is all numbers is a vectors file (projector format)."""
+    fields = _first_line(path).split("\t")
+    return bool(fields) and all(f.strip() and _is_number(f) for f in fields)
+
+
+def _looks_like_metadata(path: Path) -> bool:
+    return "meta" in path.stem.lower()
+
+
+_VECTOR_WORDS = re.compile(r"(vectors?|vecs?|embeddings?|tensors?)", re.IGNORECASE)
+
+
+def _find_metadata(vectors: Path, given: List[Path], single: bool) -> Optional[Path]:
+    """The projector metadata for ``vectors``: matching name among ``given``, else next to it."""
+    stem = vectors.stem
+    names = {f"{stem}_metadata.tsv".lower(), f"{stem}-metadata.tsv".lower(), f"{stem}.metadata.tsv".lower()}
+    if _VECTOR_WORDS.search(stem):
+        names.add(_VECTOR_WORDS.sub("metadata", stem).lower() + ".tsv")
+    for meta in given:
+        if meta.name.lower() in names:
+            return meta
+    if single and len(given) == 1:
+        return given[0]
+    if given:
+        return None
+    folder = vectors.parent
+    try:
+        siblings = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".tsv" and not p.name.startswith("."))
+    except OSError:
+        return None
+    for p in siblings:
+        if p.name.lower() in names:
+            return p
+    plain = [p for p in siblings if p.name.lower() == "metadata.tsv"]
+    if plain:
+        return plain[0]
+    metas = [p for p in siblings if p != vectors and _looks_like_metadata(p)]
+    return metas[0] if len(metas) == 1 else None
+
+
+def _parse_vector_lines(lines: List[str], dim: int) -> Tuple[np.ndarray, np.ndarray, List[Tuple[int, str]]]:
+    """Parse tab-separated numeric lines -> (matrix of good rows, their positions, bad (pos, why))."""
+    try:
+        mat = np.loadtxt(lines, delimiter="\t", dtype=np.float32, comments=None, ndmin=2)
+        if mat.shape == (len(lines), dim):
+            return mat, np.arange(len(lines)), []
+    except ValueError:
+        pass
+    good_rows, positions, bad = [], [], []  # slow path, only for chunks holding a bad row
+    for i, line in enumerate(lines):
+        fields = line.split("\t")
+        if len(fields) != dim:
+            bad.append((i, f"{len(fields)} values, expected {dim}"))
+            continue
+        try:
+            good_rows.append([float(f) for f in fields])
+            positions.append(i)
+        except ValueError:
+            word = next(f for f in fields if not _is_number(f))
+            bad.append((i, f"not a number: {word[:30]!r}"))
+    mat = np.array(good_rows, dtype=np.float32).reshape(len(good_rows), dim)
+    return mat, np.array(positions, dtype=np.int64), bad
+
+
+def _load_vectors_tsv(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+    path = job.paths[0]
+    text = _read_text(path, problems)
+    numbered = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    del text
+    total = len(numbered)
+    counts = Counter(line.count("\t") + 1 for _, line in numbered[:1000])
+    dim = counts.most_common(1)[0][0]
+    out = np.empty((total, dim), dtype=np.float32)
+    kept: List[np.ndarray] = []
+    bad: List[str] = []
+    written = 0
+    for start in range(0, total, _CHUNK_ROWS):
+        task.report(start, total, f"reading {path.name}")
+        chunk = numbered[start : start + _CHUNK_ROWS]
+        mat, positions, chunk_bad = _parse_vector_lines([line for _, line in chunk], dim)
+        out[written : written + len(mat)] = mat
+        written += len(mat)
+        kept.append(positions + start)
+        bad.extend(f"line {chunk[i][0]} ({why})" for i, why in chunk_bad)
+    if bad:
+        problems.append(_rows_problem(path, "lines skipped that are not a row of numbers", bad))
+    if written == 0:
+        problems.append(LoadProblem(str(path), "no usable vectors"))
+        return None
+    rows = np.concatenate(kept)  # positions among the data lines = rows of the metadata
+    line_of = [n for n, _ in numbered]
+    fields = _projector_metadata(job.meta, total, rows, problems, columns) if job.meta is not None else {}
+    return _embedding_dataset(
+        path, out[:written], problems, rows=rows, row_name=lambda r: f"line {line_of[r]}", **fields
+    )
+
+
+def _projector_metadata(
+    meta: Path, n_rows: int, rows: np.ndarray, problems: List[LoadProblem], columns: Dict[str, Optional[str]]
+) -> Dict[str, Any]:
+    """Read projector metadata: one column -> labels, no header; several -> header + columns.
+
+    Returns keyword arguments for :func:`_embedding_dataset`, aligned with the kept vector
+    ``rows``; ``{}`` (and a problem) when the row count does not match the vectors file.
+    """
+    problem = _check_readable_file(meta)
+    if problem is not None:
+        problems.append(LoadProblem(problem.path, f"metadata {problem.reason}; vectors loaded without it", "warning"))
+        return {}
+    lines = [line.rstrip("\r") for line in _read_text(meta, problems).split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    single = bool(lines) and "\t" not in lines[0]
+    header = ["label"] if single else _clean_header(lines[0].split("\t"))
+    body = lines if single else lines[1:]
+    if len(body) != n_rows:
+        problems.append(
+            LoadProblem(
+                str(meta),
+                f"metadata has {len(body)} rows but the vectors file has {n_rows}; metadata ignored",
+                "warning",
+            )
+        )
+        return {}
+    if single:
+        return {"labels": [body[i] for i in rows]}
+    width = len(header)
+    cells = [(body[i].split("\t") + [""] * width)[:width] for i in rows]
+    data = {name: [c[j] if c[j].strip() else None for c in cells] for j, name in enumerate(header)}
+    out: Dict[str, Any] = _split_named_columns(meta, data, columns, problems)
+    out["metadata"] = data
+    return out
