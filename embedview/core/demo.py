@@ -72,13 +72,13 @@ def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size:
             yield digit, k, small.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def photo_images(max_side: int = PHOTO_MAX_SIDE) -> Dict[str, Image.Image]:
-    """The scikit-image sample photos of :data:`PHOTOS`, longer side at most ``max_side``."""
+def photo_images(names: Sequence[str] = tuple(PHOTOS), max_side: int = PHOTO_MAX_SIDE) -> Dict[str, Image.Image]:
+    """The scikit-image sample photos ``names`` (keys of :data:`PHOTOS`), longer side at most ``max_side``."""
     import skimage.data
 
     out = {}
-    for name, loader in PHOTOS.items():
-        arr = getattr(skimage.data, loader)()
+    for name in names:
+        arr = getattr(skimage.data, PHOTOS[name])()
         if isinstance(arr, tuple):  # stereo_motorcycle -> (left, right, disparity)
             arr = arr[0]
         im = Image.fromarray(np.asarray(arr))
