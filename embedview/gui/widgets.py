@@ -1,0 +1,369 @@
+"""Small widgets and helpers shared by the views: colours, item cards, hover card, region selection.
+
+* colours: :func:`categorical_colors` (a fixed, colour-blind-aware palette, then evenly spread
+  hues), :func:`colormap` (pyqtgraph's bundled maps, no download), :data:`OTHER_COLOR`.
+* :func:`export_plot_item`: PNG / SVG export of a plot (the views' ``export_plot``).
+* text: :func:`item_title`, :func:`item_html`, :func:`score_text` -- how one item and one
+  similarity score are written everywhere in the app ("cos 0.87").
+* :class:`ItemCard`: thumbnail or text of one item, its label, id and an optional score.
+* :class:`HoverCard`: a frameless tooltip window with a thumbnail and rich text, cheap to move.
+* :class:`SelectViewBox`: a pyqtgraph ViewBox that turns a left click into ``clicked``, a
+  Shift-drag (or any drag in "box" mode) into ``box_selected`` and an Alt-drag (or "lasso"
+  mode) into ``lasso_selected``; other drags pan/zoom as usual.
+* :func:`points_in_rect`, :func:`points_in_polygon`: vectorised hit tests for those regions.
+
+This module imports pyqtgraph, so import it only from views (after the window is shown).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import html
+from typing import List, Optional, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QFrame, QGraphicsPathItem, QGraphicsRectItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from embedview.core.dataset import Dataset
+
+# -- colours ---------------------------------------------------------------------------------------
+#: Tableau-10 (distinct and reasonably colour-blind friendly), then its lighter companions.
+_PALETTE = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1f77b4", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+    "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5",
+]
+#: items outside every named category (unlabelled, "other", not in a duplicate group)
+OTHER_COLOR = QColor(160, 160, 160)
+
+
+def categorical_colors(n: int) -> List[QColor]:
+    """``n`` distinguishable colours: the fixed palette first, then hues spread by the golden ratio."""
+    out = [QColor(c) for c in _PALETTE[:n]]
+    hue = 0.11
+    while len(out) < n:
+        hue = (hue + 0.618034) % 1.0
+        r, g, b = colorsys.hsv_to_rgb(hue, 0.65, 0.85)
+        out.append(QColor(int(r * 255), int(g * 255), int(b * 255)))
+    return out
+
+
+def colormap(name: str = "viridis") -> pg.ColorMap:
+    """A colour map shipped with pyqtgraph (``viridis``, ``CET-D1`` diverging, ...)."""
+    return pg.colormap.get(name)
+
+
+def colors_to_rgba(colors: Sequence[QColor], alpha: Optional[int] = None) -> np.ndarray:
+    """QColors -> ``(n, 4) uint8`` RGBA table (for images built with numpy)."""
+    out = np.array([[c.red(), c.green(), c.blue(), c.alpha()] for c in colors], dtype=np.uint8).reshape(-1, 4)
+    if alpha is not None:
+        out[:, 3] = alpha
+    return out
+
+
+def export_plot_item(item, path: str) -> None:
+    """Save a pyqtgraph PlotItem as SVG (``.svg``) or a PNG image (anything else).
+
+    SVG is written by Qt's own ``QSvgGenerator`` rendering the item's part of the scene:
+    pyqtgraph 0.14's SVGExporter cannot parse the path data Qt 6.12 writes and fails on every plot.
+    """
+    path = str(path)
+    if not path.lower().endswith(".svg"):
+        import pyqtgraph.exporters as exporters
+
+        exporters.ImageExporter(item).export(path)
+        return
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    source = item.sceneBoundingRect()
+    target = QRectF(0, 0, source.width(), source.height())
+    gen = QSvgGenerator()
+    gen.setFileName(path)
+    gen.setSize(target.size().toSize())
+    gen.setViewBox(target)
+    gen.setTitle("embedview plot")
+    painter = QPainter(gen)
+    try:
+        item.scene().render(painter, target, source)
+    finally:
+        painter.end()
+
+
+# -- describing items ------------------------------------------------------------------------------
+def item_title(dataset: Dataset, i: int) -> str:
+    """The item's label, or "unlabelled"."""
+    if dataset.labels is not None and dataset.labels[i] is not None:
+        return str(dataset.labels[i])
+    return "unlabelled" if dataset.labels is not None else ""
+
+
+def item_html(dataset: Dataset, i: int, extra: str = "", max_chars: int = 300) -> str:
+    """Rich text for item ``i``: bold label, muted id, the text (escaped), and ``extra`` lines."""
+    parts = []
+    title = item_title(dataset, i)
+    if title:
+        parts.append(f"<b>{html.escape(title)}</b>")
+    parts.append(f"<span style='color:#888'>{html.escape(dataset.ids[i])}</span>")
+    if dataset.texts is not None and dataset.texts[i] is not None:
+        parts.append(html.escape(dataset.display_text(i, max_chars)))
+    if extra:
+        parts.append(extra)
+    return "<br>".join(parts)
+
+
+_METRIC_ABBR = {"cosine": "cos", "dot": "dot", "euclidean": "dist"}
+
+
+def score_text(metric: str, value: float) -> str:
+    """How a neighbour score reads in the UI: ``cos 0.873``, ``dot 12.3``, ``dist 0.452``."""
+    abbr = _METRIC_ABBR.get(metric, metric)
+    if metric == "dot" and abs(value) >= 100:
+        return f"{abbr} {value:.1f}"
+    return f"{abbr} {value:.3f}"
+
+
+# -- item card ---------------------------------------------------------------------------------------
+class ItemCard(QFrame):
+    """One item: its thumbnail (image data) or text, label, id and an optional score line."""
+
+    def __init__(self, thumb_size: int = 96, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.StyledPanel)
+        self.thumb_size = thumb_size
+        self.index = -1
+        self.image = QLabel()
+        self.image.setFixedSize(thumb_size, thumb_size)
+        self.image.setAlignment(Qt.AlignCenter)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.RichText)
+        self.text.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 6, 6, 6)
+        row.addWidget(self.image, 0, Qt.AlignTop)
+        row.addWidget(self.text, 1)
+        self.clear()
+
+    def clear(self, message: str = "") -> None:
+        """Show nothing but ``message``."""
+        self.index = -1
+        self.image.hide()
+        self.text.setText(f"<i>{html.escape(message)}</i>" if message else "")
+
+    def set_item(self, dataset: Dataset, i: int, pixmap: Optional[QPixmap] = None, score: str = "",
+                 heading: str = "") -> None:
+        """Show item ``i`` of ``dataset``; ``pixmap`` is its thumbnail when there is one."""
+        self.index = int(i)
+        extra = f"<b>{html.escape(score)}</b>" if score else ""
+        body = item_html(dataset, i, extra)
+        if heading:
+            body = f"<span style='color:#888'>{html.escape(heading)}</span><br>{body}"
+        self.text.setText(body)
+        self.image.setVisible(dataset.modality == "image")
+        self.set_pixmap(pixmap)
+
+    def set_pixmap(self, pixmap: Optional[QPixmap]) -> None:
+        if pixmap is None or pixmap.isNull():
+            self.image.setPixmap(QPixmap())
+            self.image.setText("\u2026")
+        else:
+            self.image.setPixmap(pixmap.scaled(self.thumb_size, self.thumb_size, Qt.KeepAspectRatio,
+                                               Qt.SmoothTransformation))
+
+
+class HoverCard(QFrame):
+    """A frameless floating card (thumbnail + rich text) that follows the mouse like a tooltip.
+
+    Unlike ``QToolTip`` it can show a pixmap and be updated in place without flicker.
+    """
+
+    def __init__(self, parent: Optional[QWidget] = None, thumb_size: int = 96) -> None:
+        super().__init__(parent, Qt.ToolTip | Qt.FramelessWindowHint)
+        self.setAttribute(Qt.WA_ShowWithoutActivating)
+        self.setFrameShape(QFrame.Box)
+        self.setAutoFillBackground(True)
+        self.thumb_size = thumb_size
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignCenter)
+        self.text = QLabel()
+        self.text.setTextFormat(Qt.RichText)
+        self.text.setWordWrap(True)
+        self.text.setMaximumWidth(320)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.image, 0, Qt.AlignTop)
+        lay.addWidget(self.text, 1)
+        self.index = -1
+
+    def show_at(self, global_pos: QPoint, index: int, rich_text: str, pixmap: Optional[QPixmap] = None) -> None:
+        """Show the card for item ``index`` just below-right of ``global_pos`` (kept on screen)."""
+        self.index = int(index)
+        self.text.setText(rich_text)
+        self.set_pixmap(pixmap)
+        self.adjustSize()
+        pos = global_pos + QPoint(16, 16)
+        screen = QGuiApplication.screenAt(global_pos) or QGuiApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            if pos.x() + self.width() > area.right():
+                pos.setX(global_pos.x() - self.width() - 8)
+            if pos.y() + self.height() > area.bottom():
+                pos.setY(global_pos.y() - self.height() - 8)
+        self.move(pos)
+        if not self.isVisible():
+            self.show()
+
+    def set_pixmap(self, pixmap: Optional[QPixmap]) -> None:
+        if pixmap is None or pixmap.isNull():
+            self.image.clear()
+            self.image.hide()
+        else:
+            self.image.setPixmap(pixmap.scaled(self.thumb_size, self.thumb_size, Qt.KeepAspectRatio,
+                                               Qt.SmoothTransformation))
+            self.image.show()
+        self.adjustSize()
+
+    def hide_card(self) -> None:
+        self.index = -1
+        self.hide()
+
+
+# -- region selection -------------------------------------------------------------------------------
+def points_in_rect(xy: np.ndarray, rect: QRectF) -> np.ndarray:
+    """Indices of the rows of ``xy`` (N, 2) inside ``rect`` (data coordinates, edges included)."""
+    r = rect.normalized()
+    x, y = xy[:, 0], xy[:, 1]
+    inside = (x >= r.left()) & (x <= r.right()) & (y >= r.top()) & (y <= r.bottom())
+    return np.flatnonzero(inside)
+
+
+def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``xy`` (N, 2) inside ``polygon`` (M, 2), even-odd rule.
+
+    Only points inside the polygon's bounding box are tested.  They are sorted by y once; each
+    edge then toggles the parity of just the points in its y-band (found with ``searchsorted``),
+    so the cost is about N log N plus N times the edges a horizontal line crosses, not N x M.
+    """
+    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    if len(poly) < 3 or len(xy) == 0:
+        return np.empty(0, dtype=np.int64)
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    x, y = xy[:, 0], xy[:, 1]
+    cand = np.flatnonzero((x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1]))
+    if len(cand) == 0:
+        return cand.astype(np.int64)
+    order = np.argsort(y[cand], kind="stable")
+    ys = y[cand][order].astype(np.float64)
+    xs = x[cand][order].astype(np.float64)
+    inside = np.zeros(len(cand), dtype=bool)
+    x1, y1 = poly[:, 0], poly[:, 1]
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    for ax, ay, bx, by in zip(x1, y1, x2, y2):
+        if ay == by:
+            continue
+        # the edge crosses the horizontal line at height p when min(ay, by) <= p < max(ay, by)
+        a = np.searchsorted(ys, min(ay, by), side="left")
+        b = np.searchsorted(ys, max(ay, by), side="left")
+        if a == b:
+            continue
+        x_cross = ax + (ys[a:b] - ay) * ((bx - ax) / (by - ay))
+        inside[a:b] ^= xs[a:b] < x_cross
+    return np.sort(cand[order[inside]]).astype(np.int64)
+
+
+class SelectViewBox(pg.ViewBox):
+    """ViewBox with click, box and lasso selection.
+
+    ``mode`` is ``"pan"`` (drag pans, Shift-drag draws a box, Alt-drag a lasso), ``"box"`` or
+    ``"lasso"`` (plain left-drag selects).  Signals carry data coordinates and the keyboard
+    modifiers (so Ctrl can mean "add to the selection").
+    """
+
+    clicked = Signal(object, object)  # QPointF (data), Qt.KeyboardModifiers
+    box_selected = Signal(object, object)  # QRectF (data), modifiers
+    lasso_selected = Signal(object, object)  # (M, 2) float array (data), modifiers
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.mode = "pan"
+        self._drag_kind = ""
+        self._lasso: List[QPointF] = []
+        pen = QPen(QColor(230, 90, 40), 1.5)
+        pen.setCosmetic(True)
+        pen.setStyle(Qt.DashLine)
+        self._rect_item = QGraphicsRectItem()
+        self._rect_item.setPen(pen)
+        self._rect_item.setBrush(QColor(230, 90, 40, 30))
+        self._rect_item.hide()
+        self._path_item = QGraphicsPathItem()
+        self._path_item.setPen(pen)
+        self._path_item.setBrush(QColor(230, 90, 40, 30))
+        self._path_item.hide()
+        self.addItem(self._rect_item, ignoreBounds=True)
+        self.addItem(self._path_item, ignoreBounds=True)
+        self._rect_item.setZValue(1e9)
+        self._path_item.setZValue(1e9)
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("pan", "box", "lasso"):
+            raise ValueError(f"unknown selection mode {mode!r}")
+        self.mode = mode
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        if ev.button() == Qt.LeftButton:
+            ev.accept()
+            self.clicked.emit(self.mapToView(ev.pos()), ev.modifiers())
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 - Qt naming
+        if ev.button() != Qt.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        if ev.isStart():
+            mods = ev.modifiers()
+            if self.mode == "lasso" or mods & Qt.AltModifier:
+                self._drag_kind = "lasso"
+            elif self.mode == "box" or mods & Qt.ShiftModifier:
+                self._drag_kind = "box"
+            else:
+                self._drag_kind = ""
+        if not self._drag_kind:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        start = self.mapToView(ev.buttonDownPos())
+        here = self.mapToView(ev.pos())
+        if self._drag_kind == "box":
+            rect = QRectF(start, here).normalized()
+            if ev.isFinish():
+                self._rect_item.hide()
+                self._drag_kind = ""
+                self.box_selected.emit(rect, ev.modifiers())
+            else:
+                self._rect_item.setRect(rect)
+                self._rect_item.show()
+            return
+        # lasso: add a vertex when the mouse moved at least 3 screen pixels
+        if ev.isStart() or not self._lasso:
+            self._lasso = [start]
+        if (QPointF(ev.pos()) - self.mapFromView(self._lasso[-1])).manhattanLength() >= 3:
+            self._lasso.append(here)
+        if ev.isFinish():
+            self._path_item.hide()
+            poly = np.array([[p.x(), p.y()] for p in self._lasso], dtype=np.float64)
+            self._lasso = []
+            self._drag_kind = ""
+            self.lasso_selected.emit(poly, ev.modifiers())
+        else:
+            path = QPainterPath(self._lasso[0])
+            for p in self._lasso[1:]:
+                path.lineTo(p)
+            path.closeSubpath()
+            self._path_item.setPath(path)
+            self._path_item.show()
