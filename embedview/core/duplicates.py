@@ -1,0 +1,496 @@
+"""Exact and near-duplicate items: a similarity graph, groups at any threshold, a keep rule, export.
+
+How it works
+------------
+1. Each item's ``k`` nearest neighbours are computed once with
+   :class:`~embedview.core.neighbors.NeighborIndex` (exact, or faiss HNSW for big sets, whose
+   measured recall is reported).  Every neighbour pair with similarity ``>= floor_`` is kept in
+   a sparse graph; ``floor_`` is ``min(0.8, threshold_)`` for cosine (all pairs for dot).
+2. ``nn_similarity_`` -- each item's similarity to its nearest other item -- is the
+   distribution the GUI draws as a histogram, and the threshold is suggested from it
+   (:func:`suggest_threshold`).
+3. Groups are the connected components (size >= 2) of the graph restricted to pairs with
+   similarity ``>= threshold``.  :meth:`DuplicateFinder.groups_at` recomputes them from the
+   stored graph alone (no neighbour search), fast enough for a slider.
+4. Exact duplicates (``exact_groups_``) are items with the same content hash (when given) or
+   bit-identical vectors.
+
+Keep rule (``keep=``)
+---------------------
+``"central"`` (default)
+    keep the item with the highest mean similarity to the other members of its group (the most
+    typical version); ties (within 1e-6) go to the largest file on disk (image datasets), then
+    to the lowest index.
+``"largest"``
+    keep the largest file; ties go to the lowest index.
+``"first"``
+    keep the lowest index (the first loaded).
+
+Limits: an item is linked only to its ``k`` nearest neighbours, so a group with more than
+``k + 1`` copies is still found through chains of links, but ``pairs_`` then lists only the
+links, not every pair.  Exports never delete, move or modify user files; they refuse to write
+over a file of the dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+
+from embedview.core.embeddings import EmbeddingSet
+from embedview.core.neighbors import NeighborIndex, prepare_vectors
+from embedview.core.progress import TaskState
+
+PAIR_DTYPE = np.dtype([("i", np.int64), ("j", np.int64), ("sim", np.float32)])
+ROW_FIELDS = ("group", "index", "id", "source", "similarity_to_kept", "keep", "exact", "kept_index")
+KEEP_RULES = ("central", "largest", "first")
+
+_COSINE_FLOOR = 0.8
+_COSINE_RANGE = (0.5, 0.999)  # suggested cosine thresholds are clipped into this range
+_TIE = 1e-6
+
+
+def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> float:
+    """Suggest a near-duplicate threshold from each item's nearest-neighbour similarity.
+
+    The rule works on a "distinctness" score: ``log10(1 - sim)`` for cosine (the distance to
+    the nearest neighbour on a log scale, where copies at 0.999 and 0.99999 are far apart and
+    the bulk of distinct items is compact), ``-sim`` for dot.
+
+    1. Two populations?  The sorted scores are split in two by Otsu's rule (maximum
+       between-class variance).  If the two sides are well separated (Ashman's D >= 3, i.e. the
+       gap between the class means is large against their spreads) and, for cosine, the close
+       side is on average at least 4 times closer to its nearest neighbour, the threshold is
+       the midpoint of the gap between them.  This catches duplicates even when they are most
+       of the data.
+    2. Otherwise (one population, perhaps with a few duplicates in its tail), a robust outlier
+       cut: ``median - max(4 * 1.4826 * MAD, log10(4))``, i.e. (cosine) an item is a duplicate
+       when its nearest-neighbour distance is both a clear outlier of the distribution and less
+       than a quarter of the median nearest-neighbour distance.  The second condition keeps the
+       natural upper tail of a skewed but duplicate-free distribution out.
+
+    For cosine the result is clipped to [0.5, 0.999]; with fewer than 3 finite values it is
+    0.95 (cosine) or the largest similarity (dot).
+    """
+    s = np.asarray(nn_similarity, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    cosine = metric == "cosine"
+    if s.size < 3:
+        return 0.95 if cosine or s.size == 0 else float(s.max())
+    z = np.log10(np.clip(1.0 - s, 1e-7, 2.0)) if cosine else -s
+    z = np.sort(z)
+    n = z.size
+    # Otsu on the sorted values: split after position i, low = z[:i+1]
+    csum = np.cumsum(z)
+    csq = np.cumsum(z * z)
+    w0 = np.arange(1, n) / n
+    mu0 = csum[:-1] / np.arange(1, n)
+    mu1 = (csum[-1] - csum[:-1]) / np.arange(n - 1, 0, -1)
+    between = w0 * (1 - w0) * (mu0 - mu1) ** 2
+    cut = int(np.argmax(between))
+    var0 = max(csq[cut] / (cut + 1) - mu0[cut] ** 2, 0.0)
+    var1 = max((csq[-1] - csq[cut]) / (n - cut - 1) - mu1[cut] ** 2, 0.0)
+    spread = np.sqrt(var0 + var1)
+    gap = mu1[cut] - mu0[cut]
+    min_gap = np.log10(4.0) if cosine else 0.0
+    if gap > max(min_gap, 0.0) and (spread == 0 or np.sqrt(2.0) * gap / spread >= 3.0):
+        z_star = 0.5 * (z[cut] + z[cut + 1])
+    else:
+        med = float(np.median(z))
+        mad = float(np.median(np.abs(z - med)))
+        z_star = med - max(4.0 * 1.4826 * mad, min_gap)
+    if cosine:
+        return float(np.clip(1.0 - 10.0**z_star, *_COSINE_RANGE))
+    return float(-z_star)
+
+
+def _components(n: int, ei: np.ndarray, ej: np.ndarray) -> np.ndarray:
+    """Connected-component label of each of ``n`` nodes for the undirected edges (ei, ej)."""
+    graph = coo_matrix((np.ones(ei.size, dtype=np.int8), (ei, ej)), shape=(n, n)).tocsr()
+    return connected_components(graph, directed=False)[1]
+
+
+def _group_labels(comp: np.ndarray) -> Tuple[int, np.ndarray]:
+    """Relabel components: size >= 2 become 0..n_groups-1 (by lowest member), singletons -1."""
+    sizes = np.bincount(comp)
+    big = sizes >= 2
+    new_id = np.cumsum(big) - 1
+    labels = np.where(big[comp], new_id[comp], -1).astype(np.int64)
+    return int(big.sum()), labels
+
+
+def _groups_from_labels(labels: np.ndarray) -> List[np.ndarray]:
+    """Member arrays (ascending) for labels >= 0, largest group first, then by lowest member."""
+    members = np.flatnonzero(labels >= 0)
+    if members.size == 0:
+        return []
+    lab = labels[members]
+    order = np.argsort(lab, kind="stable")
+    counts = np.bincount(lab)
+    groups = np.split(members[order], np.cumsum(counts)[:-1])
+    rank = sorted(range(len(groups)), key=lambda g: (-len(groups[g]), groups[g][0]))
+    return [groups[g] for g in rank]
+
+
+class DuplicateFinder:
+    """Find exact and near-duplicate items of one embedding set.
+
+    Parameters
+    ----------
+    threshold : float, optional
+        Similarity at or above which two items are near-duplicates; ``None``: suggested from the
+        data (:func:`suggest_threshold`).
+    k : int
+        Neighbours computed per item (the graph's out-degree).
+    metric : "cosine" | "dot"
+        Duplicates are found by similarity; euclidean is not offered.
+    keep : "central" | "largest" | "first"
+        Which member of a group to suggest keeping (see the module docstring).
+    floor : float, optional
+        Lowest similarity stored in the graph; default ``min(0.8, threshold_)`` for cosine,
+        no floor for dot.
+    approximate, approximate_above :
+        Passed to :class:`NeighborIndex` (``approximate`` and its ``threshold``).
+    memory_budget_mb : float
+        Budget of the exact neighbour search.
+
+    Attributes (after ``fit``)
+    --------------------------
+    nn_similarity_ : (N,) float32, each item's nearest-neighbour similarity (NaN if N < 2)
+    suggested_threshold_, threshold_, floor_ : float
+    pairs_ : structured array ``(i, j, sim)``, ``i < j``, ``sim >= threshold_``, most similar first
+    groups_ : list of int64 arrays, the near-duplicate groups at ``threshold_``, largest first
+    keep_ : int64 array, the suggested item to keep, one per group
+    labels_ : (N,) int64, the group of each item in ``groups_`` (-1: none)
+    exact_groups_ : list of int64 arrays, items with identical content hash or bit-identical vectors
+    approximate_, recall_at_10_ : from the neighbour index
+    """
+
+    def __init__(
+        self,
+        threshold: Optional[float] = None,
+        k: int = 10,
+        metric: str = "cosine",
+        keep: str = "central",
+        *,
+        floor: Optional[float] = None,
+        approximate="auto",
+        approximate_above: int = 50_000,
+        memory_budget_mb: float = 256,
+    ):
+        if metric not in ("cosine", "dot"):
+            raise ValueError(f"duplicates are found by similarity: metric must be 'cosine' or 'dot', not {metric!r}")
+        if keep not in KEEP_RULES:
+            raise ValueError(f"unknown keep rule {keep!r}; expected one of {KEEP_RULES}")
+        if int(k) < 1:
+            raise ValueError("k must be at least 1")
+        self.threshold = threshold
+        self.k = int(k)
+        self.metric = metric
+        self.keep = keep
+        self.floor = floor
+        self.approximate = approximate
+        self.approximate_above = approximate_above
+        self.memory_budget_mb = memory_budget_mb
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, emb_or_X, content_hashes: Optional[Sequence[Optional[str]]] = None, progress=None) -> "DuplicateFinder":
+        """Compute neighbours once, build the graph, and the groups at ``threshold_``.
+
+        ``emb_or_X``: an :class:`EmbeddingSet` (its dataset gives ids, paths and file sizes for
+        the keep rule and export) or an ``(N, D)`` array.  ``content_hashes``: optional per-item
+        hash of the file / text content (``None`` entries are ignored) for exact duplicates.
+        """
+        task = TaskState.coerce(progress)
+        if isinstance(emb_or_X, EmbeddingSet):
+            self._dataset = emb_or_X.dataset
+            raw = emb_or_X.vectors
+            X = emb_or_X.unit if self.metric == "cosine" else raw
+        else:
+            self._dataset = None
+            raw = emb_or_X
+            X = emb_or_X
+        self._X = prepare_vectors(X, self.metric, "vectors")
+        n = self.n_items_ = self._X.shape[0]
+        if content_hashes is not None and len(content_hashes) != n:
+            raise ValueError(f"{len(content_hashes)} content hashes for {n} items")
+
+        self._exact_labels = self._exact_duplicates(np.asarray(raw), content_hashes)
+        self.exact_groups_ = _groups_from_labels(self._exact_labels)
+
+        index = NeighborIndex(self.metric, approximate=self.approximate, threshold=self.approximate_above,
+                              memory_budget_mb=self.memory_budget_mb)
+        index.fit(self._X, progress=task.sub(0.0, 0.1))
+        self.approximate_ = index.approximate_
+        self.recall_at_10_ = index.recall_at_10_
+        nbr, sim = index.kneighbors(self.k, progress=task.sub(0.1, 0.95))
+        task.report(0.95, 1.0, "Building the duplicate graph")
+
+        self.nn_similarity_ = sim[:, 0].copy() if sim.shape[1] else np.full(n, np.nan, np.float32)
+        # each item's k-th neighbour similarity: beyond it the graph may be missing pairs
+        self._kth_similarity = sim[:, -1].copy() if sim.shape[1] else np.full(n, np.inf, np.float32)
+        self.suggested_threshold_ = suggest_threshold(self.nn_similarity_, self.metric)
+        self.threshold_ = float(self.threshold) if self.threshold is not None else self.suggested_threshold_
+        if self.floor is not None:
+            self.floor_ = float(min(self.floor, self.threshold_))
+        else:
+            self.floor_ = min(_COSINE_FLOOR, self.threshold_) if self.metric == "cosine" else -np.inf
+
+        # undirected edges i < j, each once with its similarity, most similar first
+        rows = np.repeat(np.arange(n, dtype=np.int64), nbr.shape[1])
+        cols, s = nbr.ravel(), sim.ravel()
+        ok = s >= self.floor_
+        i, j, s = np.minimum(rows[ok], cols[ok]), np.maximum(rows[ok], cols[ok]), s[ok]
+        _, first = np.unique(i * n + j, return_index=True)
+        i, j, s = i[first], j[first], s[first]
+        order = np.lexsort((j, i, -s))
+        self._ei, self._ej, self._es = i[order], j[order], s[order].astype(np.float32)
+        self._neg_es = -self._es  # ascending, for searchsorted
+        self._fi, self._fj, self._fs = self._maximum_spanning_forest(n)
+        self._neg_fs = -self._fs
+        self._adj = csr_matrix(
+            (np.concatenate([self._es, self._es]), (np.concatenate([self._ei, self._ej]),
+                                                    np.concatenate([self._ej, self._ei]))),
+            shape=(n, n),
+        )
+        self._apply_threshold(self.threshold_)
+        task.report(1, 1, f"{len(self.groups_)} duplicate groups")
+        return self
+
+    def _maximum_spanning_forest(self, n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges (i, j, sim) of a maximum spanning forest of the graph, most similar first.
+
+        The components of the graph restricted to edges ``>= t`` are exactly those of the
+        forest restricted to its edges ``>= t`` (single linkage), and the forest has at most
+        ``N - 1`` edges, which is what makes :meth:`groups_at` fast.
+        """
+        if self._es.size == 0:
+            return self._ei, self._ej, self._es
+        top = float(self._es[0])
+        # positive weights, smaller = more similar; float64 holds float32 differences exactly
+        w = (top - self._es.astype(np.float64)) + 1.0
+        forest = minimum_spanning_tree(coo_matrix((w, (self._ei, self._ej)), shape=(n, n)).tocsr()).tocoo()
+        fs = (top - (forest.data - 1.0)).astype(np.float32)
+        order = np.argsort(-fs, kind="stable")
+        return forest.row[order].astype(np.int64), forest.col[order].astype(np.int64), fs[order]
+
+    def _exact_duplicates(self, raw: np.ndarray, hashes) -> np.ndarray:
+        """Group labels (-1: unique) for identical content hashes or bit-identical vectors."""
+        n = raw.shape[0]
+        ei: List[np.ndarray] = []
+        ej: List[np.ndarray] = []
+
+        def link(inverse: np.ndarray, valid: np.ndarray) -> None:
+            idx = np.flatnonzero(valid)
+            order = idx[np.argsort(inverse[idx], kind="stable")]
+            same = inverse[order[1:]] == inverse[order[:-1]]
+            ei.append(order[:-1][same])
+            ej.append(order[1:][same])
+
+        if n > 1:
+            rows = np.ascontiguousarray(raw, dtype=np.float32)
+            as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))[:, 0]
+            _, inverse = np.unique(as_bytes, return_inverse=True)
+            link(inverse.ravel(), np.ones(n, dtype=bool))
+            if hashes is not None:
+                valid = np.array([h is not None and h != "" for h in hashes], dtype=bool)
+                keys = np.array(["" if h is None else str(h) for h in hashes], dtype=object)
+                _, inverse = np.unique(keys.astype(str), return_inverse=True)
+                link(inverse.ravel(), valid)
+        if not ei or sum(a.size for a in ei) == 0:
+            return np.full(n, -1, dtype=np.int64)
+        return _group_labels(_components(n, np.concatenate(ei), np.concatenate(ej)))[1]
+
+    def _edges_at(self, threshold: float) -> int:
+        """Number of stored edges with similarity >= threshold (they form a prefix)."""
+        if threshold < self.floor_:
+            raise ValueError(
+                f"threshold {threshold:.4f} is below the graph's floor {self.floor_:.4f}; refit with a lower floor"
+            )
+        return int(np.searchsorted(self._neg_es, -np.float32(threshold), side="right"))
+
+    def _apply_threshold(self, threshold: float) -> None:
+        m = self._edges_at(threshold)
+        pairs = np.empty(m, dtype=PAIR_DTYPE)
+        pairs["i"], pairs["j"], pairs["sim"] = self._ei[:m], self._ej[:m], self._es[:m]
+        self.pairs_ = pairs
+        _, labels = self.groups_at(threshold)
+        self.groups_ = _groups_from_labels(labels)
+        self.labels_ = np.full(self.n_items_, -1, dtype=np.int64)
+        for g, members in enumerate(self.groups_):
+            self.labels_[members] = g
+        self.keep_ = np.array([self._choose_keep(g) for g in self.groups_], dtype=np.int64)
+
+    def set_threshold(self, threshold: float) -> "DuplicateFinder":
+        """Move ``threshold_`` (e.g. from the GUI slider) and recompute pairs, groups and keep."""
+        self._check_fitted()
+        self.threshold_ = float(threshold)
+        self._apply_threshold(self.threshold_)
+        return self
+
+    # -- keep rule ----------------------------------------------------------------------
+    def _file_sizes(self, members: np.ndarray) -> np.ndarray:
+        """Sizes in bytes of the members' own files (image datasets); -1 where unknown."""
+        ds = self._dataset
+        sizes = np.full(members.size, -1, dtype=np.int64)
+        if ds is None or ds.modality != "image":
+            return sizes
+        for n, i in enumerate(members):
+            try:
+                sizes[n] = os.path.getsize(ds.sources[i])
+            except (OSError, IndexError, TypeError):
+                pass
+        return sizes
+
+    def _choose_keep(self, members: np.ndarray) -> int:
+        """Index of the member to keep under ``self.keep`` (members sorted ascending)."""
+        if self.keep == "first":
+            return int(members[0])
+        sizes = self._file_sizes(members)
+        if self.keep == "largest":
+            return int(members[np.argmax(sizes)])  # argmax: first of the largest
+        V = self._X[members].astype(np.float64)
+        total = V.sum(axis=0)
+        mean_sim = (V @ total - np.einsum("ij,ij->i", V, V)) / (members.size - 1)
+        best = mean_sim >= mean_sim.max() - _TIE
+        cand = np.flatnonzero(best)
+        return int(members[cand[np.argmax(sizes[cand])]])
+
+    # -- queries ------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "_adj"):
+            raise RuntimeError("DuplicateFinder is not fitted; call fit(...) first")
+
+    def groups_at(self, threshold: float) -> Tuple[int, np.ndarray]:
+        """Groups for another threshold, from the stored graph only (no neighbour search).
+
+        Returns ``(n_groups, labels)``: ``labels[i]`` in ``0..n_groups-1`` for items in a group
+        of size >= 2 (numbered by their lowest member), ``-1`` otherwise.  ``threshold`` must be
+        at least ``floor_``.
+        """
+        self._check_fitted()
+        self._edges_at(threshold)  # validates the threshold against the floor
+        m = int(np.searchsorted(self._neg_fs, -np.float32(threshold), side="right"))
+        return _group_labels(_components(self.n_items_, self._fi[:m], self._fj[:m]))
+
+    def near_duplicates_of(self, i: int, threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Items with similarity ``>= threshold`` (default ``threshold_``) to item ``i``.
+
+        Returns ``(indices, sims)``, most similar first (ties by index), ``i`` itself excluded.
+        Uses the graph; when the graph cannot be complete for ``i`` (its ``k`` neighbours all
+        pass the threshold, or the threshold is below the floor) it compares ``i`` with every item.
+        """
+        self._check_fitted()
+        i = int(i)
+        if not 0 <= i < self.n_items_:
+            raise IndexError(f"item {i} out of range for {self.n_items_} items")
+        t = self.threshold_ if threshold is None else float(threshold)
+        if t >= self.floor_ and self._kth_similarity[i] < t:
+            lo, hi = self._adj.indptr[i], self._adj.indptr[i + 1]
+            idx, sims = self._adj.indices[lo:hi].astype(np.int64), self._adj.data[lo:hi]
+        else:
+            sims = self._X @ self._X[i]
+            sims[i] = -np.inf
+            idx = np.flatnonzero(sims >= t)
+            sims = sims[idx]
+        ok = sims >= np.float32(t)
+        idx, sims = idx[ok], sims[ok]
+        order = np.lexsort((idx, -sims))
+        return idx[order], sims[order]
+
+    # -- export -------------------------------------------------------------------------
+    def to_rows(self, dataset=None, decisions: Optional[Dict[int, str]] = None) -> List[dict]:
+        """One row per item in a near-duplicate group (fields :data:`ROW_FIELDS`).
+
+        ``similarity_to_kept`` is the item's similarity to the kept item of its group;
+        ``exact`` says whether it is an exact duplicate of it; ``decisions`` ({index: "keep" |
+        "drop"}) overrides the suggested ``keep`` flag of those items.
+        """
+        self._check_fitted()
+        ds = dataset if dataset is not None else self._dataset
+        decisions = dict(decisions or {})
+        for idx, d in decisions.items():
+            if d not in ("keep", "drop"):
+                raise ValueError(f"decision for item {idx} must be 'keep' or 'drop', not {d!r}")
+        rows = []
+        for gid, (members, kept) in enumerate(zip(self.groups_, self.keep_)):
+            sims = self._X[members] @ self._X[kept]
+            for m, s in zip(members, sims):
+                m = int(m)
+                keep = decisions[m] == "keep" if m in decisions else m == kept
+                exact = m == kept or (self._exact_labels[m] >= 0 and self._exact_labels[m] == self._exact_labels[kept])
+                rows.append({
+                    "group": gid,
+                    "index": m,
+                    "id": ds.ids[m] if ds is not None else str(m),
+                    "source": ds.sources[m] if ds is not None else "",
+                    "similarity_to_kept": round(float(s), 6),
+                    "keep": bool(keep),
+                    "exact": bool(exact),
+                    "kept_index": int(kept),
+                })
+        return rows
+
+    def _check_target(self, path, dataset) -> str:
+        """Refuse to write over one of the dataset's own files."""
+        path = os.path.abspath(os.fspath(path))
+        ds = dataset if dataset is not None else self._dataset
+        if ds is not None and path in {os.path.abspath(str(s)) for s in ds.sources}:
+            raise ValueError(f"{path}: refusing to overwrite a file of the dataset")
+        return path
+
+    @staticmethod
+    def _write_atomic(path: str, write) -> None:
+        tmp = path + ".part"
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                write(f)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def to_csv(self, path, dataset=None, decisions: Optional[Dict[int, str]] = None) -> str:
+        """Write :meth:`to_rows` as CSV (header :data:`ROW_FIELDS`); returns the path."""
+        path = self._check_target(path, dataset)
+        rows = self.to_rows(dataset, decisions)
+
+        def write(f):
+            w = csv.DictWriter(f, fieldnames=list(ROW_FIELDS))
+            w.writeheader()
+            w.writerows(rows)
+
+        self._write_atomic(path, write)
+        return path
+
+    def to_json(self, path, dataset=None, decisions: Optional[Dict[int, str]] = None) -> str:
+        """Write ``to_dict()`` plus the rows as JSON; returns the path."""
+        path = self._check_target(path, dataset)
+        doc = dict(self.to_dict(), rows=self.to_rows(dataset, decisions))
+        self._write_atomic(path, lambda f: json.dump(doc, f, indent=1))
+        return path
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary."""
+        self._check_fitted()
+        return {
+            "metric": self.metric,
+            "k": self.k,
+            "keep_rule": self.keep,
+            "n_items": int(self.n_items_),
+            "threshold": float(self.threshold_),
+            "suggested_threshold": float(self.suggested_threshold_),
+            "floor": float(self.floor_) if np.isfinite(self.floor_) else None,
+            "n_pairs": int(self.pairs_.size),
+            "n_groups": len(self.groups_),
+            "n_items_in_groups": int(sum(len(g) for g in self.groups_)),
+            "n_exact_groups": len(self.exact_groups_),
+            "approximate": bool(self.approximate_),
+            "recall_at_10": float(self.recall_at_10_),
+        }

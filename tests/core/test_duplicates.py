@@ -1,0 +1,238 @@
+"""Near-duplicates on real photos (skimage.data) with planted resized / recompressed copies."""
+
+import csv
+import hashlib
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.sparse.csgraph import connected_components
+from skimage import data as skdata
+from skimage.transform import resize
+from sklearn.datasets import load_digits
+
+from embedview.core.dataset import Dataset
+from embedview.core.duplicates import ROW_FIELDS, DuplicateFinder, suggest_threshold
+from embedview.core.embeddings import EmbeddingSet
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "moon", "page", "horse",
+          "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass", "gravel", "text",
+          "clock", "colorwheel", "shepp_logan_phantom", "cell"]
+# (original, scale, jpeg quality): the planted near-copies
+COPIES = [("astronaut", 0.6, 40), ("coffee", 1.0, 25), ("rocket", 0.5, 90), ("rocket", 0.8, 30)]
+
+
+def feature(path):
+    """Cheap deterministic image feature: 24x24 grey thumbnail, mean-centred, unit length."""
+    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255.0
+    f = resize(grey, (24, 24), anti_aliasing=True).ravel()
+    f -= f.mean()
+    return (f / np.linalg.norm(f)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """EmbeddingSet of 20 distinct photos (PNG) + 4 planted copies (JPEG); the planted groups."""
+    folder = tmp_path_factory.mktemp("photos")
+    paths, arrays = [], {}
+    for name in PHOTOS:
+        im = getattr(skdata, name)()
+        if im.dtype != np.uint8:
+            im = im.astype(np.float64)
+            im = (255 * (im - im.min()) / (np.ptp(im) + 1e-9)).astype(np.uint8)
+        img = Image.fromarray(im)
+        img.thumbnail((256, 256))  # small files keep the test fast
+        arrays[name] = np.asarray(img)
+        p = folder / f"{name}.png"
+        img.save(p)
+        paths.append(str(p))
+    planted = {}
+    for c, (name, scale, quality) in enumerate(COPIES):
+        img = Image.fromarray(arrays[name]).convert("RGB")
+        img = img.resize((int(img.width * scale), int(img.height * scale)), Image.BILINEAR)
+        p = folder / f"copy{c}_{name}.jpg"
+        img.save(p, "JPEG", quality=quality)
+        planted.setdefault(PHOTOS.index(name), [PHOTOS.index(name)]).append(len(paths))
+        paths.append(str(p))
+    ds = Dataset(modality="image", ids=[os.path.basename(p) for p in paths], sources=paths, name="photos")
+    emb = EmbeddingSet(ds, np.stack([feature(p) for p in paths]), encoder="test-thumbnail")
+    groups = sorted(sorted(g) for g in planted.values())
+    return emb, groups
+
+
+def file_digests(paths):
+    return {p: (os.path.getmtime(p), hashlib.sha1(open(p, "rb").read()).hexdigest()) for p in paths}
+
+
+def test_planted_copies_are_exactly_the_groups(photos):
+    emb, planted = photos
+    finder = DuplicateFinder().fit(emb)
+    assert finder.threshold_ == finder.suggested_threshold_
+    assert sorted(g.tolist() for g in finder.groups_) == planted
+    in_group = np.zeros(len(emb), bool)
+    in_group[np.concatenate(planted)] = True
+    # the suggested threshold separates copies from distinct photos
+    assert finder.nn_similarity_[in_group].min() >= finder.threshold_
+    assert finder.nn_similarity_[~in_group].max() < finder.threshold_
+    # pairs: i < j, above threshold, inside planted groups, most similar first
+    p = finder.pairs_
+    assert np.all(p["i"] < p["j"]) and np.all(p["sim"] >= finder.threshold_)
+    assert np.all(np.diff(p["sim"]) <= 0)
+    assert all(any(i in g and j in g for g in planted) for i, j in zip(p["i"], p["j"]))
+    # keep rule: within a pair both are equally central, so the larger file (the PNG) wins;
+    # for rocket + 2 copies the original is the most central
+    for g, kept in zip(finder.groups_, finder.keep_):
+        assert kept == g.min() and emb.dataset.ids[kept].endswith(".png")
+    assert finder.exact_groups_ == []
+    assert np.all(finder.labels_[~in_group] == -1)
+    d = finder.to_dict()
+    assert d["n_groups"] == len(planted) and d["approximate"] is False
+    json.dumps(d)
+
+
+def test_near_duplicates_of_returns_the_planted_copies(photos):
+    emb, planted = photos
+    finder = DuplicateFinder().fit(emb)
+    for group in planted:
+        for i in group:
+            idx, sims = finder.near_duplicates_of(i)
+            assert sorted(idx.tolist()) == [j for j in group if j != i]
+            assert np.all(np.diff(sims) <= 0) and np.all(sims >= finder.threshold_)
+    idx, _ = finder.near_duplicates_of(PHOTOS.index("moon"))
+    assert idx.size == 0
+    # below the graph floor: falls back to comparing with every item
+    low = 0.3
+    idx, sims = finder.near_duplicates_of(PHOTOS.index("camera"), threshold=low)
+    S = emb.unit @ emb.unit[PHOTOS.index("camera")]
+    expected = {j for j in np.flatnonzero(S >= low) if j != PHOTOS.index("camera")}
+    assert set(idx.tolist()) == expected
+    np.testing.assert_allclose(sims, S[idx], atol=1e-6)
+
+
+def test_groups_at_matches_full_threshold_graph_and_refines(tmp_path):
+    X = load_digits().data.astype(np.float32)
+    finder = DuplicateFinder(k=60).fit(X)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = U @ U.T
+    np.fill_diagonal(S, -1)
+    previous, previous_count = None, len(X) + 1
+    for t in np.linspace(finder.floor_, 0.999, 9):
+        n_groups, labels = finder.groups_at(t)
+        assert labels.shape == (len(X),) and labels.max() == n_groups - 1
+        if t >= 0.95:  # every item has fewer than k neighbours above t: the graph is complete
+            assert (S >= t).sum(axis=1).max() < finder.k
+            _, ref = connected_components(S >= t, directed=False)
+            sizes = np.bincount(ref)
+            grouped = sizes[ref] >= 2
+            assert np.array_equal(labels >= 0, grouped)
+            for lab in np.unique(labels[labels >= 0]):
+                assert len(np.unique(ref[labels == lab])) == 1
+            assert n_groups == len(np.unique(ref[grouped]))
+        # monotone: a higher threshold only splits groups, never joins or grows them
+        count = int((labels >= 0).sum())
+        assert count <= previous_count
+        if previous is not None:
+            for lab in np.unique(labels[labels >= 0]):
+                assert len(np.unique(previous[labels == lab])) == 1 and np.all(previous[labels == lab] >= 0)
+        previous, previous_count = labels, count
+    with pytest.raises(ValueError, match="floor"):
+        finder.groups_at(finder.floor_ - 0.1)
+    finder.set_threshold(0.99)
+    n_groups, _ = finder.groups_at(0.99)
+    assert len(finder.groups_) == n_groups and np.all(finder.pairs_["sim"] >= 0.99)
+
+
+def test_few_planted_copies_among_many_distinct_items():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((3000, 48)).astype(np.float32)
+    sources = [11, 500, 2999]
+    copies = X[sources] + 0.05 * rng.standard_normal((3, 48)).astype(np.float32)
+    X = np.vstack([X, copies])
+    finder = DuplicateFinder().fit(X)
+    assert sorted(g.tolist() for g in finder.groups_) == [[11, 3000], [500, 3001], [2999, 3002]]
+    # nothing at all planted: no groups suggested
+    assert DuplicateFinder().fit(X[:3000]).groups_ == []
+
+
+def test_suggest_threshold_rule():
+    # majority of copies (both members of each pair have a near-twin)
+    s = np.array([0.999] * 10 + [0.3, 0.4, 0.5, 0.45, 0.35])
+    t = suggest_threshold(s)
+    assert 0.5 < t < 0.999
+    assert suggest_threshold(np.full(100, 1.0)) == pytest.approx(0.999)
+    assert suggest_threshold(np.array([0.5])) == 0.95
+
+
+def test_exact_duplicates_from_vectors_and_hashes():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((12, 8)).astype(np.float32)
+    X[5] = X[2]  # identical vectors
+    hashes = [None] * 12
+    hashes[7] = hashes[9] = "abc"  # identical files, different vectors
+    finder = DuplicateFinder().fit(X, content_hashes=hashes)
+    assert sorted(g.tolist() for g in finder.exact_groups_) == [[2, 5], [7, 9]]
+    with pytest.raises(ValueError, match="hashes"):
+        DuplicateFinder().fit(X, content_hashes=["a"])
+
+
+def test_all_identical_and_tiny_inputs():
+    finder = DuplicateFinder().fit(np.ones((50, 6), np.float32))
+    assert len(finder.groups_) == 1 and finder.groups_[0].tolist() == list(range(50))
+    assert finder.keep_.tolist() == [0] and len(finder.exact_groups_) == 1
+    single = DuplicateFinder().fit(np.ones((1, 6), np.float32))
+    assert single.groups_ == [] and np.isnan(single.nn_similarity_[0])
+    assert single.near_duplicates_of(0)[0].size == 0
+    pair = DuplicateFinder(threshold=0.9).fit(np.array([[1, 0], [1, 0.01]], np.float32))
+    assert [g.tolist() for g in pair.groups_] == [[0, 1]]
+    with pytest.raises(ValueError, match="metric"):
+        DuplicateFinder(metric="euclidean")
+
+
+def test_export_round_trip_and_user_files_untouched(photos, tmp_path):
+    emb, planted = photos
+    before = file_digests(emb.dataset.sources)
+    finder = DuplicateFinder().fit(emb)
+    kept = int(finder.keep_[0])
+    other = int(next(i for i in finder.groups_[0] if i != kept))
+    decisions = {kept: "drop", other: "keep"}
+    rows = finder.to_rows(decisions=decisions)
+    assert len(rows) == sum(len(g) for g in planted)
+    by_index = {r["index"]: r for r in rows}
+    assert by_index[kept]["keep"] is False and by_index[other]["keep"] is True
+    assert by_index[kept]["similarity_to_kept"] == pytest.approx(1.0, abs=1e-5)
+    assert all(r["id"] == emb.dataset.ids[r["index"]] for r in rows)
+    # the default (no decisions): exactly one kept item per group
+    default_rows = finder.to_rows()
+    assert sum(r["keep"] for r in default_rows) == len(finder.groups_)
+
+    csv_path = finder.to_csv(tmp_path / "dups.csv", decisions=decisions)
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        back = list(csv.DictReader(f))
+    assert list(back[0].keys()) == list(ROW_FIELDS)
+    for r, b in zip(rows, back):
+        assert int(b["group"]) == r["group"] and int(b["index"]) == r["index"]
+        assert b["id"] == r["id"] and b["source"] == r["source"]
+        assert float(b["similarity_to_kept"]) == pytest.approx(r["similarity_to_kept"])
+        assert b["keep"] == str(r["keep"]) and b["exact"] == str(r["exact"])
+
+    json_path = finder.to_json(tmp_path / "dups.json", decisions=decisions)
+    with open(json_path, encoding="utf-8") as f:
+        doc = json.load(f)
+    assert doc["rows"] == rows and doc["threshold"] == pytest.approx(finder.threshold_)
+    assert sorted(os.listdir(tmp_path)) == ["dups.csv", "dups.json"]
+
+    with pytest.raises(ValueError, match="overwrite"):
+        finder.to_csv(emb.dataset.sources[0])
+    with pytest.raises(ValueError, match="keep"):
+        finder.to_rows(decisions={kept: "delete"})
+    assert file_digests(emb.dataset.sources) == before
+
+
+def test_progress_reaches_one(photos):
+    emb, _ = photos
+    seen = []
+    DuplicateFinder().fit(emb, progress=lambda f, m: seen.append(f))
+    assert seen[-1] == 1.0 and seen == sorted(seen)
