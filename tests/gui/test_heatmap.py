@@ -1,0 +1,103 @@
+"""HeatmapView: exactly the selected items, stratified sample otherwise, label groups, pair click."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, QRectF, Qt
+
+from viewkit import ViewEnv, digits_set, pca_2d
+
+
+@pytest.fixture
+def env(qtbot):
+    e = ViewEnv(qtbot, 1200, 700)
+    yield e
+    e.close()
+
+
+def test_box_selected_points_are_exactly_the_heatmap_rows(env, qtbot):
+    from embedview.gui.views.heatmap import HeatmapView
+    from embedview.gui.views.map import MapView
+
+    emb = digits_set(700)
+    xy = pca_2d(emb)
+    map_view = env.add(MapView)
+    heat = env.add(HeatmapView)
+    env.show()
+    env.load(emb, xy)
+    qtbot.waitUntil(lambda: map_view.mode == "points", timeout=10000)
+    lo, hi = np.percentile(xy, 35, axis=0), np.percentile(xy, 65, axis=0)
+    map_view.vb.box_selected.emit(QRectF(QPointF(*lo), QPointF(*hi)), Qt.NoModifier)
+    selected = env.selection.selected.copy()
+    assert 5 < len(selected) < 700
+    qtbot.waitUntil(lambda: len(heat.displayed_indices) == len(selected), timeout=10000)
+    assert sorted(heat.displayed_indices.tolist()) == selected.tolist()
+    U = emb.unit[heat.displayed_indices]
+    np.testing.assert_allclose(heat.matrix, U @ U.T, atol=1e-5)
+    # rows are grouped by label, with one group per label present
+    labels = emb.dataset.labels[heat.displayed_indices]
+    assert [g[2] for g in heat.groups] == sorted(set(labels))
+    for start, stop, name in heat.groups:
+        assert set(labels[start:stop]) == {name}
+    assert heat.image.image.shape == (len(selected), len(selected))
+
+
+def test_without_selection_a_label_stratified_sample(env, qtbot):
+    from embedview.gui.views.heatmap import SAMPLE_SIZE, HeatmapView
+
+    emb = digits_set()  # 1797 items, ten labels of ~180
+    heat = env.add(HeatmapView)
+    env.show()
+    env.load(emb)
+    qtbot.waitUntil(lambda: len(heat.displayed_indices) == SAMPLE_SIZE, timeout=10000)
+    counts = np.unique(emb.dataset.labels[heat.displayed_indices], return_counts=True)[1]
+    assert len(counts) == 10 and counts.min() >= 27 and counts.max() <= 33
+    assert "sample of 300" in heat.info.text()
+    # one selected item is not a pair: still the sample
+    env.selection.set_selection([3], "test")
+    env.wait_idle()
+    assert len(heat.displayed_indices) == SAMPLE_SIZE
+
+
+def test_unlabelled_items_are_ordered_by_clusters(env, qtbot):
+    from embedview.gui.views.heatmap import HeatmapView
+
+    emb = digits_set(200, labelled=False)
+    heat = env.add(HeatmapView)
+    env.show()
+    env.load(emb)
+    qtbot.waitUntil(lambda: len(heat.displayed_indices) == 200, timeout=10000)
+    assert heat.groups == [] and "clusters" in heat.info.text()
+    assert sorted(heat.displayed_indices.tolist()) == list(range(200))
+    U = emb.unit[heat.displayed_indices]
+    np.testing.assert_allclose(heat.matrix, U @ U.T, atol=1e-5)
+    # clustering puts similar items next to each other: neighbours along the diagonal are closer
+    # than random pairs
+    assert np.diag(heat.matrix, 1).mean() > heat.matrix.mean() + 0.05
+
+
+def test_hover_and_click_on_a_cell_show_and_select_the_pair(env, qtbot):
+    from embedview.gui.views.heatmap import HeatmapView
+
+    emb = digits_set(300)
+    heat = env.add(HeatmapView)
+    env.show()
+    env.load(emb)
+    env.selection.set_selection([4, 17, 60, 61, 99], "test")
+    qtbot.waitUntil(lambda: len(heat.displayed_indices) == 5, timeout=10000)
+    row, col = 1, 3
+    scene = heat.image.mapToScene(QPointF(col + 0.5, row + 0.5))
+    pos = heat.plot.mapFromScene(scene)
+    i, j = int(heat.displayed_indices[row]), int(heat.displayed_indices[col])
+    qtbot.mouseMove(heat.plot.viewport(), pos)
+    qtbot.waitUntil(lambda: f"digit-{i}" in heat.hover_label.text(), timeout=5000)
+    assert f"digit-{j}" in heat.hover_label.text()
+    qtbot.mouseClick(heat.plot.viewport(), Qt.LeftButton, pos=pos)
+    assert heat.pair.isVisible()
+    assert {heat.left_card.index, heat.right_card.index} == {i, j}
+    assert env.selection.selected.tolist() == sorted([i, j])
+    assert heat.pair_score.text() == f"cos {float(emb.unit[i] @ emb.unit[j]):.3f}"
+    # the heatmap keeps showing the five items (its own selection change is not echoed)
+    env.wait_idle()
+    assert len(heat.displayed_indices) == 5

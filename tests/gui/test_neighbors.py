@@ -1,0 +1,75 @@
+"""NeighborsView: exact neighbours for each metric, navigation by click, search results display."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from embedview.core.neighbors import topk
+from viewkit import ViewEnv, digits_set
+
+
+@pytest.fixture
+def env(qtbot):
+    e = ViewEnv(qtbot, 500, 700)
+    yield e
+    e.close()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_neighbours_match_exact_search_for_each_metric(env, qtbot, metric):
+    from embedview.gui.views.neighbors import NeighborsView
+
+    emb = digits_set(600)
+    view = env.add(NeighborsView)
+    env.show()
+    env.load(emb)
+    view.metric_box.setCurrentIndex(view.metric_box.findData(metric))
+    view.k_box.setValue(7)
+    env.selection.set_current(42, "test")
+    qtbot.waitUntil(lambda: view.query_index == 42 and len(view.displayed_indices) == 7, timeout=10000)
+    want_idx, want_scores = topk(emb.vectors, 7, queries=np.array([42]), metric=metric)
+    assert view.displayed_indices.tolist() == want_idx[0].tolist()
+    np.testing.assert_allclose(view.displayed_scores, want_scores[0], rtol=1e-4, atol=1e-4)
+    prefix = {"cosine": "cos ", "dot": "dot ", "euclidean": "dist "}[metric]
+    assert prefix in view.list.item(0).text()
+    assert view.card.index == 42 and "digit-42" in view.card.text.text()
+
+
+def test_clicking_a_neighbour_makes_it_current_and_shows_its_neighbours(env, qtbot):
+    from embedview.gui.views.neighbors import NeighborsView
+
+    emb = digits_set(300)
+    view = env.add(NeighborsView)
+    env.show()
+    env.load(emb)
+    seen = []
+    env.selection.current_changed.connect(lambda i, src: seen.append((i, src)))
+    env.selection.set_current(10, "test")
+    qtbot.waitUntil(lambda: len(view.displayed_indices) == 10, timeout=10000)
+    third = int(view.displayed_indices[2])
+    rect = view.list.visualItemRect(view.list.item(2))
+    qtbot.mouseClick(view.list.viewport(), Qt.LeftButton, pos=rect.center())
+    assert env.selection.current == third and seen[-1] == (third, "neighbors")
+    qtbot.waitUntil(lambda: view.query_index == third and third not in view.displayed_indices.tolist()
+                    and len(view.displayed_indices) == 10, timeout=10000)
+    want, _ = topk(emb.vectors, 10, queries=np.array([third]))
+    assert view.displayed_indices.tolist() == want[0].tolist()
+
+
+def test_show_query_results_and_reset(env, qtbot):
+    from embedview.gui.views.neighbors import NeighborsView
+
+    emb = digits_set(100)
+    view = env.add(NeighborsView)
+    env.show()
+    env.load(emb)
+    view.show_query_results("round zero", [5, 3, 9], [0.9, 0.8, 0.7])
+    assert "Results for \u201cround zero\u201d" in view.header.text()
+    assert view.displayed_indices.tolist() == [5, 3, 9]
+    assert view.list.count() == 3 and "cos 0.900" in view.list.item(0).text()
+    view.show_query_results("zero", [1], None)  # plain text match: no score
+    assert "cos" not in view.list.item(0).text()
+    env.state.set_dataset(None)
+    assert view.list.count() == 0 and view.query_text == ""
