@@ -95,7 +95,8 @@ def usable_labels(emb: EmbeddingSet):
         notes.append(f"{n_unlabelled} unlabelled item(s) left out")
     small = int((~big & (counts > 0)).sum())
     if small:
-        notes.append(f"{small} label(s) with fewer than {MIN_PER_CLASS} items left out ({int(counts[~big].sum())} items)")
+        n_items = int(counts[~big].sum())
+        notes.append(f"{small} label(s) with fewer than {MIN_PER_CLASS} items left out ({n_items} items)")
     return labels, "; ".join(notes)
 
 
@@ -239,7 +240,9 @@ def _duplicates(emb: EmbeddingSet, progress):
     return DuplicateFinder().fit(emb, progress=progress)
 
 
-def run_checks(emb: EmbeddingSet, *, k: int = 10, progress=None, include: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+def run_checks(
+    emb: EmbeddingSet, *, k: int = 10, progress=None, include: Optional[Iterable[str]] = None
+) -> Dict[str, Any]:
     """Every check the data allows on ``emb``, as a JSON-ready dict.
 
     Keys: ``verdict`` and ``healthy`` (from the collapse diagnostics), ``dataset`` (counts,
@@ -276,7 +279,8 @@ def compare_checks(
     n_steps = len(names) + 1
     out: Dict[str, Any] = {"sets": {}, "comparison": None, "skipped": []}
     for i, name in enumerate(names):
-        out["sets"][name] = run_checks(sets[name], k=k, include=include, progress=task.sub(i / n_steps, (i + 1) / n_steps))
+        sub = task.sub(i / n_steps, (i + 1) / n_steps)
+        out["sets"][name] = run_checks(sets[name], k=k, include=include, progress=sub)
     out["comparison"], reason = comparison(sets, k=k, progress=task.sub(len(names) / n_steps, 1.0))
     if reason:
         out["skipped"].append({"check": "comparison", "reason": reason})
