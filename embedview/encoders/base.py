@@ -23,6 +23,13 @@ from typing import Any, List, Sequence
 import numpy as np
 
 
+class EncoderLoadError(RuntimeError):
+    """An encoder could not be loaded: missing or incompatible weights, missing package.
+
+    The message names the file (or model) and the reason, ready to show to the user.
+    """
+
+
 class Encoder:
     #: registry name, e.g. "default-image", "clip:ViT-B-32/laion2b_s34b_b79k"
     name: str = ""
