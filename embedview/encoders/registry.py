@@ -10,6 +10,31 @@ Names
 - ``sbert:NAME_OR_PATH``  any sentence-transformers model name or local folder
 - plugin names: whatever a package registers in the ``embedview.encoders`` entry-point group.
   The entry point must resolve to an :class:`EncoderSpec` (or a list of them).
+
+Writing a plugin
+----------------
+Subclass :class:`embedview.encoders.base.Encoder` (set ``name``, ``modality``, ``dim``,
+``cache_id``; implement ``preprocess`` + ``encode_preprocessed`` for images or
+``encode_text`` for text), describe it with an :class:`EncoderSpec` whose ``factory`` is a
+``"module:function"`` string (imported only when the encoder is loaded, so listing stays
+cheap) and register the spec in your package's ``pyproject.toml``::
+
+    # mypackage/embedview_plugin.py  (import nothing heavy at module level)
+    from embedview.encoders.registry import EncoderSpec
+
+    SPEC = EncoderSpec(
+        name="my-encoder", modality="image", dim=768,
+        description="my model, fine-tuned on my data",
+        factory="mypackage.encoders:load",            # load(device=None, **options) -> Encoder
+        offline_check="mypackage.encoders:available", # available(**options) -> (bool, str)
+    )
+
+    # pyproject.toml
+    [project.entry-points."embedview.encoders"]
+    my-encoder = "mypackage.embedview_plugin:SPEC"
+
+After ``pip install`` the name shows in ``embedview models`` and works everywhere a built-in
+name does.  A plugin that fails to import is listed with the error instead of breaking others.
 """
 
 from __future__ import annotations
