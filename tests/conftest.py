@@ -8,6 +8,8 @@
       root/camera.png                         directly in the root: unlabelled (grey)
 
   Treat it as read-only; copy it (``shutil.copytree``) to modify.
+* ``bomb_png`` (session): path of a 57-byte PNG whose header claims 20000 x 20000 pixels
+  (a decompression bomb to refuse before decoding).
 * ``demo_data`` (session): ``build_demo`` output with 10 digits per class:
   ``{"images": Path, "texts": Path}`` (5 digit classes + photos with near-duplicates, and a
   90-row labelled text CSV).
@@ -15,7 +17,12 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+
 import pytest
+from PIL import Image
 
 from embedview.core.demo import build_demo, digit_images, photo_images
 
@@ -41,3 +48,17 @@ def tmp_image_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory):
     return build_demo(tmp_path_factory.mktemp("demo"), n_per_class=10)
+
+
+@pytest.fixture(scope="session")
+def bomb_png(tmp_path_factory):
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = data[12:29]  # chunk type + 13 data bytes: width, height, depth, ...
+    ihdr[4:12] = struct.pack(">II", 20000, 20000)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))  # keep the CRC valid
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    path.write_bytes(bytes(data))
+    return path
