@@ -156,8 +156,7 @@ def load_paths(
 
     parts = _same_dimension(parts, problems)
     if not parts:
-        names = ", ".join(str(p) for p in path_list)
-        raise LoadError(f"nothing could be loaded from {names}", problems)
+        raise LoadError(f"nothing could be loaded from {_short_list([str(p) for p in path_list])}", problems)
     dataset = Dataset.concat(parts)
     dataset.problems = problems
     return dataset
@@ -470,10 +469,13 @@ def _load_image_files(job: _Job, problems, task, columns, max_pixels) -> Optiona
     if not good:
         return None
     absolute = [os.path.abspath(p) for p in good]
-    base = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    try:  # ids relative to the deepest common folder
+        base = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    except ValueError:  # files on different Windows drives: no common folder
+        base = ""
     return Dataset(
         modality="image",
-        ids=[Path(os.path.relpath(p, base)).as_posix() for p in absolute],
+        ids=[Path(os.path.relpath(p, base) if base else p).as_posix() for p in absolute],
         sources=absolute,
         metadata={"width": widths, "height": heights},
         name=os.path.basename(base) or "images",
