@@ -1,0 +1,739 @@
+"""The ``embedview`` command line.
+
+``embedview [PATH...]`` (or ``embedview gui [PATH...]``) opens the desktop app; the other
+subcommands work without a window::
+
+    embedview demo [--headless] [-o report.html]   the demo data, in the app or as a report
+    embedview encode PATH... --model NAME -o out.npz|out.parquet
+    embedview models                               the encoders and whether they work offline
+    embedview info PATH... [--json]                what would load, and the problems found
+    embedview check PATH... [-o metrics.json]      every metric the data allows (CI gate)
+    embedview report PATH... --model A [--model B] -o report.html
+    embedview duplicates PATH... -o dups.csv|dups.json
+    embedview neighbors PATH... [--k 10] -o neighbors.csv
+
+Exit status: 0 success; 1 unexpected error; 2 usage or input error (unknown model, missing or
+unreadable file); 3 from ``check`` when the collapse verdict is not healthy, so that a training
+pipeline can run ``embedview check emb.npy || fail``.
+
+Heavy modules (torch, Qt, umap) are imported only by the commands that need them: ``models``
+and ``info`` start in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from embedview import __version__
+
+log = logging.getLogger("embedview")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNHEALTHY = 3
+
+COMMANDS = ("gui", "demo", "encode", "models", "info", "check", "report", "duplicates", "neighbors")
+
+
+class CLIError(Exception):
+    """A user error: printed as one line on stderr, exit status 2, no traceback."""
+
+
+# -- progress on stderr ----------------------------------------------------------------------------
+class ProgressBar:
+    """A dependency-free progress bar for ``progress=`` callbacks ``(fraction, message)``.
+
+    On a terminal it redraws one line in place (about ten times a second); otherwise (a log
+    file, CI) it prints a line every 10 % or every 10 seconds, and always the last one.  With
+    ``total`` (items) it shows ``done/total``, items per second and the time left.
+    """
+
+    def __init__(self, label: str = "", total: Optional[int] = None, stream=None, unit: str = "items"):
+        self.label = label
+        self.total = total
+        self.unit = unit
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self.start = time.monotonic()
+        self._last_time = 0.0
+        self._last_fraction = -1.0
+        self._width = 0
+        self._open = False
+        self.done = False
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        if self.done:
+            return
+        now = time.monotonic()
+        final = fraction >= 1.0
+        if not final:
+            if self.tty and now - self._last_time < 0.1:
+                return
+            if not self.tty and fraction - self._last_fraction < 0.1 and now - self._last_time < 10.0:
+                return
+        self._last_time, self._last_fraction = now, fraction
+        line = self.format(fraction, message, now - self.start)
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+            self._open = not final
+            if final:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.done = final
+
+    def format(self, fraction: float, message: str, elapsed: float) -> str:
+        """The text of one update (no newline)."""
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = int(round(20 * fraction))
+        parts = [self.label] if self.label else []
+        parts.append(f"[{'#' * filled}{'-' * (20 - filled)}] {100 * fraction:3.0f}%")
+        if self.total:
+            done = int(round(fraction * self.total))
+            parts.append(f"{done}/{self.total} {self.unit}")
+            if elapsed > 0 and done:
+                parts.append(f"{done / elapsed:.1f} {self.unit}/s")
+        if 0 < fraction < 1 and elapsed > 1:
+            parts.append(f"ETA {_duration(elapsed * (1 - fraction) / fraction)}")
+        elif fraction >= 1:
+            parts.append(f"in {_duration(elapsed)}")
+        if message and fraction < 1:
+            parts.append(message[:60])
+        return "  ".join(parts)
+
+    def close(self) -> None:
+        """End an unfinished in-place line (after an error or a cancel)."""
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# -- shared steps ------------------------------------------------------------------------------------
+def _cache_dir() -> Path:
+    """The user cache folder (``EMBEDVIEW_CACHE_DIR`` or the platform's), as the cache uses it."""
+    from embedview.core.cache import default_cache_path
+
+    return default_cache_path().parent
+
+
+def _check_inputs(paths: Sequence[str]) -> None:
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise CLIError(f"{missing[0]}: no such file or directory")
+
+
+def _check_output(out: Optional[str], inputs: Sequence[str], suffixes: Sequence[str]) -> Optional[Path]:
+    """Validate an output path: a known suffix, and never one of the user's input files."""
+    if out is None:
+        return None
+    path = Path(out)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise CLIError(f"{out}: unsupported output type {path.suffix or '(none)'!r}; use {' or '.join(suffixes)}")
+    target = path.resolve()
+    for p in inputs:
+        src = Path(p).resolve()
+        if target == src or (src.is_dir() and src in target.parents):
+            raise CLIError(f"{out}: refusing to write inside the input data ({p})")
+    if path.parent and not path.parent.exists():
+        raise CLIError(f"{out}: folder {path.parent} does not exist")
+    return path
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder so no half-written file is left behind."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_text(path: Optional[Path], text: str) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _print_problems(problems: Sequence[Any], limit: int = 20) -> None:
+    """List skipped files / rows on stderr (the first ``limit``, then a count)."""
+    if not problems:
+        return
+    _err(f"{len(problems)} problem(s):")
+    for p in problems[:limit]:
+        _err(f"  {p}")
+    if len(problems) > limit:
+        _err(f"  ... and {len(problems) - limit} more")
+
+
+def _load(paths: Sequence[str], args: argparse.Namespace, quiet: bool = False):
+    """Load ``paths`` into one Dataset, listing the problems met on stderr."""
+    from embedview.core.loaders import load_paths
+
+    _check_inputs(paths)
+    bar = None if quiet else ProgressBar("loading")
+    try:
+        dataset = load_paths(
+            list(paths),
+            text_column=getattr(args, "text_column", None),
+            label_column=getattr(args, "label_column", None),
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if not quiet:
+        _print_problems(dataset.problems)
+    return dataset
+
+
+def _embed(dataset, args: argparse.Namespace, model: Optional[str] = None, batch_size: Optional[int] = None):
+    """Vectors for ``dataset``: precomputed ones as they are, else encoded with ``model``."""
+    from embedview.core.embeddings import EmbeddingSet
+
+    if dataset.embeddings is not None:
+        if model:
+            raise CLIError(
+                f"{dataset.name or 'the input'} holds precomputed vectors, which cannot be re-encoded with {model!r}; "
+                "drop --model, or give the original images or texts"
+            )
+        return EmbeddingSet.from_dataset(dataset)
+    from embedview.encoders.registry import default_encoder_for, get_spec
+
+    name = model or default_encoder_for(dataset.modality)
+    spec = get_spec(name)  # UnknownEncoderError before any heavy import
+    if spec.modality != dataset.modality:
+        raise CLIError(f"encoder {name!r} takes {spec.modality} but the input holds {dataset.modality}")
+    from embedview.encoders.pipeline import embed
+
+    _err(f"encoding {len(dataset)} {dataset.modality} items with {name} (loading the model first)")
+    bar = ProgressBar("encoding", total=len(dataset))
+    try:
+        emb = embed(dataset, name, cache=False if getattr(args, "no_cache", False) else None,
+                    device=getattr(args, "device", None), progress=bar, batch_size=batch_size)
+    finally:
+        bar.close()
+    _print_problems(emb.problems)
+    return emb
+
+
+# -- commands ------------------------------------------------------------------------------------------
+def cmd_gui(args: argparse.Namespace) -> int:
+    from embedview.gui.app import main as gui_main
+
+    return int(gui_main(list(args.paths) or None) or 0)
+
+
+def demo_dir() -> Path:
+    """Where the demo data is built: ``<user cache dir>/demo``."""
+    return _cache_dir() / "demo"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from embedview.core.demo import build_demo
+
+    folder = demo_dir()
+    _err(f"demo data in {folder}")
+    parts = build_demo(folder, n_per_class=args.per_class)
+    if not args.headless:
+        from embedview.gui.app import main as gui_main
+
+        return int(gui_main(demo=True) or 0)
+
+    from embedview.core.checks import Checks
+    from embedview.core.report import write_report
+
+    out = _check_output(args.output, [], (".html", ".htm"))
+    sets = {}
+    for kind in ("images", "texts"):
+        dataset = _load([str(parts[kind])], args)
+        sets[kind] = _embed(dataset, args)
+    checks = {}
+    summaries = []
+    for kind, emb in sets.items():
+        bar = ProgressBar(f"checking {kind}")
+        try:
+            checks[kind] = Checks(k=args.k).fit(emb, progress=bar)
+        finally:
+            bar.close()
+        summaries.append(_summary(kind, emb, checks[kind].to_dict()))
+    bar = ProgressBar("writing report")
+    try:
+        path = write_report(sets, out, progress=bar, checks=checks, k=args.k, title="embedview demo")
+    finally:
+        bar.close()
+    print("\n\n".join(summaries))
+    print(f"\nreport: {path.resolve()}")
+    return EXIT_OK
+
+
+def _summary(title: str, emb, result: Dict[str, Any]) -> str:
+    """A few readable lines about one embedding set's check results."""
+    ds = emb.dataset
+    labels = f", {len(ds.label_names)} labels" if ds.has_labels else ""
+    lines = [f"{title}: {len(emb)} {ds.modality} items{labels}, {emb.encoder} ({emb.dim}-d)"]
+    collapse = result.get("collapse", {})
+    lines.append(f"  collapse        {_verdict_line(collapse)}")
+    knn = result.get("knn")
+    if knn:
+        lines.append(f"  kNN accuracy    {_fmt(knn.get('accuracy'))} (k={knn.get('k', '?')}, majority vote)")
+    probe = result.get("linear_probe")
+    if probe:
+        lines.append(f"  linear probe    {_fmt(probe.get('accuracy_mean'))} accuracy ({probe.get('folds')}-fold)")
+    dups = result.get("duplicates")
+    if dups:
+        lines.append(
+            f"  duplicates      {dups.get('n_groups', 0)} group(s) at similarity >= {_fmt(dups.get('threshold'))}"
+        )
+    for skipped in result.get("skipped", []):
+        lines.append(f"  skipped {skipped['check']}: {skipped['reason']}")
+    return "\n".join(lines)
+
+
+def _verdict_line(collapse: Dict[str, Any]) -> str:
+    verdict = collapse.get("verdict", "?")
+    rank, dim = collapse.get("effective_rank"), collapse.get("dim")
+    return f"{verdict}" + (f" (effective rank {_fmt(rank, 1)} of {dim} dimensions)" if rank is not None else "")
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return "n/a" if value is None else str(value)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    out = _check_output(args.output, args.paths, (".npz", ".parquet"))
+    dataset = _load(args.paths, args)
+    if len(dataset) == 0:
+        raise CLIError(f"{', '.join(args.paths)}: nothing to encode")
+    emb = _embed(dataset, args, model=args.model, batch_size=args.batch_size)
+    if out.suffix.lower() == ".npz":
+        _write_atomic(out, lambda tmp: save_npz(emb, tmp))
+    else:
+        _write_atomic(out, lambda tmp: save_parquet(emb, tmp))
+    skipped = len(dataset.problems) + len(emb.problems)
+    _err(f"wrote {len(emb)} vectors ({emb.dim}-d, {emb.encoder}) to {out}; {skipped} item(s) skipped")
+    return EXIT_OK
+
+
+def _label_strings(dataset) -> List[str]:
+    if dataset.labels is None:
+        return [""] * len(dataset)
+    return ["" if lab is None else str(lab) for lab in dataset.labels]
+
+
+def save_npz(emb, path) -> None:
+    """``embeddings`` (N, D) float32 plus ``ids``, ``labels`` ("" = none), ``sources`` (and ``text``) as str arrays.
+
+    Plain arrays only (no pickled objects), so ``np.load(path)`` needs no ``allow_pickle``.
+    """
+    import numpy as np
+
+    texts = {}
+    if emb.dataset.texts is not None:
+        texts["text"] = np.asarray(["" if t is None else t for t in emb.dataset.texts], dtype=str)
+    with open(path, "wb") as f:
+        np.savez(
+            f,
+            embeddings=np.asarray(emb.vectors, dtype=np.float32),
+            ids=np.asarray(emb.dataset.ids, dtype=str),
+            labels=np.asarray(_label_strings(emb.dataset), dtype=str),
+            sources=np.asarray(emb.dataset.sources, dtype=str),
+            **texts,
+        )
+
+
+def save_parquet(emb, path) -> None:
+    """A parquet table: ``id``, ``source``, ``label``, [``text``], metadata, ``embedding``.
+
+    ``embedding`` is a fixed-size list of float32; the encoder name is in the schema metadata.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ds = emb.dataset
+    vectors = np.ascontiguousarray(emb.vectors, dtype=np.float32)
+    columns: Dict[str, Any] = {"id": pa.array(ds.ids, pa.string()), "source": pa.array(ds.sources, pa.string())}
+    if ds.labels is not None:
+        columns["label"] = pa.array([None if lab is None else str(lab) for lab in ds.labels], pa.string())
+    if ds.texts is not None:
+        columns["text"] = pa.array(ds.texts, pa.string())
+    for key, col in ds.metadata.items():
+        if key in columns or key == "embedding":
+            continue
+        try:
+            columns[key] = pa.array(list(col))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[key] = pa.array([None if v is None else str(v) for v in col], pa.string())
+    columns["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+    table = pa.table(columns).replace_schema_metadata({"embedview.encoder": emb.encoder})
+    pq.write_table(table, path)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from embedview.encoders.registry import list_encoders
+
+    rows = []
+    for spec in list_encoders():
+        ok, detail = spec.availability()
+        rows.append({"name": spec.name, "modality": spec.modality, "dim": spec.dim, "offline": bool(ok),
+                     "detail": detail, "description": spec.description})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    table = [[r["name"], r["modality"], "?" if r["dim"] is None else str(r["dim"]),
+              ("yes" if r["offline"] else "no") + (f": {r['detail']}" if r["detail"] else ""), r["description"]]
+             for r in rows]
+    print(_table(["name", "modality", "dim", "offline", "description"], table))
+    return EXIT_OK
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain-text table with aligned columns, fitted to the terminal by shortening wide cells."""
+    import shutil
+
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    width = 10**6 if piped else shutil.get_terminal_size((160, 24)).columns
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    while sum(widths) + 2 * (len(widths) - 1) > width and max(widths) > 24:
+        widest = widths.index(max(widths))  # shave the widest column until the table fits
+        widths[widest] -= 1
+
+    def fit(text: str, w: int) -> str:
+        return text if len(text) <= w else text[: w - 1] + "\u2026"
+
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(fit(c, w).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from embedview.core.loaders import describe
+
+    dataset = _load(args.paths, args, quiet=True)
+    info = describe(dataset)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return EXIT_OK
+    print(_format_info(info))
+    return EXIT_OK
+
+
+def _format_info(info: Dict[str, Any]) -> str:
+    """Human-readable rendering of :func:`embedview.core.loaders.describe`'s dict."""
+    lines = []
+    for key, value in info.items():
+        if key in ("labels", "problems"):
+            continue
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str)
+        lines.append(f"{key:<12} {value}")
+    labels = info.get("labels") or {}
+    if labels:
+        lines.append(f"labels       {len(labels)}")
+        items = labels.items() if isinstance(labels, dict) else ((lab, "") for lab in labels)
+        for name, count in items:
+            lines.append(f"  {count!s:>8}  {name}")
+    problems = info.get("problems") or []
+    lines.append(f"problems     {len(problems)}")
+    for p in problems:
+        if isinstance(p, dict):
+            p = f"{p.get('path')}: {p.get('reason')}"
+        lines.append(f"  {p}")
+    return "\n".join(lines)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from embedview.core.checks import is_healthy, run_checks
+
+    out = _check_output(args.output, args.paths, (".json",))
+    emb = _embed(_load(args.paths, args), args, model=args.model)
+    bar = ProgressBar("checking")
+    try:
+        result = run_checks(emb, k=args.k, progress=bar)
+    finally:
+        bar.close()
+    _write_text(out, json.dumps(result, indent=2) + "\n")
+    verdict = result["collapse"].get("verdict")
+    if out is not None:
+        _err(f"wrote {out}")
+    if is_healthy(result):
+        _err(f"collapse verdict: {verdict}")
+        return EXIT_OK
+    _err(f"collapse verdict: {verdict} (exit {EXIT_UNHEALTHY})")
+    return EXIT_UNHEALTHY
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from embedview.core.report import write_report
+
+    out = _check_output(args.output, args.paths, (".html", ".htm"))
+    dataset = _load(args.paths, args)
+    models = args.model or [None]
+    if len(set(models)) != len(models):
+        raise CLIError("each --model may be given once")
+    sets = {}
+    for model in models:
+        emb = _embed(dataset, args, model=model)
+        sets[emb.encoder] = emb
+        if dataset.embeddings is not None:
+            break
+    bar = ProgressBar("writing report")
+    try:
+        path = write_report(sets, out, progress=bar, projection=args.projection)
+    finally:
+        bar.close()
+    _err(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from embedview.core.duplicates import ROW_FIELDS, DuplicateFinder
+
+    out = _check_output(args.output, args.paths, (".csv", ".json"))
+    emb = _embed(_load(args.paths, args), args, model=args.model)
+    if len(emb) < 2:
+        raise CLIError("need at least two items to look for duplicates")
+    finder = DuplicateFinder(threshold=args.threshold)
+    bar = ProgressBar("finding duplicates", total=len(emb))
+    try:
+        finder.fit(emb, progress=bar)
+    finally:
+        bar.close()
+    if args.threshold is None:
+        _err(f"threshold: {finder.threshold_:.4f} (suggested from the data; set one with --threshold)")
+    n_items = sum(len(g) for g in finder.groups_)
+    _err(f"{len(finder.groups_)} duplicate group(s) holding {n_items} items; "
+         f"{n_items - len(finder.groups_)} could be removed")
+    if out is None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(ROW_FIELDS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(finder.to_rows())
+        sys.stdout.write(buf.getvalue())
+        return EXIT_OK
+    if out.suffix.lower() == ".json":
+        finder.to_json(out)
+    else:
+        finder.to_csv(out)
+    _err(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_neighbors(args: argparse.Namespace) -> int:
+    from embedview.core.neighbors import NeighborIndex
+
+    out = _check_output(args.output, args.paths, (".csv",))
+    emb = _embed(_load(args.paths, args), args, model=args.model)
+    if len(emb) < 2:
+        raise CLIError("need at least two items to find neighbours")
+    k = min(args.k, len(emb) - 1)
+    bar = ProgressBar("searching", total=len(emb))
+    try:
+        index = NeighborIndex(metric=args.metric).fit(emb.vectors)
+        idx, scores = index.kneighbors(k, progress=bar)
+    finally:
+        bar.close()
+    ids = emb.dataset.ids
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["query", "rank", "neighbor", "score"])
+    for q in range(len(emb)):
+        for rank in range(k):
+            j = int(idx[q, rank])
+            if j >= 0:
+                writer.writerow([ids[q], rank + 1, ids[j], f"{float(scores[q, rank]):.6g}"])
+    _write_text(out, buf.getvalue())
+    if out is not None:
+        _err(f"wrote {k} neighbours for each of {len(emb)} items to {out}")
+    return EXIT_OK
+
+
+# -- argument parsing --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output (-vv for debug, with tracebacks)")
+
+    loading = argparse.ArgumentParser(add_help=False)
+    loading.add_argument("paths", nargs="+", metavar="PATH",
+                         help="image folders or files, text files (.txt .csv .jsonl), embeddings (.npy .npz .parquet)")
+    loading.add_argument("--text-column", metavar="C", help="column holding the text in .csv/.jsonl/.parquet")
+    loading.add_argument("--label-column", metavar="C", help="column holding the label")
+
+    encoding = argparse.ArgumentParser(add_help=False)
+    encoding.add_argument("--device", metavar="D",
+                          help="torch device: cpu, cuda, cuda:1, mps (default: the best available)")
+    encoding.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--model", "-m", metavar="NAME",
+                       help="encoder for images/text (see `embedview models`); ignored for precomputed vectors")
+
+    parser = argparse.ArgumentParser(
+        prog="embedview",
+        parents=[common],
+        description="See and test your embeddings: neighbours, maps, duplicates, metrics, collapse diagnostics.",
+        epilog="`embedview PATH...` with no command opens the desktop app. "
+               "Exit status: 0 ok, 1 unexpected error, 2 usage/input error, 3 `check` found an unhealthy embedding.",
+    )
+    parser.add_argument("--version", action="version", version=f"embedview {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("demo", parents=[common, encoding], help="the built-in demo data, in the app or as a report")
+    p.add_argument("--headless", action="store_true", help="no window: encode, print a summary, write the report")
+    p.add_argument("-o", "--output", default="embedview-demo.html", metavar="FILE",
+                   help="report file for --headless (default: %(default)s)")
+    p.add_argument("--k", type=_positive_int, default=10, help="neighbours for the kNN metrics (default: 10)")
+    p.add_argument("--per-class", type=_positive_int, default=30, metavar="N",
+                   help="with --headless: digit images per class (default: %(default)s; fewer is faster)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("encode", parents=[common, loading, encoding], help="compute vectors and save them")
+    p.add_argument("--model", "-m", metavar="NAME", required=True, help="encoder (see `embedview models`)")
+    p.add_argument("-o", "--output", default="embeddings.npz", metavar="FILE",
+                   help=".npz (embeddings, ids, labels, sources) or .parquet (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="items per model call")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("models", parents=[common], help="list encoders and whether they work offline")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("info", parents=[common, loading], help="what would load: counts, labels, problems")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("check", parents=[common, loading, encoding, model],
+                       help="every metric the data allows, as JSON; exit 3 if collapsed")
+    p.add_argument("-o", "--output", metavar="FILE", help="metrics.json (default: stdout)")
+    p.add_argument("--k", type=_positive_int, default=10, help="neighbours for the kNN metrics (default: 10)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("report", parents=[common, loading, encoding], help="a self-contained HTML report")
+    p.add_argument("--model", "-m", metavar="NAME", action="append",
+                   help="encoder; repeat to compare several (default: the modality's default)")
+    p.add_argument("-o", "--output", default="embedview-report.html", metavar="FILE",
+                   help="report file (default: %(default)s)")
+    p.add_argument("--projection", choices=("pca", "umap"), default="pca", help="2-D map method (default: pca)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("duplicates", parents=[common, loading, encoding, model], help="exact and near duplicates")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="cosine similarity for near duplicates (default: the suggested one)")
+    p.add_argument("-o", "--output", metavar="FILE", help="dups.csv or dups.json (default: CSV on stdout)")
+    p.set_defaults(func=cmd_duplicates)
+
+    p = sub.add_parser("neighbors", parents=[common, loading, encoding, model],
+                       help="the k nearest neighbours of every item, as CSV")
+    p.add_argument("--k", type=_positive_int, default=10, help="neighbours per item (default: 10)")
+    p.add_argument("--metric", choices=("cosine", "dot", "euclidean"), default="cosine")
+    p.add_argument("-o", "--output", metavar="FILE", help="neighbors.csv (default: stdout)")
+    p.set_defaults(func=cmd_neighbors)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _with_default_command(argv: List[str]) -> List[str]:
+    """Insert ``gui`` when no subcommand is named: ``embedview a.png b/`` -> ``embedview gui a.png b/``."""
+    for i, token in enumerate(argv):
+        if token.startswith("-"):
+            continue
+        return argv if token in COMMANDS else argv[:i] + ["gui"] + argv[i:]
+    if any(t in ("-h", "--help", "--version") for t in argv):
+        return argv
+    return argv + ["gui"]
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log.setLevel(level)
+
+
+def _user_errors() -> tuple:
+    """Exception types that mean bad input rather than a bug (all cheap to import)."""
+    from embedview.core.loaders import LoadError
+    from embedview.encoders.registry import UnknownEncoderError
+
+    return (CLIError, LoadError, UnknownEncoderError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``embedview`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    verbosity = getattr(args, "verbose", 0)
+    _setup_logging(verbosity)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _err("embedview: interrupted")
+        return 130
+    except Exception as exc:
+        from embedview.core.progress import Cancelled
+
+        if isinstance(exc, Cancelled):
+            _err("embedview: cancelled")
+            return 130
+        if isinstance(exc, _user_errors()):
+            if verbosity >= 2:
+                log.exception("details")
+            _err(f"embedview: error: {exc}")
+            return EXIT_USAGE
+        if verbosity >= 1:
+            log.exception("unexpected error")
+        else:
+            _err("(run with -v for the traceback)")
+        _err(f"embedview: unexpected error: {type(exc).__name__}: {exc}")
+        return EXIT_ERROR
