@@ -1,0 +1,158 @@
+"""Registry: names, errors, plugins from the entry-point group (no torch needed here)."""
+
+import zlib
+
+import numpy as np
+import pytest
+
+from embedview.encoders.base import Encoder, pick_device
+from embedview.encoders.registry import (
+    ENTRY_POINT_GROUP,
+    EncoderSpec,
+    UnknownEncoderError,
+    default_encoder_for,
+    get_spec,
+    list_encoders,
+    load_encoder,
+)
+
+
+class TrigramEncoder(Encoder):
+    """A real (if simple) text encoder: hashed character-trigram counts, 256-d."""
+
+    name = "toy-trigrams"
+    modality = "text"
+    dim = 256
+    supports_text_query = True
+
+    def __init__(self, device="cpu"):
+        self.device = device
+
+    @property
+    def cache_id(self):
+        return "toy-trigrams:v1"
+
+    def encode_text(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            padded = f"  {text.lower()} "
+            for i in range(len(padded) - 2):
+                out[row, zlib.crc32(padded[i:i + 3].encode()) % self.dim] += 1
+        return out
+
+
+def toy_factory(device=None, **options):
+    return TrigramEncoder(device or "cpu")
+
+
+TOY_SPEC = EncoderSpec(
+    name="toy-trigrams",
+    modality="text",
+    dim=256,
+    description="character trigrams (test plugin)",
+    factory=toy_factory,
+    offline_check=lambda **_: (True, "no weights"),
+    text_query=True,
+)
+
+
+class FakeEntryPoint:
+    """Stands in for importlib.metadata.EntryPoint: a name and a load()."""
+
+    def __init__(self, name, target=None, error=None):
+        self.name, self.group, self._target, self._error = name, ENTRY_POINT_GROUP, target, error
+
+    def load(self):
+        if self._error is not None:
+            raise self._error
+        return self._target
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    import importlib.metadata
+
+    installed = [
+        FakeEntryPoint("toy", [TOY_SPEC]),
+        FakeEntryPoint("broken", error=ImportError("No module named 'missing_dependency'")),
+    ]
+    seen_groups = []
+
+    def entry_points(**kwargs):
+        seen_groups.append(kwargs.get("group"))
+        return installed if kwargs.get("group") == ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    return seen_groups
+
+
+def test_builtins_are_listed_with_availability():
+    specs = {s.name: s for s in list_encoders(include_plugins=False)}
+    assert {"default-image", "default-text"} <= set(specs)
+    assert specs["default-image"].modality == "image" and specs["default-image"].dim == 1280
+    assert specs["default-text"].modality == "text" and specs["default-text"].dim == 384
+    assert any(n.startswith("clip:") for n in specs) and any(n.startswith("sbert:") for n in specs)
+    for spec in specs.values():
+        ok, detail = spec.availability()
+        assert isinstance(ok, bool) and detail
+    assert specs["default-image"].availability()[0] and specs["default-text"].availability()[0]
+    assert default_encoder_for("image") == "default-image" and default_encoder_for("text") == "default-text"
+
+
+def test_unknown_names_raise_clear_errors():
+    with pytest.raises(UnknownEncoderError) as info:
+        get_spec("no-such-encoder")
+    message = str(info.value)
+    assert message.startswith("unknown encoder 'no-such-encoder'") and "default-image" in message
+    with pytest.raises(UnknownEncoderError, match="clip:ARCH/PRETRAINED_TAG"):
+        load_encoder("clip:ViT-B-32")
+    with pytest.raises(KeyError):  # still a KeyError for callers that catch that
+        get_spec("default-imag")
+
+
+def test_prefixed_names_resolve_to_specs(tmp_path):
+    ckpt = tmp_path / "weights.pt"
+    spec = get_spec(f"clip:ViT-B-32@{ckpt}")
+    assert spec.options == {"arch": "ViT-B-32", "pretrained": str(ckpt)} and spec.text_query
+    assert spec.availability() == (False, f"checkpoint file not found: {ckpt}")
+    hub = get_spec("clip:ViT-B-32/laion2b_s34b_b79k")
+    assert hub.dim == 512 and hub.options["pretrained"] == "laion2b_s34b_b79k"
+    assert get_spec("sbert:my-org/my-model").options == {"model": "my-org/my-model"}
+
+
+def test_plugin_is_listed_and_loads(plugins):
+    names = [s.name for s in list_encoders()]
+    assert "toy-trigrams" in names and "broken" in names and "default-image" in names
+    assert ENTRY_POINT_GROUP in plugins
+
+    spec = get_spec("toy-trigrams")
+    assert spec.availability() == (True, "no weights")
+    enc = load_encoder("toy-trigrams", device="cpu")
+    assert isinstance(enc, TrigramEncoder) and enc.device == "cpu"
+    v = enc.encode(["bluetooth headphones", "bluetooth headphone", "banana bread recipe"])
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    assert v.shape == (3, 256) and v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_broken_plugin_is_reported_not_fatal(plugins):
+    broken = get_spec("broken")
+    assert "plugin failed to load" in broken.description and "missing_dependency" in broken.description
+    with pytest.raises(RuntimeError, match="'broken' could not be imported"):
+        broken.load()
+    assert get_spec("default-text").name == "default-text"
+
+
+def test_failing_availability_check_does_not_break_listing():
+    def boom(**_):
+        raise OSError("disk on fire")
+
+    spec = EncoderSpec("x", "image", None, "x", factory=toy_factory, offline_check=boom)
+    assert spec.availability() == (False, "availability check failed: disk on fire")
+
+
+def test_pick_device_override_and_default():
+    assert pick_device("cpu") == "cpu" and pick_device("cuda:1") == "cuda:1"
+    pytest.importorskip("torch")
+    assert pick_device(None) in {"cpu", "cuda", "mps"}
+    assert pick_device("auto") == pick_device(None)
+
