@@ -54,19 +54,22 @@ class ProgressBar:
     """A dependency-free progress bar for ``progress=`` callbacks ``(fraction, message)``.
 
     On a terminal it redraws one line in place (about ten times a second); otherwise (a log
-    file, CI) it prints a line every 10 % or every 10 seconds, and always the last one.  With
+    file, CI) it prints a line every 10 % or every 10 seconds once the job has run for a
+    second, and always the last one.  With
     ``total`` (items) it shows ``done/total``, items per second and the time left.
     """
 
-    def __init__(self, label: str = "", total: Optional[int] = None, stream=None, unit: str = "items"):
+    def __init__(self, label: str = "", total: Optional[int] = None, stream=None, unit: str = "items",
+                 clock: Callable[[], float] = time.monotonic):
         self.label = label
+        self.clock = clock
         self.total = total
         self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", None)
         self.tty = bool(isatty and isatty())
-        self.start = time.monotonic()
-        self._last_time = 0.0
+        self.start = clock()
+        self._last_time = float("-inf")
         self._last_fraction = -1.0
         self._width = 0
         self._open = False
@@ -75,12 +78,13 @@ class ProgressBar:
     def __call__(self, fraction: float, message: str = "") -> None:
         if self.done:
             return
-        now = time.monotonic()
+        now = self.clock()
         final = fraction >= 1.0
         if not final:
             if self.tty and now - self._last_time < 0.1:
                 return
-            if not self.tty and fraction - self._last_fraction < 0.1 and now - self._last_time < 10.0:
+            if not self.tty and (now - self.start < 1.0 or  # quick jobs: just the final line
+                                 fraction - self._last_fraction < 0.1 and now - self._last_time < 10.0):
                 return
         self._last_time, self._last_fraction = now, fraction
         line = self.format(fraction, message, now - self.start)
@@ -106,7 +110,7 @@ class ProgressBar:
             parts.append(f"{done}/{self.total} {self.unit}")
             if elapsed > 0 and done:
                 parts.append(f"{done / elapsed:.1f} {self.unit}/s")
-        if 0 < fraction < 1 and elapsed > 1:
+        if 0 < fraction < 1 and elapsed >= 1:
             parts.append(f"ETA {_duration(elapsed * (1 - fraction) / fraction)}")
         elif fraction >= 1:
             parts.append(f"in {_duration(elapsed)}")
@@ -261,13 +265,13 @@ def demo_dir() -> Path:
 def cmd_demo(args: argparse.Namespace) -> int:
     from embedview.core.demo import build_demo
 
-    folder = demo_dir()
-    _err(f"demo data in {folder}")
-    parts = build_demo(folder, n_per_class=args.per_class)
-    if not args.headless:
+    if not args.headless:  # the app builds the demo data itself, in the background, with progress
         from embedview.gui.app import main as gui_main
 
         return int(gui_main(demo=True) or 0)
+    folder = demo_dir()
+    _err(f"building the demo data in {folder}")
+    parts = build_demo(folder, n_per_class=args.per_class)
 
     from embedview.core.checks import Checks
     from embedview.core.report import write_report
@@ -451,27 +455,28 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _format_info(info: Dict[str, Any]) -> str:
+def _format_info(info: Dict[str, Any], max_labels: int = 30) -> str:
     """Human-readable rendering of :func:`embedview.core.loaders.describe`'s dict."""
-    lines = []
-    for key, value in info.items():
-        if key in ("labels", "problems"):
-            continue
-        if isinstance(value, (dict, list)):
-            value = json.dumps(value, default=str)
-        lines.append(f"{key:<12} {value}")
+    dim = f", {info['dim']}-d vectors" if info.get("dim") else ""
+    lines = [f"{info.get('name') or 'input'}: {info['n_items']:,} {info['modality']} item(s) "
+             f"from {info['n_files']:,} file(s){dim}"]
+    if info.get("metadata_columns"):
+        lines.append(f"columns: {', '.join(map(str, info['metadata_columns']))}")
     labels = info.get("labels") or {}
     if labels:
-        lines.append(f"labels       {len(labels)}")
-        items = labels.items() if isinstance(labels, dict) else ((lab, "") for lab in labels)
-        for name, count in items:
-            lines.append(f"  {count!s:>8}  {name}")
+        lines.append(f"labels: {len(labels):,} ({info['n_labelled']:,} of {info['n_items']:,} items labelled)")
+        for name, count in list(labels.items())[:max_labels]:
+            lines.append(f"  {count:>8,}  {name}")
+        if len(labels) > max_labels:
+            lines.append(f"  ... and {len(labels) - max_labels:,} more labels")
+    else:
+        lines.append("labels: none")
     problems = info.get("problems") or []
-    lines.append(f"problems     {len(problems)}")
-    for p in problems:
-        if isinstance(p, dict):
-            p = f"{p.get('path')}: {p.get('reason')}"
-        lines.append(f"  {p}")
+    if not problems:
+        lines.append("problems: none")
+    else:
+        lines.append(f"problems: {info.get('n_skipped', 0)} skipped, {info.get('n_warnings', 0)} warning(s)")
+        lines += [f"  {p}" for p in problems]
     return "\n".join(lines)
 
 

@@ -104,14 +104,35 @@ def test_version_and_usage_errors(capsys):
 
 
 def test_progress_bar_without_terminal():
-    stream = io.StringIO()
-    bar = ProgressBar("encoding", total=200, stream=stream)
-    for done in range(0, 201, 10):
+    stream, now = io.StringIO(), [0.0]
+    bar = ProgressBar("encoding", total=200, stream=stream, clock=lambda: now[0])
+    for done in range(0, 201, 10):  # 21 updates over 10 seconds
         bar(done / 200, "working")
+        now[0] += 0.5
     lines = stream.getvalue().splitlines()
-    assert 2 <= len(lines) <= 12  # occasional lines, not one per update
-    assert "200/200 items" in lines[-1] and "100%" in lines[-1]
-    assert any("items/s" in line for line in lines)
+    assert 5 <= len(lines) <= 12  # occasional lines, not one per update
+    assert "200/200 items" in lines[-1] and "100%" in lines[-1] and "in 10s" in lines[-1]
+    assert "ETA" in lines[0] and "items/s" in lines[0]
+
+    quick = io.StringIO()
+    bar = ProgressBar("loading", stream=quick)
+    for fraction in (0.0, 0.5, 1.0):
+        bar(fraction)
+    assert len(quick.getvalue().splitlines()) == 1  # a job done within a second: one line
+
+
+def test_progress_bar_on_a_terminal_redraws_one_line():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream, now = Terminal(), [0.0]
+    bar = ProgressBar("encoding", total=10, stream=stream, clock=lambda: now[0])
+    for done in range(11):
+        bar(done / 10)
+        now[0] += 0.2
+    text = stream.getvalue()
+    assert text.count("\r") == 11 and text.count("\n") == 1 and text.endswith("\n")
 
 
 # -- encode ---------------------------------------------------------------------------------------
