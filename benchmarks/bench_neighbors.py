@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from embedview.core.neighbors import topk  # noqa: E402
+from _common import Timer, peak_rss_mb  # also puts the repository root on sys.path
+from embedview.core.neighbors import topk
 
 
 def _status_kb(field: str) -> int:
@@ -33,17 +30,22 @@ def _status_kb(field: str) -> int:
 
 
 def measure(fn):
-    """Run ``fn()``; return (result, seconds, peak RSS in MB above the RSS before the call)."""
-    try:  # reset the peak-RSS high-water mark (Linux >= 4.0); harmless where unsupported
+    """Run ``fn()``: (result, seconds, peak RSS in MiB that the call added above the RSS before it).
+
+    The peak is isolated per call by resetting the kernel's high-water mark (Linux >= 4.0,
+    ``/proc/self/clear_refs``); elsewhere it falls back to the process peak so far.
+    """
+    try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
+        before = _status_kb("VmRSS")
     except OSError:
-        pass
-    before = _status_kb("VmRSS")
-    t0 = time.perf_counter()
-    result = fn()
-    seconds = time.perf_counter() - t0
-    return result, seconds, max(0, _status_kb("VmHWM") - before) / 1024
+        before = None
+    with Timer() as t:
+        result = fn()
+    if before is None:
+        return result, t.seconds, peak_rss_mb()
+    return result, t.seconds, max(0, _status_kb("VmHWM") - before) / 1024
 
 
 def main() -> None:
@@ -100,6 +102,7 @@ def main() -> None:
     print(f"ratio embedview / faiss   = {t_ev / t_f:.3f}   (goal <= 1.0)")
     if t_sk is not None:
         print(f"ratio embedview / sklearn = {t_ev / t_sk:.3f}")
+    print(f"process peak RSS {peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

@@ -110,6 +110,15 @@ def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> floa
     return float(-z_star)
 
 
+def _row_hashes(words: np.ndarray, seed: int, chunk: int = 4096) -> np.ndarray:
+    """64-bit multiply-add hash of each row of a uint32 matrix (wrapping arithmetic), in chunks."""
+    mult = np.random.default_rng(seed).integers(0, 2**63, size=words.shape[1], dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    out = np.empty(words.shape[0], dtype=np.uint64)
+    for start in range(0, words.shape[0], chunk):
+        out[start : start + chunk] = (words[start : start + chunk].astype(np.uint64) * mult).sum(axis=1)
+    return out
+
+
 def _components(n: int, ei: np.ndarray, ej: np.ndarray) -> np.ndarray:
     """Connected-component label of each of ``n`` nodes for the undirected edges (ei, ej)."""
     graph = coo_matrix((np.ones(ei.size, dtype=np.int8), (ei, ej)), shape=(n, n)).tocsr()
@@ -285,25 +294,24 @@ class DuplicateFinder:
         n = raw.shape[0]
         ei: List[np.ndarray] = []
         ej: List[np.ndarray] = []
-
-        def link(inverse: np.ndarray, valid: np.ndarray) -> None:
-            idx = np.flatnonzero(valid)
-            order = idx[np.argsort(inverse[idx], kind="stable")]
-            same = inverse[order[1:]] == inverse[order[:-1]]
-            ei.append(order[:-1][same])
-            ej.append(order[1:][same])
-
         if n > 1:
-            rows = np.ascontiguousarray(raw, dtype=np.float32)
-            as_bytes = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))[:, 0]
-            _, inverse = np.unique(as_bytes, return_inverse=True)
-            link(inverse.ravel(), np.ones(n, dtype=bool))
+            words = np.ascontiguousarray(raw, dtype=np.float32).view(np.uint32)
+            h1, h2 = _row_hashes(words, 1), _row_hashes(words, 2)
+            order = np.lexsort((h2, h1))  # identical rows end up next to each other
+            a, b = order[:-1], order[1:]
+            cand = np.flatnonzero((h1[a] == h1[b]) & (h2[a] == h2[b]))
+            same = np.all(words[a[cand]] == words[b[cand]], axis=1)  # confirm, bit for bit
+            ei.append(a[cand][same])
+            ej.append(b[cand][same])
             if hashes is not None:
-                valid = np.array([h is not None and h != "" for h in hashes], dtype=bool)
-                keys = np.array(["" if h is None else str(h) for h in hashes], dtype=object)
-                _, inverse = np.unique(keys.astype(str), return_inverse=True)
-                link(inverse.ravel(), valid)
-        if not ei or sum(a.size for a in ei) == 0:
+                valid = np.flatnonzero([h is not None and h != "" for h in hashes])
+                keys = np.array([str(hashes[i]) for i in valid])
+                order = valid[np.argsort(keys, kind="stable")]
+                sorted_keys = np.sort(keys, kind="stable")
+                same = sorted_keys[1:] == sorted_keys[:-1]
+                ei.append(order[:-1][same])
+                ej.append(order[1:][same])
+        if sum(e.size for e in ei) == 0:
             return np.full(n, -1, dtype=np.int64)
         return _group_labels(_components(n, np.concatenate(ei), np.concatenate(ej)))[1]
 
