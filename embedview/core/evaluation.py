@@ -1,0 +1,587 @@
+"""How good is an embedding for the task at hand: kNN accuracy, linear probe, clustering,
+retrieval and outlier scores.
+
+Labels are any array of ``str`` / ``int`` per item; ``None``, ``NaN``, ``""`` and the integer
+``-1`` mean *unlabelled* and those items are left out of every labelled measure (they are
+neither queries nor neighbours).  Classes are ordered like ``numpy.unique`` (numbers
+numerically, otherwise as strings); ties between classes go to the first class in that order,
+exactly like scikit-learn.
+
+Definitions
+-----------
+kNN accuracy
+    Leave-one-out: each labelled item is classified by the ``k`` nearest *other* labelled
+    items (by index, so an exact duplicate still counts as a neighbour).  ``vote="majority"``
+    counts votes; ``vote="weighted"`` weights each vote by ``1 / distance`` (scikit-learn's
+    ``weights="distance"``: when some neighbours are at distance 0, only they vote).
+Linear probe
+    Standardised features, multinomial logistic regression, stratified k-fold; accuracy and
+    macro-F1 per fold, reported as mean and standard deviation.
+Clustering
+    k-means (on L2-normalised vectors for cosine) with k = number of classes; NMI and ARI
+    against the labels; silhouette (cosine) of the true labels and of the k-means clusters,
+    on a random sample of at most ``sample`` items.
+Retrieval
+    Every query is ranked against all other candidates (ties keep index order).
+    ``recall_at_[k]`` is the fraction of queries with at least one relevant item in the top k
+    (Recall@K as used in metric-learning papers), ``precision_at_[k]`` the mean fraction of the
+    top k that is relevant, and ``map_`` the mean over queries of the average precision over the
+    full ranking: ``AP = (1/R) * sum over relevant items of precision at their rank``.
+Outliers
+    Score = mean distance (``1 - cosine``) to the ``k`` nearest other items; higher is more
+    isolated.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+import numpy as np
+
+from embedview.core.dataset import LoadProblem
+from embedview.core.embeddings import l2_normalize
+from embedview.core.neighbors import topk
+from embedview.core.progress import TaskState
+from embedview.core.projection import _as_matrix, _sample
+
+# -- labels ----------------------------------------------------------------------------------
+
+
+def _is_unlabelled(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, (float, np.floating)) and np.isnan(v):
+        return True
+    if isinstance(v, str) and v.strip() == "":
+        return True
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v == -1:
+        return True
+    return False
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalar -> Python scalar, so results are JSON-ready."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def encode_labels(y: Any) -> Tuple[np.ndarray, List[Any]]:
+    """Labels -> ``(codes, classes)``: int64 code per item into ``classes``, ``-1`` if unlabelled.
+
+    ``classes`` are sorted like ``numpy.unique`` (numerically when all labels are numbers,
+    otherwise as strings) and are plain Python values.
+    """
+    values = [_plain(v) for v in (y.tolist() if isinstance(y, np.ndarray) else list(y))]
+    present = [v for v in values if not _is_unlabelled(v)]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
+    key = (lambda v: v) if numeric else (lambda v: str(v))
+    classes = sorted({key(v) for v in present})
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = np.array([-1 if _is_unlabelled(v) else lookup[key(v)] for v in values], dtype=np.int64)
+    return codes, classes
+
+
+def _labelled(X: Any, y: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, List[Any]]:
+    """Matrix, codes, indices of labelled items and classes, with length checks."""
+    X = _as_matrix(X)
+    if y is None:
+        raise ValueError("this measure needs labels")
+    codes, classes = encode_labels(y)
+    if len(codes) != len(X):
+        raise ValueError(f"{len(X)} vectors but {len(codes)} labels")
+    return X, codes, np.flatnonzero(codes >= 0), classes
+
+
+def _neighbours(X: np.ndarray, k: int, metric: str, progress=None) -> Tuple[np.ndarray, np.ndarray]:
+    """``k`` nearest other items of every item: ``(indices, distances)``, nearest first.
+
+    Distances are ``max(0, 1 - cosine)`` for cosine, L2 for euclidean and the negated inner
+    product for dot (so smaller is always closer).
+    """
+    idx, scores = topk(X, k, metric=metric, exclude_self=True, progress=progress)
+    scores = scores.astype(np.float64)
+    if metric == "cosine":
+        dist = np.maximum(1.0 - scores, 0.0)
+    elif metric == "dot":
+        dist = -scores
+    else:
+        dist = scores
+    return idx, dist
+
+
+# -- kNN accuracy ----------------------------------------------------------------------------
+class KNNAccuracy:
+    """Leave-one-out k-nearest-neighbour accuracy of the labels.
+
+    Parameters
+    ----------
+    k : int
+    vote : "majority" or "weighted" (``1/distance``, as scikit-learn's ``weights="distance"``)
+    metric : "cosine", "euclidean" or "dot"
+
+    Attributes
+    ----------
+    accuracy_ : float
+    per_class_ : {label: accuracy}
+    predictions_ : object array (N,), predicted label per item, ``None`` for unlabelled items
+    n_evaluated_ : number of labelled items evaluated
+    """
+
+    def __init__(self, k: int = 10, vote: str = "majority", metric: str = "cosine"):
+        self.k = k
+        self.vote = vote
+        self.metric = metric
+
+    def fit(self, X: Any, y: Any, progress=None) -> "KNNAccuracy":
+        if self.vote not in ("majority", "weighted"):
+            raise ValueError(f"vote must be 'majority' or 'weighted', not {self.vote!r}")
+        if self.vote == "weighted" and self.metric == "dot":
+            raise ValueError("vote='weighted' needs a distance: use metric 'cosine' or 'euclidean'")
+        task = TaskState.coerce(progress)
+        X, codes, lab, classes = _labelled(X, y)
+        if len(lab) < 2:
+            raise ValueError(f"kNN accuracy needs at least 2 labelled items, got {len(lab)}")
+        k = min(int(self.k), len(lab) - 1)
+        idx, dist = _neighbours(X[lab], k, self.metric, progress=task.sub(0.0, 0.9))
+        true = codes[lab]
+        nb = true[idx]  # (n, k) neighbour classes
+        n_classes = len(classes)
+        pred = np.empty(len(lab), dtype=np.int64)
+        rows_per_chunk = max(1, 5_000_000 // max(n_classes, 1))
+        for start in range(0, len(lab), rows_per_chunk):
+            sl = slice(start, start + rows_per_chunk)
+            if self.vote == "majority":
+                w = np.ones(nb[sl].shape)
+            else:
+                d = dist[sl]
+                zero = d <= 0
+                with np.errstate(divide="ignore"):
+                    w = np.where(zero.any(axis=1, keepdims=True), zero.astype(float), 1.0 / d)
+            votes = np.zeros((nb[sl].shape[0], n_classes))
+            rows = np.repeat(np.arange(votes.shape[0]), nb.shape[1])
+            np.add.at(votes, (rows, nb[sl].ravel()), w.ravel())
+            pred[sl] = votes.argmax(axis=1)  # first (smallest) class among ties, as sklearn
+            task.report(0.9 + 0.1 * min(start + rows_per_chunk, len(lab)) / len(lab), 1, "voting")
+        correct = pred == true
+        self.accuracy_ = float(correct.mean())
+        self.per_class_ = {classes[c]: float(correct[true == c].mean()) for c in np.unique(true)}
+        self.predictions_ = np.full(len(X), None, dtype=object)
+        self.predictions_[lab] = [classes[c] for c in pred]
+        self.n_evaluated_ = int(len(lab))
+        self.k_ = k
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "k": int(self.k_),
+            "vote": self.vote,
+            "metric": self.metric,
+            "accuracy": self.accuracy_,
+            "per_class": {str(c): a for c, a in self.per_class_.items()},
+            "n_evaluated": self.n_evaluated_,
+        }
+
+
+# -- linear probe ----------------------------------------------------------------------------
+class LinearProbe:
+    """Logistic regression on the frozen, standardised embeddings, stratified k-fold.
+
+    Classes with fewer items than ``folds`` cannot appear in every fold; they are dropped and
+    named in ``message_``.
+
+    Attributes
+    ----------
+    accuracy_mean_, accuracy_std_, macro_f1_mean_, macro_f1_std_ : float
+    fold_scores_ : [{"accuracy": ., "macro_f1": .}] per fold
+    classes_ : the classes used
+    message_ : str, what was dropped or did not converge ("" when nothing)
+    """
+
+    def __init__(self, folds: int = 5, C: float = 1.0, max_iter: int = 1000, random_state: Optional[int] = 0):
+        self.folds = folds
+        self.C = C
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, progress=None) -> "LinearProbe":
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        task = TaskState.coerce(progress)
+        if int(self.folds) < 2:
+            raise ValueError(f"folds must be at least 2, not {self.folds}")
+        X, codes, lab, classes = _labelled(X, y)
+        counts = np.bincount(codes[lab], minlength=len(classes))
+        small = [c for c in range(len(classes)) if 0 < counts[c] < self.folds]
+        notes = []
+        if small:
+            listed = ", ".join(f"{classes[c]!r} ({counts[c]})" for c in small)
+            notes.append(f"dropped {len(small)} class(es) with fewer than {self.folds} items: {listed}")
+        usable = [c for c in range(len(classes)) if counts[c] >= self.folds]
+        if len(usable) < 2:
+            raise ValueError(
+                f"the linear probe needs at least 2 classes with {self.folds} or more labelled items each; "
+                f"found {len(usable)} (class sizes: "
+                + ", ".join(f"{classes[c]!r}: {counts[c]}" for c in range(len(classes)))
+                + ")"
+            )
+        keep = lab[np.isin(codes[lab], usable)]
+        Xk, yk = X[keep], codes[keep]
+        splitter = StratifiedKFold(n_splits=int(self.folds), shuffle=True, random_state=self.random_state)
+        scores = []
+        converged = True
+        for i, (tr, te) in enumerate(splitter.split(Xk, yk)):
+            task.report(i, self.folds, f"linear probe: fold {i + 1} of {self.folds}")
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                model.fit(Xk[tr], yk[tr])
+            converged &= not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+            p = model.predict(Xk[te])
+            scores.append(
+                {
+                    "accuracy": float(accuracy_score(yk[te], p)),
+                    "macro_f1": float(f1_score(yk[te], p, average="macro", zero_division=0)),
+                }
+            )
+        if not converged:
+            notes.append(f"logistic regression did not converge in {self.max_iter} iterations in some folds")
+        acc = np.array([s["accuracy"] for s in scores])
+        f1 = np.array([s["macro_f1"] for s in scores])
+        self.accuracy_mean_, self.accuracy_std_ = float(acc.mean()), float(acc.std())
+        self.macro_f1_mean_, self.macro_f1_std_ = float(f1.mean()), float(f1.std())
+        self.fold_scores_ = scores
+        self.classes_ = [classes[c] for c in usable]
+        self.n_items_ = int(len(keep))
+        self.message_ = "; ".join(notes)
+        task.report(1, 1, "linear probe done")
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "folds": int(self.folds),
+            "C": float(self.C),
+            "accuracy_mean": self.accuracy_mean_,
+            "accuracy_std": self.accuracy_std_,
+            "macro_f1_mean": self.macro_f1_mean_,
+            "macro_f1_std": self.macro_f1_std_,
+            "fold_scores": self.fold_scores_,
+            "n_classes": len(self.classes_),
+            "n_items": self.n_items_,
+            "message": self.message_,
+        }
+
+
+# -- clustering ------------------------------------------------------------------------------
+class ClusteringMetrics:
+    """k-means agreement with the labels (NMI, ARI) and silhouette scores.
+
+    With labels, everything is computed on the labelled items and k defaults to the number of
+    classes; without labels ``n_clusters`` is required and only ``silhouette_kmeans_`` is
+    computed.  Silhouettes use ``metric`` in the original space, on a random sample of at most
+    ``sample`` items (``sample_size_`` says how many were used).
+
+    Attributes
+    ----------
+    nmi_, ari_ : float or None (None without labels)
+    silhouette_ : float or None, of the true labels
+    silhouette_kmeans_ : float or None, of the k-means clusters
+    assignments_ : (n,) int, k-means cluster of each item (-1 for items left out)
+    n_clusters_, sample_size_ : int
+    """
+
+    #: above this many items k-means runs in mini-batches
+    MINIBATCH_ABOVE = 50_000
+
+    def __init__(
+        self,
+        n_clusters: Optional[int] = None,
+        random_state: Optional[int] = 0,
+        sample: int = 5000,
+        metric: str = "cosine",
+    ):
+        self.n_clusters = n_clusters
+        self.random_state = random_state
+        self.sample = sample
+        self.metric = metric
+
+    def fit(self, X: Any, y: Any = None, progress=None) -> "ClusteringMetrics":
+        from sklearn.cluster import KMeans, MiniBatchKMeans
+        from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+        task = TaskState.coerce(progress)
+        X = _as_matrix(X)
+        if y is not None:
+            X, codes, rows, classes = _labelled(X, y)
+        else:
+            codes, rows, classes = None, np.arange(len(X)), []
+        k = self.n_clusters if self.n_clusters is not None else len(classes)
+        if k < 2:
+            raise ValueError("clustering needs labels with at least 2 classes, or n_clusters >= 2")
+        if len(rows) <= k:
+            raise ValueError(f"{len(rows)} items are too few for {k} clusters")
+        Xr = l2_normalize(X[rows]) if self.metric == "cosine" else X[rows]
+        task.report(0, 3, f"k-means with k={k}")
+        algo = MiniBatchKMeans if len(rows) > self.MINIBATCH_ABOVE else KMeans
+        km = algo(n_clusters=int(k), n_init="auto", random_state=self.random_state).fit(Xr)
+        self.assignments_ = np.full(len(X), -1, dtype=np.int64)
+        self.assignments_[rows] = km.labels_
+        self.n_clusters_ = int(k)
+        self.nmi_ = self.ari_ = None
+        if codes is not None:
+            truth = codes[rows]
+            self.nmi_ = float(normalized_mutual_info_score(truth, km.labels_))
+            self.ari_ = float(adjusted_rand_score(truth, km.labels_))
+        task.report(1, 3, "silhouette")
+        pick = _sample(len(rows), self.sample, self.random_state)
+        self.sample_size_ = int(len(pick))
+
+        def silhouette(assign: np.ndarray) -> Optional[float]:
+            n_labels = len(np.unique(assign))
+            if n_labels < 2 or n_labels > len(assign) - 1:
+                return None
+            return float(silhouette_score(Xr[pick], assign, metric=self.metric))
+
+        self.silhouette_ = silhouette(codes[rows][pick]) if codes is not None else None
+        task.report(2, 3, "silhouette of the clusters")
+        self.silhouette_kmeans_ = silhouette(km.labels_[pick])
+        task.report(3, 3, "clustering done")
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "n_clusters": self.n_clusters_,
+            "nmi": self.nmi_,
+            "ari": self.ari_,
+            "silhouette": self.silhouette_,
+            "silhouette_kmeans": self.silhouette_kmeans_,
+            "silhouette_sample_size": self.sample_size_,
+            "metric": self.metric,
+        }
+
+
+# -- retrieval -------------------------------------------------------------------------------
+def _similarity(Q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
+    """Similarity of every query row to every candidate row (higher = closer), float64."""
+    if metric in ("cosine", "dot"):
+        return (Q @ X.T).astype(np.float64)
+    if metric == "euclidean":
+        from sklearn.metrics.pairwise import euclidean_distances
+
+        return -euclidean_distances(Q.astype(np.float64), X.astype(np.float64))
+    raise ValueError(f"unknown metric {metric!r}; expected cosine, dot or euclidean")
+
+
+def load_relevance_file(path: str, ids: Sequence[str]) -> Tuple[Dict[int, Set[int]], List[LoadProblem]]:
+    """Read query -> relevant pairs from a CSV file with columns ``query`` and ``relevant``.
+
+    One pair per row (a query may appear on many rows); values are item ids from ``ids``.
+    Returns ``(relevant, problems)``: ``{query_index: {relevant indices}}`` and a
+    :class:`LoadProblem` for every row that was skipped (unknown id, empty cell).  Raises
+    ``ValueError`` naming the file when it cannot be read or holds no usable pair.  The file is
+    only read.
+    """
+    position = {str(x): i for i, x in enumerate(ids)}
+    relevant: Dict[int, Set[int]] = {}
+    problems: List[LoadProblem] = []
+    delimiter = "\t" if str(path).lower().endswith((".tsv", ".tab")) else ","
+    try:
+        with open(path, "r", encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{path}: the file is empty")
+            names = [h.strip().lower() for h in header]
+            if "query" not in names or "relevant" not in names:
+                raise ValueError(f"{path}: expected columns 'query' and 'relevant', found {header}")
+            qcol, rcol = names.index("query"), names.index("relevant")
+            for line, row in enumerate(reader, start=2):
+                if not any(cell.strip() for cell in row):
+                    continue
+                where = f"{path}:{line}"
+                if len(row) <= max(qcol, rcol):
+                    problems.append(LoadProblem(where, "row has too few columns"))
+                    continue
+                q, r = row[qcol].strip(), row[rcol].strip()
+                missing = [v for v in (q, r) if v not in position]
+                if missing:
+                    problems.append(LoadProblem(where, f"unknown id(s) {', '.join(map(repr, missing))}"))
+                    continue
+                relevant.setdefault(position[q], set()).add(position[r])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: cannot read relevance file ({exc})") from exc
+    if not relevant:
+        reason = f"; {len(problems)} row(s) skipped, first: {problems[0].reason}" if problems else ""
+        raise ValueError(f"{path}: no usable query,relevant pair{reason}")
+    return relevant, problems
+
+
+class RetrievalMetrics:
+    """Recall@K, Precision@K and mAP with every item (or each given query) as a query.
+
+    ``fit(X, y)`` uses same-label relevance among the labelled items; ``fit(X,
+    relevant={query: {relevant items}})`` uses explicit relevance among all items (see
+    :func:`load_relevance_file`).  A query is ranked against every other candidate, never
+    itself.  Queries without any relevant candidate are skipped (``n_skipped_``).  With more
+    than ``max_queries`` queries a random sample of them is used (``n_queries_``).
+
+    Attributes
+    ----------
+    recall_at_ : {k: fraction of queries with at least one relevant item in the top k}
+    precision_at_ : {k: mean fraction of the top k that is relevant}
+    map_ : mean average precision over the full ranking
+    average_precision_ : (n_queries,) AP of each query; ``queries_`` their item indices
+    """
+
+    def __init__(
+        self,
+        ks: Iterable[int] = (1, 5, 10),
+        metric: str = "cosine",
+        max_queries: int = 2000,
+        random_state: Optional[int] = 0,
+    ):
+        self.ks = ks
+        self.metric = metric
+        self.max_queries = max_queries
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        relevant: Optional[Mapping[int, Iterable[int]]] = None,
+        progress=None,
+    ) -> "RetrievalMetrics":
+        task = TaskState.coerce(progress)
+        X = _as_matrix(X)
+        if self.metric == "cosine":
+            X = l2_normalize(X)
+        n = len(X)
+        if (y is None) == (relevant is None):
+            raise ValueError("give either labels (y) or explicit relevance (relevant=...), not both or neither")
+        if relevant is not None:
+            candidates = np.arange(n)
+            rel_sets: Dict[int, np.ndarray] = {}
+            for q, items in relevant.items():
+                r = np.array(sorted({int(i) for i in items} - {int(q)}), dtype=np.int64)
+                if not 0 <= int(q) < n or (len(r) and (r.min() < 0 or r.max() >= n)):
+                    raise ValueError(f"relevance for query {q} refers to items outside 0..{n - 1}")
+                rel_sets[int(q)] = r
+            queries = np.array(sorted(q for q, r in rel_sets.items() if len(r)), dtype=np.int64)
+            n_skipped = len(rel_sets) - len(queries)
+            codes = None
+        else:
+            codes, _ = encode_labels(y)
+            if len(codes) != n:
+                raise ValueError(f"{n} vectors but {len(codes)} labels")
+            candidates = np.flatnonzero(codes >= 0)
+            sizes = np.bincount(codes[candidates]) if len(candidates) else np.zeros(0, dtype=np.int64)
+            has_peer = sizes[codes[candidates]] >= 2
+            queries = candidates[has_peer]
+            n_skipped = int((~has_peer).sum())
+        if len(queries) == 0:
+            raise ValueError("no query has a relevant item to find")
+        if len(queries) > self.max_queries:
+            queries = queries[_sample(len(queries), self.max_queries, self.random_state)]
+        ks = sorted({int(k) for k in self.ks})
+        pos_of = np.full(n, -1, dtype=np.int64)
+        pos_of[candidates] = np.arange(len(candidates))
+        Xc = X[candidates]
+        n_c = len(candidates)
+        ap = np.empty(len(queries))
+        hits = {k: np.empty(len(queries), dtype=bool) for k in ks}
+        prec = {k: np.empty(len(queries)) for k in ks}
+        chunk = max(1, 2_000_000 // max(n_c, 1))
+        ranks = np.arange(1, n_c + 1, dtype=np.float64)
+        for start in range(0, len(queries), chunk):
+            q = queries[start : start + chunk]
+            sims = _similarity(X[q], Xc, self.metric)
+            rows = np.arange(len(q))
+            sims[rows, pos_of[q]] = -np.inf  # the query itself goes last ...
+            order = np.argsort(-sims, axis=1, kind="stable")
+            if codes is not None:
+                rel_mask = codes[candidates][None, :] == codes[q][:, None]
+            else:
+                rel_mask = np.zeros((len(q), n_c), dtype=bool)
+                for i, qi in enumerate(q):
+                    rel_mask[i, rel_sets[int(qi)]] = True
+            rel_mask[rows, pos_of[q]] = False  # ... and is never relevant to itself
+            rel = np.take_along_axis(rel_mask, order, axis=1)
+            cum = np.cumsum(rel, axis=1)
+            ap[start : start + len(q)] = (rel * (cum / ranks)).sum(axis=1) / cum[:, -1]
+            for k in ks:
+                top = rel[:, : min(k, n_c - 1)]
+                hits[k][start : start + len(q)] = top.any(axis=1)
+                prec[k][start : start + len(q)] = top.sum(axis=1) / k
+            task.report(start + len(q), len(queries), "ranking")
+        self.recall_at_ = {k: float(hits[k].mean()) for k in ks}
+        self.precision_at_ = {k: float(prec[k].mean()) for k in ks}
+        self.map_ = float(ap.mean())
+        self.average_precision_ = ap
+        self.queries_ = queries
+        self.n_queries_ = int(len(queries))
+        self.n_skipped_ = int(n_skipped)
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "recall_at": {str(k): v for k, v in self.recall_at_.items()},
+            "precision_at": {str(k): v for k, v in self.precision_at_.items()},
+            "map": self.map_,
+            "n_queries": self.n_queries_,
+            "n_skipped": self.n_skipped_,
+        }
+
+
+# -- outliers --------------------------------------------------------------------------------
+class OutlierScores:
+    """Isolation of each item: mean distance to its ``k`` nearest neighbours.
+
+    Attributes
+    ----------
+    scores_ : (N,) float, higher = more isolated (``1 - cosine`` for cosine)
+    ranking_ : (N,) item indices, most outlying first
+    auroc_ : float or None, ROC AUC of ``scores_`` against known outlier flags
+    """
+
+    def __init__(self, k: int = 10, metric: str = "cosine"):
+        self.k = k
+        self.metric = metric
+
+    def fit(self, X: Any, outliers: Optional[Sequence[bool]] = None, progress=None) -> "OutlierScores":
+        X = _as_matrix(X)
+        if len(X) < 2:
+            raise ValueError("outlier scores need at least 2 items")
+        k = min(int(self.k), len(X) - 1)
+        _, dist = _neighbours(X, k, self.metric, progress=progress)
+        self.scores_ = dist.mean(axis=1).astype(np.float32)
+        self.ranking_ = np.argsort(-self.scores_, kind="stable")
+        self.auroc_ = None
+        if outliers is not None:
+            from sklearn.metrics import roc_auc_score
+
+            flags = np.asarray(outliers, dtype=bool)
+            if len(flags) != len(X):
+                raise ValueError(f"{len(X)} vectors but {len(flags)} outlier flags")
+            if 0 < flags.sum() < len(flags):
+                self.auroc_ = float(roc_auc_score(flags, self.scores_))
+        self.k_ = k
+        return self
+
+    def to_dict(self, top: int = 20) -> Dict[str, Any]:
+        """Summary with the ``top`` most outlying items and their scores."""
+        head = self.ranking_[:top]
+        return {
+            "k": int(self.k_),
+            "metric": self.metric,
+            "auroc": self.auroc_,
+            "score_mean": float(self.scores_.mean()),
+            "top": [{"index": int(i), "score": float(self.scores_[i])} for i in head],
+        }
