@@ -1,0 +1,118 @@
+"""Collapse diagnostics: verdicts on healthy, collapsed and real data; the two mitigations."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import skew
+from sklearn.datasets import load_digits
+
+from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
+
+RNG = np.random.default_rng(0)
+N, D = 2000, 512
+
+
+def _fit(X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NaN / divide warnings may leak
+        return CollapseDiagnostics(**kw).fit(X)
+
+
+def test_isotropic_gaussian_is_healthy():
+    c = _fit(RNG.standard_normal((N, D)).astype(np.float32))
+    assert c.verdict_ == "healthy", c.verdict_reason_
+    assert c.effective_rank_ > 0.8 * D and c.participation_ratio_ > 0.6 * D
+    assert c.dead_dims_ == 0
+    assert abs(c.cosine_mean_) < 0.01 and c.cosine_std_ == pytest.approx(1 / np.sqrt(D), rel=0.1)
+    assert c.uniformity_ == pytest.approx(-4.0, abs=0.05)  # ~ log exp(-4) for orthogonal pairs
+
+
+def test_rank_one_plus_noise_is_complete_collapse():
+    u = RNG.standard_normal(D)
+    X = RNG.standard_normal((N, 1)) * u + 0.01 * RNG.standard_normal((N, D))
+    c = _fit(X.astype(np.float32))
+    assert c.verdict_ == "complete collapse"
+    assert c.explained_variance_ratio_[0] > 0.9
+    assert "one direction" in c.verdict_reason_
+
+
+def test_constant_plus_noise_is_complete_collapse():
+    X = RNG.standard_normal(D) + 0.01 * RNG.standard_normal((N, D))
+    c = _fit(X.astype(np.float32))
+    assert c.verdict_ == "complete collapse" and c.cosine_mean_ > 0.99
+    assert "mean-centring" in c.verdict_reason_
+
+
+def test_five_dim_subspace_is_dimensional_collapse():
+    X = RNG.standard_normal((N, 5)) @ RNG.standard_normal((5, D)) + 1e-3 * RNG.standard_normal((N, D))
+    c = _fit(X.astype(np.float32))
+    assert c.verdict_ == "dimensional collapse", c.verdict_reason_
+    assert c.n_components_90_ <= 5
+    assert "5 direction" in c.verdict_reason_
+
+
+def test_identical_vectors_do_not_crash():
+    X = np.tile(RNG.standard_normal(64), (300, 1)).astype(np.float32)
+    c = _fit(X)
+    assert c.verdict_ == "complete collapse" and "identical" in c.verdict_reason_
+    assert c.dead_dims_ == 64 and np.isfinite(c.hubness_) and np.isfinite(c.uniformity_)
+    zeros = _fit(np.zeros((50, 16), np.float32))
+    assert zeros.verdict_ == "complete collapse"
+    d = zeros.to_dict()
+    assert all(v is None or np.isfinite(v) for v in d.values() if isinstance(v, float))
+
+
+def test_real_digits_are_healthy_and_figures_match_references():
+    X = load_digits().data.astype(np.float32)
+    c = _fit(X, k=10)
+    assert c.verdict_ == "healthy", c.verdict_reason_
+    Xc = X.astype(np.float64) - X.mean(axis=0)
+    s = np.linalg.svd(Xc, compute_uv=False) / np.sqrt(len(X))
+    assert c.singular_values_ == pytest.approx(s, rel=1e-5, abs=1e-5)
+    lam = np.linalg.eigvalsh(np.cov(Xc.T, bias=True))
+    assert c.participation_ratio_ == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-6)
+    p = s / s.sum()
+    p = p[p > 0]
+    assert c.effective_rank_ == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-6)
+    std = X.std(axis=0)
+    assert c.dead_dims_ == int((std < 1e-3 * std.max()).sum()) > 0  # digits have blank border pixels
+    assert c.hubness_ == pytest.approx(skew(c.k_occurrence_), abs=1e-9)
+    counts, edges = c.cosine_hist_
+    assert counts.sum() == len(X) * (len(X) - 1) // 2 and edges[0] == -1 and edges[-1] == 1
+
+
+def test_sampling_alignment_and_dict():
+    X = RNG.standard_normal((700, 32)).astype(np.float32)
+    pairs = np.stack([np.arange(0, 100), np.arange(100, 200)], axis=1)
+    near = X.copy()
+    near[100:200] = X[:100] + 0.01 * RNG.standard_normal((100, 32))
+    c = CollapseDiagnostics(sample=300, pair_sample=200).fit(near, positive_pairs=pairs)
+    assert c.n_used_ == 300 and c.n_items_ == 700
+    assert c.alignment_ < 0.01  # pairs are nearly the same vector
+    far = CollapseDiagnostics(sample=300).fit(X, positive_pairs=pairs)
+    assert far.alignment_ == pytest.approx(2.0, abs=0.3)  # independent unit vectors: ||u - v||^2 ~ 2
+    import json
+
+    json.dumps(c.to_dict())
+    with pytest.raises(ValueError):
+        CollapseDiagnostics().fit(X, positive_pairs=[[0, 900]])
+
+
+def test_whitening_raises_effective_rank():
+    scales = np.exp(-np.arange(64) / 6.0)  # strongly anisotropic
+    X = (RNG.standard_normal((1000, 64)) * scales).astype(np.float32)
+    before = _fit(X).effective_rank_
+    W = whiten(X)
+    assert W.shape == (1000, 64)
+    assert np.allclose(np.cov(W.T, bias=True), np.eye(64), atol=1e-3)
+    assert _fit(W).effective_rank_ > 2 * before
+    low_rank = RNG.standard_normal((200, 3)) @ RNG.standard_normal((3, 20))
+    assert whiten(low_rank).shape == (200, 3)  # null directions are dropped, not blown up
+
+
+def test_mean_centring_reduces_cosine_mean():
+    X = (RNG.standard_normal((800, 64)) + 3.0).astype(np.float32)
+    before = _fit(X).cosine_mean_
+    after = _fit(mean_center(X)).cosine_mean_
+    assert before > 0.8 and abs(after) < 0.05
