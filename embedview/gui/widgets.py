@@ -6,6 +6,7 @@
 * text: :func:`item_title`, :func:`item_html`, :func:`score_text` -- how one item and one
   similarity score are written everywhere in the app ("cos 0.87").
 * :class:`ItemCard`: thumbnail or text of one item, its label, id and an optional score.
+* :class:`LegendBox`: a cheap legend (one rich-text block) pinned to a plot corner.
 * :class:`HoverCard`: a frameless tooltip window with a thumbnail and rich text, cheap to move.
 * :class:`SelectViewBox`: a pyqtgraph ViewBox that turns a left click into ``clicked``, a
   Shift-drag (or any drag in "box" mode) into ``box_selected`` and an Alt-drag (or "lasso"
@@ -25,7 +26,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import QFrame, QGraphicsPathItem, QGraphicsRectItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QGraphicsPathItem, QGraphicsRectItem, QGraphicsTextItem, QHBoxLayout, QLabel,
+                               QWidget)
 
 from embedview.core.dataset import Dataset
 
@@ -231,6 +233,50 @@ class HoverCard(QFrame):
     def hide_card(self) -> None:
         self.index = -1
         self.hide()
+
+
+class LegendBox(QGraphicsRectItem):
+    """A legend as one rich-text block in a box pinned to the top-right corner of a ViewBox.
+
+    One text item for all rows: setting 20 rows costs one layout, where pyqtgraph's LegendItem
+    re-lays itself out for every row it adds (~10 ms each).
+    """
+
+    def __init__(self, viewbox: pg.ViewBox, margin: int = 10) -> None:
+        super().__init__()
+        self.margin = margin
+        self.setParentItem(viewbox)
+        self.setZValue(1e6)
+        fg = pg.mkColor(pg.getConfigOption("foreground"))
+        bg = pg.mkColor(pg.getConfigOption("background"))
+        bg.setAlpha(220)
+        self.setBrush(bg)
+        pen = QPen(QColor(fg.red(), fg.green(), fg.blue(), 90))
+        pen.setCosmetic(True)
+        self.setPen(pen)
+        self.text = QGraphicsTextItem(self)
+        self.text.setDefaultTextColor(fg)
+        self.text.setPos(3, 1)
+        self.rows: List[tuple] = []
+        viewbox.sigResized.connect(lambda *_: self._place())
+        self.hide()
+
+    def set_rows(self, rows: Sequence[tuple]) -> None:
+        """``rows``: ``(QColor, text)`` pairs, shown as a coloured dot and the text."""
+        self.rows = list(rows)
+        cells = "".join(
+            f"<tr><td style='color:{c.name()}; font-size:13pt'>&#9679;</td>"
+            f"<td style='padding-left:4px; vertical-align:middle'>{html.escape(t)}</td></tr>"
+            for c, t in self.rows)
+        self.text.setHtml(f"<table cellspacing='0' cellpadding='0'>{cells}</table>")
+        r = self.text.boundingRect()
+        self.setRect(0, 0, r.width() + 6, r.height() + 2)
+        self._place()
+        self.setVisible(bool(self.rows))
+
+    def _place(self) -> None:
+        vb = self.parentItem()
+        self.setPos(max(0.0, vb.width() - self.rect().width() - self.margin), self.margin)
 
 
 # -- region selection -------------------------------------------------------------------------------

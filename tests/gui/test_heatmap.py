@@ -101,3 +101,21 @@ def test_hover_and_click_on_a_cell_show_and_select_the_pair(env, qtbot):
     # the heatmap keeps showing the five items (its own selection change is not echoed)
     env.wait_idle()
     assert len(heat.displayed_indices) == 5
+
+
+def test_hidden_heatmap_waits_until_shown(env, qtbot):
+    from embedview.gui.views.heatmap import HeatmapView
+
+    emb = digits_set(300)
+    heat = env.add(HeatmapView)
+    env.show()
+    env.load(emb)
+    qtbot.waitUntil(lambda: len(heat.displayed_indices) == 300, timeout=10000)
+    heat.hide()  # e.g. a tab behind the Neighbours view
+    env.selection.set_selection([7, 8, 9], "test")
+    assert not env.runner.is_running("heatmap")
+    env.wait_idle()
+    assert len(heat.displayed_indices) == 300
+    heat.show()
+    qtbot.waitUntil(lambda: heat.displayed_indices.tolist() != [] and len(heat.displayed_indices) == 3, timeout=10000)
+    assert sorted(heat.displayed_indices.tolist()) == [7, 8, 9]

@@ -108,6 +108,8 @@ class HeatmapView(QWidget):
         self.displayed_indices = np.empty(0, dtype=np.int64)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.groups: List[Tuple[int, int, str]] = []
+        self._stale = False  # something changed while hidden
+        self._last_request: Optional[Tuple[EmbeddingSet, np.ndarray]] = None
 
         self.info = QLabel()
         self.info.setWordWrap(True)
@@ -191,14 +193,27 @@ class HeatmapView(QWidget):
         return pick, f"{what} items (select 2\u2013{MAX_ITEMS:,} points to compare them)"
 
     def refresh(self) -> None:
-        """Recompute the matrix for the current selection (or sample), in the runner."""
+        """Recompute the matrix for the current selection (or sample), in the runner.
+
+        While the view is hidden (a tab behind another) nothing is computed; it catches up when shown.
+        """
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         emb = self.state.emb
-        self.pair.hide()
         if emb is None or len(emb) < 2:
+            self.pair.hide()
+            self._last_request = None
             self._clear("Similarities appear once the items are encoded." if self.state.dataset is not None
                         else "Open data to see item similarities.")
             return
         idx, what = self.choose_items()
+        last = self._last_request
+        if last is not None and last[0] is emb and np.array_equal(last[1], idx):
+            return  # e.g. one more single-point click: the same sample as before
+        self._last_request = (emb, idx)
+        self.pair.hide()
         self.info.setText(f"Cosine similarity of {what} \u2026")
         self.runner.submit("heatmap", heatmap_data, emb, idx,
                            on_result=lambda r, w=what: self._show(r, w), on_error=self._show_error)
@@ -212,8 +227,14 @@ class HeatmapView(QWidget):
         self.info.setText(message)
         self.hover_label.setText(" ")
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def _show_error(self, message: str) -> None:
         log.warning("heatmap failed: %s", message)
+        self._last_request = None
         self._clear(f"Could not compute the heatmap: {message}")
 
     def _show(self, result: Dict[str, Any], what: str) -> None:

@@ -2,8 +2,9 @@
 
 Rendering is chosen for speed at every size (figures in ``benchmarks/bench_map.py``):
 
-* up to :data:`DENSITY_THRESHOLD` points in view: one :class:`FastScatter` per colour (one brush
-  each, never per-point brushes or ``hoverable``), drawn in category order;
+* up to :data:`DENSITY_THRESHOLD` points in view: real points, all in one :class:`PointCloud`
+  item with one pre-rendered symbol (one brush) per colour -- never per-point brushes or
+  ``hoverable``, which cost seconds at 100k -- drawn in category order;
 * more points in view: a density image: the points in view are binned with ``numpy.bincount``
   into a grid of 2x2-pixel cells, each cell coloured by its dominant category (or its mean value
   for a continuous colouring), opacity by log count.  It is recomputed in the runner (key
@@ -22,12 +23,14 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph import functions as fn
+from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QStackedLayout, QToolButton,
                                QVBoxLayout, QWidget)
 
@@ -35,15 +38,15 @@ from embedview.core.dataset import Dataset
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
-from embedview.gui.widgets import (OTHER_COLOR, HoverCard, SelectViewBox, categorical_colors, colormap, colors_to_rgba,
-                                   export_plot_item, item_html, points_in_polygon, points_in_rect)
+from embedview.gui.widgets import (OTHER_COLOR, HoverCard, LegendBox, SelectViewBox, categorical_colors, colormap,
+                                   colors_to_rgba, export_plot_item, item_html, points_in_polygon, points_in_rect)
 from embedview.gui.workers import JobRunner
 
 #: above this many points in view, draw a density image instead of points
 DENSITY_THRESHOLD = 200_000
 #: categories with their own colour; the rest are drawn grey as "other"
 MAX_CATEGORIES = 20
-#: colour steps of a continuous colouring (one scatter item per step)
+#: colour steps of a continuous colouring
 CONTINUOUS_LEVELS = 24
 #: at most one density recomputation per this many milliseconds while panning / zooming
 VIEW_THROTTLE_MS = 40
@@ -53,33 +56,103 @@ DENSITY_CELL_PX = 2
 PICK_RADIUS_PX = 10
 
 
-# -- a scatter item without per-point Python work ---------------------------------------------------
-class FastScatter(pg.ScatterPlotItem):
-    """A ``ScatterPlotItem`` whose points all share one symbol, size, pen and brush.
+# -- one item for every point --------------------------------------------------------------------------
+class PointCloud(pg.GraphicsObject):
+    """Many points in one item: one pre-rendered symbol per style, drawn with ``drawPixmapFragments``.
 
-    pyqtgraph looks up every point's symbol in its atlas one by one in Python (0.45 s for 100k
-    points here); with a single style one lookup serves all, so ``setData`` costs ~0.05 s for
-    100k points.  Drawing is pyqtgraph's own (pixmap fragments).  Style it only through the
-    constructor / ``setData`` keywords for all points, never with per-point lists.
+    Like pyqtgraph's ``ScatterPlotItem`` in pixel mode with its symbol atlas, but with none of its
+    per-point Python work (its ``setData`` looks every point up in the atlas one by one: 0.45 s
+    for 100k points here) and none of its per-item overhead (bounds and culling recomputed for
+    every item at every paint), so one item holds every colour: ``set_data`` is a few array
+    copies and a paint is one vectorised transform plus one Qt call.  Points are drawn in the
+    order given, so the caller decides what lies on top.  Picking is the view's job (a k-d tree).
     """
 
-    def updateSpots(self, dataSet=None) -> None:  # noqa: N802 - pyqtgraph naming
-        if dataSet is None:
-            dataSet = self.data
-        if not (self.opts["pxMode"] and self.opts["useCache"]) or len(dataSet) == 0:
-            super().updateSpots(dataSet)
-            return
-        missing = dataSet["sourceRect"]["w"] == 0
-        if np.any(missing):
-            style = (self.opts["symbol"], self.opts["size"], self.opts["pen"], self.opts["brush"])
-            dataSet["sourceRect"][missing] = self.fragmentAtlas[[style]][0]
-            self.invalidate()
-        self._updateMaxSpotSizes(data=dataSet)
+    def __init__(self) -> None:
+        super().__init__()
+        self.xy = np.zeros((0, 2), dtype=np.float64)
+        self.codes = np.zeros(0, dtype=np.int64)
+        self._styles: List[Tuple[float, Any, Any]] = []
+        self._atlas: Optional[QPixmap] = None
+        self._cells = np.zeros((0, 4), dtype=np.float64)  # per style: sx, sy, w, h in the atlas
+        self._dpr = 1.0
+        self._bounds = QRectF()
+        self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
 
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph naming
-        # pyqtgraph would search the points under the mouse one by one (slow for big N) and
-        # swallow the click; picking is the view's job (a k-d tree), so pass it on.
-        ev.ignore()
+    @property
+    def count(self) -> int:
+        return len(self.xy)
+
+    def set_data(self, xy: np.ndarray, codes: np.ndarray, styles: Sequence[Tuple[float, Any, Any]]) -> None:
+        """Points ``xy`` (M, 2), each drawn with ``styles[codes[i]]`` = ``(size, pen, brush)``."""
+        self.prepareGeometryChange()
+        self.xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        self.codes = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if list(styles) != self._styles:
+            self._styles = list(styles)
+            self._atlas = None
+        if len(self.xy):
+            lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
+            pad = 0.02 * np.maximum(hi - lo, 1e-9)
+            self._bounds = QRectF(lo[0] - pad[0], lo[1] - pad[1], hi[0] - lo[0] + 2 * pad[0], hi[1] - lo[1] + 2 * pad[1])
+        else:
+            self._bounds = QRectF()
+        self.update()
+
+    def clear(self) -> None:
+        self.set_data(np.zeros((0, 2)), np.zeros(0, dtype=np.int64), self._styles)
+
+    def _render_atlas(self, dpr: float) -> None:
+        from pyqtgraph.graphicsItems.ScatterPlotItem import renderSymbol
+
+        images = [renderSymbol("o", size, pg.mkPen(pen) if pen is not None else pg.mkPen(None),
+                               pg.mkBrush(brush) if brush is not None else pg.mkBrush(None), dpr=dpr)
+                  for size, pen, brush in self._styles]
+        width = sum(im.width() for im in images)
+        height = max((im.height() for im in images), default=1)
+        atlas = QImage(max(width, 1), max(height, 1), QImage.Format_ARGB32_Premultiplied)
+        atlas.fill(Qt.transparent)
+        cells = []
+        painter = QPainter(atlas)
+        x = 0
+        for im in images:
+            painter.drawImage(x, 0, im)
+            cells.append((x, 0, im.width(), im.height()))
+            x += im.width()
+        painter.end()
+        self._atlas = QPixmap.fromImage(atlas)
+        self._cells = np.array(cells, dtype=np.float64).reshape(-1, 4)
+        self._dpr = dpr
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
+        return self._bounds
+
+    def paint(self, painter, option, widget=None) -> None:
+        if not len(self.xy) or not self._styles:
+            return
+        dpr = widget.devicePixelRatioF() if widget is not None else 1.0
+        if self._atlas is None or dpr != self._dpr:
+            self._render_atlas(dpr)
+        view = self.viewRect()
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        if view is not None:
+            mx, my = 0.02 * view.width(), 0.02 * view.height()
+            keep = (x >= view.left() - mx) & (x <= view.right() + mx) & (y >= view.top() - my) & (y <= view.bottom() + my)
+            x, y, codes = x[keep], y[keep], self.codes[keep]
+        else:
+            codes = self.codes
+        if not len(x):
+            return
+        pts = fn.transformCoordinates(painter.transform(), np.vstack([x, y]))
+        pts = fn.clip_array(pts, -2 ** 30, 2 ** 30)
+        painter.resetTransform()
+        self._frags.resize(len(x))
+        frags = self._frags.ndarray()
+        frags[:, 0] = pts[0]
+        frags[:, 1] = pts[1]
+        frags[:, 2:6] = self._cells[codes]
+        frags[:, 6:10] = [1 / dpr, 1 / dpr, 0.0, 1.0]
+        painter.drawPixmapFragments(*self._frags.drawargs(), self._atlas)
 
 
 # -- colouring ---------------------------------------------------------------------------------------
@@ -127,29 +200,46 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def _natural_key(name: str):
+    """Sort numbers by value ("2" before "10"), then text."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
 def categorical_coloring(values: Sequence[Any], title: str, other: str = "other") -> Coloring:
-    """Colour by a column of categories: the :data:`MAX_CATEGORIES` most frequent get colours."""
-    n = len(values)
-    missing = np.fromiter((_missing(v) for v in values), dtype=bool, count=n)
-    text = np.array(["" if m else str(v) for v, m in zip(values, missing)], dtype=object)
-    codes = np.full(n, -1, dtype=np.int32)
-    legend: List[Tuple[QColor, str]] = []
-    if (~missing).any():
-        uniq, inv, counts = np.unique(text[~missing].astype(str), return_inverse=True, return_counts=True)
-        top = np.sort(np.argsort(-counts, kind="stable")[:MAX_CATEGORIES])  # most frequent, by name
-        remap = np.full(len(uniq), -1, dtype=np.int32)
-        remap[top] = np.arange(len(top), dtype=np.int32)
-        codes[~missing] = remap[inv.reshape(-1)]
-        names = [str(uniq[t]) for t in top]
-        colors = categorical_colors(len(top))
-        legend = [(c, f"{name} ({counts[t]:,})") for c, name, t in zip(colors, names, top)]
-        dropped = len(uniq) - len(top)
-    else:
-        names, colors, dropped = [], [], 0
+    """Colour by a column of categories: the :data:`MAX_CATEGORIES` most frequent get colours.
+
+    One pass of plain Python with a dict (no ``np.unique`` over strings), so a worker thread
+    running it on a million items never holds the GIL for long and the window stays responsive.
+    """
+    lookup: Dict[str, int] = {}
+
+    def code(v: Any) -> int:
+        if _missing(v):
+            return -1
+        key = str(v)
+        c = lookup.get(key)
+        if c is None:
+            c = lookup[key] = len(lookup)
+        return c
+
+    raw = np.fromiter((code(v) for v in values), dtype=np.int64, count=len(values))
+    distinct = list(lookup)
+    counts = np.bincount(raw[raw >= 0], minlength=len(distinct))
+    top = sorted(np.argsort(-counts, kind="stable")[:MAX_CATEGORIES].tolist(), key=lambda t: _natural_key(distinct[t]))
+    remap = np.full(len(distinct) + 1, -1, dtype=np.int32)  # the extra last slot maps raw -1 to -1
+    remap[top] = np.arange(len(top), dtype=np.int32)
+    codes = remap[raw]
+    names = [distinct[t] for t in top]
+    colors = categorical_colors(len(top))
+    legend: List[Tuple[QColor, str]] = [(c, f"{name} ({counts[t]:,})") for c, name, t in zip(colors, names, top)]
+    dropped = len(distinct) - len(top)
     n_other = int((codes == -1).sum())
     if n_other:
         what = f"{dropped:,} more values" if dropped else other
-        if dropped and missing.any():
+        if dropped and (raw == -1).any():
             what += f" / {other}"
         legend.append((OTHER_COLOR, f"{what} ({n_other:,})"))
     sizes = np.bincount(codes[codes >= 0], minlength=len(names))
@@ -159,8 +249,10 @@ def categorical_coloring(values: Sequence[Any], title: str, other: str = "other"
 
 def continuous_coloring(values: Sequence[Any], title: str, cmap_name: str = "viridis") -> Coloring:
     """Colour by a number per item (NaN / None grey), quantised into :data:`CONTINUOUS_LEVELS`."""
-    vals = np.array([np.nan if _missing(v) else float(v) for v in values], dtype=np.float64) \
-        if not (isinstance(values, np.ndarray) and values.dtype.kind in "biuf") else values.astype(np.float64)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        vals = values.astype(np.float64)
+    else:
+        vals = np.fromiter((np.nan if _missing(v) else float(v) for v in values), dtype=np.float64, count=len(values))
     finite = np.isfinite(vals)
     lo, hi = (float(vals[finite].min()), float(vals[finite].max())) if finite.any() else (0.0, 1.0)
     if hi <= lo:
@@ -252,31 +344,31 @@ def view_content(xy: np.ndarray, coloring: Coloring, rect: Tuple[float, float, f
     if progress is not None:
         progress.check()
     cells = nx * ny
-    ix = ((x - x0) * (nx / w)).astype(np.int64)
-    iy = ((y - y0) * (ny / h)).astype(np.int64)
+    sel = np.flatnonzero(inside)
+    ix = ((x[sel] - x0) * (nx / w)).astype(np.int64)
+    iy = ((y[sel] - y0) * (ny / h)).astype(np.int64)
     np.clip(ix, 0, nx - 1, out=ix)
     np.clip(iy, 0, ny - 1, out=iy)
-    pix = np.where(inside, iy * nx + ix, -1)
-    total = np.bincount(pix[inside], minlength=cells)
+    pix = iy * nx + ix
+    total = np.bincount(pix, minlength=cells)
     table = coloring.rgba_table()
-    if coloring.continuous:
-        vals = coloring.values
-        ok = inside & np.isfinite(vals)
+    if coloring.continuous:  # colour of the cell's mean value
+        vals = coloring.values[sel]
+        ok = np.isfinite(vals)
         sums = np.bincount(pix[ok], weights=vals[ok], minlength=cells)
         nval = np.bincount(pix[ok], minlength=cells)
         lo, hi = coloring.vrange
         mean = np.divide(sums, nval, out=np.zeros(cells), where=nval > 0)
         best = np.clip(((mean - lo) / (hi - lo) * len(coloring.colors)).astype(np.int64), 0, len(coloring.colors) - 1)
         best[nval == 0] = -1
-    else:
+    else:  # colour of the cell's most frequent category (ties: the lower code)
         best = np.full(cells, -1, dtype=np.int64)
         best_count = np.zeros(cells, dtype=np.int64)
-        codes = coloring.codes
-        for code in range(len(coloring.colors)):  # dominant category per cell, one bincount per code
+        codes = coloring.codes[sel]
+        for code in range(len(coloring.colors)):
             if progress is not None:
                 progress.check()
             members = pix[codes == code]
-            members = members[members >= 0]
             if members.size == 0:
                 continue
             cnt = np.bincount(members, minlength=cells)
@@ -364,7 +456,6 @@ class MapView(QWidget):
         self.coloring: Optional[Coloring] = None
         self.mode = ""  # "points" or "density"
         self.tree = None
-        self._items: List[FastScatter] = []
         self._hover_index = -1
         self._hover_pos = None
         self._color_bar = None
@@ -428,15 +519,13 @@ class MapView(QWidget):
         self.image.setZValue(-10)
         self.vb.addItem(self.image, ignoreBounds=True)
         self.image.hide()
-        self.sel_item = FastScatter(pxMode=True, size=11, pen=pg.mkPen(20, 20, 20, 230, width=1.5), brush=None)
-        self.sel_item.setZValue(20)
-        self.cur_item = FastScatter(pxMode=True, size=18, symbol="o", pen=pg.mkPen("#e4572e", width=3), brush=None)
-        self.cur_item.setZValue(30)
-        self.vb.addItem(self.sel_item, ignoreBounds=True)
-        self.vb.addItem(self.cur_item, ignoreBounds=True)
-        self.legend = pg.LegendItem(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen(180, 180, 180),
-                                    labelTextSize="9pt", verSpacing=-4)
-        self.legend.setParentItem(self.vb)
+        self.cloud = PointCloud()  # every point (or those in view), all colours
+        self.sel_item = PointCloud()  # rings around the selected points
+        self.cur_item = PointCloud()  # the current item
+        for z, item in enumerate((self.cloud, self.sel_item, self.cur_item)):
+            item.setZValue(z)
+            self.vb.addItem(item, ignoreBounds=True)
+        self.legend = LegendBox(self.vb)
         self.hover = HoverCard(self)
 
         self.placeholder = QLabel("Open images, texts or an embedding file to see the map.")
@@ -623,7 +712,6 @@ class MapView(QWidget):
         self._render()
 
     def _update_legend(self) -> None:
-        self.legend.clear()
         pi = self.plot.getPlotItem()
         if self._color_bar is not None:
             pi.layout.removeItem(self._color_bar)
@@ -631,12 +719,9 @@ class MapView(QWidget):
                 self._color_bar.scene().removeItem(self._color_bar)
             self._color_bar = None
         c = self.coloring
+        self.legend.set_rows(c.legend if c is not None else [])
         if c is None:
             return
-        for color, text in c.legend:
-            sample = pg.ScatterPlotItem(symbol="o", size=10, pen=None, brush=pg.mkBrush(color))
-            self.legend.addItem(sample, html.escape(text))
-        self.legend.setVisible(bool(c.legend))
         if c.continuous:
             self._color_bar = pg.ColorBarItem(values=c.vrange, colorMap=c.cmap, interactive=False, width=14,
                                               label=c.title, colorMapMenu=False)
@@ -644,9 +729,7 @@ class MapView(QWidget):
 
     # -- drawing ---------------------------------------------------------------------------------------------
     def _clear_points(self) -> None:
-        for item in self._items:
-            self.vb.removeItem(item)
-        self._items = []
+        self.cloud.clear()
         self.image.hide()
         self.mode = ""
         if self.xy is None:
@@ -669,31 +752,22 @@ class MapView(QWidget):
             self._request_view()
 
     def _draw_points(self, indices: Optional[np.ndarray]) -> None:
-        """One FastScatter per colour for ``indices`` (None: every point)."""
-        for item in self._items:
-            self.vb.removeItem(item)
-        self._items = []
+        """Draw ``indices`` (None: every point) as real points, in the colouring's drawing order."""
         self.image.hide()
         self.mode = "points"
         c = self.coloring
         xy = self.xy if indices is None else self.xy[indices]
         codes = c.codes if indices is None else c.codes[indices]
         size, alpha = _point_style(len(xy))
-        order = np.argsort(codes, kind="stable")
-        sorted_codes = codes[order]
-        for z, code in enumerate(c.draw_order):
-            a = np.searchsorted(sorted_codes, code, side="left")
-            b = np.searchsorted(sorted_codes, code, side="right")
-            if a == b:
-                continue
-            pts = xy[order[a:b]]
+        styles = []
+        for code in range(-1, len(c.colors)):  # style k + 1 is colour code k; style 0 is grey
             color = QColor(OTHER_COLOR if code < 0 else c.colors[code])
-            color.setAlpha(alpha if code >= 0 else min(alpha, 150))
-            item = FastScatter(pxMode=True, size=size, pen=None, brush=pg.mkBrush(color))
-            item.setData(x=pts[:, 0], y=pts[:, 1])
-            item.setZValue(z)
-            self.vb.addItem(item)
-            self._items.append(item)
+            color.setAlpha(min(alpha, 150) if code < 0 else alpha)
+            styles.append((size, None, color))
+        rank = np.zeros(len(c.colors) + 1, dtype=np.int64)
+        rank[np.asarray(c.draw_order, dtype=np.int64) + 1] = np.arange(len(c.draw_order))
+        order = np.argsort(rank[codes + 1], kind="stable")
+        self.cloud.set_data(xy[order], codes[order] + 1, styles)
 
     def _on_range_changed(self, *args) -> None:
         if self.xy is not None and len(self.xy) > self.density_threshold and not self._view_timer.isActive():
@@ -717,9 +791,7 @@ class MapView(QWidget):
             self._draw_points(result[1])
             return
         _, rgba, (x0, y0, w, h) = result
-        for item in self._items:
-            self.vb.removeItem(item)
-        self._items = []
+        self.cloud.clear()
         self.image.setImage(rgba, autoLevels=False)
         self.image.setRect(QRectF(x0, y0, w, h))
         self.image.show()
@@ -741,15 +813,17 @@ class MapView(QWidget):
         if self.xy is None or sel.size == 0 or sel.max() >= len(self.xy):
             self.sel_item.clear()
             return
-        pts = self.xy[sel]
-        self.sel_item.setData(x=pts[:, 0], y=pts[:, 1])
+        size = _point_style(len(self.xy))[0] + 5
+        self.sel_item.set_data(self.xy[sel], np.zeros(len(sel), dtype=np.int64),
+                               [(size, pg.mkPen(20, 20, 20, 230, width=1.5), None)])
 
     def _update_current_overlay(self) -> None:
         i = self.selection.current
         if self.xy is None or not 0 <= i < len(self.xy):
             self.cur_item.clear()
             return
-        self.cur_item.setData(x=[float(self.xy[i, 0])], y=[float(self.xy[i, 1])])
+        self.cur_item.set_data(self.xy[i:i + 1], np.zeros(1, dtype=np.int64),
+                               [(18, pg.mkPen("#e4572e", width=3), pg.mkBrush(228, 87, 46, 60))])
 
     # -- picking -------------------------------------------------------------------------------------------------
     def point_at(self, x: float, y: float, radius_px: float = PICK_RADIUS_PX) -> int:
