@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Callable, List
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-
-from _common import ROOT  # noqa: E402,F401  (puts the repository on sys.path)
 
 W, H = 1200, 800
 
