@@ -165,7 +165,7 @@ def _check_output(out: Optional[str], inputs: Sequence[str], suffixes: Sequence[
         src = Path(p).resolve()
         if target == src or (src.is_dir() and src in target.parents):
             raise CLIError(f"{out}: refusing to write inside the input data ({p})")
-    if path.parent and not path.parent.exists():
+    if not path.parent.exists():
         raise CLIError(f"{out}: folder {path.parent} does not exist")
     return path
 
@@ -315,9 +315,9 @@ def _summary(title: str, emb, result: Dict[str, Any]) -> str:
         lines.append(f"  linear probe    {_fmt(probe.get('accuracy_mean'))} accuracy ({probe.get('folds')}-fold)")
     dups = result.get("duplicates")
     if dups:
-        lines.append(
-            f"  duplicates      {dups.get('n_groups', 0)} group(s) at similarity >= {_fmt(dups.get('threshold'))}"
-        )
+        largest = f", the largest of {dups['largest_group']} items" if dups.get("largest_group", 0) > 2 else ""
+        lines.append(f"  duplicates      {dups.get('n_groups', 0)} group(s){largest} "
+                     f"at cosine similarity >= {_fmt(dups.get('threshold'))}")
     for skipped in result.get("skipped", []):
         lines.append(f"  skipped {skipped['check']}: {skipped['reason']}")
     return "\n".join(lines)
@@ -325,8 +325,11 @@ def _summary(title: str, emb, result: Dict[str, Any]) -> str:
 
 def _verdict_line(collapse: Dict[str, Any]) -> str:
     verdict = collapse.get("verdict", "?")
-    rank, dim = collapse.get("effective_rank"), collapse.get("dim")
-    return f"{verdict}" + (f" (effective rank {_fmt(rank, 1)} of {dim} dimensions)" if rank is not None else "")
+    rank = collapse.get("effective_rank")
+    if rank is None:
+        return str(verdict)
+    room = min(collapse["n_used"] - 1, collapse["dim"])  # the most it could be
+    return f"{verdict} (effective rank {_fmt(rank, 1)} of at most {room})"
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

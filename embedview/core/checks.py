@@ -15,7 +15,7 @@ view runs.  Which checks run:
     the most isolated items (:class:`~embedview.core.evaluation.OutlierScores`).
 ``duplicates``
     exact and near duplicates (:class:`~embedview.core.duplicates.DuplicateFinder`) at the
-    suggested threshold: the threshold and the number of groups.
+    suggested threshold: the threshold, the number of groups and the size of the largest.
 
 A check that cannot run on this data is listed in ``skipped`` with the reason, never silently
 dropped.  Every number in the result is a plain Python ``int`` / ``float`` (``None`` instead of
@@ -225,6 +225,8 @@ class Checks:
                 for row in d["top"]:
                     row["id"] = ds.ids[row["index"]]
                 out[name] = d
+            elif name == "duplicates":
+                out[name] = dict(result.to_dict(), largest_group=max((len(g) for g in result.groups_), default=0))
             else:
                 out[name] = result.to_dict()
             if name in self.notes_:
