@@ -3,7 +3,7 @@
 ``build_demo(folder)`` writes::
 
     folder/images/digit_0/0_000.png ...   handwritten digits (scikit-learn ``load_digits``),
-    folder/images/digit_1/...             upscaled from 8 x 8 to 64 x 64, dark ink on white
+    folder/images/digit_1/...             drawn at 96 x 96 as coloured stickers (random pose)
     folder/images/photos/coffee.jpg ...   scikit-image sample photos, plus planted near-duplicates
     folder/images/photos/coffee_copy.jpg  (resized + JPEG-recompressed copies, ``*_copy.jpg``)
     folder/texts.csv                      short texts in 5 topics (columns id, text, label,
@@ -28,9 +28,9 @@ import numpy as np
 from PIL import Image
 
 #: Bump when the demo's content changes, so old caches get rebuilt.
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 DIGIT_CLASSES = (0, 1, 3, 4, 7)
-DIGIT_SIZE = 64
+DIGIT_SIZE = 96
 PHOTO_MAX_SIDE = 384
 #: photo name -> scikit-image loader name (all bundled with scikit-image, no download)
 PHOTOS = {
@@ -59,17 +59,29 @@ _MANIFEST = "manifest.json"
 def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size: int = DIGIT_SIZE) -> Iterator[Tuple[int, int, Image.Image]]:
     """``(digit, k, image)`` for the first ``n_per_class`` scikit-learn digits of each class.
 
-    The 8 x 8 images (values 0-16) are drawn as dark ink on white and upscaled to ``size``.
+    Each 8 x 8 digit (values 0-16) is drawn like a photographed sticker: coloured ink on a
+    coloured card, at a random size, angle and position (seeded, so the demo is the same on
+    every machine).  Plain upscaled digits all look alike to an ImageNet encoder (cosine ~0.95
+    within a class), which would make every digit a "near-duplicate" of its classmates.
     """
     from sklearn.datasets import load_digits
 
     digits = load_digits()
+    rng = np.random.default_rng(20261122)
     for digit in classes:
         idx = np.flatnonzero(digits.target == digit)[:n_per_class]
         for k, i in enumerate(idx):
-            ink = np.clip(digits.images[i] * (255.0 / 16.0), 0, 255)
-            small = Image.fromarray((255 - ink).astype(np.uint8))  # 2-D uint8: mode "L"
-            yield digit, k, small.resize((size, size), Image.Resampling.BICUBIC)
+            alpha = np.clip(digits.images[i] / 16.0, 0.0, 1.0)
+            glyph_side = int(size * rng.uniform(0.55, 0.95))
+            mask = Image.fromarray((alpha * 255).astype(np.uint8)).resize((glyph_side, glyph_side), Image.Resampling.BICUBIC)
+            mask = mask.rotate(float(rng.uniform(-25, 25)), resample=Image.Resampling.BICUBIC, expand=True)
+            paper = tuple(int(c) for c in rng.integers(150, 256, size=3))
+            ink = tuple(int(c) for c in rng.integers(0, 110, size=3))
+            canvas = Image.new("RGB", (size, size), paper)
+            x = int(rng.integers(0, max(1, size - mask.width + 1)))
+            y = int(rng.integers(0, max(1, size - mask.height + 1)))
+            canvas.paste(Image.new("RGB", mask.size, ink), (x, y), mask)
+            yield digit, k, canvas
 
 
 def photo_images(names: Sequence[str] = tuple(PHOTOS), max_side: int = PHOTO_MAX_SIDE) -> Dict[str, Image.Image]:
@@ -87,7 +99,7 @@ def photo_images(names: Sequence[str] = tuple(PHOTOS), max_side: int = PHOTO_MAX
     return out
 
 
-def near_duplicate(im: Image.Image, scale: float = 0.8) -> Image.Image:
+def near_duplicate(im: Image.Image, scale: float = 0.9) -> Image.Image:
     """A resized RGB copy of ``im``; saved as a low-quality JPEG it looks like a re-upload."""
     w, h = im.size
     return im.convert("RGB").resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.Resampling.LANCZOS)
@@ -142,7 +154,7 @@ def _write_all(tmp: Path, n_per_class: int) -> Dict[str, int]:
     for name, im in photo_images().items():
         im.save(photos_dir / f"{name}.jpg", "JPEG", quality=92)
         if name in NEAR_DUPLICATES:
-            near_duplicate(im).save(photos_dir / f"{name}_copy.jpg", "JPEG", quality=40)
+            near_duplicate(im).save(photos_dir / f"{name}_copy.jpg", "JPEG", quality=75)
     (tmp / "texts.csv").write_bytes(files("embedview.resources").joinpath(TEXTS_RESOURCE).read_bytes())
     return {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
 
