@@ -118,7 +118,7 @@ def encode_dataset(
         "n_encoded": run.n_encoded,
         "n_failed": len(dataset) - len(ok),
         "seconds": seconds,
-        "items_per_s": run.n_encoded / run.encode_seconds if run.encode_seconds > 0 else 0.0,
+        "items_per_s": run.rate(),
     }
     return result
 
@@ -138,7 +138,7 @@ class _Run:
         self.problems: List[LoadProblem] = []
         self.n_cached = self.n_encoded = 0
         self.done = 0
-        self.encode_seconds = 0.0
+        self.encode_start = 0.0
 
     # -- steps ---------------------------------------------------------------------------
     def execute(self) -> None:
@@ -161,6 +161,7 @@ class _Run:
         n_todo = sum(len(idx) for idx in groups.values())
         self.task.report(self.done, n, f"{self.n_cached} of {n} from the cache; encoding {n_todo}")
         todo = list(groups.items())
+        self.encode_start = time.perf_counter()
         if self.dataset.modality == "text":
             self._encode_texts(todo)
         else:
@@ -186,7 +187,12 @@ class _Run:
                     keys.append(key)
         return keys
 
-    def _finish_batch(self, items: Sequence[Tuple[str, List[int]]], vectors: np.ndarray, seconds: float) -> None:
+    def rate(self) -> float:
+        """Items encoded per second of wall time since encoding started (decoding included)."""
+        elapsed = time.perf_counter() - self.encode_start if self.encode_start else 0.0
+        return self.n_encoded / elapsed if elapsed > 0 else 0.0
+
+    def _finish_batch(self, items: Sequence[Tuple[str, List[int]]], vectors: np.ndarray) -> None:
         """Place one encoded batch, commit it to the cache, then report (may raise Cancelled)."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(items), self.dim):
@@ -199,10 +205,8 @@ class _Run:
             self.n_encoded += len(idx)
         if self.store is not None and len(items):
             self.store.put_many(self.cache_id, ((key, vec) for (key, _), vec in zip(items, vectors)))
-        self.encode_seconds += seconds
-        rate = self.n_encoded / self.encode_seconds if self.encode_seconds > 0 else 0.0
         n = len(self.dataset)
-        self.task.report(self.done, n, f"encoding {self.done}/{n} ({rate:.1f} items/s)")
+        self.task.report(self.done, n, f"encoding {self.done}/{n} ({self.rate():.1f} items/s)")
 
     def _encode_texts(self, todo: List[Tuple[str, List[int]]]) -> None:
         texts = self.dataset.texts
@@ -210,10 +214,9 @@ class _Run:
         for s in range(0, len(todo), self.batch_size):
             self.task.check()  # cancelled after the last batch: start no new one
             batch = todo[s:s + self.batch_size]
-            t0 = time.perf_counter()
             vectors = self.encoder.encode_text([texts[idx[0]] or "" for _, idx in batch])
             self.done += sum(len(idx) for _, idx in batch)
-            self._finish_batch(batch, vectors, time.perf_counter() - t0)
+            self._finish_batch(batch, vectors)
 
     def _encode_images(self, todo: List[Tuple[str, List[int]]]) -> None:
         sources = self.dataset.sources
@@ -242,9 +245,8 @@ class _Run:
                         for i in idx:
                             self.problems.append(LoadProblem(sources[i], _reason(exc)))
                     self.done += len(idx)
-                t0 = time.perf_counter()
                 vectors = self.encoder.encode_preprocessed(tensors) if tensors else np.zeros((0, self.dim), np.float32)
-                self._finish_batch(good, vectors, time.perf_counter() - t0)
+                self._finish_batch(good, vectors)
         finally:  # cancelled or failed: drop the decoding queued ahead
             for _, futures in pending:
                 for fut in futures:
