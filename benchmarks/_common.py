@@ -1,0 +1,93 @@
+"""Small helpers shared by the benchmark scripts: timing, peak memory, ratio lines, test data.
+
+Benchmarks are scripts, not tests: run them from the repository root, e.g.
+``.venv/bin/python benchmarks/bench_encode.py --n-images 100``.  Every ratio they print is
+measured in the same run, on the same data, so a noisy shared machine affects both sides.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds``."""
+
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+@contextmanager
+def step(label: str) -> Iterator[Timer]:
+    """Time a block and print ``label: N.NN s`` when it ends."""
+    with Timer() as t:
+        yield t
+    print(f"  {label}: {t.seconds:.2f} s", flush=True)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def rates(n: int, seconds: List[float]) -> str:
+    """Items per second of each run, e.g. ``"41.2, 39.8"``."""
+    return ", ".join(f"{n / s:.1f}" for s in seconds)
+
+
+def ratio_line(label: str, value: float, reference: float, goal: float) -> str:
+    """``label: 2.31x (goal >= 2x) OK`` for the ratio ``value / reference`` (higher is better)."""
+    r = value / reference if reference > 0 else float("inf")
+    verdict = "OK" if r >= goal else "BELOW GOAL"
+    return f"{label}: {r:.2f}x (goal >= {goal:g}x) {verdict}"
+
+
+_SUBJECTS = ["the old fisherman", "a young engineer", "our neighbour's dog", "the city council", "a tired student",
+             "the orchestra", "my grandmother", "the new manager", "a small startup", "the research team",
+             "the hotel staff", "a curious child", "the delivery driver", "the football club", "two hikers"]
+_VERBS = ["repaired", "painted", "discussed", "photographed", "cancelled", "celebrated", "measured", "sold",
+          "ignored", "rebuilt", "described", "tested", "borrowed", "cleaned", "forgot"]
+_OBJECTS = ["the wooden boat", "a broken laptop", "the quarterly budget", "an abandoned lighthouse",
+            "the village bakery", "a vintage bicycle", "the train timetable", "the garden fence",
+            "a mountain cabin", "the school library", "an electric guitar", "the harbour crane",
+            "a leaking roof", "the annual report", "a stray cat"]
+_TAILS = ["before the storm arrived", "on a rainy Tuesday morning", "after months of planning",
+          "without telling anyone", "while the market was still closed", "during the summer festival",
+          "because the old one had stopped working", "with surprising care and patience",
+          "although nobody had asked them to", "in the middle of a very long and noisy night",
+          "as the sun went down behind the hills", "for the third time this year",
+          "just before the inspectors came to town and asked a long list of questions about safety",
+          "", ""]
+
+
+def make_sentences(n: int, seed: int = 0) -> List[str]:
+    """``n`` distinct English sentences of varied length (about 4 to 40 words)."""
+    rng = random.Random(seed)
+    out, seen = [], set()
+    while len(out) < n:
+        parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_TAILS)]
+        if rng.random() < 0.3:
+            parts += ["and then", rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_TAILS)]
+        s = " ".join(p for p in parts if p).strip()
+        s = s[0].upper() + s[1:] + "."
+        if s in seen:
+            s = s[:-1] + f", item {len(out)}."
+        seen.add(s)
+        out.append(s)
+    return out
