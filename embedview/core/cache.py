@@ -67,7 +67,7 @@ def default_cache_path() -> Path:
     if not folder:
         import platformdirs
 
-        folder = platformdirs.user_cache_dir("embedview", appauthor=False)
+        folder = platformdirs.user_cache_dir("embedview")
     return Path(folder) / FILENAME
 
 
