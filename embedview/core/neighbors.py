@@ -116,7 +116,8 @@ def _n_groups(n: int, k: int) -> int:
 def _select_block(S: np.ndarray, k: int, mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Top-``k`` (largest) of every row of ``S``: (indices int64, values float32), ties by index.
 
-    ``mask`` is a scratch bool buffer with at least ``S.shape[0]`` rows of ``S.shape[1]``.
+    ``mask`` is a scratch bool buffer with at least ``S.shape[0]`` rows of ``S.shape[1]``
+    (unused, and may be ``None``, when the row is short enough for a plain stable sort).
     """
     m, n = S.shape
     c = _n_groups(n, k)
@@ -158,6 +159,16 @@ def _select_block(S: np.ndarray, k: int, mask: np.ndarray) -> Tuple[np.ndarray, 
         idx[r] = o
         val[r] = S[r, o]
     return idx, val
+
+
+def _distances_to(Q: np.ndarray, X: np.ndarray, idx: np.ndarray, budget_bytes: float) -> np.ndarray:
+    """``||Q[i] - X[idx[i, j]]||`` as float32, computed directly, in chunks of rows within a budget."""
+    out = np.empty(idx.shape, dtype=np.float32)
+    step = max(1, int(budget_bytes // max(1, idx.shape[1] * X.shape[1] * 4)))
+    for a in range(0, idx.shape[0], step):
+        diff = Q[a : a + step, None, :] - X[idx[a : a + step]]
+        out[a : a + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    return out
 
 
 def topk(
@@ -239,7 +250,7 @@ def topk(
     per_score = _BYTES_GROUP_PATH if _n_groups(n, k) else _BYTES_SORT_PATH
     rows = min(nq, block_rows(n, memory_budget_mb, per_score))
     S_buf = np.empty((rows, n), dtype=np.float32)
-    mask = np.empty((rows, n), dtype=bool)
+    mask = np.empty((rows, n), dtype=bool) if _n_groups(n, k) else None
     n_blocks = -(-nq // rows)
     with _blas_threads(n_threads):
         for b, start in enumerate(range(0, nq, rows)):
@@ -255,8 +266,7 @@ def topk(
             idx, val = _select_block(S, k, mask)
             if half_sq is not None:
                 # exact distances of the winners (no cancellation), re-sorted, ties by index
-                diff = qb[:, None, :] - X[idx]
-                val = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff)).astype(np.float32)
+                val = _distances_to(qb, X, idx, budget_bytes=memory_budget_mb * 2**20 / 4)
                 o = np.lexsort((idx, val), axis=-1)
                 idx = np.take_along_axis(idx, o, axis=1)
                 val = np.take_along_axis(val, o, axis=1)

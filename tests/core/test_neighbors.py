@@ -84,7 +84,8 @@ def test_block_size_does_not_change_results(digits):
         assert_same_neighbours(small[0], small[1], large[0], large[1], R, 1e-4)
 
 
-def test_memory_budget_is_respected():
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_memory_budget_is_respected(metric):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((6000, 32)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -92,7 +93,7 @@ def test_memory_budget_is_respected():
     assert block_rows(6000, budget_mb) < 6000
     tracemalloc.start()
     try:
-        idx, scores = topk(X, 5, memory_budget_mb=budget_mb)
+        idx, scores = topk(X, 5, metric=metric, memory_budget_mb=budget_mb)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
