@@ -76,7 +76,8 @@ def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> floa
        natural upper tail of a skewed but duplicate-free distribution out.
 
     For cosine the result is clipped to [0.5, 0.999]; with fewer than 3 finite values it is
-    0.95 (cosine) or the largest similarity (dot).
+    0.95 (cosine) or the largest similarity (dot).  Dot products have no natural scale, so for
+    dot only the relative parts of the rule apply and the suggestion deserves a manual check.
     """
     s = np.asarray(nn_similarity, dtype=np.float64)
     s = s[np.isfinite(s)]
