@@ -1,0 +1,273 @@
+"""DuplicatesView: live threshold counts equal ``groups_at``, planted copies found by click,
+keep / drop decisions survive threshold moves and round-trip through CSV / JSON exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
+
+from embedview.core.dataset import Dataset
+from embedview.core.duplicates import DuplicateFinder
+from embedview.core.embeddings import EmbeddingSet
+from viewkit import ViewEnv
+
+#: item -> number of noisy copies planted after the 400 real digits
+PLANTED = {5: 1, 17: 2, 42: 3, 99: 1, 150: 2, 230: 1}
+
+
+def planted_set(n: int = 400, seed: int = 0):
+    """The first ``n`` scikit-learn digits (64 pixels as the vector) plus noisy copies of a few of
+    them (cosine ~0.998 to their source), ids ``copy-<source>-<k>``.  Returns (set, {source: copies})."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X, y = d.data[:n].astype(np.float32), d.target[:n]
+    rng = np.random.default_rng(seed)
+    rows, labels, ids, copies = [], [], [], {}
+    for src, k in PLANTED.items():
+        for c in range(k):
+            copies.setdefault(src, []).append(n + len(rows))
+            rows.append(X[src] + rng.normal(0.0, 0.4, X.shape[1]).astype(np.float32))
+            labels.append(str(y[src]))
+            ids.append(f"copy-{src}-{c}")
+    X = np.vstack([X, np.asarray(rows)])
+    ds = Dataset("embedding", ids=[f"digit-{i}" for i in range(n)] + ids, sources=["digits.npy"] * len(X),
+                 labels=np.array([str(v) for v in y] + labels, dtype=object), embeddings=X, name="digits+copies")
+    return EmbeddingSet.from_dataset(ds), copies
+
+
+@pytest.fixture
+def env(qtbot):
+    e = ViewEnv(qtbot, 1100, 750)
+    yield e
+    e.close()
+
+
+def _open(env, qtbot, emb, finder=None):
+    from embedview.gui.views.duplicates import DuplicatesView
+
+    view = env.add(DuplicatesView)
+    env.show()
+    env.load(emb)
+    finder = finder or DuplicateFinder().fit(emb)
+    env.state.set_analysis("duplicates", finder)
+    qtbot.waitUntil(lambda: view.finder is not None and len(view.groups) > 0, timeout=10000)
+    return view, finder
+
+
+def test_placeholder_then_find_now_with_progress(env, qtbot):
+    from embedview.gui.views.duplicates import DuplicatesView
+
+    emb, _ = planted_set()
+    view = env.add(DuplicatesView)
+    env.show()
+    assert "Open data" in view.wait_label.text()
+    env.load(emb)
+    assert view.stack.currentWidget() is view.placeholder and view.find_button.isVisible()
+    fractions = []
+    env.runner.progress.connect(lambda key, f, _m: fractions.append(f) if key == "analysis.duplicates" else None)
+    view.find_now()
+    assert "Finding" in view.wait_label.text() and view.wait_bar.isVisible()
+    qtbot.waitUntil(lambda: view.stack.currentWidget() is view.content and len(view.groups) == 6, timeout=30000)
+    assert fractions and max(fractions) == pytest.approx(1.0)
+    assert isinstance(env.state.get_analysis("duplicates"), DuplicateFinder)
+
+
+def test_moving_the_threshold_updates_counts_live_from_the_stored_graph(env, qtbot, monkeypatch):
+    emb, copies = planted_set()
+    view, finder = _open(env, qtbot, emb)
+    # starts at the suggested threshold, listing exactly the planted groups
+    assert view.threshold == pytest.approx(finder.suggested_threshold_)
+    assert sorted(sorted(g.tolist()) for g in view.groups) == sorted(sorted([s] + c) for s, c in copies.items())
+    assert "<b>6</b> groups" in view.count_label.text()
+
+    # from here on, no neighbour search may run again
+    import embedview.core.duplicates as dup
+
+    def no_search(*_a, **_k):
+        raise AssertionError("the neighbours were searched again")
+
+    monkeypatch.setattr(dup.NeighborIndex, "kneighbors", no_search)
+    monkeypatch.setattr(dup.NeighborIndex, "fit", no_search)
+
+    seen = set()
+    for value in (1200, 1600, 1800, 1900, 400):
+        view.slider.setValue(value)
+        t = view.threshold
+        assert t == pytest.approx(view._from_slider(value))
+        QApplication.processEvents()  # the live update runs on the next event-loop turn
+        want_n, labels = finder.groups_at(t)
+        assert view.n_groups == want_n and view.n_items_in_groups == int((labels >= 0).sum())
+        assert f"<b>{want_n:,}</b> groups" in view.count_label.text()
+        assert view.spin.value() == pytest.approx(t, abs=1e-4) and view.line.value() == pytest.approx(t)
+        seen.add(want_n)
+    assert len(seen) >= 3  # the counts really moved
+
+    # once settled, the listed groups and the state's finder follow the threshold
+    qtbot.waitUntil(lambda: env.state.get_analysis("duplicates").threshold_ == view.threshold, timeout=10000)
+    applied = env.state.get_analysis("duplicates")
+    assert applied is not finder and finder.threshold_ == pytest.approx(finder.suggested_threshold_)  # untouched
+    n, labels = finder.groups_at(view.threshold)
+    assert len(view.groups) == n == len(applied.groups_)
+    assert sorted(np.concatenate(view.groups).tolist()) == np.flatnonzero(labels >= 0).tolist()
+
+    # the spin box and the draggable line drive the same path
+    view.spin.setValue(0.97)
+    QApplication.processEvents()
+    assert view.n_groups == finder.groups_at(0.97)[0] and view.slider.value() == view._to_slider(0.97)
+    view.line.setValue(0.99)
+    QApplication.processEvents()
+    assert view.threshold == pytest.approx(0.99) and view.n_groups == finder.groups_at(0.99)[0]
+    env.wait_idle()
+
+
+def test_clicking_an_item_lists_exactly_its_planted_copies(env, qtbot):
+    emb, copies = planted_set()
+    view, finder = _open(env, qtbot, emb)
+    for src in (42, 17, 5):
+        env.selection.set_current(src, "test")
+        qtbot.waitUntil(lambda: view.near_index == src and view.near_ready, timeout=10000)
+        assert sorted(view.near_indices.tolist()) == copies[src]
+        want_idx, want_sims = finder.near_duplicates_of(src, view.threshold)
+        assert view.near_indices.tolist() == want_idx.tolist()
+        np.testing.assert_array_equal(view.near_scores, want_sims)
+        assert f"digit-{src}" in view.near_header.text()
+        assert view.near_list.count() == len(copies[src]) and "copy-" in view.near_list.item(0).text()
+    # an item that is no one's copy
+    env.selection.set_current(3, "test")
+    qtbot.waitUntil(lambda: view.near_index == 3 and view.near_ready, timeout=10000)
+    assert len(view.near_indices) == 0 and "No item" in view.near_list.item(0).text()
+    # clicking a listed copy makes it the current item everywhere
+    env.selection.set_current(42, "test")
+    qtbot.waitUntil(lambda: view.near_index == 42 and view.near_ready, timeout=10000)
+    first = int(view.near_indices[0])
+    rect = view.near_list.visualItemRect(view.near_list.item(0))
+    qtbot.mouseClick(view.near_list.viewport(), Qt.LeftButton, pos=rect.center())
+    assert env.selection.current == first
+    qtbot.waitUntil(lambda: view.near_index == first and view.near_ready, timeout=10000)
+    assert 42 in view.near_indices.tolist()
+
+
+def test_selecting_a_group_selects_its_members(env, qtbot):
+    emb, _ = planted_set()
+    view, _ = _open(env, qtbot, emb)
+    got = []
+    env.selection.selection_changed.connect(lambda idx, src: got.append((idx.tolist(), src)))
+    view.select_group(0)
+    assert got[-1] == (sorted(view.groups[0].tolist()), "duplicates")
+    assert env.selection.selected.tolist() == sorted(view.groups[0].tolist())
+
+
+def _badge_center(view, row: int, member_pos: int) -> QPoint:
+    delegate = view.group_list.itemDelegate()
+    rect = view.group_list.visualRect(view.group_model.index(row))
+    cells, _more, _n = delegate.cells(rect, len(view.groups[row]))
+    return delegate.badge_rect(cells[member_pos][1]).center()
+
+
+def test_keep_drop_decisions_and_csv_json_export(env, qtbot, tmp_path):
+    emb, copies = planted_set()
+    view, finder = _open(env, qtbot, emb)
+    # the keep rule pre-marks one item per group
+    for g, members in enumerate(view.groups):
+        kept = view.kept_of_group(g)
+        assert kept == int(env.state.get_analysis("duplicates").keep_[g]) and kept in members.tolist()
+        assert [view.decision_of(m) for m in members].count("keep") == 1
+    # a pair that a slightly higher threshold splits, and a group that survives it
+    lone = min((copies[s][0] for s in (5, 99, 230)), key=lambda c: finder.nn_similarity_[c])
+    higher = float(finder.nn_similarity_[lone]) + 1e-5
+    survivors = finder.groups_at(higher)[1]
+    row = next(g for g, m in enumerate(view.groups) if len(m) > 2 and (survivors[m] >= 0).sum() >= 2)
+    members = view.groups[row].tolist()
+    kept = view.kept_of_group(row)
+    other = next(m for m in members if m != kept and survivors[m] >= 0)
+    # click the badge of a dropped member: it becomes "keep"
+    pos = members.index(other)
+    qtbot.mouseClick(view.group_list.viewport(), Qt.LeftButton, pos=_badge_center(view, row, pos))
+    assert view.decision_of(other) == "keep"
+    assert env.state.get_analysis("duplicate_decisions") == {other: "keep"}
+    view.set_decision(kept, "drop")
+    decisions = {other: "keep", kept: "drop"}
+    assert env.state.get_analysis("duplicate_decisions") == decisions
+
+    # moving the threshold keeps choices of items still in groups, forgets the others
+    view.set_decision(lone, "keep")
+    view.set_threshold(higher)
+    qtbot.waitUntil(lambda: env.state.get_analysis("duplicates").threshold_ == pytest.approx(higher), timeout=10000)
+    applied = env.state.get_analysis("duplicates")
+    assert applied.labels_[lone] < 0 and applied.labels_[other] >= 0
+    assert lone not in view.decisions and view.decisions[other] == "keep"
+    view.set_threshold(finder.suggested_threshold_)
+    qtbot.waitUntil(lambda: len(view.groups) == 6 and env.state.get_analysis("duplicates").threshold_
+                    == pytest.approx(finder.suggested_threshold_), timeout=10000)
+    assert view.decisions == decisions
+
+    done = []
+    csv_path, json_path = tmp_path / "dups.csv", tmp_path / "dups.json"
+    view.export_decisions(str(csv_path), on_done=done.append)
+    qtbot.waitUntil(lambda: len(done) == 1, timeout=10000)
+    view.export_decisions(str(json_path), on_done=done.append)
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=10000)
+    n_grouped = sum(len(g) for g in view.groups)
+    assert done[0] == (str(csv_path), n_grouped)
+
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == n_grouped == 16
+    by_index = {int(r["index"]): r for r in rows}
+    assert by_index[other]["keep"] == "True" and by_index[kept]["keep"] == "False"
+    assert by_index[other]["id"] == emb.dataset.ids[other]
+    for i, r in by_index.items():
+        if i not in decisions:
+            assert (r["keep"] == "True") == (i == int(r["kept_index"]))
+    expect = env.state.get_analysis("duplicates").to_rows(emb.dataset, decisions)
+    assert [int(r["index"]) for r in rows] == [r["index"] for r in expect]
+
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    assert doc["n_groups"] == 6 and doc["threshold"] == pytest.approx(view.threshold)
+    assert {r["index"]: r["keep"] for r in doc["rows"]} == {r["index"]: r["keep"] for r in expect}
+    assert "deleted" in view.export_button.toolTip()
+
+
+def test_threshold_is_remembered_per_encoder(env, qtbot):
+    emb, _ = planted_set()
+    view, finder = _open(env, qtbot, emb)
+    view.set_threshold(0.97)
+    qtbot.waitUntil(lambda: env.state.get_analysis("duplicates").threshold_ == pytest.approx(0.97), timeout=10000)
+    env.wait_idle()
+    # the same data opened again: a fresh finder starts at the remembered threshold
+    env.load(emb)
+    env.state.set_analysis("duplicates", DuplicateFinder().fit(emb))
+    qtbot.waitUntil(lambda: view.finder is not None and view.finder.threshold_ == pytest.approx(0.97), timeout=10000)
+    assert view.threshold == pytest.approx(0.97) and view.n_groups == finder.groups_at(0.97)[0]
+    view.reset_threshold()
+    QApplication.processEvents()
+    assert view.threshold == pytest.approx(finder.suggested_threshold_) and view.n_groups == 6
+    env.wait_idle()
+
+
+@pytest.mark.slow
+def test_demo_photos_in_the_window_find_the_planted_copies(window, qtbot, tmp_path):
+    """The real app on the demo photos (real default image encoder): duplicates computed in the
+    background, then clicking a photo lists exactly its planted copy."""
+    from embedview.core.demo import NEAR_DUPLICATES, build_demo
+
+    photos = build_demo(tmp_path / "demo", n_per_class=2)["images"] / "photos"
+    view = window.views["DuplicatesView"]
+    window.open_paths([str(photos)])
+    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=240_000)
+    qtbot.waitUntil(lambda: view.finder is not None and len(view.groups) > 0, timeout=120_000)
+    ids = window.state.dataset.ids
+    assert sorted(sorted(ids[i] for i in g) for g in view.groups) == sorted(
+        sorted([f"{name}.jpg", f"{name}_copy.jpg"]) for name in NEAR_DUPLICATES)
+    for name in NEAR_DUPLICATES:
+        i = ids.index(f"{name}.jpg")
+        window.selection.set_current(i, "test")
+        qtbot.waitUntil(lambda: view.near_index == i and view.near_ready, timeout=10000)
+        assert [ids[j] for j in view.near_indices] == [f"{name}_copy.jpg"]
+    window.runner.wait_all(30)
