@@ -74,7 +74,7 @@ class DefaultImageEncoder(Encoder):
     batch_size = 64
     #: JPEGs may be decoded at a reduced DCT scale down to this shorter side: 3x the resize
     #: target, the same margin as ``reducing_gap`` in :meth:`preprocess`, so the pixels the
-    #: model sees stay practically those of a full decode
+    #: model sees stay practically those of a full decode (changing it: bump PREPROCESS_VERSION)
     draft_size = 3 * RESIZE
 
     def __init__(self, weights: Path, fingerprint: str, backend: str, device: str, model: Any = None, session: Any = None):

@@ -74,9 +74,6 @@ class SentenceEncoder(Encoder):
         )
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def encode(self, batch: List[str]) -> np.ndarray:
-        return self.encode_text(list(batch))
-
 
 def load_sentence_transformer(name_or_path: str, device: str, offline: bool = False) -> Any:
     """``SentenceTransformer(name_or_path)`` with errors that name the model and the reason.

@@ -66,6 +66,17 @@ def test_image_encoder_basics(image_onnx, photos):
     np.testing.assert_allclose(single, vectors[:2], atol=1e-4)
 
 
+def test_features_carry_the_imagenet_weights(image_onnx, photos):
+    """The checkpoint's own ImageNet classifier on our features names the photos' classes."""
+    from embedview.encoders.default_image import weights_file
+
+    state = torch.load(weights_file(), map_location="cpu", weights_only=True)
+    logits = image_onnx.encode(photos) @ state["_fc.weight"].numpy().T + state["_fc.bias"].numpy()
+    top = logits.argmax(axis=1)
+    assert top[PHOTOS.index("coffee")] == 967  # espresso
+    assert 281 <= top[PHOTOS.index("chelsea")] <= 285  # tabby / tiger / Persian / Siamese / Egyptian cat
+
+
 def test_backends_agree_and_share_cache_id(image_onnx, image_torch, photos):
     assert image_onnx.backend == "onnx" and image_torch.backend == "torch"
     assert image_onnx.cache_id == image_torch.cache_id
