@@ -707,9 +707,10 @@ def _setup_logging(verbosity: int) -> None:
 def _user_errors() -> tuple:
     """Exception types that mean bad input rather than a bug (all cheap to import)."""
     from embedview.core.loaders import LoadError
+    from embedview.encoders.base import EncoderLoadError
     from embedview.encoders.registry import UnknownEncoderError
 
-    return (CLIError, LoadError, UnknownEncoderError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+    return (CLIError, LoadError, UnknownEncoderError, EncoderLoadError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
             PermissionError)
 
 
