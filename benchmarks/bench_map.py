@@ -231,7 +231,7 @@ def bench_hover(app, res: dict, probes: int = 500) -> None:
     ref = (time.perf_counter() - t) / 50 * 1000
     agree = np.mean([a == b for a, b in zip(picked[:50], brute)])
     print(f"  hover at {len(xy):,}: {ours:.3f} ms per move (k-d tree + card text) vs brute force {ref:.2f} ms "
-          f"({ref / ours:.0f}x); same point in {agree:.0%} of probes", flush=True)
+          f"({ref / ours:.1f}x); same point in {agree:.0%} of probes", flush=True)
 
 
 def bench_click(app, n: int = 100_000, dim: int = 256, repeats: int = 10) -> None:

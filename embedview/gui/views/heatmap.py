@@ -116,7 +116,8 @@ class HeatmapView(QWidget):
         self.scale_box = QComboBox()
         self.scale_box.addItem("data range", "data")
         self.scale_box.addItem("\u22121 \u2026 1", "full")
-        self.scale_box.setToolTip("Colour scale: the range of the shown similarities, or the full cosine range")
+        self.scale_box.setToolTip("Colour scale: the range of the shown similarities (most contrast), or the full "
+                                  "cosine range with white at 0 (orthogonal)")
         self.hover_label = QLabel(" ")
         self.hover_label.setTextFormat(Qt.RichText)
 
@@ -129,7 +130,8 @@ class HeatmapView(QWidget):
         self.vb.setAspectLocked(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.bar = pg.ColorBarItem(values=(-1, 1), colorMap=colormap("CET-D1"), interactive=False, width=14,
+        self._diverging, self._sequential = colormap("CET-D1"), colormap("viridis")
+        self.bar = pg.ColorBarItem(values=(-1, 1), colorMap=self._sequential, interactive=False, width=14,
                                    label="cosine", colorMapMenu=False)
         self.bar.setImageItem(self.image, insert_in=pi)
         self.lines = pg.PlotCurveItem(pen=pg.mkPen(40, 40, 40, 200, width=1), connect="pairs")
@@ -259,21 +261,25 @@ class HeatmapView(QWidget):
             ticks = [[((a + b) / 2.0, name) for a, b, name in self.groups]]
         else:
             ticks = [[]]
-        for axis in ("left", "bottom"):
-            pi.getAxis(axis).setTicks(ticks)
+        # names on the left only: under the matrix they would overlap (axis text cannot be rotated)
+        pi.getAxis("left").setTicks(ticks)
+        pi.getAxis("bottom").setTicks([[(pos, "") for pos, _name in ticks[0]]])
         self.vb.setRange(xRange=(0, m), yRange=(0, m), padding=0.02)
         self.hover_label.setText("Hover a cell to see the pair; click it to compare the two items.")
 
     def _apply_levels(self) -> None:
         if self.matrix.size == 0:
             return
-        if self.scale_box.currentData() == "full":
+        if self.scale_box.currentData() == "full":  # diverging: white is 0 (orthogonal)
             lo, hi = -1.0, 1.0
-        else:
+            cmap = self._diverging
+        else:  # sequential over the off-diagonal values: most contrast among the items shown
             off = self.matrix[~np.eye(len(self.matrix), dtype=bool)]
             lo, hi = (float(off.min()), float(off.max())) if off.size else (-1.0, 1.0)
             if hi <= lo:
                 lo, hi = lo - 0.01, hi + 0.01
+            cmap = self._sequential
+        self.bar.setColorMap(cmap)
         self.bar.setLevels((lo, hi))
 
     # -- interaction --------------------------------------------------------------------------------------

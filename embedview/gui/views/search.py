@@ -19,7 +19,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from embedview.core.embeddings import EmbeddingSet
 from embedview.gui.selection import SelectionModel
@@ -35,10 +36,9 @@ def query_support(emb: Optional[EmbeddingSet]) -> Tuple[bool, str]:
     if emb is None:
         return False, "Search needs embeddings: open data and wait for the encoding."
     if emb.encoder == "precomputed":
-        return False, ("These are precomputed vectors with no encoder to embed a text query, "
-                       "so the search matches ids, labels and texts instead.")
+        return False, "Precomputed vectors have no encoder for text queries: search finds words in ids, labels, texts."
     if emb.dataset.modality == "text":
-        return True, f"Searching by meaning with {emb.encoder}."
+        return True, f"Search by meaning with {emb.encoder}."
     from embedview.encoders.registry import get_spec
 
     try:
@@ -46,9 +46,8 @@ def query_support(emb: Optional[EmbeddingSet]) -> Tuple[bool, str]:
     except Exception:  # noqa: BLE001 - an unknown plugin name: just no text tower
         spec = None
     if spec is not None and spec.text_query:
-        return True, f"Searching images by meaning with the text tower of {emb.encoder}."
-    return False, (f"The image encoder {emb.encoder} has no text tower: choose a CLIP encoder to search images by "
-                   "text. Until then the search matches ids, labels and texts.")
+        return True, f"Search images by meaning with the text tower of {emb.encoder}."
+    return False, f"The image encoder {emb.encoder} has no text tower: choose a CLIP encoder to search images by text."
 
 
 def semantic_search(emb: EmbeddingSet, query: str, k: int, progress=None):
@@ -92,7 +91,6 @@ class SearchView(QWidget):
         self.last_scores: Optional[np.ndarray] = None
 
         self.edit = QLineEdit()
-        self.edit.setPlaceholderText("Search by text, e.g. \u201ca dog on a beach\u201d")
         self.edit.setClearButtonEnabled(True)
         self.button = QPushButton("Search")
         self.k_box = QSpinBox()
@@ -100,25 +98,26 @@ class SearchView(QWidget):
         self.k_box.setValue(20)
         self.k_box.setPrefix("top ")
         self.k_box.setToolTip("How many results to show")
-        self.words = QCheckBox("match words")
+        self.words = QCheckBox("words")
         self.words.setToolTip("Find items whose id, label or text contains the query, instead of searching by meaning")
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.RichText)
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing() + 2)  # room for a wrapped message
 
         row = QHBoxLayout()
         row.addWidget(self.edit, 1)
         row.addWidget(self.k_box)
+        row.addWidget(self.words)
         row.addWidget(self.button)
-        row2 = QHBoxLayout()
-        row2.addWidget(self.words)
-        row2.addWidget(self.status, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        lay.setSpacing(2)
         lay.addLayout(row)
-        lay.addLayout(row2)
-        lay.addStretch(1)
+        lay.addWidget(self.status)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)  # a compact bar: leave height to others
 
+        self.words.toggled.connect(lambda _on: self._update_placeholder())
         self.edit.returnPressed.connect(self.search)
         self.button.clicked.connect(self.search)
         state.dataset_changed.connect(self._update_support)
@@ -162,8 +161,15 @@ class SearchView(QWidget):
         elif was_forced:
             self.words.setChecked(False)
         self.status.setText(html.escape(message) if self.state.dataset is not None else "")
+        self._update_placeholder()
         self.edit.setEnabled(self.state.dataset is not None)
         self.button.setEnabled(self.state.dataset is not None)
+
+    def _update_placeholder(self) -> None:
+        if self.words.isChecked():
+            self.edit.setPlaceholderText("Find words in ids, labels and texts")
+        else:
+            self.edit.setPlaceholderText("Search by meaning, e.g. \u201ca dog on a beach\u201d")
 
     def _deliver(self, query: str, indices, scores, how: str) -> None:
         self.last_query = query
