@@ -1,0 +1,128 @@
+"""Collapse view on real data: embedding files loaded from disk (healthy, a 5-d subspace, rank 1 plus
+noise), the verdict badge and plots that follow them, whitening equal to the core, two encoders."""
+
+import numpy as np
+import pytest
+
+from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
+from embedview.core.embeddings import EmbeddingSet
+from embedview.core.loaders import load_paths
+
+from viewkit import ViewEnv, digits_set
+
+
+@pytest.fixture
+def env(qtbot):
+    e = ViewEnv(qtbot, 1300, 600)
+    yield e
+    e.close()
+
+
+def _npy_set(path, X, encoder="precomputed"):
+    np.save(path, X.astype(np.float32))
+    emb = EmbeddingSet.from_dataset(load_paths([str(path)]))
+    if encoder != "precomputed":
+        emb = EmbeddingSet(emb.dataset, emb.vectors, encoder)
+    return emb
+
+
+def _wait_result(env, view):
+    env.wait_idle()
+    env.qtbot.waitUntil(lambda: bool(view.results), timeout=20_000)
+
+
+def test_verdict_and_plots_follow_the_loaded_file(env, tmp_path):
+    from embedview.gui.views.collapse import VERDICT_COLORS, CollapseView
+
+    view = env.add(CollapseView)
+    env.show()
+    rng = np.random.default_rng(0)
+    healthy = digits_set().vectors[:600]
+    env.load(_npy_set(tmp_path / "healthy.npy", healthy))
+    _wait_result(env, view)
+    d = view.results["precomputed"]
+    core = CollapseDiagnostics().fit(healthy)
+    assert d.verdict_ == core.verdict_ == "healthy"
+    assert d.effective_rank_ == pytest.approx(core.effective_rank_, rel=1e-6)
+    badge = view.badges["precomputed"]
+    assert badge.text() == "HEALTHY" and VERDICT_COLORS["healthy"] in badge.styleSheet()
+    assert view.cell("effective rank (RankMe)", "precomputed") == f"{core.effective_rank_:.1f}"
+    healthy_spectrum = view.spectrum_plot.listDataItems()[0].getOriginalDataset()[1]
+
+    # the same number of items squeezed into a 5-dimensional subspace of 256 dimensions
+    sub = rng.normal(size=(600, 5)) @ rng.normal(size=(5, 256))
+    env.load(_npy_set(tmp_path / "subspace.npy", sub))
+    _wait_result(env, view)
+    d = view.results["precomputed"]
+    assert d.verdict_ == "dimensional collapse"
+    assert view.badges["precomputed"].text() == "DIMENSIONAL COLLAPSE"
+    assert VERDICT_COLORS["dimensional collapse"] in view.badges["precomputed"].styleSheet()
+    assert view.reasons["precomputed"].text().startswith("Dimensional collapse: ")
+    spectrum = view.spectrum_plot.listDataItems()[0].getOriginalDataset()[1]
+    assert spectrum[:5].min() > 1e4 * spectrum[5:].max()  # only 5 directions carry any variance
+    assert healthy_spectrum[:30].min() > 1e-2 * healthy_spectrum[0]
+
+    # rank 1 plus a little noise: complete collapse (one direction holds almost everything)
+    line = rng.normal(size=(600, 1)) @ rng.normal(size=(1, 128)) + 0.01 * rng.normal(size=(600, 128))
+    env.load(_npy_set(tmp_path / "rank1.npy", line))
+    _wait_result(env, view)
+    assert view.results["precomputed"].verdict_ == "complete collapse"
+    assert view.badges["precomputed"].text() == "COMPLETE COLLAPSE"
+    assert VERDICT_COLORS["complete collapse"] in view.badges["precomputed"].styleSheet()
+    cos = view.cosine_plot.listDataItems()[0].getOriginalDataset()
+    assert np.isclose(cos[1].sum(), 1.0)  # histogram drawn as fraction of pairs
+
+
+def test_whitening_and_centring_equal_the_core_on_transformed_data(env, tmp_path):
+    from embedview.gui.views.collapse import CollapseView
+
+    view = env.add(CollapseView)
+    env.show()
+    emb = digits_set(500)
+    env.load(emb)
+    _wait_result(env, view)
+    raw_rank = view.results["precomputed"].effective_rank_
+
+    view.set_mitigation(whitened=True)
+    env.qtbot.waitUntil(lambda: "vectors whitened" in view.status.text(), timeout=20_000)
+    white = CollapseDiagnostics().fit(whiten(emb.vectors))
+    got = view.results["precomputed"]
+    assert got.effective_rank_ == pytest.approx(white.effective_rank_, rel=1e-9)
+    assert got.effective_rank_ > raw_rank + 10  # every used direction now counts equally
+    assert view.cell("effective rank (RankMe)", "precomputed") == f"{white.effective_rank_:.1f}"
+
+    view.set_mitigation(center=True, whitened=False)
+    env.qtbot.waitUntil(lambda: "vectors mean-centred" in view.status.text(), timeout=20_000)
+    centred = CollapseDiagnostics().fit(mean_center(emb.vectors))
+    assert view.results["precomputed"].cosine_mean_ == pytest.approx(centred.cosine_mean_, abs=1e-9)
+    assert view.results["precomputed"].cosine_mean_ < 0.1  # digits share a big offset; centring removes it
+
+    view.set_mitigation(center=False)  # back to raw: from the cache, no job
+    assert view.results["precomputed"].effective_rank_ == raw_rank
+    assert not env.runner.active_keys()
+
+
+def test_two_encoders_side_by_side_and_export(env, tmp_path):
+    from embedview.gui.views.collapse import CollapseView
+
+    view = env.add(CollapseView)
+    env.show()
+    emb = digits_set(400)
+    env.load(emb)
+    rng = np.random.default_rng(1)
+    squashed = EmbeddingSet(emb.dataset, (emb.vectors @ rng.normal(size=(64, 3)) @ rng.normal(size=(3, 256))
+                                          ).astype(np.float32), "squashed")
+    env.state.add_embeddings(squashed, activate=False)
+    env.qtbot.waitUntil(lambda: len(view.results) == 2, timeout=20_000)
+    env.wait_idle()
+    assert list(view.results) == ["precomputed", "squashed"]  # active first
+    assert view.results["squashed"].verdict_ != "healthy"
+    assert view.badges["precomputed"].text() == "HEALTHY"
+    assert view.table.columnCount() == 3
+    assert len(view.spectrum_plot.listDataItems()) == 2 and len(view.legend.rows) == 2
+
+    png, svg = tmp_path / "collapse.png", tmp_path / "collapse.svg"
+    view.export_plot(str(png))
+    view.export_plot(str(svg))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+    assert b"<svg" in svg.read_bytes()[:2000]
