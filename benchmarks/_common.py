@@ -7,6 +7,7 @@ measured in the same run, on the same data, so a noisy shared machine affects bo
 
 from __future__ import annotations
 
+import os
 import random
 import resource
 import sys
@@ -38,6 +39,12 @@ def step(label: str) -> Iterator[Timer]:
     with Timer() as t:
         yield t
     print(f"  {label}: {t.seconds:.2f} s", flush=True)
+
+
+def machine_line() -> str:
+    """CPU count and load average: read every number next to how busy the machine was."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"machine: {os.cpu_count()} cpus, load average {load}"
 
 
 def peak_rss_mb() -> float:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import Timer, make_sentences, peak_rss_mb, ratio_line, step
+from _common import Timer, machine_line, make_sentences, peak_rss_mb, ratio_line, step
 
 from embedview.core.cache import EmbeddingCache, hash_text
 from embedview.core.dataset import Dataset
@@ -32,6 +32,7 @@ def main() -> None:
     from embedview.encoders.registry import load_encoder
 
     n = args.n
+    print(machine_line(), flush=True)
     texts = make_sentences(n, seed=1)
     ds = Dataset("text", ids=[str(i) for i in range(n)], sources=["bench.txt"] * n, texts=texts, name="bench")
     with step("loading default-text"):
@@ -59,6 +60,7 @@ def main() -> None:
         print(f"  get_matrix alone ({n} x {encoder.dim}): {t_get.seconds * 1000:.1f} ms", flush=True)
         print(f"  database size: {(path.stat().st_size) / (1 << 20):.1f} MiB")
         print("  " + ratio_line("encode time / cache time", t_encode.seconds, t_cache.seconds, 100.0))
+    print(machine_line())
     print(f"peak RSS: {peak_rss_mb():.0f} MiB")
 
 

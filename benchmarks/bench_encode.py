@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import List
 
 import numpy as np
-from _common import Timer, make_sentences, peak_rss_mb, rates, ratio_line, step
+from _common import Timer, machine_line, make_sentences, peak_rss_mb, rates, ratio_line, step
 
 from embedview.core.dataset import Dataset
 
@@ -145,11 +145,13 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=None, help="pipeline decoding threads")
     parser.add_argument("--repeat", type=int, default=2, help="interleaved runs of each side; the best counts")
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     if args.n_images:
         bench_images(args.n_images, args.batch_size, args.num_workers, args.repeat)
     if args.n_texts:
         bench_texts(args.n_texts, args.batch_size, args.repeat)
-    print(f"peak RSS: {peak_rss_mb():.0f} MiB")
+    print(machine_line())
+    print(f"peak RSS: {peak_rss_mb():.0f} MiB (both sides and the test images, one process)")
 
 
 if __name__ == "__main__":
