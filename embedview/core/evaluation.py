@@ -315,6 +315,8 @@ class ClusteringMetrics:
         from sklearn.cluster import KMeans, MiniBatchKMeans
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
+        if self.metric not in ("cosine", "euclidean"):
+            raise ValueError(f"clustering metrics use metric 'cosine' or 'euclidean', not {self.metric!r}")
         task = TaskState.coerce(progress)
         X = _as_matrix(X)
         if y is not None:

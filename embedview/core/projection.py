@@ -16,15 +16,19 @@ as ``precomputed_knn`` so there is no second neighbour search.
 
 Reproducibility versus speed: with ``random_state`` set (the default, 42) umap-learn runs its
 layout single-threaded and the same input gives the same map.  ``random_state=None`` lets it
-use every core; on a 2-core machine that saves little (see ``benchmarks/bench_umap.py``), so
-reproducibility is the default.
+use every core, but its parallel layout is not reproducible, and on the 2 busy cores measured
+(``benchmarks/bench_umap.py``, 20k x 512) it was not faster: 26.8 s unseeded vs 23.8 s seeded
+given the graph (plain umap-learn: 34.1 s unseeded, 23.4 s seeded).  Reproducibility wins by
+default; on a many-core workstation ``random_state=None`` is the faster choice.
 
 umap-learn is built on numba, whose compilation takes tens of seconds on first use.  Before
 umap is imported, ``NUMBA_CACHE_DIR`` is pointed at ``<embedview cache dir>/numba`` (the
 embedding-cache folder, movable with ``EMBEDVIEW_CACHE_DIR``) unless the user set it, and
 umap-learn's own kernels (which it compiles without caching) are switched to the disk cache,
 so later processes load the compiled code instead of compiling again.  Measured on digits
-(2 shared cores): ``import umap`` 61 s -> 4 s, first fit 31 s -> 8 s in a new process.
+(2 busy cores), import + first fit: 233 s in the first process, 15 s and 12 s in the next two
+(a fit there, 9-10 s, takes as long as a second fit in the same process); with the cache
+folder alone, umap's uncached kernels still cost ~35-40 s in every new process.
 """
 
 from __future__ import annotations
@@ -189,12 +193,17 @@ class _EpochReporter:
 
     def __init__(self, task: TaskState):
         self.task = task
+        self.stopped = False
 
     def write(self, text: str) -> None:
         found = self._pattern.findall(text)
-        if found:
+        if found and not self.stopped:
             done, total = map(int, found[-1])
-            self.task.report(done, total, f"UMAP layout: epoch {done} of {total}")
+            try:
+                self.task.report(done, total, f"UMAP layout: epoch {done} of {total}")
+            except Exception:
+                self.stopped = True  # raise once; tqdm's later clean-up writes are ignored
+                raise
 
     def flush(self) -> None:
         pass
@@ -264,6 +273,8 @@ class Projection:
         """
         if self.method not in METHODS:
             raise ValueError(f"unknown projection method {self.method!r}; expected one of {METHODS}")
+        if self.metric not in ("cosine", "euclidean"):
+            raise ValueError(f"maps use metric 'cosine' or 'euclidean', not {self.metric!r}")
         task = TaskState.coerce(progress)
         start = time.perf_counter()
         X = _as_matrix(X)
@@ -290,7 +301,7 @@ class Projection:
             self.embedding_ = self._umap(X, knn, n_neighbors, task.sub(0.3, 0.95))
 
         task.report(0.95, 1, "scoring the map")
-        self._score(X, knn if self.method_ == "umap" else None)
+        self._score(X, knn)
         if self.trustworthiness_ < self.TRUST_WARN:
             notes.append(
                 f"trustworthiness is {self.trustworthiness_:.2f} (below {self.TRUST_WARN}): many points that look "
@@ -370,8 +381,9 @@ class Projection:
         if k < 1:
             self.knn_preservation_ = 1.0
             return
-        if knn is not None and np.asarray(knn[0]).shape[1] > k:
-            high = np.asarray(knn[0])[sample, 1 : k + 1]
+        graph = None if knn is None else np.asarray(knn[0])
+        if graph is not None and graph.shape[0] == n and graph.shape[1] > k:
+            high = graph[sample, 1 : k + 1]  # column 0 is the item itself
         else:
             high, _ = topk(X, k, queries=sample, metric=self.metric, exclude_self=True)
         low, _ = topk(Y, k, queries=sample, metric="euclidean", exclude_self=True)
