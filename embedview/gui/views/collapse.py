@@ -54,6 +54,13 @@ SPECTRUM_FLOOR = 1e-8
 VERDICT_COLORS = {"healthy": "#2e7d32", "dimensional collapse": "#b26a00", "complete collapse": "#c62828"}
 
 
+def ordered_sets(state: AppState, limit: int = MAX_SETS) -> Dict[str, EmbeddingSet]:
+    """The state's embedding sets, the active one first, at most ``limit`` (what Collapse and Compare show)."""
+    names = [state.active] if state.active in state.sets else []
+    names += [n for n in state.sets if n not in names]
+    return {n: state.sets[n] for n in names[:limit]}
+
+
 # -- the job (plain functions; run in worker threads) ---------------------------------------------------
 def transformed(X: np.ndarray, center: bool, whitened: bool) -> np.ndarray:
     """``X`` as measured under the toggles: whitened (which also centres), mean-centred, or as is."""
@@ -238,9 +245,7 @@ class CollapseView(QWidget):
 
     def shown_sets(self) -> Dict[str, EmbeddingSet]:
         """The sets the view shows: the active one first, then the others, at most :data:`MAX_SETS`."""
-        names = ([self.state.active] if self.state.active in self.state.sets else [])
-        names += [n for n in self.state.sets if n not in names]
-        return {n: self.state.sets[n] for n in names[:MAX_SETS]}
+        return ordered_sets(self.state)
 
     def refresh(self) -> None:
         """Show the diagnostics for the current sets and toggles (computing what is missing)."""
@@ -264,6 +269,19 @@ class CollapseView(QWidget):
                            on_result=lambda res, sets=sets, c=center, w=white: self._computed(sets, c, w, res),
                            on_progress=lambda f, _m: self.status.setText(f"measuring\u2026 {f * 100:.0f} %"),
                            on_error=self._failed)
+
+    def session_state(self) -> Dict[str, object]:
+        """The toggles and plot choices, for a saved session."""
+        return {"center": self.center, "whiten": self.whitened, "spread": self.spread_box.currentData(),
+                "log": self.log_box.isChecked()}
+
+    def restore_session_state(self, saved: Dict[str, object]) -> None:
+        """Put back what :meth:`session_state` returned."""
+        i = self.spread_box.findData(saved.get("spread"))
+        if i >= 0:
+            self.spread_box.setCurrentIndex(i)
+        self.log_box.setChecked(bool(saved.get("log", False)))
+        self.set_mitigation(bool(saved.get("center", False)), bool(saved.get("whiten", False)))
 
     def export_plot(self, path: str) -> None:
         """Write the three plots as PNG or SVG (by the file extension)."""

@@ -1,0 +1,157 @@
+"""Compare view on real data: scikit-learn digits pixels against a random projection of them (two
+precomputed embedding sets of the same items); numbers equal to the core run directly, linked maps."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, QRectF, Qt
+
+from embedview.core.compare import EncoderComparison, linear_cka
+from embedview.core.embeddings import EmbeddingSet
+from embedview.core.evaluation import KNNAccuracy
+
+from viewkit import ViewEnv, digits_set, pca_2d
+
+N = 500
+
+
+@pytest.fixture
+def env(qtbot):
+    e = ViewEnv(qtbot, 1300, 650)
+    yield e
+    e.close()
+
+
+def _two_sets(n=N, dim=12, seed=0):
+    pixels = digits_set(n)
+    rng = np.random.default_rng(seed)
+    projected = EmbeddingSet(pixels.dataset, (pixels.vectors @ rng.normal(size=(64, dim))).astype(np.float32),
+                             f"random-{dim}")
+    return pixels, projected
+
+
+def _wait_compared(env, view):
+    env.qtbot.waitUntil(lambda: view.result is not None and view.coloring.title == "neighbour disagreement"
+                        and len(view.metrics) == len(view.result.names), timeout=60_000)
+    env.wait_idle()
+
+
+def test_hint_until_a_second_encoder_then_numbers_equal_the_core(env):
+    from embedview.gui.views.compare import CompareView
+
+    view = env.add(CompareView)
+    env.show()
+    assert view.stack.currentWidget() is view.hint_page
+    assert "Open data" in view.hint.text()
+    pixels, projected = _two_sets()
+    env.load(pixels, pca_2d(pixels))
+    assert view.stack.currentWidget() is view.hint_page
+    assert "Only" in view.hint.text() and "one embedding" in view.hint.text()
+
+    env.state.add_embeddings(projected, activate=False)
+    assert view.stack.currentWidget() is view.content
+    _wait_compared(env, view)
+    comp = view.comparison
+    assert comp.names_ == ["precomputed", "random-12"]  # the active set first
+
+    # CKA equal to the core's on the same vectors, shown in the matrix
+    cka = linear_cka(pixels.vectors, projected.vectors)
+    assert comp.cka_[0, 1] == pytest.approx(cka, rel=1e-12)
+    assert view.cell(view.cka_table, "precomputed", "random-12") == f"{cka:.3f}"
+    # per-item disagreement equal to the core's comparison run directly
+    core = EncoderComparison(k=10, metrics=False).fit({"precomputed": pixels, "random-12": projected})
+    np.testing.assert_allclose(view.result.disagreement, core.disagreement_)
+    assert 0.05 < core.disagreement_.mean() < 0.95  # a random projection keeps some neighbours, not all
+    overlap = core.overlap_[("precomputed", "random-12")].mean()
+    assert view.cell(view.overlap_table, "precomputed", "random-12") == f"{overlap:.3f}"
+    # quality metrics equal to the core's, side by side
+    for name, emb in (("precomputed", pixels), ("random-12", projected)):
+        acc = KNNAccuracy(10, "majority", "cosine").fit(emb.vectors, emb.dataset.labels).accuracy_
+        assert view.cell(view.metrics_table, "kNN accuracy (k=10, majority)", name) == f"{acc:.3f}"
+    accs = {n: view.metrics[n]["knn"]["accuracy"] for n in comp.names_}
+    best = max(accs, key=accs.get)
+    assert view.summary.text().startswith(f"Pick <b>{best}</b>: best kNN accuracy")
+    assert "Linear CKA" in view.summary.text()
+
+    # points coloured by disagreement: each drawn point's colour level is its item's disagreement
+    panel = view.panels["random-12"]
+    levels = len(view.coloring.colors)
+    expected = np.clip((core.disagreement_ * levels).astype(int), 0, levels - 1)
+    drawn_codes = panel.cloud.codes - 1
+    drawn_xy = panel.cloud.xy
+    order = np.lexsort((panel.xy[:, 1], panel.xy[:, 0]))
+    got = np.lexsort((drawn_xy[:, 1], drawn_xy[:, 0]))
+    np.testing.assert_array_equal(drawn_codes[got], expected[order])
+    assert panel.method == "pca" and len(panel.xy) == N  # the non-active set's own PCA, computed here
+    assert env.state.projection("pca", "random-12") is not None
+
+    # "which items disagree most" selects them
+    top = view.select_most_disagreeing()
+    assert len(top) == 10 and np.array_equal(env.selection.selected, top)
+    assert core.disagreement_[top].min() >= np.sort(core.disagreement_)[-10]
+
+
+def test_maps_are_linked_to_the_shared_selection(env, tmp_path):
+    from embedview.gui.views.compare import CompareView
+
+    view = env.add(CompareView)
+    env.show()
+    pixels, projected = _two_sets(300)
+    env.load(pixels, pca_2d(pixels))
+    env.state.add_embeddings(projected, activate=False)
+    _wait_compared(env, view)
+    a, b = view.panels["precomputed"], view.panels["random-12"]
+    env.qtbot.waitUntil(lambda: a.tree is not None and b.tree is not None, timeout=10_000)
+
+    # a click on an item in one map makes it current and selected, and every map marks it
+    i = 42
+    a.vb.clicked.emit(QPointF(*map(float, a.xy[i])), Qt.NoModifier)
+    assert env.selection.current == i and list(env.selection.selected) == [i]
+    for panel in (a, b):
+        np.testing.assert_allclose(panel.cur_item.xy, panel.xy[[i, i]])  # a two-tone ring
+        np.testing.assert_allclose(panel.sel_item.xy, panel.xy[[i]])
+    assert "share" in view.current_label.text() and pixels.dataset.ids[i] in view.current_label.text()
+
+    # a box in the other map selects what lies inside it there, drawn in both
+    lo, hi = b.xy.min(axis=0), b.xy.max(axis=0)
+    rect = QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]) / 2, float(hi[1] - lo[1]) / 2)
+    inside = b.select_rect(rect)
+    assert inside.size and np.array_equal(env.selection.selected, inside)
+    np.testing.assert_allclose(a.sel_item.xy, a.xy[inside])
+
+    # a selection made elsewhere (another view) shows in every map
+    env.selection.set_selection([1, 2, 3], "map")
+    for panel in (a, b):
+        np.testing.assert_allclose(panel.sel_item.xy, panel.xy[[1, 2, 3]])
+
+    # colour by label instead, and export the maps
+    view.color_box.setCurrentIndex(view.color_box.findData("label"))
+    env.wait_idle()
+    assert view.coloring.title == "label" and len(view.legend.rows) == 10
+    png = tmp_path / "compare.png"
+    view.export_plot(str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_three_encoders_and_mismatched_items(env):
+    from embedview.core.compare import align_sets
+    from embedview.gui.views.compare import CompareView, state_order
+
+    view = env.add(CompareView)
+    env.show()
+    pixels, projected = _two_sets(200)
+    third = EmbeddingSet(pixels.dataset, np.sqrt(np.abs(pixels.vectors)).astype(np.float32), "sqrt")
+    env.load(pixels, pca_2d(pixels))
+    env.state.add_embeddings(projected, activate=False)
+    env.state.add_embeddings(third, activate=False)
+    _wait_compared(env, view)
+    assert view.comparison.names_ == ["precomputed", "random-12", "sqrt"]
+    assert view.cka_table.rowCount() == 3 and len(view.panels) == 3
+    assert len(view.comparison.overlap_) == 3
+
+    # the same items in another order are matched by id; missing items are refused with their names
+    shuffled = projected.subset(np.random.default_rng(0).permutation(200))
+    order = state_order(shuffled, pixels.dataset.ids)
+    assert [shuffled.dataset.ids[j] for j in order] == list(pixels.dataset.ids)
+    with pytest.raises(ValueError, match="random-12"):
+        state_order(projected.subset(np.arange(150)), pixels.dataset.ids)
+    assert align_sets({"a": pixels, "b": shuffled})["b"].dataset.ids == pixels.dataset.ids
