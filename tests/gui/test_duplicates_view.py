@@ -105,6 +105,7 @@ def test_moving_the_threshold_updates_counts_live_from_the_stored_graph(env, qtb
         assert view.n_groups == want_n and view.n_items_in_groups == int((labels >= 0).sum())
         assert f"<b>{want_n:,}</b> groups" in view.count_label.text()
         assert view.spin.value() == pytest.approx(t, abs=1e-4) and view.line.value() == pytest.approx(t)
+        assert view.line_label.toPlainText() == f"{t:.4f}"
         seen.add(want_n)
     assert len(seen) >= 3  # the counts really moved
 

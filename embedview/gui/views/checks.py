@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -322,6 +323,10 @@ class _CheckRow:
         self.bar.setRange(0, 1000)
         self.bar.setMaximumWidth(110)
         self.bar.setTextVisible(False)
+        keep = self.bar.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # the column keeps its width while no check runs
+        self.bar.setSizePolicy(keep)
+        self.bar.hide()
         self.cancel = QToolButton()
         self.cancel.setText("\u2715")
         self.cancel.setToolTip(f"Cancel {TITLES[name]}")
@@ -361,6 +366,7 @@ class ChecksView(QWidget):
         self.messages: Dict[str, str] = {}
         self._queue: List[str] = []
         self._running: Optional[str] = None
+        self._started = 0.0
         self._emb: Optional[EmbeddingSet] = None  # the set the results are for
         self._build()
         state.dataset_changed.connect(self._reset)
@@ -394,14 +400,14 @@ class ChecksView(QWidget):
         self.cluster_k = r["clustering"].add("clusters", _spin(0, 10000, 0),
                                              "k of k-means; 'labels' = the number of classes")
         self.cluster_k.setSpecialValueText("labels")
-        self.cluster_sample = r["clustering"].add("silhouette sample", _spin(100, 1_000_000, 5000),
+        self.cluster_sample = r["clustering"].add("sample", _spin(100, 1_000_000, 5000),
                                                   "Items used for the silhouette scores (random sample)")
 
         self.retrieval_ks = r["retrieval"].add("K", QLineEdit("1, 5, 10"), "Cut-offs for Recall@K and Precision@K")
         self.retrieval_ks.setMaximumWidth(120)
 
         self.outlier_k = r["outliers"].add("k", _spin(1, 1000, 10), "Score = mean distance to the k nearest items")
-        self.outlier_known = r["outliers"].add("known outliers", QComboBox(),
+        self.outlier_known = r["outliers"].add("known", QComboBox(),
                                                "A label or a column that marks real outliers: gives the AUROC "
                                                "of the scores against it")
         self.outlier_known.setSizeAdjustPolicy(QComboBox.AdjustToContents)
@@ -464,6 +470,8 @@ class ChecksView(QWidget):
         scroll.setWidget(form)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(HEADERS))
@@ -475,7 +483,9 @@ class ChecksView(QWidget):
         header = self.table.horizontalHeader()
         for c in range(4):
             header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.Interactive)  # sized in _fill_table, capped
         header.setSectionResizeMode(4, QHeaderView.Stretch)
+        header.setMinimumSectionSize(50)
         copy_action = QAction("Copy", self.table)
         copy_action.setShortcut(QKeySequence.Copy)
         copy_action.setShortcutContext(Qt.WidgetShortcut)
@@ -489,6 +499,11 @@ class ChecksView(QWidget):
         self.export_button.clicked.connect(self.export_dialog)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
+        self.detail_label = QLabel()
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.detail_label.setStyleSheet("color: palette(placeholder-text);")
+        self.table.currentCellChanged.connect(lambda row, *_: self._show_detail(row))
         buttons = QHBoxLayout()
         buttons.addWidget(self.result_label, 1)
         buttons.addWidget(self.copy_button)
@@ -497,12 +512,13 @@ class ChecksView(QWidget):
         rl = QVBoxLayout(results)
         rl.setContentsMargins(2, 2, 2, 2)
         rl.addWidget(self.table, 1)
+        rl.addWidget(self.detail_label)
         rl.addLayout(buttons)
 
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(results)
-        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
         lay = QVBoxLayout(self)
@@ -583,6 +599,7 @@ class ChecksView(QWidget):
         row = self.form_rows[name]
         row.cancel.setEnabled(True)
         row.bar.setValue(0)
+        row.bar.show()
         self._set_status(name, "queued")
         self._pump()
 
@@ -645,6 +662,7 @@ class ChecksView(QWidget):
             self._pump()
             return
         self._running = name
+        self._started = time.perf_counter()
         self._set_status(name, "running\u2026")
         self.runner.submit(
             f"checks.{name}", run_check, name, emb, params,
@@ -681,14 +699,15 @@ class ChecksView(QWidget):
         message = getattr(result, "message_", "") or ""
         text = "; ".join(t for t in (message, note) if t)
         self.messages[name] = text
-        self.form_rows[name].bar.setValue(1000)
-        self._set_status(name, "done" + (f" \u2014 {text}" if text else ""), warn=bool(text))
+        self.form_rows[name].bar.hide()
+        seconds = time.perf_counter() - self._started
+        self._set_status(name, f"done in {seconds:.1f} s" + (f" \u2014 {text}" if text else ""), warn=bool(text))
         self._fill_table()
         self.state.set_analysis(ANALYSIS_KIND, dict(self.results))
 
     def _stopped(self, name: str, message: str, error: bool = False) -> None:
         self.messages[name] = message
-        self.form_rows[name].bar.setValue(0)
+        self.form_rows[name].bar.hide()
         self.form_rows[name].cancel.setEnabled(False)
         self._set_status(name, message, error=error)
 
@@ -719,7 +738,7 @@ class ChecksView(QWidget):
         self._emb = emb
         for name in CHECKS:
             row = self.form_rows[name]
-            row.bar.setValue(0)
+            row.bar.hide()
             reason = self.unavailable(name) if emb is not None else ""
             row.run.setEnabled(emb is not None and not reason)
             row.run.setToolTip(reason or f"Run {TITLES[name]}")
@@ -760,11 +779,23 @@ class ChecksView(QWidget):
                 if key == "details":
                     item.setToolTip(text)
                 self.table.setItem(r, c, item)
+        self.table.resizeColumnToContents(1)
+        self.table.setColumnWidth(1, min(self.table.columnWidth(1), 160))
+        self._show_detail(self.table.currentRow())
         n = len(self.rows)
         self.result_label.setText(f"{n} check{'s' if n != 1 else ''} done" if n else
                                   "Results appear here as the checks finish.")
         self.copy_button.setEnabled(bool(rows))
         self.export_button.setEnabled(bool(rows))
+
+    def _show_detail(self, row: int) -> None:
+        rows = self.all_rows()
+        if 0 <= row < len(rows):
+            r = rows[row]
+            self.detail_label.setText(f"{r['check']} \u00b7 {r['metric']}: {r['details']}")
+        else:
+            self.detail_label.setText("")
+        self.detail_label.setVisible(bool(self.detail_label.text()))
 
     def value(self, check: str, metric: str) -> Optional[float]:
         """The table's value of ``metric`` for ``check`` (a name of :data:`CHECKS`)."""

@@ -183,7 +183,7 @@ class GroupDelegate(QStyledItemDelegate):
     def cell_size(self) -> QSize:
         ds = self.view.state.dataset
         if ds is not None and ds.modality == "image":
-            return QSize(self.THUMB + 12, self.THUMB + self.CAPTION + 8)
+            return QSize(self.THUMB + 28, self.THUMB + self.CAPTION + 8)
         return QSize(230, 4 * QFontMetrics(self.list_view.font()).lineSpacing() + self.CAPTION + 10)
 
     def per_line(self, width: int) -> int:
@@ -375,6 +375,7 @@ class DuplicatesView(QWidget):
         self.n_items_in_groups = 0
         self._pending: Optional[float] = None
         self._user_moved = False
+        self._syncing = False  # the view is setting its own controls
         #: the near-duplicates panel: whose, and what it shows
         self.near_index = -1
         self.near_ready = False  # the list shows the result for near_index
@@ -461,13 +462,20 @@ class DuplicatesView(QWidget):
         self.hist = pg.PlotCurveItem(fillLevel=0, brush=pg.mkBrush(78, 121, 167, 150),
                                      pen=pg.mkPen(78, 121, 167, 255))
         self.plot.addItem(self.hist)
+        pi.getAxis("left").enableAutoSIPrefix(False)
+        # similarities below the graph's floor were never stored: the threshold cannot go there
+        self.below_floor = pg.LinearRegionItem(values=(0.0, 0.0), movable=False, brush=pg.mkBrush(128, 128, 128, 45),
+                                               pen=pg.mkPen(None))
+        self.below_floor.setToolTip("Below the lowest similarity kept in the duplicate graph: "
+                                    "the threshold cannot go there")
+        self.plot.addItem(self.below_floor)
         self.suggested_line = pg.InfiniteLine(angle=90, movable=False,
                                               pen=pg.mkPen(120, 120, 120, 200, width=1, style=Qt.DashLine))
         self.plot.addItem(self.suggested_line)
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#e4572e", width=2),
                                     hoverPen=pg.mkPen("#e4572e", width=4))
         self.line.setToolTip("Drag to move the threshold")
-        pg.InfLineLabel(self.line, text="{value:.4f}", position=0.88, anchors=[(0, 0), (0, 0)])
+        self.line_label = pg.InfLineLabel(self.line, text="{value:.4f}", position=0.88, anchors=[(0, 0), (0, 0)], color="#e4572e")
         self.plot.addItem(self.line)
 
         # groups and the near-duplicates panel
@@ -739,12 +747,12 @@ class DuplicatesView(QWidget):
     # ======================================================================================
     def _setup_controls(self) -> None:
         lo, hi = self.range
-        for w in (self.spin, self.slider):
-            w.blockSignals(True)
-        self.spin.setRange(lo, hi)
-        self.line.setBounds([lo, hi])
-        for w in (self.spin, self.slider):
-            w.blockSignals(False)
+        self._syncing = True
+        try:
+            self.spin.setRange(lo, hi)
+            self.line.setBounds([lo, hi])
+        finally:
+            self._syncing = False
         self.suggested_line.setValue(float(self.finder.suggested_threshold_))
         self.suggested_line.setToolTip(f"suggested threshold {self.finder.suggested_threshold_:.4f}")
         self.reset_button.setToolTip(f"Back to the suggested threshold, {self.finder.suggested_threshold_:.4f}")
@@ -758,23 +766,21 @@ class DuplicatesView(QWidget):
         return lo + (hi - lo) * v / SLIDER_STEPS
 
     def _set_controls(self, t: float, source: str = "") -> None:
-        """Show ``t`` in the controls other than ``source``, without feeding back."""
-        if source != "spin":
-            self.spin.blockSignals(True)
-            self.spin.setValue(t)
-            self.spin.blockSignals(False)
-        if source != "slider":
-            self.slider.blockSignals(True)
-            self.slider.setValue(self._to_slider(t))
-            self.slider.blockSignals(False)
-        if source != "line":
-            self.line.blockSignals(True)
-            self.line.setValue(t)
-            self.line.blockSignals(False)
-            self.line.update()
+        """Show ``t`` in the controls other than ``source``; their change signals are ignored
+        meanwhile (not blocked: the line's label follows its own signal)."""
+        self._syncing = True
+        try:
+            if source != "spin":
+                self.spin.setValue(t)
+            if source != "slider":
+                self.slider.setValue(self._to_slider(t))
+            if source != "line":
+                self.line.setValue(t)
+        finally:
+            self._syncing = False
 
     def _moved(self, t: float, source: str) -> None:
-        if self.finder is None or not math.isfinite(t):
+        if self._syncing or self.finder is None or not math.isfinite(t):
             return
         lo, hi = self.range
         t = min(max(t, lo), hi)
@@ -862,9 +868,18 @@ class DuplicatesView(QWidget):
         counts, edges = np.histogram(sims, bins=HIST_BINS, range=(left, hi))
         log_y = self.log_box.isChecked()
         pi = self.plot.getPlotItem()
-        pi.setLogMode(False, log_y)
-        self.hist.setData(edges, counts + 1.0 if log_y else counts.astype(float), stepMode="center")
+        axis = pi.getAxis("left")
+        if log_y:  # log10(1 + count), with ticks at 1, 10, 100, ... (0 stays at the baseline)
+            heights = np.log10(counts + 1.0)
+            top = int(np.ceil(heights.max())) if heights.size else 1
+            axis.setTicks([[(float(np.log10(10**e + 1.0)), f"{10**e:,}") for e in range(top + 1)], []])
+        else:
+            heights = counts.astype(float)
+            axis.setTicks(None)
+        self.hist.setData(edges, heights, stepMode="center")
         pi.setLabel("left", "items (log)" if log_y else "items")
+        self.below_floor.setRegion((left, lo))
+        self.below_floor.setVisible(left < lo)
         pi.getViewBox().setXRange(left, hi, padding=0.01)
         pi.getViewBox().enableAutoRange(axis="y")
 
