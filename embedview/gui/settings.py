@@ -1,0 +1,119 @@
+"""Persistent user settings (QSettings, INI format): window layout, recent files, encoder choice,
+theme, and a generic ``value`` / ``set_value`` API any view can use for its own thresholds.
+
+Everything lives under one organisation / application name so ``QSettings`` finds the same
+file from every part of the app.  The INI format is used on every platform (readable, easy to
+delete); tests point it at a temporary folder with ``QSettings.setPath``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, List, Optional
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "embedview"
+APPLICATION = "embedview"
+MAX_RECENT = 10
+THEMES = ("system", "light", "dark")
+
+
+class Settings:
+    """Thin typed wrapper over :class:`QSettings`.
+
+    Parameters
+    ----------
+    qsettings : QSettings, optional
+        Use this store instead of the user's INI file (tests, a second profile).
+    """
+
+    def __init__(self, qsettings: Optional[QSettings] = None) -> None:
+        self._s = qsettings or QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANIZATION, APPLICATION)
+
+    @property
+    def qsettings(self) -> QSettings:
+        return self._s
+
+    # -- generic ------------------------------------------------------------------------------
+    def value(self, key: str, default: Any = None, type: Optional[type] = None) -> Any:  # noqa: A002 - QSettings' name
+        """The stored value of ``key`` converted to ``type`` (``bool``, ``int``, ``float``, ``str``),
+        or ``default`` when unset or not convertible."""
+        raw = self._s.value(key, None)
+        if raw is None:
+            return default
+        if type is None:
+            return raw
+        try:
+            if type is bool:
+                if isinstance(raw, str):
+                    return raw.strip().lower() in ("1", "true", "yes", "on")
+                return bool(raw)
+            return type(raw)
+        except (TypeError, ValueError):
+            return default
+
+    def set_value(self, key: str, value: Any) -> None:
+        self._s.setValue(key, value)
+
+    def remove(self, key: str) -> None:
+        self._s.remove(key)
+
+    def sync(self) -> None:
+        self._s.sync()
+
+    # -- window -------------------------------------------------------------------------------
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._s.setValue("window/geometry", geometry)
+        self._s.setValue("window/state", state)
+
+    def window_geometry(self) -> Optional[QByteArray]:
+        return _bytes(self._s.value("window/geometry"))
+
+    def window_state(self) -> Optional[QByteArray]:
+        return _bytes(self._s.value("window/state"))
+
+    # -- encoder per modality -----------------------------------------------------------------------
+    def last_encoder(self, modality: str) -> str:
+        return self.value(f"encoder/{modality}", "", str)
+
+    def set_last_encoder(self, modality: str, name: str) -> None:
+        self.set_value(f"encoder/{modality}", name)
+
+    # -- recent files ---------------------------------------------------------------------------
+    def recent_files(self) -> List[str]:
+        """Most recent first; stored as JSON (QSettings turns one-element lists into strings)."""
+        try:
+            items = json.loads(self.value("recent/files", "[]", str))
+        except ValueError:
+            return []
+        return [str(p) for p in items if isinstance(p, str)][:MAX_RECENT]
+
+    def add_recent(self, path: str) -> List[str]:
+        path = os.path.abspath(path)
+        items = [path] + [p for p in self.recent_files() if p != path]
+        items = items[:MAX_RECENT]
+        self.set_value("recent/files", json.dumps(items))
+        return items
+
+    def clear_recent(self) -> None:
+        self.set_value("recent/files", "[]")
+
+    # -- theme ----------------------------------------------------------------------------------------
+    def theme(self) -> str:
+        mode = self.value("appearance/theme", "system", str)
+        return mode if mode in THEMES else "system"
+
+    def set_theme(self, mode: str) -> None:
+        if mode not in THEMES:
+            raise ValueError(f"unknown theme {mode!r}; expected one of {THEMES}")
+        self.set_value("appearance/theme", mode)
+
+
+def _bytes(value: Any) -> Optional[QByteArray]:
+    if isinstance(value, QByteArray) and not value.isEmpty():
+        return value
+    if isinstance(value, (bytes, bytearray)) and value:
+        return QByteArray(bytes(value))
+    return None
