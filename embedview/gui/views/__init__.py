@@ -1,1 +1,23 @@
-"""Dockable views.  Each takes the shared AppState and SelectionModel and only listens/acts on them."""
+"""Dockable views.  Each takes the shared AppState and SelectionModel and only listens/acts on them.
+
+``VIEWS`` lists them as ``(module path, class name)``; the main window imports each one only
+when it builds its docks, after the window is on screen, so nothing heavy (pyqtgraph) is
+imported before the first paint.  The first entry is the main view, shown in the window's
+centre; every other view becomes a dock in its class's ``area`` ("left", "right", "bottom").
+
+View contract: a QWidget subclass with class attributes ``title`` and ``area``, constructor
+``(state, selection, runner, parent=None)``, optional ``export_plot(path)`` and ``shutdown()``.
+"""
+
+VIEWS = [
+    ("embedview.gui.views.map", "MapView"),
+    ("embedview.gui.views.neighbors", "NeighborsView"),
+    ("embedview.gui.views.heatmap", "HeatmapView"),
+    ("embedview.gui.views.search", "SearchView"),
+    ("embedview.gui.views.table", "TableView"),
+    ("embedview.gui.views.problems", "ProblemsView"),
+    ("embedview.gui.views.duplicates", "DuplicatesView"),
+    ("embedview.gui.views.checks", "ChecksView"),
+    ("embedview.gui.views.collapse", "CollapseView"),
+    ("embedview.gui.views.compare", "CompareView"),
+]

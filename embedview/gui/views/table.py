@@ -1,0 +1,487 @@
+"""Items: a virtual table of every item (thumbnail, id, label, text, metadata, outlier score).
+
+Built for a million rows: the model reads the dataset's columns on demand (no per-row Python
+objects), rows are an index array ``order`` into the dataset, sorting is a numpy argsort of the
+column and filtering a vectorised substring test; both run in the runner (key ``"table"``) above
+:data:`INLINE_LIMIT` items so the UI never waits.  Selection syncs both ways with the shared
+:class:`SelectionModel` through selection *ranges*, never one index object per row.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
+
+from embedview.core.dataset import Dataset
+from embedview.gui.selection import SelectionModel
+from embedview.gui.state import AppState
+from embedview.gui.thumbnails import ThumbnailCache, shared_thumbnails
+from embedview.gui.workers import JobRunner
+
+#: above this many items, sorting and filtering run in the background
+INLINE_LIMIT = 20_000
+THUMB_PX = 48
+MAX_DISPLAY_CHARS = 200
+
+
+# -- pure helpers (no Qt; run in worker threads for big data) ------------------------------------------
+def column_keys(dataset: Dataset, scores: Optional[np.ndarray]) -> List[Tuple[str, str]]:
+    """The table's columns as ``(key, title)``: thumbnail (images), id, label, text, metadata, outlier."""
+    cols: List[Tuple[str, str]] = []
+    if dataset.modality == "image":
+        cols.append(("thumb", ""))
+    cols.append(("id", "id"))
+    if dataset.labels is not None:
+        cols.append(("label", "label"))
+    if dataset.texts is not None:
+        cols.append(("text", "text"))
+    cols += [(f"meta:{name}", str(name)) for name in dataset.metadata]
+    if scores is not None:
+        cols.append(("outlier", "outlier score"))
+    return cols
+
+
+def raw_column(dataset: Dataset, key: str, scores: Optional[np.ndarray] = None) -> Any:
+    """The list / array behind a column key (not copied)."""
+    if key in ("id", "thumb"):
+        return dataset.ids
+    if key == "label":
+        return dataset.labels
+    if key == "text":
+        return dataset.texts
+    if key == "outlier":
+        return scores
+    if key.startswith("meta:"):
+        return dataset.metadata[key[5:]]
+    raise KeyError(key)
+
+
+def sort_order(values: Any, descending: bool = False) -> np.ndarray:
+    """Stable argsort of a column: numbers numerically (NaN / None last in both directions),
+    anything else as case-insensitive text (None as empty)."""
+    n = len(values)
+    numeric = _as_float(values)
+    if numeric is not None:
+        missing = np.isnan(numeric)
+        key = np.where(missing, 0.0, -numeric if descending else numeric)
+        order = np.lexsort((key, missing))  # missing last, then by value; lexsort is stable
+        return order.astype(np.int64)
+    text = np.array(["" if v is None else str(v).lower() for v in values], dtype=object)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    _, codes = np.unique(text, return_inverse=True)  # rank of each distinct text
+    codes = codes.reshape(-1).astype(np.int64)
+    order = np.argsort(-codes if descending else codes, kind="stable")
+    return np.asarray(order, dtype=np.int64)
+
+
+def _as_float(values: Any) -> Optional[np.ndarray]:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    try:
+        arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr
+
+
+def search_text(dataset: Dataset) -> List[str]:
+    """One lower-cased string per item (id, label, text) that the filter box searches."""
+    ids, labels, texts = dataset.ids, dataset.labels, dataset.texts
+    out = []
+    for i in range(len(ids)):
+        parts = [ids[i]]
+        if labels is not None and labels[i] is not None:
+            parts.append(str(labels[i]))
+        if texts is not None and texts[i] is not None:
+            parts.append(texts[i])
+        out.append("\t".join(parts).lower())
+    return out
+
+
+def filter_order(order: np.ndarray, haystack: List[str], needle: str) -> np.ndarray:
+    """Items of ``order`` whose search text contains ``needle`` (case-insensitive), order kept."""
+    needle = needle.strip().lower()
+    if not needle:
+        return order
+    mask = np.fromiter((needle in s for s in haystack), dtype=bool, count=len(haystack))
+    return order[mask[order]]
+
+
+def compute_rows(dataset: Dataset, scores: Optional[np.ndarray], sort_key: Optional[str], descending: bool,
+                 needle: str, haystack: Optional[List[str]] = None, progress=None) -> Dict[str, Any]:
+    """Row order for a sort column and filter text: ``{"order", "haystack"}`` (haystack reused)."""
+    n = len(dataset)
+    if sort_key is None or sort_key == "thumb":
+        order = np.arange(n, dtype=np.int64)
+    else:
+        order = sort_order(raw_column(dataset, sort_key, scores), descending)
+    if needle.strip() and haystack is None:
+        haystack = search_text(dataset)
+    if progress is not None:
+        progress.check()
+    return {"order": filter_order(order, haystack, needle) if needle.strip() else order, "haystack": haystack}
+
+
+# -- the model ------------------------------------------------------------------------------------------------
+class ItemTableModel(QAbstractTableModel):
+    """Rows are ``order`` (item indices into the dataset); cells are read on demand."""
+
+    sort_requested = Signal(int, object)  # column, Qt.SortOrder
+
+    def __init__(self, thumbnails: Optional[ThumbnailCache] = None, parent=None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.dataset: Optional[Dataset] = None
+        self.scores: Optional[np.ndarray] = None
+        self.columns: List[Tuple[str, str]] = []
+        self.order = np.empty(0, dtype=np.int64)
+        self._pos: Optional[np.ndarray] = None  # item -> row, built on demand
+
+    # -- content ------------------------------------------------------------------------------
+    def set_dataset(self, dataset: Optional[Dataset], scores: Optional[np.ndarray] = None) -> None:
+        self.beginResetModel()
+        self.dataset = dataset
+        self.scores = scores
+        self.columns = column_keys(dataset, scores) if dataset is not None else []
+        self.order = np.arange(len(dataset) if dataset is not None else 0, dtype=np.int64)
+        self._pos = None
+        self.endResetModel()
+
+    def set_order(self, order: np.ndarray) -> None:
+        self.beginResetModel()
+        self.order = np.asarray(order, dtype=np.int64)
+        self._pos = None
+        self.endResetModel()
+
+    def set_scores(self, scores: Optional[np.ndarray]) -> None:
+        if self.dataset is None:
+            return
+        self.beginResetModel()
+        self.scores = scores
+        self.columns = column_keys(self.dataset, scores)
+        self.endResetModel()
+
+    def item_at(self, row: int) -> int:
+        return int(self.order[row])
+
+    def rows_of(self, items: np.ndarray) -> np.ndarray:
+        """Rows showing ``items`` (sorted; items filtered out are left out)."""
+        if self._pos is None:
+            n = len(self.dataset) if self.dataset is not None else 0
+            self._pos = np.full(n, -1, dtype=np.int64)
+            self._pos[self.order] = np.arange(len(self.order), dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        items = items[(items >= 0) & (items < len(self._pos))]
+        rows = self._pos[items]
+        return np.sort(rows[rows >= 0])
+
+    def column_of(self, key: str) -> int:
+        for c, (k, _) in enumerate(self.columns):
+            if k == key:
+                return c
+        return -1
+
+    # -- Qt interface -------------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt signature
+        return 0 if parent.isValid() else len(self.order)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:
+        if orientation == Qt.Horizontal and 0 <= section < len(self.columns):
+            if role == Qt.DisplayRole:
+                return self.columns[section][1]
+            if role == Qt.ToolTipRole and self.columns[section][0] == "outlier":
+                return "Mean distance to the nearest neighbours: high = unusual item"
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
+        ds = self.dataset
+        if ds is None or not index.isValid():
+            return None
+        key = self.columns[index.column()][0]
+        i = int(self.order[index.row()])
+        if role == Qt.DisplayRole:
+            return self._display(ds, key, i)
+        if role == Qt.DecorationRole and key == "thumb" and self.thumbnails is not None:
+            pix = self.thumbnails.get(i)
+            return QIcon(pix) if pix is not None else None
+        if role == Qt.ToolTipRole:
+            if key in ("id", "thumb"):
+                err = self.thumbnails.error(i) if (key == "thumb" and self.thumbnails is not None) else None
+                return ds.sources[i] + (f"\n{err}" if err else "")
+            if key == "text" and ds.texts is not None and ds.texts[i]:
+                return ds.display_text(i, max_chars=1000)
+        if role == Qt.TextAlignmentRole and key == "outlier":
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+    def _display(self, ds: Dataset, key: str, i: int) -> Any:
+        if key == "thumb":
+            return None
+        if key == "id":
+            return ds.ids[i]
+        if key == "label":
+            lab = ds.labels[i]
+            return "" if lab is None else str(lab)
+        if key == "text":
+            return ds.display_text(i, MAX_DISPLAY_CHARS).replace("\n", " ")
+        if key == "outlier":
+            v = float(self.scores[i])
+            return "" if math.isnan(v) else f"{v:.3f}"
+        v = ds.metadata[key[5:]][i]
+        if v is None:
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return "" if math.isnan(v) else f"{v:.6g}"
+        return str(v)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.AscendingOrder) -> None:
+        """Qt asks to sort: the view computes the new order (maybe in the background)."""
+        self.sort_requested.emit(column, order)
+
+    def refresh_item(self, item: int) -> None:
+        """Repaint the row of ``item`` (a thumbnail arrived)."""
+        rows = self.rows_of(np.array([item]))
+        if len(rows):
+            r = int(rows[0])
+            self.dataChanged.emit(self.index(r, 0), self.index(r, 0), [Qt.DecorationRole])
+
+
+# -- the view ------------------------------------------------------------------------------------------------------
+class TableView(QWidget):
+    """Dockable item table with a filter box; selection and current item shared with every view."""
+
+    title = "Items"
+    area = "bottom"
+    name = "table"
+
+    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.selection = selection
+        self.runner = runner
+        self.thumbnails = shared_thumbnails(state)
+        self._syncing = False
+        self._sort: Tuple[Optional[str], bool] = (None, False)
+        self._haystack: Optional[List[str]] = None
+        self._dataset: Optional[Dataset] = None
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter by id, label or text\u2026")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.count_label = QLabel("")
+        self.count_label.setMinimumWidth(160)
+        self.count_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.count_label)
+
+        self.model = ItemTableModel(self.thumbnails, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        self.table.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.table.horizontalHeader().setSortIndicatorShown(True)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        self.table.horizontalHeader().setHighlightSections(False)
+        vh = self.table.verticalHeader()
+        vh.setVisible(False)
+        vh.setSectionResizeMode(QHeaderView.Fixed)  # no per-row size hints: a million rows stay cheap
+        vh.setDefaultSectionSize(24)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(150)
+        self._filter_timer.timeout.connect(self._recompute)
+        self.filter_edit.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.filter_edit.returnPressed.connect(self._recompute)
+
+        self.model.sort_requested.connect(self._on_sort)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
+        self.table.doubleClicked.connect(self._on_activated)
+        self.table.activated.connect(self._on_activated)
+        self.thumbnails.ready.connect(self.model.refresh_item)
+        state.dataset_changed.connect(self._on_dataset)
+        state.embeddings_changed.connect(lambda _name: self._on_dataset_maybe())
+        state.active_changed.connect(lambda _name: self._on_scores())
+        state.analysis_changed.connect(self._on_analysis)
+        selection.selection_changed.connect(self._on_shared_selection)
+        selection.current_changed.connect(self._on_shared_current)
+        self._on_dataset()
+
+    # -- data --------------------------------------------------------------------------------------
+    def _scores(self) -> Optional[np.ndarray]:
+        res = self.state.get_analysis("outliers") if self.state.active else None
+        scores = getattr(res, "scores_", None)
+        if scores is None or self._dataset is None or len(scores) != len(self._dataset):
+            return None
+        return np.asarray(scores, dtype=np.float64)
+
+    def _on_dataset(self) -> None:
+        self.runner.cancel("table")
+        self._dataset = self.state.dataset
+        self._haystack = None
+        self._sort = (None, False)
+        self._syncing = True
+        try:
+            self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+            self.model.set_dataset(self._dataset, self._scores())
+        finally:
+            self._syncing = False
+        self._layout_columns()
+        if self.filter_edit.text().strip():
+            self._recompute()
+        else:
+            self._apply_shared_selection()
+            self._update_count()
+
+    def _on_dataset_maybe(self) -> None:
+        """Encoding may drop undecodable items: the state's dataset then changes identity."""
+        if self.state.dataset is not self._dataset:
+            self._on_dataset()
+
+    def _on_scores(self) -> None:
+        scores = self._scores()
+        if (scores is None) != (self.model.scores is None) or scores is not self.model.scores:
+            self._syncing = True
+            try:
+                self.model.set_scores(scores)
+            finally:
+                self._syncing = False
+            self._layout_columns()
+            self._apply_shared_selection()
+
+    def _on_analysis(self, kind: str) -> None:
+        if kind == "outliers":
+            self._on_scores()
+
+    def _layout_columns(self) -> None:
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        image = self._dataset is not None and self._dataset.modality == "image"
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 6 if image else 24)
+        for c, (key, _title) in enumerate(self.model.columns):
+            mode = QHeaderView.Stretch if key == "text" else QHeaderView.Interactive
+            header.setSectionResizeMode(c, mode)
+            width = {"thumb": THUMB_PX + 12, "id": 260 if image else 140, "label": 120, "outlier": 110}.get(key, 120)
+            if key != "text":
+                header.resizeSection(c, width)
+        if self.model.column_of("text") < 0:
+            header.setStretchLastSection(True)
+
+    # -- sorting and filtering ------------------------------------------------------------------------
+    def _on_sort(self, column: int, order: Qt.SortOrder) -> None:
+        if not 0 <= column < len(self.model.columns):
+            return
+        self._sort = (self.model.columns[column][0], order == Qt.DescendingOrder)
+        self._recompute()
+
+    def _recompute(self) -> None:
+        ds = self._dataset
+        if ds is None:
+            return
+        key, desc = self._sort
+        needle = self.filter_edit.text()
+        args = (ds, self.model.scores, key, desc, needle, self._haystack)
+        if len(ds) <= INLINE_LIMIT:
+            self._apply_rows(ds, compute_rows(*args))
+        else:
+            self.count_label.setText("sorting / filtering\u2026")
+            self.runner.submit("table", compute_rows, *args, on_result=lambda res, ds=ds: self._apply_rows(ds, res))
+
+    def _apply_rows(self, ds: Dataset, result: Dict[str, Any]) -> None:
+        if ds is not self._dataset:
+            return
+        if result.get("haystack") is not None:
+            self._haystack = result["haystack"]
+        self._syncing = True
+        try:
+            self.model.set_order(result["order"])
+        finally:
+            self._syncing = False
+        self._apply_shared_selection()
+        self._update_count()
+
+    # -- selection ---------------------------------------------------------------------------------------------
+    def _on_table_selection(self, *_: Any) -> None:
+        if self._syncing:
+            return
+        rows = [np.arange(r.top(), r.bottom() + 1, dtype=np.int64) for r in self.table.selectionModel().selection()]
+        rows_arr = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+        self.selection.set_selection(self.model.order[rows_arr], "table")
+        self._update_count()
+
+    def _on_shared_selection(self, indices: np.ndarray, source: str) -> None:
+        if source != "table":
+            self._apply_shared_selection()
+            self._update_count()
+
+    def _apply_shared_selection(self) -> None:
+        """Show the shared selection in the table as contiguous row ranges."""
+        sm = self.table.selectionModel()
+        rows = self.model.rows_of(self.selection.selected) if self.model.dataset is not None else np.empty(0, np.int64)
+        sel = QItemSelection()
+        if len(rows):
+            last_col = max(self.model.columnCount() - 1, 0)
+            breaks = np.flatnonzero(np.diff(rows) != 1)
+            starts = np.r_[rows[0], rows[breaks + 1]]
+            ends = np.r_[rows[breaks], rows[-1]]
+            for s, e in zip(starts.tolist(), ends.tolist()):
+                sel.select(self.model.index(s, 0), self.model.index(e, last_col))
+        self._syncing = True
+        try:
+            sm.select(sel, QItemSelectionModel.ClearAndSelect)
+        finally:
+            self._syncing = False
+
+    def _on_activated(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.selection.set_current(self.model.item_at(index.row()), "table")
+
+    def _on_shared_current(self, item: int, source: str) -> None:
+        if source == "table" or item < 0:
+            return
+        rows = self.model.rows_of(np.array([item]))
+        if len(rows):
+            idx = self.model.index(int(rows[0]), 0)
+            self._syncing = True
+            try:
+                self.table.selectionModel().setCurrentIndex(idx, QItemSelectionModel.NoUpdate)
+            finally:
+                self._syncing = False
+            self.table.scrollTo(idx, QAbstractItemView.PositionAtCenter)
+
+    def _update_count(self) -> None:
+        n = len(self._dataset) if self._dataset is not None else 0
+        shown = len(self.model.order)
+        k = len(self.selection.selected)
+        parts = [f"{n:,} items"]
+        if shown != n:
+            parts.append(f"{shown:,} shown")
+        if k:
+            parts.append(f"{k:,} selected")
+        self.count_label.setText(" \u00b7 ".join(parts) if n else "")
+
+    # -- view contract -------------------------------------------------------------------------------------
+    def focus_filter(self) -> None:
+        self.filter_edit.setFocus(Qt.ShortcutFocusReason)
+        self.filter_edit.selectAll()
