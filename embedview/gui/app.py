@@ -1,0 +1,98 @@
+"""Start the desktop app: ``main(paths)`` / ``main(demo=True)``, or ``python -m embedview.gui.app [PATH...]``.
+
+The window is shown first (Qt only, no pyqtgraph / torch / umap); once it has painted, the
+views are imported and docked, then the given paths (or the demo) are opened.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from importlib import resources
+from typing import List, Optional, Sequence, Tuple
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from embedview.gui.main_window import MainWindow
+from embedview.gui.settings import APPLICATION, ORGANIZATION
+
+log = logging.getLogger("embedview")
+
+#: if the first paint never comes (a minimised start), build the docks after this anyway
+BUILD_FALLBACK_MS = 1500
+
+
+def app_icon() -> QIcon:
+    """The application icon (SVG, with the PNG as a fallback)."""
+    folder = resources.files("embedview.resources")
+    for name in ("icon.svg", "icon.png"):
+        path = folder / name
+        if path.is_file():
+            icon = QIcon(str(path))
+            if not icon.isNull():
+                return icon
+    return QIcon()
+
+
+def create(paths: Optional[Sequence[str]] = None, demo: bool = False,
+           argv: Optional[List[str]] = None) -> Tuple[QApplication, MainWindow]:
+    """The application and its shown window; docks and data follow from the event loop."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("embedview")
+    app.setDesktopFileName("io.github.embedview.EmbedView")
+    app.setWindowIcon(app_icon())
+
+    window = MainWindow()
+    started = {"done": False}
+
+    def finish_start() -> None:
+        if started["done"]:
+            return
+        started["done"] = True
+        window.build_docks()
+        if paths:
+            window.open_paths(list(paths))
+        elif demo:
+            window.open_demo("images")
+
+    window.first_paint.connect(lambda: QTimer.singleShot(0, finish_start))
+    QTimer.singleShot(BUILD_FALLBACK_MS, finish_start)
+    _install_excepthook(window)
+    window.show()
+    return app, window
+
+
+def _install_excepthook(window: MainWindow) -> None:
+    """Uncaught exceptions in Qt callbacks: log them and show them in the window; never quit."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        try:
+            window.report_error("internal", f"unexpected error: {exc_type.__name__}: {exc}")
+        except RuntimeError:  # the window is already gone
+            pass
+
+    sys.excepthook = hook
+
+
+def main(paths: Optional[List[str]] = None, demo: bool = False) -> int:
+    """Run the app until its window closes; returns the exit status."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app, _window = create(paths, demo)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or None))
