@@ -1,0 +1,261 @@
+"""The real main window end to end: drop data, encode with the real default encoders, cancel,
+keep the event loop responsive, and start without importing torch / umap."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SUBJECTS = ["cat", "dog", "harbour", "mountain", "violin", "bicycle", "teapot", "lighthouse", "glacier", "tram"]
+VERBS = ["sleeps near", "is painted beside", "waits next to", "is photographed with", "stands behind"]
+PLACES = ["an old wooden door", "a red brick wall", "the morning market", "a quiet library", "the river bank",
+          "a snowy field", "a busy station", "the garden gate", "a sunlit window", "the night sky",
+          "a crowded beach", "an empty stadium", "the village square"]
+
+
+def _texts(n):
+    out = []
+    for i in range(n):
+        s, v, p = SUBJECTS[i % 10], VERBS[(i // 10) % 5], PLACES[(i // 50) % 13]
+        out.append(f"The {s} {v} {p} (note {i}).")
+    return out
+
+
+def _write_texts(path, n):
+    path.write_text("\n".join(_texts(n)) + "\n", encoding="utf-8")
+    return path
+
+
+def _image_folder(folder, n=12):
+    import skimage.data as data
+
+    folder.mkdir()
+    names = ["astronaut", "camera", "cat", "coffee", "rocket", "coins", "moon", "page", "text", "clock",
+             "immunohistochemistry", "colorwheel", "horse", "grass"]
+    for name in names[:n]:
+        arr = getattr(data, name)()
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8) * 255
+        im = Image.fromarray(arr).convert("RGB")
+        im.thumbnail((160, 160))
+        im.save(folder / f"{name}.jpg", quality=90)
+    (folder / "broken.jpg").write_bytes(b"this is not a jpeg \x00\x01\x02" * 20)
+    return folder
+
+
+def _drop(window, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, drop)
+    assert drop.isAccepted()
+
+
+@pytest.mark.slow
+def test_drop_folder_encodes_shows_items_and_problems(window, qtbot, tmp_path):
+    folder = _image_folder(tmp_path / "photos")
+    _drop(window, [folder])
+    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=240_000)
+
+    emb = window.state.emb
+    assert emb.encoder == "default-image" and len(emb) == 12 and emb.dim == 1280
+    table = window.views["TableView"]
+    assert table.model.rowCount() == 12
+    ids = {table.model.data(table.model.index(r, table.model.column_of("id"))) for r in range(12)}
+    assert "astronaut.jpg" in ids and "broken.jpg" not in ids
+
+    problems = window.views["ProblemsView"].rows()
+    broken = [row for row in problems if row[0] == "broken.jpg"]
+    assert broken and broken[0][1], problems  # named, with a reason
+    assert "1 file skipped" in window.problem_label.text()
+    assert "skipped" in window.last_message and "Problems" in window.last_message
+
+    # thumbnails arrive for image rows, decoded off the UI thread
+    thumb_col = table.model.column_of("thumb")
+    table.model.data(table.model.index(0, thumb_col), Qt.DecorationRole)
+    qtbot.waitUntil(lambda: table.model.data(table.model.index(0, thumb_col), Qt.DecorationRole) is not None,
+                    timeout=20_000)
+
+    # the shared analyses follow: a PCA map first
+    qtbot.waitUntil(lambda: window.state.projection("pca") is not None, timeout=60_000)
+    assert window.state.projection("pca")[0].shape == (12, 2)
+
+    # exports
+    window.select_all()
+    assert len(window.selection.selected) == 12
+    out = tmp_path / "sel.csv"
+    assert window.export_selection_csv(str(out)) == 12
+    lines = out.read_text().splitlines()
+    assert lines[0] == "index,id,source,label" and len(lines) == 13
+    npy = tmp_path / "emb.npy"
+    window.export_embeddings(str(npy))
+    np.testing.assert_allclose(np.load(npy), emb.vectors)
+    pq = tmp_path / "emb.parquet"
+    window.export_embeddings(str(pq))
+    import pyarrow.parquet as papq
+
+    t = papq.read_table(pq)
+    assert t.num_rows == 12 and t.schema.field("embedding").type.list_size == 1280
+    window.invert_selection()
+    assert len(window.selection.selected) == 0
+
+
+@pytest.mark.slow
+def test_cancel_encoding_leaves_consistent_state_and_reopen_uses_cache(window, qtbot, tmp_path):
+    path = _write_texts(tmp_path / "notes.txt", 640)
+    window.open_paths([str(path)])
+    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=30_000)
+    # cancel once the first batch is in the cache
+    qtbot.waitUntil(lambda: window._encode_record.get("fraction", 0) > 0, timeout=240_000)
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: "Encoding cancelled" in window.last_message, timeout=60_000)
+    assert window.runner.wait_all(30)
+    qtbot.wait(50)
+
+    assert window.state.dataset is not None and len(window.state.dataset) == 640
+    assert window.state.emb is None and window.state.sets == {}
+    assert window.views["TableView"].model.rowCount() == 640
+    assert not window.cancel_button.isVisible()
+    msg = window.last_message
+    done = int(msg.split("\u2014")[1].split("of")[0].replace(",", ""))
+    assert 0 < done < 640, msg
+    assert window.runner.alive_threads() == []
+
+    window.open_paths([str(path)])
+    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=240_000)
+    stats = window.state.emb.stats
+    assert stats["n_cached"] >= done, (stats, msg)
+    assert stats["n_cached"] + stats["n_encoded"] == 640
+
+
+@pytest.mark.slow
+def test_event_loop_never_stalls_while_encoding_and_projecting(window, qtbot, tmp_path):
+    """Max gap between 10 ms timer ticks while a dataset is encoded, mapped (PCA, then UMAP in
+    a child process), scored for outliers and searched for duplicates, and the views redraw.
+
+    Warm-up first: the first use of the text encoder imports torch / transformers and the first
+    analysis imports scikit-learn / scipy in worker threads; those imports hold the GIL (dlopen,
+    unmarshalling) and stall the UI thread once per session, which this test does not measure.
+    """
+    warm = tmp_path / "warm.txt"
+    warm.write_text("\n".join(t.replace("note", "warm-up") for t in _texts(30)) + "\n", encoding="utf-8")
+    window.open_paths([str(warm)])
+    qtbot.waitUntil(lambda: window.state.get_analysis("duplicates") is not None, timeout=240_000)
+
+    path = _write_texts(tmp_path / "short.txt", 200)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    window.open_paths([str(path)])
+    qtbot.waitUntil(lambda: window.state.emb is not None and len(window.state.emb) == 200, timeout=240_000)
+    qtbot.waitUntil(lambda: window.state.projection("umap") is not None, timeout=300_000)
+    qtbot.waitUntil(lambda: window.state.get_analysis("duplicates") is not None, timeout=60_000)
+    timer.stop()
+    assert window.state.projection("umap")[0].shape == (200, 2)
+    gaps = np.diff(np.asarray(ticks))
+    worst = float(gaps.max())
+    print(f"\nevent loop: {len(ticks)} ticks over {ticks[-1] - ticks[0]:.1f} s, worst gap {worst * 1000:.0f} ms, "
+          f"99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")
+    # 100 ms is the requirement; EMBEDVIEW_STALL_LIMIT_MS lets a heavily overloaded CI box relax it
+    limit = float(os.environ.get("EMBEDVIEW_STALL_LIMIT_MS", "100")) / 1000
+    assert worst < limit, f"the UI thread stalled for {worst * 1000:.0f} ms"
+
+
+def test_window_is_visible_before_torch_and_umap(tmp_path):
+    script = textwrap.dedent(
+        """
+        import json, sys, time
+        t0 = time.perf_counter()
+        from PySide6.QtCore import QTimer
+        from embedview.gui.app import create
+        heavy = ("torch", "open_clip", "umap", "pyqtgraph")
+        app, window = create()
+
+        def shown():
+            print(json.dumps({"event": "shown", "t": time.perf_counter() - t0,
+                              "modules": [m for m in heavy if m in sys.modules]}), flush=True)
+
+        def ready():
+            print(json.dumps({"event": "docks", "t": time.perf_counter() - t0,
+                              "modules": [m for m in heavy if m in sys.modules]}), flush=True)
+            QTimer.singleShot(0, window.close)
+
+        window.first_paint.connect(shown)
+        window.docks_ready.connect(ready)
+        sys.exit(app.exec())
+        """
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               EMBEDVIEW_CACHE_DIR=str(tmp_path / "cache"))
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    events = {e["event"]: e for e in (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))}
+    shown, docks = events["shown"], events["docks"]
+    print(f"\nwindow painted {shown['t']:.2f} s after the script started ({time.perf_counter() - start:.2f} s wall "
+          f"for the whole run); docks ready at {docks['t']:.2f} s")
+    assert shown["modules"] == [], f"imported before the window was shown: {shown['modules']}"
+    assert not {"torch", "open_clip", "umap"} & set(docks["modules"]), docks
+    assert shown["t"] < 3.0
+
+
+def test_job_errors_reach_the_window_not_a_crash(window, qtbot, tmp_path):
+    missing = tmp_path / "nope.txt"
+    window.open_paths([str(missing)])
+    qtbot.waitUntil(lambda: any(getattr(p, "severity", "") == "error" for p in window.state.problems), timeout=10_000)
+    assert "nope.txt" in window.last_message or "nothing" in window.last_message.lower()
+    rows = window.views["ProblemsView"].rows()
+    assert any(r[2] == "error" for r in rows)
+    assert window._error_box is not None and window._error_box.isVisible() and not window._error_box.isModal()
+
+    def boom(progress=None):
+        raise RuntimeError("the disk caught fire")
+
+    window.runner.submit("boom", boom)
+    qtbot.waitUntil(lambda: "the disk caught fire" in window.last_message, timeout=10_000)
+    assert window.isVisible()
+
+
+def test_menus_shortcuts_theme_and_recent(window, qtbot, tmp_path):
+    shortcuts = dict(window.shortcuts())
+    for name in ("Open files", "Open folder", "Select all", "Clear selection", "Export selection", "Find", "Quit",
+                 "Keyboard shortcuts"):
+        assert name in shortcuts, shortcuts
+    from embedview.gui.dialogs import versions
+
+    names = dict(versions())
+    assert "torch" in names and "PySide6" in names and "torch" not in sys.modules
+    # every view's dock can be toggled from the View menu
+    view_texts = [a.text() for a in window.view_menu.actions()]
+    for dock in window.docks.values():
+        assert dock.windowTitle() in view_texts
+    window.set_theme("dark")
+    qtbot.wait(20)
+    dark_bg = window.palette().color(window.backgroundRole()).lightness()
+    window.set_theme("light")
+    qtbot.wait(20)
+    light_bg = window.palette().color(window.backgroundRole()).lightness()
+    assert dark_bg < 80 < light_bg
+    assert window.settings.theme() == "light"
+
+    texts = _write_texts(tmp_path / "few.txt", 5)
+    window.settings.add_recent(str(texts))
+    window._fill_recent_menu()
+    assert str(texts) in [a.text() for a in window.recent_menu.actions()]
