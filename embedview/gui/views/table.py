@@ -26,6 +26,8 @@ from embedview.gui.workers import JobRunner
 #: above this many items, sorting and filtering run in the background
 INLINE_LIMIT = 20_000
 THUMB_PX = 48
+#: the table highlights at most this many separate runs of selected rows
+MAX_RANGES = 5000
 MAX_DISPLAY_CHARS = 200
 
 
@@ -270,6 +272,7 @@ class TableView(QWidget):
         self.runner = runner
         self.thumbnails = shared_thumbnails(state)
         self._syncing = False
+        self._truncated = False
         self._sort: Tuple[Optional[str], bool] = (None, False)
         self._haystack: Optional[List[str]] = None
         self._dataset: Optional[Dataset] = None
@@ -436,20 +439,27 @@ class TableView(QWidget):
             self._update_count()
 
     def _apply_shared_selection(self) -> None:
-        """Show the shared selection in the table as contiguous row ranges."""
+        """Show the shared selection in the table as contiguous row ranges (at most
+        :data:`MAX_RANGES`: a scattered selection of millions would take Qt minutes)."""
         sm = self.table.selectionModel()
         rows = self.model.rows_of(self.selection.selected) if self.model.dataset is not None else np.empty(0, np.int64)
         sel = QItemSelection()
+        self._truncated = False
         if len(rows):
             last_col = max(self.model.columnCount() - 1, 0)
             breaks = np.flatnonzero(np.diff(rows) != 1)
             starts = np.r_[rows[0], rows[breaks + 1]]
             ends = np.r_[rows[breaks], rows[-1]]
+            if len(starts) > MAX_RANGES:
+                starts, ends, self._truncated = starts[:MAX_RANGES], ends[:MAX_RANGES], True
             for s, e in zip(starts.tolist(), ends.tolist()):
                 sel.select(self.model.index(s, 0), self.model.index(e, last_col))
         self._syncing = True
         try:
-            sm.select(sel, QItemSelectionModel.ClearAndSelect)
+            # clear, then select: ClearAndSelect diffs the old and new ranges, quadratic in their number
+            sm.clearSelection()
+            if not sel.isEmpty():
+                sm.select(sel, QItemSelectionModel.Select)
         finally:
             self._syncing = False
 
@@ -478,7 +488,7 @@ class TableView(QWidget):
         if shown != n:
             parts.append(f"{shown:,} shown")
         if k:
-            parts.append(f"{k:,} selected")
+            parts.append(f"{k:,} selected" + (" (first rows highlighted)" if self._truncated else ""))
         self.count_label.setText(" \u00b7 ".join(parts) if n else "")
 
     # -- view contract -------------------------------------------------------------------------------------
