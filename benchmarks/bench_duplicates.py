@@ -1,7 +1,7 @@
 """All near-duplicate pairs at cosine >= 0.95: exact path vs its bare matrix products; approximate recall.
 
-    .venv/bin/python benchmarks/bench_duplicates.py              # 20k x 512, about a minute
-    .venv/bin/python benchmarks/bench_duplicates.py --n 100000   # the size the goals are stated at
+    .venv/bin/python benchmarks/bench_duplicates.py              # 20k x 512, one to two minutes
+    .venv/bin/python benchmarks/bench_duplicates.py --n 100000   # the size the goals are stated at (~8 min)
 
 Data: ``n`` unit vectors in 512 dimensions, random normal, of which about 2 % are planted
 near-copies of other items (noise chosen so their cosine to the source is about 0.95-0.999),
