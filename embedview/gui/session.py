@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -50,6 +51,7 @@ FILE_FILTER = "embedview session (*.embedview.json *.json);;All files (*)"
 SAVE_KEY = "session.save"
 LOAD_KEY = "session.load"
 DUPLICATES_KEY = "session.duplicates."
+IDS_KEY = "session.ids"
 
 
 class SessionError(ValueError):
@@ -58,12 +60,24 @@ class SessionError(ValueError):
 
 # -- building and writing ------------------------------------------------------------------------------
 def ids_digest(ids: Sequence[Any]) -> str:
-    """A short fingerprint of the item ids in order (to know saved coordinates still fit)."""
-    h = hashlib.sha1()
-    for chunk in range(0, len(ids), 65536):
-        h.update("\x1f".join(str(x) for x in ids[chunk:chunk + 65536]).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1e")
-    return f"{len(ids)}:{h.hexdigest()[:20]}"
+    """A short fingerprint of the item ids in order (to know saved coordinates still fit);
+    ~0.1 s for a million ids."""
+    joined = "\x1f".join(str(x) for x in ids).encode("utf-8", "surrogatepass")
+    return f"{len(ids)}:{hashlib.sha1(joined).hexdigest()[:20]}"
+
+
+@dataclass
+class Snapshot:
+    """What a session records, gathered on the GUI thread by reference (cheap); :func:`write_session`
+    turns indices into ids and computes the digests in a worker."""
+
+    doc: Dict[str, Any]  # JSON-ready except the fields write_session fills in
+    arrays: Dict[str, np.ndarray]  # sidecar coordinates, by the key the doc names
+    ids: Sequence[Any]  # the dataset's item ids
+    set_ids: Dict[str, Sequence[Any]] = field(default_factory=dict)  # encoder -> its ids, when not the dataset's
+    selected: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    current: int = -1
+    decisions: Dict[str, Dict[int, str]] = field(default_factory=dict)  # encoder -> {index: keep/drop}
 
 
 def sidecar_path(path: Any) -> Path:
@@ -87,18 +101,14 @@ def _finite(value: Any) -> Optional[float]:
     return v if math.isfinite(v) else None
 
 
-def collect(target: Any) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-    """The session document and its coordinate arrays for a window (or a bare ``AppState``).
-
-    Cheap (references and id lists): run it on the GUI thread, then :func:`write_session` in a
-    worker.  A bare state has no selection, views or layout; those keys are then left empty.
-    """
+def collect(target: Any) -> Snapshot:
+    """What to save of a window (or a bare ``AppState``), by reference: run it on the GUI thread,
+    then :func:`write_session` in a worker.  A bare state has no selection, views or layout."""
     window = target if _is_window(target) else None
     state = window.state if window is not None else target
     ds = state.dataset
     if ds is None:
         raise ValueError("nothing to save: no data is open")
-    ids = ds.ids
     options = dict(getattr(window, "load_options", None) or {})
     doc: Dict[str, Any] = {
         "format": FORMAT,
@@ -112,7 +122,6 @@ def collect(target: Any) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
             "modality": ds.modality,
             "name": ds.name,
             "n_items": len(ds),
-            "ids_digest": ids_digest(ids),
         },
         "encoders": list(state.sets),
         "active": state.active,
@@ -123,18 +132,18 @@ def collect(target: Any) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
         "views": {},
         "layout": {},
     }
-    arrays: Dict[str, np.ndarray] = {}
+    snap = Snapshot(doc, {}, ds.ids)
     for name, methods in state.projections.items():
         emb = state.sets.get(name)
         if emb is None:
             continue
-        digest = ids_digest(emb.dataset.ids) if emb.dataset.ids is not ids else doc["data"]["ids_digest"]
+        if emb.dataset.ids is not ds.ids:
+            snap.set_ids[name] = emb.dataset.ids
         for method, (xy, model) in methods.items():
-            key = f"map{len(arrays)}"
-            arrays[key] = np.asarray(xy, dtype=np.float32)
+            key = f"map{len(snap.arrays)}"
+            snap.arrays[key] = np.asarray(xy, dtype=np.float32)
             params = model.to_dict() if hasattr(model, "to_dict") else {}
-            doc["projections"].setdefault(name, {})[method] = {"array": key, "ids_digest": digest,
-                                                                "params": params}
+            doc["projections"].setdefault(name, {})[method] = {"array": key, "params": params}
     dup_view = window.views.get("DuplicatesView") if window is not None and hasattr(window, "views") else None
     for name in state.sets:
         finder = state.get_analysis("duplicates", name)
@@ -148,18 +157,15 @@ def collect(target: Any) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
             live = _finite(getattr(dup_view, "threshold", None))
             if name == state.active and live is not None and getattr(dup_view, "finder", None) is not None:
                 entry["threshold"] = live  # the slider's value, even if it has not settled yet
-        entry["decisions"] = {str(ids[int(i)]): str(d) for i, d in decisions.items() if 0 <= int(i) < len(ids)}
+        snap.decisions[name] = dict(decisions)
         doc["duplicates"][name] = entry
     if window is not None:
-        sel = window.selection
-        doc["selection"] = {
-            "ids": [ids[int(i)] for i in sel.selected if 0 <= int(i) < len(ids)],
-            "current": ids[sel.current] if 0 <= sel.current < len(ids) else None,
-        }
+        snap.selected = window.selection.selected
+        snap.current = window.selection.current
         doc["views"] = view_states(window)
         if getattr(window, "docks_built", False):
             doc["layout"] = {"state": _b64(window.saveState()), "geometry": _b64(window.saveGeometry())}
-    return doc, arrays
+    return snap
 
 
 def view_states(window: Any) -> Dict[str, Dict[str, Any]]:
@@ -188,24 +194,35 @@ def _write_atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
-def write_session(doc: Dict[str, Any], arrays: Dict[str, np.ndarray], path: Any, progress=None) -> str:
-    """Write ``doc`` to ``path`` and ``arrays`` to its sidecar ``.npz`` (each atomically); returns
-    the path.  Paths are also stored relative to the session's folder."""
+def write_session(snap: Snapshot, path: Any, progress=None) -> str:
+    """Complete ``snap`` (ids of the selection and decisions, id digests) and write it to ``path``
+    and its coordinates to the sidecar ``.npz``, each atomically; returns the path.  Paths are
+    also stored relative to the session's folder."""
     from embedview.core.checks import jsonable
 
     path = Path(os.path.abspath(os.fspath(path)))
-    doc = jsonable(doc)  # plain Python (a private copy), NaN -> null
-    folder = path.parent
+    doc = jsonable(snap.doc)  # plain Python (a private copy), NaN -> null
+    ids, n = snap.ids, len(snap.ids)
+    doc["data"]["ids_digest"] = ids_digest(ids)
+    digests = {name: ids_digest(set_ids) for name, set_ids in snap.set_ids.items()}
+    for name, methods in doc["projections"].items():
+        for entry in methods.values():
+            entry["ids_digest"] = digests.get(name, doc["data"]["ids_digest"])
+    doc["selection"] = {"ids": [ids[int(i)] for i in snap.selected if 0 <= int(i) < n],
+                        "current": ids[snap.current] if 0 <= snap.current < n else None}
+    for name, decisions in snap.decisions.items():
+        doc["duplicates"][name]["decisions"] = {str(ids[int(i)]): str(d) for i, d in decisions.items()
+                                                if 0 <= int(i) < n}
     rel = []
     for p in doc["data"]["paths"]:
         try:
-            rel.append(os.path.relpath(p, folder))
+            rel.append(os.path.relpath(p, path.parent))
         except ValueError:  # another drive (Windows)
             rel.append(None)
     doc["data"]["paths_relative"] = rel
-    if arrays:
+    if snap.arrays:
         side = sidecar_path(path)
-        _write_atomic(side, lambda f: np.savez(f, **arrays))
+        _write_atomic(side, lambda f: np.savez(f, **snap.arrays))
         doc["maps_file"] = side.name
     text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
     _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
@@ -214,8 +231,7 @@ def write_session(doc: Dict[str, Any], arrays: Dict[str, np.ndarray], path: Any,
 
 def save_session(target: Any, path: Any) -> str:
     """Save the session of a window (or an ``AppState``) to ``path``; returns the path written."""
-    doc, arrays = collect(target)
-    return write_session(doc, arrays, path)
+    return write_session(collect(target), path)
 
 
 # -- reading -------------------------------------------------------------------------------------------------
@@ -286,6 +302,26 @@ def resolve_paths(doc: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     return found, missing
 
 
+def find_indices(ids: Sequence[Any], selected: Sequence[Any], current: Any,
+                 decisions: Dict[str, Dict[str, str]], progress=None) -> Dict[str, Any]:
+    """Saved item ids -> indices into ``ids`` (a worker job: a million ids take about a second).
+
+    Returns ``{"selected": sorted int64 array, "current": index or -1, "n_lost": selected ids not
+    found, "decisions": {encoder: {index: "keep" | "drop"}}}``.
+    """
+    pos = {str(x): i for i, x in enumerate(ids)}
+    progress.check()
+    wanted = [str(x) for x in selected]
+    found = np.array(sorted({pos[x] for x in wanted if x in pos}), dtype=np.int64)
+    return {
+        "selected": found,
+        "current": pos.get(str(current), -1) if current is not None else -1,
+        "n_lost": sum(1 for x in wanted if x not in pos),
+        "decisions": {name: {pos[k]: str(d) for k, d in saved.items() if k in pos and d in ("keep", "drop")}
+                      for name, saved in decisions.items()},
+    }
+
+
 class RestoredProjection:
     """A map read from a session: its parameters and quality figures, as the map view shows them."""
 
@@ -334,6 +370,7 @@ class SessionRestorer(QObject):
         self.stopped = False
         self.messages: List[str] = []
         self._moving: Dict[str, Any] = {}  # encoder -> finder being moved to its threshold
+        self._decisions: Dict[str, Dict[int, str]] = {}  # encoder -> {index: keep / drop}
         self._connected = False
 
     # -- steps ---------------------------------------------------------------------------------------------
@@ -362,6 +399,7 @@ class SessionRestorer(QObject):
             self.state.analysis_changed.disconnect(self._on_analysis)
         for name in self.pending_duplicates:
             self.window.runner.cancel(DUPLICATES_KEY + name)
+        self.window.runner.cancel(IDS_KEY)
 
     def _report_problems(self) -> None:
         """Missing sources and an unreadable sidecar: a message in the window and in Problems."""
@@ -410,30 +448,37 @@ class SessionRestorer(QObject):
                 continue
             self.state.set_projection(method, xy[:, :2], RestoredProjection(params), name=name)
         self.maps.pop(name, None)
+        self._maybe_finish()
         if name == self.active or (self.active not in self.encoders and not self.done):
             QTimer.singleShot(0, self._after_active)  # after the window's own handling of the new set
 
     def _after_active(self) -> None:
-        if self.stopped or self.done or self.state.dataset is None:
+        if self.stopped or self.done or self.state.dataset is None or self.window.runner.is_running(IDS_KEY):
+            return
+        ds = self.state.dataset
+        sel = self.doc.get("selection") or {}
+        decisions = {name: entry.get("decisions") or {} for name, entry in self.pending_duplicates.items()}
+        self.window.runner.submit(IDS_KEY, find_indices, ds.ids, sel.get("ids") or [], sel.get("current"), decisions,
+                                  on_result=lambda res, ds=ds: self._indices_found(ds, res))
+
+    def _indices_found(self, ds: Any, found: Dict[str, Any]) -> None:
+        if self.stopped or self.state.dataset is not ds:
             return
         self.done = True
-        ds = self.state.dataset
-        pos = {str(x): i for i, x in enumerate(ds.ids)}
-        sel = self.doc.get("selection") or {}
-        wanted = [str(x) for x in sel.get("ids") or []]
-        found = np.array([pos[x] for x in wanted if x in pos], dtype=np.int64)
         window = self.window
-        window.selection.set_selection(found, "session")
-        current = sel.get("current")
-        window.selection.set_current(pos.get(str(current), -1) if current is not None else -1, "session")
-        if len(found) < len(wanted):
-            self.messages.append(f"{len(wanted) - len(found)} selected item(s) are no longer in the data")
+        selected = found["selected"]
+        window.selection.set_selection(selected, "session")
+        window.selection.set_current(found["current"], "session")
+        if found["n_lost"]:
+            self.messages.append(f"{found['n_lost']} selected item(s) are no longer in the data")
+        self._decisions = found["decisions"]
         self._restore_views()
         for name in self.encoders:
             if name not in self.state.sets and name != "precomputed" and ds.modality != "embedding":
                 window.add_encoder(name, show=False)
         self._on_analysis("duplicates")
-        text = f"Session restored: {len(ds):,} items, {len(self.encoders)} encoder(s), {len(found):,} selected"
+        self._maybe_finish()
+        text = f"Session restored: {len(ds):,} items, {len(self.encoders)} encoder(s), {len(selected):,} selected"
         if self.missing:
             text += f"; {len(self.missing)} missing source(s), see Problems"
         if self.messages:
@@ -456,8 +501,8 @@ class SessionRestorer(QObject):
 
     # -- duplicates ----------------------------------------------------------------------------------------------
     def _on_analysis(self, kind: str) -> None:
-        if kind != "duplicates" or self.stopped or self.state.dataset is None:
-            return
+        if kind != "duplicates" or self.stopped or not self.done or self.state.dataset is None:
+            return  # (decisions wait for the ids -> indices job of the selection)
         for name in list(self.pending_duplicates):
             finder = self.state.get_analysis("duplicates", name)
             if finder is None or self._moving.get(name) is finder:
@@ -487,15 +532,19 @@ class SessionRestorer(QObject):
 
     def _apply_decisions(self, name: str, entry: Dict[str, Any], threshold: Optional[float]) -> None:
         self.pending_duplicates.pop(name, None)
-        ds = self.state.dataset
-        pos = {str(x): i for i, x in enumerate(ds.ids)}
         saved = entry.get("decisions") or {}
-        decisions = {pos[k]: str(d) for k, d in saved.items() if k in pos and d in ("keep", "drop")}
+        decisions = self._decisions.get(name, {})
         if decisions or saved:
             self.state.set_analysis("duplicate_decisions", decisions, name=name)
         view = getattr(self.window, "views", {}).get("DuplicatesView")
         if view is not None and threshold is not None and name == self.state.active and hasattr(view, "set_threshold"):
             view.set_threshold(threshold)  # the view may prefer a remembered threshold: the session's wins
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        """Stop following the window once every saved encoder and duplicate state is back."""
+        if self.done and not self.pending_duplicates and all(n in self.state.sets for n in self.encoders):
+            self.stop()
 
 
 def _restore_map(view: Any, saved: Dict[str, Any]) -> None:
@@ -560,11 +609,11 @@ def save_dialog(window: Any) -> None:
 def save_in_background(window: Any, path: str):
     """Collect the session now (cheap) and write it in the runner; returns the Job."""
     try:
-        doc, arrays = collect(window)
+        snap = collect(window)
     except ValueError as exc:
         window.report_error("session", str(exc))
         return None
-    return window.runner.submit(SAVE_KEY, write_session, doc, arrays, path,
+    return window.runner.submit(SAVE_KEY, write_session, snap, path,
                                 on_result=lambda p: window.show_message(f"Session saved to {p}"),
                                 on_error=lambda msg: window.report_error("session", f"saving the session failed: {msg}",
                                                                          path))

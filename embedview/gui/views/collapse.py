@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -59,6 +60,24 @@ def ordered_sets(state: AppState, limit: int = MAX_SETS) -> Dict[str, EmbeddingS
     names = [state.active] if state.active in state.sets else []
     names += [n for n in state.sets if n not in names]
     return {n: state.sets[n] for n in names[:limit]}
+
+
+def short_name(name: str, width: int = 28) -> str:
+    """An encoder name short enough for a column header or a plot title.
+
+    A local path inside the name (``sbert:/models/my-model``, ``clip:ARCH@/ckpt/file.pt``) is cut
+    to its last part; what is still longer than ``width`` loses its middle.
+    """
+    kind, sep, rest = name.partition(":")
+    if sep:
+        head, at, path = rest.rpartition("@") if "@" in rest else ("", "", rest)
+        if path.startswith(("/", "~", ".", "\\")) or (len(path) > 2 and path[1] == ":" and path[2] in "/\\"):
+            rest = head + at + os.path.basename(path.rstrip("/\\"))
+        name = kind + sep + rest
+    if len(name) > width:
+        keep = width - 1
+        name = name[: (keep + 1) // 2] + "\u2026" + name[len(name) - keep // 2:]
+    return name
 
 
 # -- the job (plain functions; run in worker threads) ---------------------------------------------------
@@ -178,13 +197,14 @@ class CollapseView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
         scroll.setWidget(left)
+        scroll.setMinimumWidth(300)
 
         # -- right: the three plots
         self.plots = pg.GraphicsLayoutWidget()
         self.spread_plot = self.plots.addPlot(row=0, col=0)
         self.spectrum_plot = self.plots.addPlot(row=0, col=1)
         self.cosine_plot = self.plots.addPlot(row=0, col=2)
-        self.spread_plot.setLabel("bottom", "dimension (sorted)")
+        self.spread_plot.setLabel("bottom", "dimension, sorted")
         self.spectrum_plot.setLabel("bottom", "principal direction")
         self.spectrum_plot.setLogMode(y=True)
         self.cosine_plot.setLabel("bottom", "cosine")
@@ -193,9 +213,12 @@ class CollapseView(QWidget):
             p.setMenuEnabled(False)
             p.hideButtons()
             p.showGrid(x=False, y=True, alpha=0.25)
-        self.spectrum_plot.setTitle("singular values (log)", size="9pt")
-        self.cosine_plot.setTitle("pairwise cosine (fraction of pairs)", size="9pt")
-        self.legend = LegendBox(self.spectrum_plot.getViewBox())
+            p.getAxis("left").enableAutoSIPrefix(False)
+        self.cosine_plot.setTitle("pairwise cosine", size="9pt")
+        self.cosine_plot.setLabel("left", "fraction of pairs")
+        for col in range(3):  # equal widths, whatever the titles and tick labels need
+            self.plots.ci.layout.setColumnStretchFactor(col, 1)
+        self.legend = LegendBox(self.spread_plot.getViewBox())  # sorted spreads leave its top right empty
 
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(scroll)
@@ -355,7 +378,8 @@ class CollapseView(QWidget):
             lay.setContentsMargins(0, 0, 0, 4)
             lay.setSpacing(2)
             head = QLabel(f"<span style='color:{colors[name].name()}; font-size:13pt'>&#9679;</span> "
-                          f"<b>{html.escape(name)}</b> &nbsp;{d.dim_}-d")
+                          f"<b>{html.escape(short_name(name, 48))}</b> &nbsp;{d.dim_}-d")
+            head.setToolTip(name)
             badge = QLabel(d.verdict_.upper())
             badge.setAlignment(Qt.AlignCenter)
             badge.setStyleSheet(f"background:{VERDICT_COLORS.get(d.verdict_, '#555')}; color:white; font-weight:bold;"
@@ -381,7 +405,7 @@ class CollapseView(QWidget):
         self.table.clear()
         self.table.setColumnCount(1 + len(names))
         self.table.setRowCount(len(rows))
-        self.table.setHorizontalHeaderLabels(["metric"] + names)
+        self.table.setHorizontalHeaderLabels(["metric"] + [short_name(n) for n in names])
         for r, (title, cells) in enumerate(rows):
             self.table.setItem(r, 0, QTableWidgetItem(title))
             for c, text in enumerate(cells):
@@ -392,6 +416,7 @@ class CollapseView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.Stretch)
         for c in range(1, 1 + len(names)):
             header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        self.table.resizeRowsToContents()
         height = self.table.horizontalHeader().height() + sum(self.table.rowHeight(r) for r in range(len(rows))) + 4
         self.table.setFixedHeight(height)
 
@@ -417,9 +442,13 @@ class CollapseView(QWidget):
         log = self.log_box.isChecked()
         self.spread_plot.setLogMode(y=log)
         what = "variance" if variance else "std"
-        rel = ", relative to the largest" if several else ""
-        self.spread_plot.setTitle(f"{what} per dimension, sorted{rel}{' (log)' if log else ''}", size="9pt")
-        self.spectrum_plot.setTitle(f"singular values{rel} (log)", size="9pt")
+        rel = "relative to the largest" if several else ""
+        self.spread_plot.setTitle(f"{what} per dimension", size="9pt")
+        self.spectrum_plot.setTitle("singular values", size="9pt")
+        for p in (self.spread_plot, self.spectrum_plot):
+            axis = p.getAxis("left")
+            axis.setLabel(rel)
+            axis.showLabel(bool(rel))
         curves = {}
         for name, d in self.results.items():
             v = np.sort(np.asarray(d.per_dim_std_, dtype=np.float64))[::-1]
@@ -451,4 +480,4 @@ class CollapseView(QWidget):
             self.cosine_plot.plot(np.asarray(edges), frac, stepMode="center", fillLevel=0, brush=fill,
                                   pen=pg.mkPen(colors[name], width=1.5))
         self.cosine_plot.setXRange(-1, 1, padding=0.02)
-        self.legend.set_rows([(colors[n], n) for n in self.results] if several else [])
+        self.legend.set_rows([(colors[n], short_name(n)) for n in self.results] if several else [])

@@ -42,7 +42,7 @@ from embedview.core.report import _get, _metric_rows
 from embedview.gui.analysis import run_pca
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
-from embedview.gui.views.collapse import MAX_SETS, ordered_sets
+from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
 from embedview.gui.views.map import (Coloring, PointCloud, build_coloring, build_tree, continuous_coloring,
                                      nearest_point)
 from embedview.gui.widgets import (OTHER_COLOR, LegendBox, SelectViewBox, export_plot_item, item_title,
@@ -178,10 +178,10 @@ def _pick_sentences(names: List[str], m: Dict[str, Dict]) -> List[str]:
     rank = {n: _get(m[n], "collapse", "effective_rank") for n in names}
 
     def b(name: str) -> str:
-        return f"<b>{html.escape(name)}</b>"
+        return f"<b>{html.escape(short_name(name))}</b>"
 
     def others(values: Dict[str, Optional[float]], best: str, digits: int) -> str:
-        rest = [f"{html.escape(n)} {_fmt(values[n], digits)}" for n in names if n != best]
+        rest = [f"{html.escape(short_name(n))} {_fmt(values[n], digits)}" for n in names if n != best]
         return f" ({', '.join(rest)})" if rest else ""
 
     parts = []
@@ -429,6 +429,7 @@ class CompareView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
         scroll.setWidget(left)
+        scroll.setMinimumWidth(320)
 
         # -- right: one map per encoder
         self.plots = pg.GraphicsLayoutWidget()
@@ -509,7 +510,7 @@ class CompareView(QWidget):
             return np.empty(0, dtype=np.int64)
         d = self.result.disagreement
         n = int(min(MAX_TOP, max(1, round(TOP_SHARE * len(d)))))
-        top = np.argsort(-d, kind="stable")[:n]
+        top = np.argpartition(-d, n - 1)[:n] if n < len(d) else np.arange(len(d))  # O(N), not a full sort
         self.selection.set_selection(top, self.name)
         return np.sort(top)
 
@@ -632,7 +633,7 @@ class CompareView(QWidget):
                 break
         if got is None:
             panel.set_points(None, "")
-            panel.set_title(f"{name} \u2014 computing its map\u2026")
+            panel.set_title(f"{short_name(name)} \u2014 computing its map\u2026")
             if name != self.state.active and self._pca_requested.get(name) is not emb:
                 self._pca_requested[name] = emb
                 self.runner.submit(PCA_KEY + name, run_pca, emb,
@@ -645,7 +646,7 @@ class CompareView(QWidget):
         if order is not None:
             xy = xy[order]
         panel.set_points(np.ascontiguousarray(xy), method)
-        panel.set_title(f"{name} \u00b7 {method.upper()}")
+        panel.set_title(f"{short_name(name)} \u00b7 {method.upper()}")
         panel.draw(self.coloring)
         panel.draw_selection(self.selection.selected, self.selection.current)
 
@@ -753,18 +754,19 @@ class CompareView(QWidget):
             return
         title = item_title(ds, i)
         head = f"<b>{html.escape(ds.ids[i])}</b>" + (f" ({html.escape(title)})" if title else "")
-        pairs = [f"{html.escape(a)} &amp; {html.escape(b)} share {int(round(o[i] * r.k))} of {r.k}"
+        pairs = [f"{html.escape(short_name(a))} &amp; {html.escape(short_name(b))} share {int(round(o[i] * r.k))} of {r.k}"
                  for (a, b), o in r.comparison.overlap_.items()]
         self.current_label.setText(f"{head}: {'; '.join(pairs)} neighbours "
                                    f"(disagreement {r.disagreement[i]:.2f}).")
 
     def cell(self, table: QTableWidget, row_title: str, col_title: str) -> str:
-        """The text of ``table`` at the row titled ``row_title`` and column ``col_title`` (tests)."""
+        """The text of ``table`` at the row titled ``row_title`` and column ``col_title`` (an encoder
+        name or a metric title, as given to the table; tests)."""
         cols = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
         for r in range(table.rowCount()):
             item = table.item(r, 0)
-            if item is not None and item.text() == row_title:
-                return table.item(r, cols.index(col_title)).text()
+            if item is not None and item.text() in (row_title, short_name(row_title)):
+                return table.item(r, cols.index(short_name(col_title))).text()
         raise KeyError(row_title)
 
 
@@ -783,6 +785,7 @@ def _fit_height(t: QTableWidget) -> None:
     header.setSectionResizeMode(0, QHeaderView.Stretch)
     for c in range(1, t.columnCount()):
         header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+    t.resizeRowsToContents()
     t.setFixedHeight(header.height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4)
 
 
@@ -791,9 +794,11 @@ def _fill_matrix(t: QTableWidget, names: List[str], matrix: np.ndarray) -> None:
     t.clear()
     t.setRowCount(len(names))
     t.setColumnCount(len(names) + 1)
-    t.setHorizontalHeaderLabels([""] + names)
+    t.setHorizontalHeaderLabels([""] + [short_name(n) for n in names])
     for i, a in enumerate(names):
-        t.setItem(i, 0, QTableWidgetItem(a))
+        head = QTableWidgetItem(short_name(a))
+        head.setToolTip(a)
+        t.setItem(i, 0, head)
         for j in range(len(names)):
             v = float(matrix[i, j])
             item = QTableWidgetItem(f"{v:.3f}")
@@ -810,7 +815,7 @@ def _fill_rows(t: QTableWidget, names: List[str], rows: List[Tuple[str, Optional
     t.clearSpans()
     t.setRowCount(len(rows))
     t.setColumnCount(len(names) + 1)
-    t.setHorizontalHeaderLabels(["metric"] + names)
+    t.setHorizontalHeaderLabels(["metric"] + [short_name(n) for n in names])
     for r, (title, cells) in enumerate(rows):
         item = QTableWidgetItem(title)
         if cells is None:
