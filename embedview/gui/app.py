@@ -94,5 +94,16 @@ def main(paths: Optional[List[str]] = None, demo: bool = False) -> int:
     return int(app.exec())
 
 
+def _cli(argv: Sequence[str]) -> int:
+    """``python -m embedview.gui.app [--demo] [PATH...]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m embedview.gui.app", description="the embedview desktop app")
+    parser.add_argument("paths", nargs="*", help="image folders, image / text / embedding files to open")
+    parser.add_argument("--demo", action="store_true", help="open the demo images")
+    args = parser.parse_args(list(argv))
+    return main(args.paths or None, demo=args.demo)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or None))
+    sys.exit(_cli(sys.argv[1:]))

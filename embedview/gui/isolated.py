@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue as queue_module
 import tempfile
 import logging
 import traceback
@@ -42,19 +41,22 @@ def run_isolated(fn: Callable, *args: Any, progress=None, **kwargs: Any) -> Any:
     """``fn(*args, progress=..., **kwargs)`` in a fresh child process; returns its result."""
     task = TaskState.coerce(progress)
     ctx = multiprocessing.get_context("spawn")
-    channel = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(channel, fn, args, kwargs), daemon=True,
+    receiver, sender = ctx.Pipe(duplex=False)  # a pipe, not a Queue: no semaphore to leak on kill
+    proc = ctx.Process(target=_child, args=(sender, fn, args, kwargs), daemon=True,
                        name=f"embedview-{getattr(fn, '__name__', 'job')}")
     proc.start()
+    sender.close()  # the child holds the writing end now
     try:
         while True:
-            try:
-                kind, *payload = channel.get(timeout=POLL_S)
-            except queue_module.Empty:
+            if not receiver.poll(POLL_S):
                 task.check()  # raises Cancelled; the child is killed below
-                if not proc.is_alive():
+                if not proc.is_alive() and not receiver.poll(0):
                     raise RuntimeError(f"the worker process ended unexpectedly (exit code {proc.exitcode})")
                 continue
+            try:
+                kind, *payload = receiver.recv()
+            except EOFError:
+                raise RuntimeError(f"the worker process ended unexpectedly (exit code {proc.exitcode})") from None
             if kind == "progress":
                 task.set_fraction(*payload)
             elif kind == "result":
@@ -70,11 +72,10 @@ def run_isolated(fn: Callable, *args: Any, progress=None, **kwargs: Any) -> Any:
         if proc.is_alive():
             proc.kill()
             proc.join(5)
-        channel.close()
-        channel.cancel_join_thread()
+        receiver.close()
 
 
-def _child(channel, fn: Callable, args: tuple, kwargs: dict) -> None:
+def _child(sender, fn: Callable, args: tuple, kwargs: dict) -> None:
     if hasattr(os, "nice"):  # background work: the window's process comes first for the CPU
         try:
             os.nice(CHILD_NICENESS)
@@ -82,16 +83,15 @@ def _child(channel, fn: Callable, args: tuple, kwargs: dict) -> None:
             pass
 
     def relay(fraction: float, message: str) -> None:
-        channel.put(("progress", fraction, message))
+        sender.send(("progress", fraction, message))
 
     try:
         result = fn(*args, progress=TaskState(relay, min_interval=0.1), **kwargs)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-        channel.put(("error", str(exc) or type(exc).__name__, traceback.format_exc()))
+        sender.send(("error", str(exc) or type(exc).__name__, traceback.format_exc()))
     else:
-        channel.put(("result", result))
-    channel.close()
-    channel.join_thread()  # flush before the process ends
+        sender.send(("result", result))
+    sender.close()
 
 
 def save_array(array: np.ndarray, prefix: str = "embedview-") -> str:

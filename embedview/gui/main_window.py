@@ -267,13 +267,23 @@ class MainWindow(QMainWindow):
 
         self.apply_theme(self.settings.theme(), plots=False)
         geometry = self.settings.window_geometry()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self._default_geometry()
         self._update_actions()
 
     # ======================================================================================
     # construction
     # ======================================================================================
+    def _default_geometry(self) -> None:
+        """First start: 90 % of the screen (at most 1600 x 1000), centred."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        w, h = min(1600, int(area.width() * 0.9)), min(1000, int(area.height() * 0.9))
+        self.resize(w, h)
+        self.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
+
     def _action(self, key: str, text: str, slot: Callable, shortcut: Any = None, tip: str = "") -> QAction:
         act = QAction(text, self)
         if shortcut is not None:

@@ -240,8 +240,10 @@ def test_menus_shortcuts_theme_and_recent(window, qtbot, tmp_path):
         assert name in shortcuts, shortcuts
     from embedview.gui.dialogs import versions
 
+    torch_loaded = "torch" in sys.modules  # earlier tests in this process may have loaded it
     names = dict(versions())
-    assert "torch" in names and "PySide6" in names and "torch" not in sys.modules
+    assert "torch" in names and "PySide6" in names
+    assert ("torch" in sys.modules) == torch_loaded  # read from package metadata, never imported
     # every view's dock can be toggled from the View menu
     view_texts = [a.text() for a in window.view_menu.actions()]
     for dock in window.docks.values():
@@ -259,3 +261,29 @@ def test_menus_shortcuts_theme_and_recent(window, qtbot, tmp_path):
     window.settings.add_recent(str(texts))
     window._fill_recent_menu()
     assert str(texts) in [a.text() for a in window.recent_menu.actions()]
+
+
+def test_isolated_jobs_report_child_errors_and_die_on_cancel(tmp_path):
+    import threading
+
+    from embedview.core.progress import Cancelled, TaskState
+    from embedview.gui.analysis import umap_from_file
+    from embedview.gui.isolated import run_isolated, save_array
+
+    missing = tmp_path / "gone.npy"
+    with pytest.raises(RuntimeError, match="gone.npy"):
+        run_isolated(umap_from_file, str(missing), 15)
+
+    path = save_array(np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32))
+    try:
+        task = TaskState()
+        threading.Timer(1.0, task.cancel).start()
+        start = time.perf_counter()
+        with pytest.raises(Cancelled):
+            run_isolated(umap_from_file, path, 15, progress=task)
+        assert time.perf_counter() - start < 10  # killed, not waited for (UMAP itself takes longer)
+    finally:
+        os.unlink(path)
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []

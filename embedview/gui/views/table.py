@@ -382,14 +382,13 @@ class TableView(QWidget):
         header.setStretchLastSection(False)
         image = self._dataset is not None and self._dataset.modality == "image"
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 6 if image else 24)
+        # the text stretches; without text, the id does (not a narrow number column at the end)
+        stretch = "text" if self.model.column_of("text") >= 0 else "id"
         for c, (key, _title) in enumerate(self.model.columns):
-            mode = QHeaderView.Stretch if key == "text" else QHeaderView.Interactive
-            header.setSectionResizeMode(c, mode)
-            width = {"thumb": THUMB_PX + 12, "id": 260 if image else 140, "label": 120, "outlier": 110}.get(key, 120)
-            if key != "text":
+            header.setSectionResizeMode(c, QHeaderView.Stretch if key == stretch else QHeaderView.Interactive)
+            width = {"thumb": THUMB_PX + 12, "id": 260 if image else 140, "label": 120, "outlier": 110}.get(key, 100)
+            if key != stretch:
                 header.resizeSection(c, width)
-        if self.model.column_of("text") < 0:
-            header.setStretchLastSection(True)
 
     # -- sorting and filtering ------------------------------------------------------------------------
     def _on_sort(self, column: int, order: Qt.SortOrder) -> None:
