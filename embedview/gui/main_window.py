@@ -122,21 +122,27 @@ def demo_job(progress=None) -> Dict[str, str]:
 class Eta:
     """Speed and time left from ``(time, fraction)`` samples over a sliding window.
 
-    The first sample is the baseline, so items served from the cache at once (a jump at the
-    start) do not inflate the speed.
+    Timing starts at the first *increase* of the fraction: before it the model loads (no
+    progress), and the first increase may be the items served from the cache at once, which
+    would inflate the speed.  So the speed shows from the second step on.
     """
 
     def __init__(self, total: int, window_s: float = 20.0) -> None:
         self.total = total
         self.window_s = window_s
         self.samples: Deque[Tuple[float, float]] = deque()
+        self._started = False
 
     def update(self, fraction: float, now: Optional[float] = None) -> Tuple[Optional[float], Optional[float]]:
         """Add a sample; returns (items per second, seconds left), None while unknown."""
         now = time.monotonic() if now is None else now
+        if not self._started:
+            if self.samples and fraction > self.samples[-1][1]:
+                self._started = True
+            self.samples.clear()
+            self.samples.append((now, fraction))
+            return None, None
         self.samples.append((now, fraction))
-        while len(self.samples) >= 2 and self.samples[0][1] >= self.samples[1][1]:
-            self.samples.popleft()  # a plateau at the start (loading the model) is not speed
         while len(self.samples) > 2 and now - self.samples[0][0] > self.window_s:
             self.samples.popleft()
         t0, f0 = self.samples[0]
@@ -731,11 +737,10 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(int(round(fraction * 1000)))
         self.progress_bar.setFormat(f"{fraction * 100:.0f} %")
         parts = [f"{name}: {int(round(fraction * total)):,}/{total:,}"]
-        if self._eta is not None and fraction > 0:
-            rate, left = self._eta.update(fraction)
-            if rate is not None:
-                parts.append(f"{rate:.1f} items/s")
-                parts.append(f"{format_duration(left)} left")
+        rate, left = self._eta.update(fraction) if self._eta is not None else (None, None)
+        if rate is not None:
+            parts.append(f"{rate:.1f} items/s")
+            parts.append(f"{format_duration(left)} left")
         elif message:
             parts.append(message)
         self.progress_label.setText("  \u00b7  ".join(parts))

@@ -287,3 +287,76 @@ def test_isolated_jobs_report_child_errors_and_die_on_cancel(tmp_path):
     import multiprocessing
 
     assert multiprocessing.active_children() == []
+
+
+def test_tables_whose_text_column_cannot_be_guessed_ask_first(tmp_path):
+    from embedview.gui.main_window import load_job
+
+    numbers = tmp_path / "measurements.csv"
+    numbers.write_text("a,b,c\n1,2,3\n4,5,6\n", encoding="utf-8")
+    result = load_job([str(numbers)])
+    path, info = result["ask"]
+    assert path == str(numbers) and info["columns"] == ["a", "b", "c"]
+
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("stars,review\n5,Lovely little cafe by the river\n1,Cold soup and a long wait\n", encoding="utf-8")
+    dataset = load_job([str(reviews)])["dataset"]
+    assert dataset.texts[0] == "Lovely little cafe by the river"
+
+
+def test_precomputed_embeddings_skip_encoding(window, qtbot, tmp_path):
+    vectors = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    path = tmp_path / "vectors.npy"
+    np.save(path, vectors)
+    window.open_paths([str(path)])
+    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=20_000)
+    assert window.state.emb.encoder == "precomputed"
+    np.testing.assert_array_equal(window.state.emb.vectors, vectors)
+    assert not window.encoder_combo.isEnabled() and not window.runner.is_running("encode")
+    qtbot.waitUntil(lambda: window.state.projection("pca") is not None, timeout=60_000)
+    assert window.plot_view() is window.main_view
+    out = tmp_path / "map.png"
+    window.main_view.export_plot(str(out))
+    assert out.stat().st_size > 1000
+
+
+def test_eta_ignores_the_cache_jump_and_model_loading():
+    from embedview.gui.main_window import Eta, format_duration
+
+    eta = Eta(total=1000)
+    assert eta.update(0.0, now=0.0) == (None, None)
+    assert eta.update(0.0, now=20.0) == (None, None)  # 20 s loading the model: no speed yet
+    assert eta.update(0.5, now=20.1) == (None, None)  # half came from the cache at once
+    rate, left = eta.update(0.6, now=30.1)  # then 100 items in 10 s
+    assert rate == pytest.approx(10.0) and left == pytest.approx(40.0)
+    assert format_duration(3725) == "1:02:05" and format_duration(65) == "1:05"
+
+
+def test_layout_encoder_choice_and_theme_survive_a_restart(qtbot, tmp_path):
+    from embedview.gui.main_window import MainWindow
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.build_docks()
+    qtbot.waitUntil(lambda: "offline" in first.encoder_combo.currentText(), timeout=30_000)
+    assert first.encoder_combo.currentData() == "default-image"  # no data: the image default first
+    first.docks["ProblemsView"].raise_()
+    first.docks["HeatmapView"].setFloating(True)
+    first.set_theme("dark")
+    first.settings.set_last_encoder("text", "sbert:/models/my-sentence-model")
+    first.close()
+    assert first.runner.alive_threads() == []
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    second.build_docks()
+    try:
+        assert second.docks["HeatmapView"].isFloating()
+        assert second.settings.theme() == "dark" and second.theme_actions["dark"].isChecked()
+        assert second._preferred_encoder("text") == "sbert:/models/my-sentence-model"
+        assert second._preferred_encoder("image") == "default-image"
+    finally:
+        second.set_theme("light")
+        assert second.shutdown(30)
