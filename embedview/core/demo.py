@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 #: Bump when the demo's content changes, so old caches get rebuilt.
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 DIGIT_CLASSES = (0, 1, 3, 4, 7)
 DIGIT_SIZE = 96
 PHOTO_MAX_SIDE = 384
@@ -99,8 +99,8 @@ def photo_images(names: Sequence[str] = tuple(PHOTOS), max_side: int = PHOTO_MAX
     return out
 
 
-def near_duplicate(im: Image.Image, scale: float = 0.9) -> Image.Image:
-    """A resized RGB copy of ``im``; saved as a low-quality JPEG it looks like a re-upload."""
+def near_duplicate(im: Image.Image, scale: float = 0.75) -> Image.Image:
+    """A resized RGB copy of ``im``; saved as a JPEG it looks like a re-upload (web-sized copy)."""
     w, h = im.size
     return im.convert("RGB").resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.Resampling.LANCZOS)
 
@@ -154,7 +154,7 @@ def _write_all(tmp: Path, n_per_class: int) -> Dict[str, int]:
     for name, im in photo_images().items():
         im.save(photos_dir / f"{name}.jpg", "JPEG", quality=92)
         if name in NEAR_DUPLICATES:
-            near_duplicate(im).save(photos_dir / f"{name}_copy.jpg", "JPEG", quality=75)
+            near_duplicate(im).save(photos_dir / f"{name}_copy.jpg", "JPEG", quality=90)
     (tmp / "texts.csv").write_bytes(files("embedview.resources").joinpath(TEXTS_RESOURCE).read_bytes())
     return {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
 

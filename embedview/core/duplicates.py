@@ -56,6 +56,13 @@ _COSINE_RANGE = (0.5, 0.999)  # suggested cosine thresholds are clipped into thi
 _TIE = 1e-6
 
 
+#: a close population whose median nearest-neighbour cosine is below this is treated as dense
+#: but distinct items (a tight class), and the rule looks for duplicates inside it
+_DUPLICATE_LIKE_COSINE = 0.95
+#: ... but only when it has at least this many items (a handful of pairs is accepted as is)
+_MIN_DENSE_POPULATION = 10
+
+
 def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> float:
     """Suggest a near-duplicate threshold from each item's nearest-neighbour similarity.
 
@@ -69,25 +76,50 @@ def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> floa
        side is on average at least 4 times closer to its nearest neighbour, the threshold is
        the midpoint of the gap between them.  This catches duplicates even when they are most
        of the data.
-    2. Otherwise (one population, perhaps with a few duplicates in its tail), a robust outlier
+    2. Dense classes are not duplicates.  For cosine, when that close side has at least
+       ``_MIN_DENSE_POPULATION`` items whose median nearest-neighbour cosine is below
+       ``_DUPLICATE_LIKE_COSINE`` (0.95), it is a tight class of distinct items (say, digits
+       among photos), and step 1 is applied again inside it, looking for copies within it.
+    3. Otherwise (one population, perhaps with a few duplicates in its tail), a robust outlier
        cut: ``median - max(4 * 1.4826 * MAD, log10(4))``, i.e. (cosine) an item is a duplicate
        when its nearest-neighbour distance is both a clear outlier of the distribution and less
        than a quarter of the median nearest-neighbour distance.  The second condition keeps the
        natural upper tail of a skewed but duplicate-free distribution out.
 
     For cosine the result is clipped to [0.5, 0.999]; with fewer than 3 finite values it is
-    0.95 (cosine) or the largest similarity (dot).  Dot products have no natural scale, so for
-    dot only the relative parts of the rule apply and the suggestion deserves a manual check.
+    0.95 (cosine) or the largest similarity (dot).
     """
     s = np.asarray(nn_similarity, dtype=np.float64)
     s = s[np.isfinite(s)]
     cosine = metric == "cosine"
     if s.size < 3:
         return 0.95 if cosine or s.size == 0 else float(s.max())
-    z = np.log10(np.clip(1.0 - s, 1e-7, 2.0)) if cosine else -s
-    z = np.sort(z)
+    z = np.sort(np.log10(np.clip(1.0 - s, 1e-7, 2.0)) if cosine else -s)
+    min_gap = np.log10(4.0) if cosine else 0.0
+    dense_z = np.log10(1.0 - _DUPLICATE_LIKE_COSINE)
+    while True:
+        cut = _separated_split(z, min_gap)
+        if cut is None:  # one population: duplicates, if any, are outliers of its close tail
+            med = float(np.median(z))
+            mad = float(np.median(np.abs(z - med)))
+            z_star = med - max(4.0 * 1.4826 * mad, min_gap)
+            break
+        z_star = 0.5 * (z[cut] + z[cut + 1])
+        close = z[: cut + 1]
+        if not cosine or close.size < _MIN_DENSE_POPULATION or np.median(close) <= dense_z:
+            break
+        z = close  # a dense class of distinct items: look for copies inside it
+    if cosine:
+        return float(np.clip(1.0 - 10.0**z_star, *_COSINE_RANGE))
+    return float(-z_star)
+
+
+def _separated_split(z: np.ndarray, min_gap: float) -> "int | None":
+    """Otsu's split of sorted ``z`` (last index of the low side) if the two sides are well
+    separated (gap of means > ``min_gap`` and Ashman's D >= 3), else ``None``."""
     n = z.size
-    # Otsu on the sorted values: split after position i, low = z[:i+1]
+    if n < 3:
+        return None
     csum = np.cumsum(z)
     csq = np.cumsum(z * z)
     w0 = np.arange(1, n) / n
@@ -99,16 +131,9 @@ def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> floa
     var1 = max((csq[-1] - csq[cut]) / (n - cut - 1) - mu1[cut] ** 2, 0.0)
     spread = np.sqrt(var0 + var1)
     gap = mu1[cut] - mu0[cut]
-    min_gap = np.log10(4.0) if cosine else 0.0
     if gap > max(min_gap, 0.0) and (spread == 0 or np.sqrt(2.0) * gap / spread >= 3.0):
-        z_star = 0.5 * (z[cut] + z[cut + 1])
-    else:
-        med = float(np.median(z))
-        mad = float(np.median(np.abs(z - med)))
-        z_star = med - max(4.0 * 1.4826 * mad, min_gap)
-    if cosine:
-        return float(np.clip(1.0 - 10.0**z_star, *_COSINE_RANGE))
-    return float(-z_star)
+        return cut
+    return None
 
 
 def _row_hashes(words: np.ndarray, seed: int, chunk: int = 4096) -> np.ndarray:

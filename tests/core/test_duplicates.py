@@ -236,3 +236,17 @@ def test_progress_reaches_one(photos):
     seen = []
     DuplicateFinder().fit(emb, progress=lambda f, m: seen.append(f))
     assert seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_suggested_threshold_ignores_a_dense_class_of_distinct_items():
+    """A tight class (nearest neighbours at ~0.9, like digits among photos) is not a duplicate
+    group: the threshold goes between that class and the real copies inside the data."""
+    rng = np.random.default_rng(3)
+    photos = rng.uniform(0.35, 0.6, size=40)  # distinct items, far from each other
+    digits = rng.uniform(0.85, 0.935, size=150)  # a dense class of distinct items
+    copies = rng.uniform(0.97, 0.99, size=6)  # three planted pairs
+    t = suggest_threshold(np.concatenate([photos, digits, copies]))
+    assert 0.935 < t < 0.97
+    # without the dense class the copies are still separated from the distinct items
+    t2 = suggest_threshold(np.concatenate([photos, copies]))
+    assert 0.6 < t2 < 0.97
