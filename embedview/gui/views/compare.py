@@ -211,6 +211,16 @@ def _lasso_job(xy: np.ndarray, polygon: np.ndarray, progress=None) -> np.ndarray
 
 
 # -- one encoder's map ---------------------------------------------------------------------------------
+class _Overlay(PointCloud):
+    """A :class:`PointCloud` for a few marked points (current item, selection) whose bounds are the
+    visible part of the view: one point alone has an empty bounding rectangle, which Qt may skip
+    when it repaints part of the scene."""
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
+        view = self.viewRect() if len(self.xy) else None
+        return view if view is not None else super().boundingRect()
+
+
 class _MapPanel:
     """A small linked map of one encoder inside the view's plot layout."""
 
@@ -224,7 +234,7 @@ class _MapPanel:
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.vb.setAspectLocked(True)
-        self.cloud, self.sel_item, self.cur_item = PointCloud(), PointCloud(), PointCloud()
+        self.cloud, self.sel_item, self.cur_item = PointCloud(), _Overlay(), _Overlay()
         for z, item in enumerate((self.cloud, self.sel_item, self.cur_item)):
             item.setZValue(z)
             self.vb.addItem(item, ignoreBounds=True)
