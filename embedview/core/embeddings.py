@@ -49,9 +49,11 @@ class EmbeddingSet:
 
     @property
     def unit(self) -> np.ndarray:
-        """L2-normalised float32 vectors (cached)."""
+        """L2-normalised float32 vectors (cached, read-only: shared by every view and check)."""
         if self._unit is None:
-            self._unit = l2_normalize(self.vectors)
+            unit = l2_normalize(self.vectors)
+            unit.flags.writeable = False
+            self._unit = unit
         return self._unit
 
     @property

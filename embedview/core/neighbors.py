@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from typing import Optional, Tuple
 
 import numpy as np
@@ -67,12 +68,23 @@ def higher_is_better(metric: str) -> bool:
     return check_metric(metric) != "euclidean"
 
 
+#: read-only matrices already checked by prepare_vectors: (id, metric) -> weak reference.
+#: A single-item query (click-to-neighbours) then costs one pass over the matrix, not three.
+_VALIDATED: dict = {}
+
+
 def prepare_vectors(X, metric: str, name: str = "X") -> np.ndarray:
     """2-D float32 matrix ready for ``metric``: finite, and L2-normalised for cosine.
 
     No copy is made when ``X`` is already float32, C-contiguous and (for cosine) unit-length
-    (zero rows allowed), e.g. ``EmbeddingSet.unit``.
+    (zero rows allowed), e.g. ``EmbeddingSet.unit``.  A read-only matrix that passed once is
+    remembered (weakly) and not scanned again.
     """
+    key = (id(X), metric)
+    ref = _VALIDATED.get(key)
+    if ref is not None and ref() is X:
+        return X
+    X_in = X
     X = np.asarray(X)
     if X.ndim == 1:
         X = X[None, :]
@@ -86,6 +98,8 @@ def prepare_vectors(X, metric: str, name: str = "X") -> np.ndarray:
         norms = np.sqrt(np.einsum("ij,ij->i", X, X))
         if not np.all((np.abs(norms - 1.0) < 1e-4) | (norms == 0.0)):
             X = l2_normalize(X)
+    if X is X_in and isinstance(X, np.ndarray) and not X.flags.writeable:
+        _VALIDATED[key] = weakref.ref(X, lambda _r, key=key: _VALIDATED.pop(key, None))
     return X
 
 

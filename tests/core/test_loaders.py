@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_digits
 
+from embedview.core.demo import DIGIT_SIZE
 from embedview.core.dataset import Dataset
 from embedview.core.loaders import LoadError, describe, load_paths, table_columns
 from embedview.core.progress import Cancelled, TaskState
@@ -44,7 +45,7 @@ def test_image_folder_labels_ids_and_order(tmp_image_folder):
     assert ds.labels[i] == "photos" and ds.sources[i] == str(tmp_image_folder / "photos" / "coffee.jpg")
     assert ds.labels[ds.ids.index("camera.png")] is None  # in the root: unlabelled
     assert ds.label_names == ["digit_0", "digit_1", "digit_7", "photos"]
-    assert ds.metadata["width"][ds.ids.index("digit_0/0_000.png")] == 64
+    assert ds.metadata["width"][ds.ids.index("digit_0/0_000.png")] == DIGIT_SIZE
     assert ds.metadata["width"][i] == 256 and ds.metadata["height"][i] == 171
     assert load_paths(tmp_image_folder).ids == ds.ids
 
