@@ -186,7 +186,12 @@ def trustworthiness(
 class _EpochReporter:
     """File-like sink for umap-learn's tqdm bar: turns ``"epoch/total"`` into progress reports.
 
-    Raising :class:`Cancelled` from ``write`` stops the layout loop between epochs.
+    Raising :class:`Cancelled` from ``write`` stops the layout loop between epochs.  tqdm's
+    ``refresh`` takes its process-wide write lock by hand and releases it only when ``display``
+    returns, so an exception raised inside ``write`` would leave that lock held for ever and
+    deadlock every later progress bar in the process (sentence-transformers uses one for each
+    encode).  So the reporter raises only from inside ``refresh`` and releases that lock first;
+    on any other path it just stops reporting, and the caller checks the task after UMAP returns.
     """
 
     _pattern = re.compile(r"(\d+)/(\d+)")
@@ -197,16 +202,32 @@ class _EpochReporter:
 
     def write(self, text: str) -> None:
         found = self._pattern.findall(text)
-        if found and not self.stopped:
-            done, total = map(int, found[-1])
-            try:
-                self.task.report(done, total, f"UMAP layout: epoch {done} of {total}")
-            except Exception:
-                self.stopped = True  # raise once; tqdm's later clean-up writes are ignored
+        if not found or self.stopped:
+            return
+        done, total = map(int, found[-1])
+        try:
+            self.task.report(done, total, f"UMAP layout: epoch {done} of {total}")
+        except Exception:
+            self.stopped = True  # raise once; tqdm's later clean-up writes are ignored
+            if _release_tqdm_refresh_lock(sys._getframe(1)):
                 raise
 
     def flush(self) -> None:
         pass
+
+
+def _release_tqdm_refresh_lock(frame) -> bool:
+    """If ``frame`` is inside a locking ``tqdm.refresh``, release the lock it took; True if so."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "refresh" and "tqdm" in code.co_filename:
+            bar = frame.f_locals.get("self")
+            if bar is None or frame.f_locals.get("nolock"):
+                return False
+            bar._lock.release()
+            return True
+        frame = frame.f_back
+    return False
 
 
 # -- the projection --------------------------------------------------------------------------
@@ -363,6 +384,7 @@ class Projection:
                 emb = reducer.fit_transform(X)
         finally:  # umap-learn only restores numba's thread count when it finishes normally
             numba.set_num_threads(threads)
+        task.check()  # a cancel the epoch reporter could not raise (see _EpochReporter)
         return np.asarray(emb, dtype=np.float32)
 
     def _score(self, X: np.ndarray, knn) -> None:

@@ -126,6 +126,25 @@ def test_umap_small_set_and_cancel(digits):
     task.callback = cancel_on_layout
     with pytest.raises(Cancelled):
         Projection(method="umap").fit(digits[0][:400], progress=task)
+    # the cancel was raised inside tqdm's refresh: its process-wide write lock must be free
+    # again, or every later progress bar in the process (sentence-transformers') deadlocks
+    import threading
+
+    from tqdm import tqdm
+
+    got = []
+
+    def probe_locks():
+        for lock in tqdm.get_lock().locks:  # a multiprocessing RLock and a threading RLock
+            ok = lock.acquire(timeout=5)
+            got.append(ok)
+            if ok:
+                lock.release()
+
+    probe = threading.Thread(target=probe_locks)
+    probe.start()
+    probe.join(20)
+    assert got and all(got), "tqdm's write lock was left held by the cancelled UMAP layout"
 
 
 def test_numba_cache_dir_follows_embedview_cache_dir(tmp_path):
