@@ -45,6 +45,7 @@ from embedview.core.embeddings import EmbeddingSet
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +348,7 @@ class _CheckRow:
         return widget
 
 
-class ChecksView(QWidget):
+class ChecksView(View):
     """Evaluation checks of the active set with their parameters, progress, Cancel and a result table."""
 
     title = "Checks"
@@ -355,10 +356,7 @@ class ChecksView(QWidget):
     name = "checks"
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         #: fitted core objects, their parameters and their table rows, per check
         self.results: Dict[str, Any] = {}
         self.params_used: Dict[str, Dict[str, Any]] = {}

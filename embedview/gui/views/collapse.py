@@ -45,6 +45,7 @@ from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 #: encoders shown side by side at most (the active one first)
 MAX_SETS = 3
@@ -131,7 +132,7 @@ def metric_table_rows(diags: Dict[str, CollapseDiagnostics]) -> List[Tuple[str, 
 
 
 # -- the view ------------------------------------------------------------------------------------------
-class CollapseView(QWidget):
+class CollapseView(View):
     """Collapse verdict, metrics and spectra of the computed encoders, with centring / whitening."""
 
     title = "Collapse"
@@ -139,10 +140,7 @@ class CollapseView(QWidget):
     name = "collapse"
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         #: the diagnostics shown, encoder name -> CollapseDiagnostics (active first)
         self.results: Dict[str, CollapseDiagnostics] = {}
         #: (name, center, whiten) -> (the EmbeddingSet it was computed from, diagnostics)

@@ -48,6 +48,7 @@ from embedview.gui.views.map import (Coloring, PointCloud, build_coloring, build
 from embedview.gui.widgets import (OTHER_COLOR, LegendBox, SelectViewBox, export_plot_item, item_title,
                                    points_in_polygon, points_in_rect)
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 JOB_KEY = "compare"
 METRICS_KEY = "compare.metrics"
@@ -347,7 +348,7 @@ class _MapPanel:
 
 
 # -- the view ------------------------------------------------------------------------------------------
-class CompareView(QWidget):
+class CompareView(View):
     """Two or three encoders side by side: metrics, CKA, kNN agreement and linked maps."""
 
     title = "Compare"
@@ -355,10 +356,7 @@ class CompareView(QWidget):
     name = "compare"
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         self.result: Optional[CompareResult] = None
         #: encoder name -> (the set, k, its checks as EncoderComparison.metrics_ holds them)
         self._metrics: Dict[str, Tuple[EmbeddingSet, int, Dict]] = {}

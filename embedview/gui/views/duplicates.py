@@ -49,6 +49,7 @@ from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import export_plot_item, item_title, score_text
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +348,7 @@ class GroupList(QListView):
 
 
 # -- the view ------------------------------------------------------------------------------------------------
-class DuplicatesView(QWidget):
+class DuplicatesView(View):
     """Near-duplicate groups at a threshold chosen on the nearest-neighbour similarity histogram."""
 
     title = "Duplicates"
@@ -355,10 +356,7 @@ class DuplicatesView(QWidget):
     name = "duplicates"
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         self.thumbnails = shared_thumbnails(state)
         self._settings: Optional[Settings] = None
         #: the finder whose groups are listed (its threshold_ is the applied threshold), and its base range

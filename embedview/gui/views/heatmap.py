@@ -26,6 +26,7 @@ from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import ItemCard, colormap, export_plot_item, item_title, score_text
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def heatmap_data(emb: EmbeddingSet, indices: np.ndarray, progress=None) -> Dict[
     return {"indices": idx, "matrix": np.ascontiguousarray(matrix, dtype=np.float32), "groups": groups, "order": how}
 
 
-class HeatmapView(QWidget):
+class HeatmapView(View):
     """Pairwise cosine similarities of the selection (or a sample), grouped by label."""
 
     title = "Similarity heatmap"
@@ -99,10 +100,7 @@ class HeatmapView(QWidget):
     name = "heatmap"
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         self.thumbnails = shared_thumbnails(state)
         #: the items of the rows (= columns), in display order, and their similarity matrix
         self.displayed_indices = np.empty(0, dtype=np.int64)

@@ -41,6 +41,7 @@ from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import (OTHER_COLOR, HoverCard, LegendBox, SelectViewBox, categorical_colors, colormap,
                                    colors_to_rgba, export_plot_item, item_html, points_in_polygon, points_in_rect)
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 #: above this many points in view, draw a density image instead of points
 DENSITY_THRESHOLD = 200_000
@@ -435,7 +436,7 @@ def _point_style(n: int) -> Tuple[float, int]:
 
 
 # -- the view ------------------------------------------------------------------------------------------
-class MapView(QWidget):
+class MapView(View):
     """The projection of the active embedding set: colour, hover, click / box / lasso selection."""
 
     title = "Map"
@@ -445,10 +446,7 @@ class MapView(QWidget):
     METHODS = (("UMAP", "umap"), ("PCA", "pca"))
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         self.thumbnails = shared_thumbnails(state)
         self.density_threshold = DENSITY_THRESHOLD
         self.xy: Optional[np.ndarray] = None  # (N, 2) float32 of the shown projection

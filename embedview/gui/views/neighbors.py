@@ -26,6 +26,7 @@ from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import ItemCard, item_title, score_text
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def neighbors_of(emb: EmbeddingSet, index: int, k: int, metric: str, progress=No
     return idx[0], scores[0], time.perf_counter() - start
 
 
-class NeighborsView(QWidget):
+class NeighborsView(View):
     """Nearest neighbours of the current item (or text-search results) with thumbnails / text."""
 
     title = "Neighbours"
@@ -55,10 +56,7 @@ class NeighborsView(QWidget):
     METRICS = (("cosine", "cosine"), ("dot product", "dot"), ("Euclidean", "euclidean"))
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         self.thumbnails = shared_thumbnails(state)
         #: items shown in the list, best first, and their scores (None for substring matches)
         self.displayed_indices = np.empty(0, dtype=np.int64)

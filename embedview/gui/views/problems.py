@@ -27,11 +27,12 @@ from PySide6.QtWidgets import (
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 _SEVERITY_LABEL = {"skipped": "skipped", "warning": "warning", "error": "error"}
 
 
-class ProblemsView(QWidget):
+class ProblemsView(View):
     """A flat list: file name, reason, severity, folder.  Copy puts it all on the clipboard."""
 
     title = "Problems"
@@ -39,10 +40,7 @@ class ProblemsView(QWidget):
     name = "problems"
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
 
         self.summary = QLabel("No problems.")
         self.copy_button = QPushButton("Copy list")

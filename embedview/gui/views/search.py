@@ -27,6 +27,7 @@ from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.views.neighbors import NeighborsView
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def substring_search(dataset, query: str, limit: int, progress=None):
     return hits[:limit], len(hits)
 
 
-class SearchView(QWidget):
+class SearchView(View):
     """A query field: semantic search through the matching text tower, or plain text matching."""
 
     title = "Search"
@@ -82,10 +83,7 @@ class SearchView(QWidget):
     results_ready = Signal(str, object, object)
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         self.last_query = ""
         self.last_indices = np.empty(0, dtype=np.int64)
         self.last_scores: Optional[np.ndarray] = None

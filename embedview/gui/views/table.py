@@ -22,6 +22,7 @@ from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.thumbnails import ThumbnailCache, shared_thumbnails
 from embedview.gui.workers import JobRunner
+from embedview.gui.views.base import View
 
 #: above this many items, sorting and filtering run in the background
 INLINE_LIMIT = 20_000
@@ -258,7 +259,7 @@ class ItemTableModel(QAbstractTableModel):
 
 
 # -- the view ------------------------------------------------------------------------------------------------------
-class TableView(QWidget):
+class TableView(View):
     """Dockable item table with a filter box; selection and current item shared with every view."""
 
     title = "Items"
@@ -266,10 +267,7 @@ class TableView(QWidget):
     name = "table"
 
     def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.selection = selection
-        self.runner = runner
+        super().__init__(state, selection, runner, parent)
         self.thumbnails = shared_thumbnails(state)
         self._syncing = False
         self._truncated = False
