@@ -319,7 +319,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def _pm(result: Mapping[str, Any], section: str, mean: str, std: str) -> str:
     """``mean \u00b1 std`` of two fields of one section of a checks result."""
-    m, s = _get(result, section, mean), _get(result, section, std)
+    m, s = get_path(result, section, mean), get_path(result, section, std)
     return _fmt(m) if m is None or s is None else f"{_fmt(m)} \u00b1 {_fmt(s)}"
 
 
@@ -354,7 +354,8 @@ def _item_html(emb: EmbeddingSet, i: int, caption: str = "", keep: bool = False)
 
 
 # -- the metrics table -----------------------------------------------------------------------
-def _get(d: Mapping[str, Any], *keys: Any) -> Any:
+def get_path(d: Mapping[str, Any], *keys: Any) -> Any:
+    """``d[k1][k2]...`` or ``None`` where a key is missing (results of run_checks are nested dicts)."""
     for key in keys:
         if not isinstance(d, Mapping) or key not in d:
             return None
@@ -362,34 +363,35 @@ def _get(d: Mapping[str, Any], *keys: Any) -> Any:
     return d
 
 
-def _metric_rows(k: int) -> List[Tuple[str, Optional[Callable[[Dict[str, Any]], str]]]]:
-    """``(row title, cell function)``; a ``None`` function starts a group of rows."""
+def metric_rows(k: int) -> List[Tuple[str, Optional[Callable[[Dict[str, Any]], str]]]]:
+    """The metrics table shared by the report and the Compare / Collapse views: ``(row title,
+    cell function of a run_checks result)``; a ``None`` function starts a group of rows."""
     return [
         ("Collapse", None),
         ("verdict", lambda r: _e(r["verdict"])),
-        ("effective rank (RankMe)", lambda r: _fmt(_get(r, "collapse", "effective_rank"), 1)),
-        ("directions for 90% of variance", lambda r: _fmt(_get(r, "collapse", "n_components_90"))),
-        ("participation ratio", lambda r: _fmt(_get(r, "collapse", "participation_ratio"), 1)),
-        ("dead dimensions", lambda r: f'{_fmt(_get(r, "collapse", "dead_dims"))} / {_fmt(_get(r, "collapse", "dim"))}'),
+        ("effective rank (RankMe)", lambda r: _fmt(get_path(r, "collapse", "effective_rank"), 1)),
+        ("directions for 90% of variance", lambda r: _fmt(get_path(r, "collapse", "n_components_90"))),
+        ("participation ratio", lambda r: _fmt(get_path(r, "collapse", "participation_ratio"), 1)),
+        ("dead dimensions", lambda r: f'{_fmt(get_path(r, "collapse", "dead_dims"))} / {_fmt(get_path(r, "collapse", "dim"))}'),
         ("pairwise cosine (mean \u00b1 std)", lambda r: _pm(r, "collapse", "cosine_mean", "cosine_std")),
-        ("hubness (k-occurrence skew)", lambda r: _fmt(_get(r, "collapse", "hubness"), 2)),
-        ("uniformity (lower is more uniform)", lambda r: _fmt(_get(r, "collapse", "uniformity"), 2)),
+        ("hubness (k-occurrence skew)", lambda r: _fmt(get_path(r, "collapse", "hubness"), 2)),
+        ("uniformity (lower is more uniform)", lambda r: _fmt(get_path(r, "collapse", "uniformity"), 2)),
         ("Labels", None),
-        (f"kNN accuracy (k={k}, majority)", lambda r: _fmt(_get(r, "knn", "accuracy"))),
-        (f"kNN accuracy (k={k}, distance-weighted)", lambda r: _fmt(_get(r, "knn_weighted", "accuracy"))),
+        (f"kNN accuracy (k={k}, majority)", lambda r: _fmt(get_path(r, "knn", "accuracy"))),
+        (f"kNN accuracy (k={k}, distance-weighted)", lambda r: _fmt(get_path(r, "knn_weighted", "accuracy"))),
         ("linear probe accuracy", lambda r: _pm(r, "linear_probe", "accuracy_mean", "accuracy_std")),
         ("linear probe macro-F1", lambda r: _pm(r, "linear_probe", "macro_f1_mean", "macro_f1_std")),
-        ("k-means NMI", lambda r: _fmt(_get(r, "clustering", "nmi"))),
-        ("k-means ARI", lambda r: _fmt(_get(r, "clustering", "ari"))),
-        ("silhouette of the labels", lambda r: _fmt(_get(r, "clustering", "silhouette"))),
-        ("Recall@1", lambda r: _fmt(_get(r, "retrieval", "recall_at", "1"))),
-        (f"Recall@{k}", lambda r: _fmt(_get(r, "retrieval", "recall_at", str(k)))),
-        ("mAP", lambda r: _fmt(_get(r, "retrieval", "map"))),
+        ("k-means NMI", lambda r: _fmt(get_path(r, "clustering", "nmi"))),
+        ("k-means ARI", lambda r: _fmt(get_path(r, "clustering", "ari"))),
+        ("silhouette of the labels", lambda r: _fmt(get_path(r, "clustering", "silhouette"))),
+        ("Recall@1", lambda r: _fmt(get_path(r, "retrieval", "recall_at", "1"))),
+        (f"Recall@{k}", lambda r: _fmt(get_path(r, "retrieval", "recall_at", str(k)))),
+        ("mAP", lambda r: _fmt(get_path(r, "retrieval", "map"))),
         ("Duplicates and outliers", None),
-        ("duplicate groups", lambda r: _fmt(_get(r, "duplicates", "n_groups"))),
-        ("duplicate threshold (cosine)", lambda r: _fmt(_get(r, "duplicates", "threshold"))),
-        ("mean outlier score", lambda r: _fmt(_get(r, "outliers", "score_mean"))),
-        ("map trustworthiness", lambda r: _fmt(_get(r, "map", "trustworthiness"))),
+        ("duplicate groups", lambda r: _fmt(get_path(r, "duplicates", "n_groups"))),
+        ("duplicate threshold (cosine)", lambda r: _fmt(get_path(r, "duplicates", "threshold"))),
+        ("mean outlier score", lambda r: _fmt(get_path(r, "outliers", "score_mean"))),
+        ("map trustworthiness", lambda r: _fmt(get_path(r, "map", "trustworthiness"))),
     ]
 
 
@@ -397,7 +399,7 @@ def _metrics_table(results: Mapping[str, Dict[str, Any]], k: int) -> str:
     names = list(results)
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = []
-    for title, cell in _metric_rows(k):
+    for title, cell in metric_rows(k):
         if cell is None:
             rows.append(f'<tr class="group"><td colspan="{len(names) + 1}">{_e(title)}</td></tr>')
             continue
@@ -434,10 +436,10 @@ def _comparison_html(comp: Optional[Dict[str, Any]], reason: str) -> str:
 # -- per-encoder sections ----------------------------------------------------------------------
 def _verdict_box(name: str, result: Dict[str, Any]) -> str:
     ok = result.get("healthy", False)
-    reason = _get(result, "collapse", "verdict_reason") or ""
+    reason = get_path(result, "collapse", "verdict_reason") or ""
     return (f'<div class="verdict {"ok" if ok else "bad"}"><span class="badge">{_e(result["verdict"])}</span>'
-            f'<b>{_e(name)}</b> <span class="note">{_fmt(_get(result, "dataset", "n_items"))} items, '
-            f'{_fmt(_get(result, "dataset", "dim"))}-d</span><p class="why">{_e(reason)}</p></div>')
+            f'<b>{_e(name)}</b> <span class="note">{_fmt(get_path(result, "dataset", "n_items"))} items, '
+            f'{_fmt(get_path(result, "dataset", "dim"))}-d</span><p class="why">{_e(reason)}</p></div>')
 
 
 def _collapse_plots(diag) -> str:
@@ -689,7 +691,7 @@ def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
     for i, (name, emb) in enumerate(named.items()):
         res = fitted[name].results_
         out.append(f'<section id="set-{i}"><h2>{_e(name)}</h2>')
-        out.append(f'<h3>Collapse diagnostics</h3><p>{_e(_get(results[name], "collapse", "verdict_reason"))}</p>')
+        out.append(f'<h3>Collapse diagnostics</h3><p>{_e(get_path(results[name], "collapse", "verdict_reason"))}</p>')
         out.append(_collapse_plots(res["collapse"]))
         out.append(f"<h3>Map</h3>{maps[name]}")
         if "duplicates" in res:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, 
 from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.projection import _sample
-from embedview.core.report import _metric_rows
+from embedview.core.report import metric_rows
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item
@@ -120,7 +120,7 @@ def metric_table_rows(diags: Dict[str, CollapseDiagnostics]) -> List[Tuple[str, 
     results = {name: {"verdict": d.verdict_, "collapse": d.to_dict()} for name, d in diags.items()}
     rows: List[Tuple[str, List[str]]] = []
     in_group = False
-    for title, cell in _metric_rows(10):
+    for title, cell in metric_rows(10):
         if cell is None:
             if in_group:
                 break  # the next group (labels) is not about collapse

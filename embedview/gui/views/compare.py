@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QHBoxLayout
 from embedview.core.compare import EncoderComparison
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.report import _get, _metric_rows
+from embedview.core.report import get_path, metric_rows
 from embedview.gui.analysis import run_pca
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
@@ -175,8 +175,8 @@ def pick_summary(comp: EncoderComparison, metrics: Optional[Dict[str, Dict]] = N
 def _pick_sentences(names: List[str], m: Dict[str, Dict]) -> List[str]:
     """The "pick", "highest effective rank" and "collapses" sentences of :func:`pick_summary`."""
     healthy = [n for n in names if m[n].get("verdict") == "healthy"] or names
-    knn = {n: _get(m[n], "knn", "accuracy") for n in names}
-    rank = {n: _get(m[n], "collapse", "effective_rank") for n in names}
+    knn = {n: get_path(m[n], "knn", "accuracy") for n in names}
+    rank = {n: get_path(m[n], "collapse", "effective_rank") for n in names}
 
     def b(name: str) -> str:
         return f"<b>{html.escape(short_name(name))}</b>"
@@ -740,7 +740,7 @@ class CompareView(View):
             self.metrics_table.hide()
             return
         rows = []
-        for title, cell in _metric_rows(self.k):
+        for title, cell in metric_rows(self.k):
             if cell is None:
                 rows.append((title, None))
                 continue
