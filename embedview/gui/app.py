@@ -39,7 +39,12 @@ def app_icon() -> QIcon:
 
 def create(paths: Optional[Sequence[str]] = None, demo: bool = False,
            argv: Optional[List[str]] = None) -> Tuple[QApplication, MainWindow]:
-    """The application and its shown window; docks and data follow from the event loop."""
+    """The application and its shown window; docks and data follow from the event loop.
+
+    UMAP runs in a *spawned* child process (``gui.isolated``), which re-imports the script
+    that started the app: a script calling this must do so under
+    ``if __name__ == "__main__":``, or the child starts a second app instead of the job.
+    """
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])
