@@ -143,11 +143,7 @@ class Dataset:
         for p in parts:
             for x in p.ids:
                 if x in seen:
-                    x = f"{p.name}/{x}" if p.name else x
-                    base, k = x, 1
-                    while x in seen:
-                        k += 1
-                        x = f"{base}#{k}"
+                    x = unique_id(f"{p.name}/{x}" if p.name else x, seen)
                 seen.add(x)
                 ids.append(x)
         any_labels = any(p.labels is not None for p in parts)
@@ -185,6 +181,15 @@ class Dataset:
             problems=sum((list(p.problems) for p in parts), []),
             name=name or "+".join(p.name for p in parts if p.name),
         )
+
+
+def unique_id(x: str, seen: set) -> str:
+    """``x`` if it is not in ``seen``, else the first free ``x#2``, ``x#3``, ... (``seen`` is not changed)."""
+    base, k = x, 1
+    while x in seen:
+        k += 1
+        x = f"{base}#{k}"
+    return x
 
 
 def _take(col: Any, idx: np.ndarray) -> Any:

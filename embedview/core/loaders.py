@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from embedview.core.dataset import Dataset, LoadProblem
+from embedview.core.dataset import Dataset, LoadProblem, unique_id
 from embedview.core.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageLoadError, probe_image
 from embedview.core.progress import Cancelled, TaskState
 
@@ -730,10 +730,7 @@ def _unique_ids(ids: List[str], path: Path, problems: List[LoadProblem]) -> List
     for x in ids:
         if x in seen:
             repeated += 1
-            base, k = x, 1
-            while x in seen:
-                k += 1
-                x = f"{base}#{k}"
+            x = unique_id(x, seen)
         seen.add(x)
         out.append(x)
     if repeated:
