@@ -6,6 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
+from viewkit import open_window  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,13 +30,4 @@ def _isolated(tmp_path, monkeypatch, numba_cache_dir):
 @pytest.fixture
 def window(qtbot):
     """The real main window with its docks built; fails the test if a worker thread survives it."""
-    from embedview.gui.main_window import MainWindow
-
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    win.build_docks()
-    yield win
-    assert win.shutdown(timeout=60), "background work did not stop"
-    assert win.runner.alive_threads() == [], f"worker threads left running: {win.runner.alive_threads()}"
-    assert win.thumbnails.alive_threads() == []
+    yield from open_window(qtbot)

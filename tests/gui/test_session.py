@@ -10,22 +10,13 @@ import pytest
 
 from embedview.core.compare import linear_cka
 
-from viewkit import digits_set, pca_2d
+from viewkit import digits_set, open_window, pca_2d
 
 
 @pytest.fixture
 def second_window(qtbot):
     """A second real window (a "fresh start" next to the ``window`` fixture), checked the same way."""
-    from embedview.gui.main_window import MainWindow
-
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    win.build_docks()
-    yield win
-    assert win.shutdown(timeout=60), "background work did not stop"
-    assert win.runner.alive_threads() == [], f"worker threads left running: {win.runner.alive_threads()}"
-    assert win.thumbnails.alive_threads() == []
+    yield from open_window(qtbot)
 
 
 def _digits_npz(path, n=400, copies=12):

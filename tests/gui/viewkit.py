@@ -90,3 +90,18 @@ class ViewEnv:
         thumbs = shared_thumbnails(self.state)
         assert thumbs.shutdown(timeout=10)
         assert thumbs.alive_threads() == []
+
+
+def open_window(qtbot):
+    """Generator: the real main window with its docks built; after the test, fails it if any
+    worker or thumbnail thread survives the window's shutdown.  Fixtures ``yield from`` it."""
+    from embedview.gui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    win.build_docks()
+    yield win
+    assert win.shutdown(timeout=60), "background work did not stop"
+    assert win.runner.alive_threads() == [], f"worker threads left running: {win.runner.alive_threads()}"
+    assert win.thumbnails.alive_threads() == []
