@@ -140,13 +140,6 @@ def _err(message: str) -> None:
 
 
 # -- shared steps ------------------------------------------------------------------------------------
-def _cache_dir() -> Path:
-    """The user cache folder (``EMBEDVIEW_CACHE_DIR`` or the platform's), as the cache uses it."""
-    from embedview.core.cache import default_cache_path
-
-    return default_cache_path().parent
-
-
 def _check_inputs(paths: Sequence[str]) -> None:
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
@@ -257,13 +250,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return int(gui_main(list(args.paths) or None) or 0)
 
 
-def demo_dir() -> Path:
-    """Where the demo data is built: ``<user cache dir>/demo``."""
-    return _cache_dir() / "demo"
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from embedview.core.demo import build_demo
+    from embedview.core.demo import build_demo, demo_dir
 
     if not args.headless:  # the app builds the demo data itself, in the background, with progress
         from embedview.gui.app import main as gui_main
@@ -345,67 +333,16 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise CLIError(f"{', '.join(args.paths)}: nothing to encode")
     emb = _embed(dataset, args, model=args.model, batch_size=args.batch_size)
     if out.suffix.lower() == ".npz":
+        from embedview.core.export import save_npz
+
         _write_atomic(out, lambda tmp: save_npz(emb, tmp))
     else:
+        from embedview.core.export import save_parquet
+
         _write_atomic(out, lambda tmp: save_parquet(emb, tmp))
     skipped = len(dataset.problems) + len(emb.problems)
     _err(f"wrote {len(emb)} vectors ({emb.dim}-d, {emb.encoder}) to {out}; {skipped} item(s) skipped")
     return EXIT_OK
-
-
-def _label_strings(dataset) -> List[str]:
-    if dataset.labels is None:
-        return [""] * len(dataset)
-    return ["" if lab is None else str(lab) for lab in dataset.labels]
-
-
-def save_npz(emb, path) -> None:
-    """``embeddings`` (N, D) float32 plus ``ids``, ``labels`` ("" = none), ``sources`` (and ``text``) as str arrays.
-
-    Plain arrays only (no pickled objects), so ``np.load(path)`` needs no ``allow_pickle``.
-    """
-    import numpy as np
-
-    texts = {}
-    if emb.dataset.texts is not None:
-        texts["text"] = np.asarray(["" if t is None else t for t in emb.dataset.texts], dtype=str)
-    with open(path, "wb") as f:
-        np.savez(
-            f,
-            embeddings=np.asarray(emb.vectors, dtype=np.float32),
-            ids=np.asarray(emb.dataset.ids, dtype=str),
-            labels=np.asarray(_label_strings(emb.dataset), dtype=str),
-            sources=np.asarray(emb.dataset.sources, dtype=str),
-            **texts,
-        )
-
-
-def save_parquet(emb, path) -> None:
-    """A parquet table: ``id``, ``source``, ``label``, [``text``], metadata, ``embedding``.
-
-    ``embedding`` is a fixed-size list of float32; the encoder name is in the schema metadata.
-    """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    ds = emb.dataset
-    vectors = np.ascontiguousarray(emb.vectors, dtype=np.float32)
-    columns: Dict[str, Any] = {"id": pa.array(ds.ids, pa.string()), "source": pa.array(ds.sources, pa.string())}
-    if ds.labels is not None:
-        columns["label"] = pa.array([None if lab is None else str(lab) for lab in ds.labels], pa.string())
-    if ds.texts is not None:
-        columns["text"] = pa.array(ds.texts, pa.string())
-    for key, col in ds.metadata.items():
-        if key in columns or key == "embedding":
-            continue
-        try:
-            columns[key] = pa.array(list(col))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[key] = pa.array([None if v is None else str(v) for v in col], pa.string())
-    columns["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
-    table = pa.table(columns).replace_schema_metadata({"embedview.encoder": emb.encoder})
-    pq.write_table(table, path)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -61,14 +61,21 @@ def hash_text(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=_HASH_BYTES).hexdigest()
 
 
-def default_cache_path() -> Path:
-    """``$EMBEDVIEW_CACHE_DIR/embeddings.sqlite3``, else the platform's user cache folder."""
-    folder = os.environ.get(ENV_DIR)
-    if not folder:
+def cache_dir(*parts: str) -> Path:
+    """embedview's cache folder (``$EMBEDVIEW_CACHE_DIR``, else the platform's user cache
+    folder), joined with ``parts``.  The one place that decides where embedview writes: the
+    embedding database, the ONNX export, numba's compiled code and the demo data live below it."""
+    root = os.environ.get(ENV_DIR)
+    if not root:
         import platformdirs
 
-        folder = platformdirs.user_cache_dir("embedview")
-    return Path(folder) / FILENAME
+        root = platformdirs.user_cache_dir("embedview")
+    return Path(root, *parts)
+
+
+def default_cache_path() -> Path:
+    """``$EMBEDVIEW_CACHE_DIR/embeddings.sqlite3``, else the platform's user cache folder."""
+    return cache_dir(FILENAME)
 
 
 # -- the cache ---------------------------------------------------------------------------------

@@ -105,6 +105,13 @@ def near_duplicate(im: Image.Image, scale: float = 0.75) -> Image.Image:
     return im.convert("RGB").resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.Resampling.LANCZOS)
 
 
+def demo_dir() -> Path:
+    """Where the app and ``embedview demo`` build the demo data: ``<embedview cache dir>/demo``."""
+    from embedview.core.cache import cache_dir
+
+    return cache_dir("demo")
+
+
 def build_demo(folder: Union[str, os.PathLike], n_per_class: int = 30) -> Dict[str, Path]:
     """Write the demo dataset into ``folder`` (or reuse it) and return its two paths.
 

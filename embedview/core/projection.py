@@ -57,9 +57,9 @@ def configure_numba_cache() -> str:
     is already imported its configuration is reloaded.  Returns the cache folder in use.
     """
     if not os.environ.get("NUMBA_CACHE_DIR"):
-        from embedview.core.cache import default_cache_path
+        from embedview.core.cache import cache_dir
 
-        folder = default_cache_path().parent / "numba"
+        folder = cache_dir("numba")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError:  # read-only home etc.: numba then falls back to its own default

@@ -25,16 +25,6 @@ def short_reason(exc: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def cache_dir(*parts: str) -> Path:
-    """embedview's user cache folder (``$EMBEDVIEW_CACHE_DIR`` or the platform's cache dir)."""
-    root = os.environ.get("EMBEDVIEW_CACHE_DIR")
-    if not root:
-        import platformdirs
-
-        root = platformdirs.user_cache_dir("embedview")
-    return Path(root, *parts)
-
-
 def file_fingerprint(path: str | os.PathLike) -> str:
     """Cheap content fingerprint of a (weights) file: size + first and last MiB, SHA-256.
 

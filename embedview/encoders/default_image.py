@@ -25,7 +25,8 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
-from embedview.encoders._torchutil import atomic_path, cache_dir, file_fingerprint, gpu_likely, short_reason
+from embedview.core.cache import cache_dir
+from embedview.encoders._torchutil import atomic_path, file_fingerprint, gpu_likely, short_reason
 from embedview.encoders.base import Encoder, EncoderLoadError, pick_device
 
 ARCH = "tf_efficientnet_lite0"

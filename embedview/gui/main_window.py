@@ -112,7 +112,7 @@ def availability_job(specs: Sequence, progress=None) -> Dict[str, Tuple[bool, st
 
 
 def demo_job(progress=None) -> Dict[str, str]:
-    from embedview.cli import demo_dir
+    from embedview.core.demo import demo_dir
     from embedview.core.demo import build_demo
 
     progress.report(0, 1, "building the demo data")
@@ -899,7 +899,7 @@ class MainWindow(QMainWindow):
         if emb is None:
             raise ValueError("there are no embeddings yet (encoding still running or cancelled)")
         if path.lower().endswith(".parquet"):
-            from embedview.cli import save_parquet
+            from embedview.core.export import save_parquet
 
             save_parquet(emb, path)
         else:
