@@ -91,7 +91,7 @@ def test_hover_and_click_on_a_cell_show_and_select_the_pair(env, qtbot):
     pos = heat.plot.mapFromScene(scene)
     i, j = int(heat.displayed_indices[row]), int(heat.displayed_indices[col])
     qtbot.mouseMove(heat.plot.viewport(), pos)
-    qtbot.waitUntil(lambda: f"digit-{i}" in heat.hover_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: f"digit-{i}" in heat.hover_label.text(), timeout=30_000)
     assert f"digit-{j}" in heat.hover_label.text()
     qtbot.mouseClick(heat.plot.viewport(), Qt.LeftButton, pos=pos)
     assert heat.pair.isVisible()

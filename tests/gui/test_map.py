@@ -83,7 +83,7 @@ def test_hover_finds_the_nearest_point_like_brute_force(env, qtbot):
     target = _isolated_point(xy[:300])
     pos = _viewport_pos(view, *xy[target])
     qtbot.mouseMove(view.plot.viewport(), pos)
-    qtbot.waitUntil(lambda: view.hover.isVisible() and view.hover.index == target, timeout=5000)
+    qtbot.waitUntil(lambda: view.hover.isVisible() and view.hover.index == target, timeout=30_000)
     assert f"digit-{target}" in view.hover.text.text()
 
 

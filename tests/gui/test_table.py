@@ -81,11 +81,11 @@ def test_columns_sorting_and_filter_in_the_view(env, qtbot):
     assert _column(view, "label")[0] == "drinks" and _column(view, "label")[-1] == ""
 
     view.filter_edit.setText("apple")
-    qtbot.waitUntil(lambda: m.rowCount() == 2, timeout=3000)
+    qtbot.waitUntil(lambda: m.rowCount() == 2, timeout=30_000)
     assert sorted(_column(view, "text")) == ["Apple pie recipe", "apple crumble"]
     assert "2 shown" in view.count_label.text()
     view.filter_edit.clear()
-    qtbot.waitUntil(lambda: m.rowCount() == 6, timeout=3000)
+    qtbot.waitUntil(lambda: m.rowCount() == 6, timeout=30_000)
 
 
 def test_selection_syncs_both_ways_and_activation_sets_current(env, qtbot):
