@@ -147,10 +147,10 @@ class JobRunner(QObject):
                 on_cancelled()
 
         def finished() -> None:
-            if job.thread is not None:
-                job.thread.join(timeout=1.0)
-            if job in self._all:
-                self._all.remove(job)
+            # no join here: this runs on the UI thread, and the worker may still need the GIL
+            # (held by another job) to unwind; a thread still ending stays in ``_all`` until
+            # the next prune, so ``alive_threads`` / ``wait_all`` still see it
+            self._prune()
             if self._jobs.get(key) is job:
                 del self._jobs[key]
             if on_finished is not None:
@@ -164,12 +164,17 @@ class JobRunner(QObject):
         job.was_cancelled.connect(cancelled)
         job.finished.connect(finished)
         self._jobs[key] = job
+        self._prune()
         self._all.append(job)
         job.started_at = time.monotonic()
         job.thread = threading.Thread(target=job._run, name=f"embedview-{key}", daemon=True)
         job.thread.start()
         self.busy_changed.emit()
         return job
+
+    def _prune(self) -> None:
+        """Forget jobs whose thread has ended (a finished job's thread may outlive its signal)."""
+        self._all = [j for j in self._all if j.thread is None or j.thread.is_alive()]
 
     # -- control --------------------------------------------------------------------------
     def cancel(self, key: str) -> None:
