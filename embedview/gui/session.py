@@ -556,11 +556,7 @@ def _restore_map(view: Any, saved: Dict[str, Any]) -> None:
             view.method_box.setCurrentIndex(i)
     color = saved.get("color")
     if color:
-        key = tuple(color)
-        view._color_choice = key  # the map picks its remembered choice when the option appears
-        i = _find_data(view.color_box, key)
-        if i >= 0:
-            view.color_box.setCurrentIndex(i)
+        view.choose_color(tuple(color))
 
 
 def _find_data(combo: Any, data: Any) -> int:

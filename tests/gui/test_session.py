@@ -3,7 +3,6 @@ state (data, active encoder, maps, selection, current item, duplicate threshold 
 view choices, layout); vectors come back from the cache; missing sources are named."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -48,7 +47,7 @@ def _ready(window, qtbot, duplicates=True):
 
 
 def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window, qtbot, tmp_path):
-    from embedview.gui.session import (FORMAT, RestoredProjection, _find_data, load_session, save_session,
+    from embedview.gui.session import (FORMAT, RestoredProjection, load_session, save_session,
                                        sidecar_path)
 
     data = tmp_path / "digits.npz"
@@ -74,7 +73,8 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     dup.set_decisions({a: "drop", b: "keep"})
     assert state.get_analysis("duplicate_decisions") == {a: "drop", b: "keep"}
     map_view = window.views["MapView"]
-    map_view.color_box.setCurrentIndex(_find_data(map_view.color_box, ("label", "")))
+    map_view.choose_color(("duplicates", ""))  # not the default, and offered only once duplicates are found
+    assert map_view.color_box.currentData() == ("duplicates", "")
     window.views["CollapseView"].set_mitigation(whitened=True)
     window.docks["HeatmapView"].hide()
 
@@ -88,7 +88,7 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     assert doc["selection"] == {"ids": ["d0003", "d0005", "d0008", "d0400"], "current": "d0005"}
     assert doc["duplicates"]["precomputed"]["decisions"] == {f"d{a:04d}": "drop", f"d{b:04d}": "keep"}
     assert "label-3" not in text  # paths and ids only: no labels, texts or vectors in the session
-    assert doc["views"]["MapView"]["color"] == ["label", ""] and doc["views"]["CollapseView"]["whiten"] is True
+    assert doc["views"]["MapView"]["color"] == ["duplicates", ""] and doc["views"]["CollapseView"]["whiten"] is True
     saved_umap = state.projection("umap")[0].copy()
     saved_pca = state.projection("pca")[0].copy()
 
@@ -119,7 +119,7 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     assert s2.get_analysis("duplicate_decisions") == {a: "drop", b: "keep"}
     assert w2.views["DuplicatesView"].decision_of(a) == "drop"
     # view choices and layout
-    assert w2.views["MapView"].color_box.currentData() == ("label", "")
+    assert w2.views["MapView"].color_box.currentData() == ("duplicates", "")
     assert w2.views["CollapseView"].whitened
     assert w2.docks["HeatmapView"].isHidden() and not w2.docks["TableView"].isHidden()
     assert "Session restored" in w2.last_message

@@ -593,6 +593,14 @@ class MapView(View):
             if self.color_box.currentData() == (kind, ""):
                 self._request_coloring()
 
+    def choose_color(self, key: Tuple[str, str]) -> None:
+        """Colour by ``key`` (e.g. ``("label", "")``, ``("meta", "year")``); a choice the data does
+        not offer yet (outlier scores still computing) is remembered and taken when it appears."""
+        self._color_choice = tuple(key)
+        keys = [self.color_box.itemData(i) for i in range(self.color_box.count())]
+        if self._color_choice in keys:
+            self.color_box.setCurrentIndex(keys.index(self._color_choice))
+
     def _fill_color_box(self) -> None:
         """Colour-by choices the data allows; keeps the current one when still possible."""
         ds = self.state.dataset
