@@ -30,6 +30,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check embedview tests benchmarks packaging
 
 bench: setup
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done

@@ -1,4 +1,5 @@
-"""Layer rules: import-linter contracts hold, and the cheap commands never import heavy modules."""
+"""Layer rules: import-linter contracts hold, pyflakes finds nothing, and the cheap commands never import
+heavy modules."""
 
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ def test_import_contracts_kept():
     match = re.search(r"Contracts: (\d+) kept, (\d+) broken", proc.stdout)
     assert match, proc.stdout
     assert int(match.group(1)) >= 3 and int(match.group(2)) == 0
+
+
+def test_no_pyflakes_errors():
+    """Undefined names, unused imports and variables, redefinitions (ruff's F rules) anywhere."""
+    ruff = Path(sys.executable).with_name("ruff")
+    proc = subprocess.run([str(ruff), "check", "--output-format", "concise", "embedview", "tests", "benchmarks",
+                           "packaging"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def _run_cli(args, tmp_path):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from itertools import combinations
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 

@@ -35,7 +35,6 @@ Outliers
 from __future__ import annotations
 
 import csv
-import os
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 

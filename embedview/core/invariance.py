@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 

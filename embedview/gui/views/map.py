@@ -32,7 +32,7 @@ from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QStackedLayout, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QVBoxLayout)
 
 from embedview.core.dataset import Dataset
 from embedview.gui.selection import SelectionModel

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QVBoxLayout)
 
 from embedview.core.embeddings import EmbeddingSet
 from embedview.gui.selection import SelectionModel
