@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -144,11 +144,11 @@ def test_cancel_encoding_leaves_consistent_state_and_reopen_uses_cache(window, q
 
 
 def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(window, qtbot, tmp_path, monkeypatch):
-    """What keeps the window responsive, checked by where the work runs rather than by a clock
-    (the worst event-loop gap is measured by ``benchmarks/bench_ui_stall.py``): encoding, PCA,
-    outlier scores and duplicate search each run in a worker thread, never on the UI thread,
-    and UMAP (numba holds the GIL while it compiles) runs in a child process, so UMAP's
-    ``fit`` is never called in this process at all."""
+    """What keeps the window responsive, checked by where the work runs: encoding, PCA, outlier
+    scores and duplicate search each run in a worker thread, never on the UI thread, and UMAP
+    (numba holds the GIL while it compiles) runs in a child process, so UMAP's ``fit`` is never
+    called in this process at all.  A timer measures the event-loop stalls meanwhile; the
+    absolute goal (worst gap < 100 ms) is measured by ``benchmarks/bench_ui_stall.py``."""
     import threading
 
     import embedview.encoders.pipeline as pipeline
@@ -175,12 +175,26 @@ def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(w
     spy(OutlierScores, "fit", "outliers")
     spy(DuplicateFinder, "fit", "duplicates")
 
+    # the event loop's own view: a 10 ms timer must keep ticking all through the jobs.  Only a
+    # gross block fails this (a job run on the UI thread stalls it for most of the run); the
+    # 100 ms goal is the benchmark's, which a loaded CI box must not be asked to meet
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
     path = _write_texts(tmp_path / "short.txt", 200)
     window.open_paths([str(path)])
     qtbot.waitUntil(lambda: window.state.emb is not None and len(window.state.emb) == 200, timeout=240_000)
     qtbot.waitUntil(lambda: window.state.projection("umap") is not None, timeout=300_000)
     qtbot.waitUntil(lambda: window.state.get_analysis("duplicates") is not None, timeout=60_000)
+    timer.stop()
     assert window.state.projection("umap")[0].shape == (200, 2)
+    gaps = np.diff(np.asarray(ticks))
+    span = ticks[-1] - ticks[0]
+    print(f"\nevent loop: {len(ticks)} ticks over {span:.1f} s, worst gap {gaps.max() * 1000:.0f} ms, "
+          f"99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")
+    assert gaps.max() < 0.25 * span, f"the UI thread stalled {gaps.max():.1f} s of a {span:.1f} s run"
     assert window.state.get_analysis("outliers") is not None
 
     names = {name for name, _ in calls}
