@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -228,3 +228,17 @@ def make_thumbnail(
         im = open_image(path_or_image, max_pixels=max_pixels, draft_size=size)
     im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return im
+
+
+class LazyImages(Sequence):
+    """A sequence of image files, each opened (with :func:`open_image`) only when indexed: for
+    jobs that sample a few items of a large folder (the invariance probe)."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return open_image(self.paths[i])

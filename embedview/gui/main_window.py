@@ -92,15 +92,25 @@ def load_job(paths: Sequence[str], text_column: Optional[str] = None, label_colu
 
 
 def encode_job(dataset: Dataset, model: str, record: Dict[str, float], progress=None) -> EmbeddingSet:
-    """``pipeline.embed`` with ``record["fraction"]`` kept up to date, also for the report that
-    finds the job cancelled (every batch reported is already in the cache)."""
+    """``pipeline.embed`` in the encoder process (``gui.encoder_host``: this process never
+    imports torch), with ``record["fraction"]`` kept up to date, also for the report that finds
+    the job cancelled (every batch reported is already in the cache).  Precomputed vectors need
+    no model and are taken here."""
+    if dataset.embeddings is not None:
+        return EmbeddingSet.from_dataset(dataset)
+    from embedview.core.progress import TaskState
     from embedview.encoders.pipeline import embed
+    from embedview.gui.encoder_host import encoder_host
 
-    def relay(fraction: float, message: str) -> None:
+    relay = TaskState.coerce(progress).sub(0.0, 1.0)  # the job's own cancel flag
+    forward = relay.callback
+
+    def keep(fraction: float, message: str) -> None:
         record["fraction"] = fraction
-        progress.set_fraction(fraction, message)  # raises Cancelled once cancelled
+        forward(fraction, message)  # raises Cancelled once cancelled
 
-    return embed(dataset, model, progress=relay)
+    relay.callback = keep
+    return encoder_host().call(embed, dataset, model, progress=relay)
 
 
 def availability_job(specs: Sequence, progress=None) -> Dict[str, Tuple[bool, str]]:

@@ -144,15 +144,15 @@ def test_cancel_encoding_leaves_consistent_state_and_reopen_uses_cache(window, q
 
 
 def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(window, qtbot, tmp_path, monkeypatch):
-    """What keeps the window responsive, checked by where the work runs: encoding, PCA, outlier
-    scores and duplicate search each run in a worker thread, never on the UI thread, and UMAP
-    (numba holds the GIL while it compiles) runs in a child process, so UMAP's ``fit`` is never
-    called in this process at all.  A timer measures the event-loop stalls meanwhile; the
+    """What keeps the window responsive, checked by where the work runs: encoding runs in the
+    encoder process (asked from a worker thread), PCA, outlier scores and duplicate search each
+    run in a worker thread, never on the UI thread, and UMAP (numba holds the GIL while it
+    compiles) runs in a child process, so UMAP's ``fit`` is never called in this process at all.  A timer measures the event-loop stalls meanwhile; the
     absolute goal (worst gap < 100 ms) is measured by ``benchmarks/bench_ui_stall.py``."""
     import threading
 
-    import embedview.encoders.pipeline as pipeline
     import embedview.gui.isolated as isolated
+    from embedview.gui.encoder_host import EncoderHost
     from embedview.core.duplicates import DuplicateFinder
     from embedview.core.evaluation import OutlierScores
     from embedview.core.projection import Projection
@@ -169,7 +169,7 @@ def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(w
 
         monkeypatch.setattr(owner, attr, wrapper)
 
-    spy(pipeline, "embed", "encode")
+    spy(EncoderHost, "call", lambda args: f"encoder process: {args[1].__name__}")
     spy(isolated, "run_isolated", "child process")
     spy(Projection, "fit", lambda args: f"projection {args[0].method}")
     spy(OutlierScores, "fit", "outliers")
@@ -198,7 +198,7 @@ def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(w
     assert window.state.get_analysis("outliers") is not None
 
     names = {name for name, _ in calls}
-    assert {"encode", "child process", "projection pca", "outliers", "duplicates"} <= names, calls
+    assert {"encoder process: embed", "child process", "projection pca", "outliers", "duplicates"} <= names, calls
     assert "projection umap" not in names, "UMAP ran in the window's process"
     on_ui_thread = [name for name, on_main in calls if on_main]
     assert on_ui_thread == [], f"ran on the UI thread: {on_ui_thread}"
@@ -239,6 +239,52 @@ def test_window_is_visible_before_torch_and_umap(tmp_path):
           f"for the whole run); docks ready at {docks['t']:.2f} s")
     assert shown["modules"] == [], f"imported before the window was shown: {shown['modules']}"
     assert not {"torch", "open_clip", "umap"} & set(docks["modules"]), docks
+
+
+def test_the_window_process_never_imports_torch_even_while_encoding_and_searching(tmp_path):
+    """Encoders run in the encoder process: after encoding a text file and a search by meaning,
+    the window's own process has imported neither torch nor transformers."""
+    texts = _write_texts(tmp_path / "notes.txt", 40)
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from PySide6.QtCore import QTimer
+        from embedview.gui.app import create
+        heavy = ("torch", "transformers", "sentence_transformers", "open_clip", "timm", "onnxruntime")
+        app, window = create([sys.argv[1]])
+        state = {"searched": False}
+
+        def poll():
+            emb = window.state.emb
+            if emb is not None and not state["searched"]:
+                state["searched"] = True
+                window.runner.submit("probe", semantic_search, emb, "a cat near a door", 3,
+                                     on_result=done, on_error=lambda m: print("ERROR", m, flush=True))
+
+        def done(result):
+            idx, scores = result
+            print(json.dumps({"n": len(window.state.emb), "first": window.state.dataset.texts[int(idx[0])],
+                              "modules": [m for m in heavy if m in sys.modules]}), flush=True)
+            timer.stop()
+            QTimer.singleShot(0, window.close)
+
+        from embedview.gui.views.search import semantic_search
+        timer = QTimer()
+        timer.timeout.connect(poll)
+        timer.start(100)
+        sys.exit(app.exec())
+        """
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               EMBEDVIEW_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-c", script, str(texts)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, proc.stdout + proc.stderr
+    got = lines[-1]
+    assert got["n"] == 40
+    assert "cat" in got["first"] and "door" in got["first"], got
+    assert got["modules"] == [], f"the window's process imported {got['modules']}"
 
 
 def test_job_errors_reach_the_window_not_a_crash(window, qtbot, tmp_path):
@@ -321,7 +367,8 @@ def test_isolated_jobs_report_child_errors_and_die_on_cancel(tmp_path, monkeypat
         os.unlink(path)
     # killed mid-run (terminated by a signal), not waited for until UMAP ended
     assert started[-1].exitcode == -signal.SIGTERM, started[-1].exitcode
-    assert multiprocessing.active_children() == []
+    # nothing left but the long-lived encoder process (gui.encoder_host)
+    assert [p.name for p in multiprocessing.active_children() if p.name != "embedview-encoders"] == []
 
 
 def test_tables_whose_text_column_cannot_be_guessed_ask_first(tmp_path):

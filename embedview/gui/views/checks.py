@@ -31,7 +31,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -70,21 +70,6 @@ ANALYSIS_KIND = "checks"
 # ==============================================================================================
 # the work (plain functions; run in worker threads)
 # ==============================================================================================
-class LazyImages(Sequence):
-    """Image files opened only when the invariance probe picks them (it samples ``n_items``)."""
-
-    def __init__(self, paths: Sequence[str]) -> None:
-        self.paths = list(paths)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        from embedview.core.images import open_image
-
-        return open_image(self.paths[i])
-
-
 def invariance_unavailable(emb: Optional[EmbeddingSet]) -> str:
     """Why the invariance probe cannot run on ``emb`` ("" when it can)."""
     if emb is None:
@@ -148,23 +133,20 @@ def run_check(name: str, emb: EmbeddingSet, params: Dict[str, Any], progress=Non
 
 def run_invariance(emb: EmbeddingSet, params: Dict[str, Any], progress=None):
     """The invariance probe with the active set's own encoder (loaded once, then kept)."""
+    from embedview.core.images import LazyImages
     from embedview.core.invariance import InvarianceProbe
-    from embedview.core.progress import TaskState
 
     reason = invariance_unavailable(emb)
     if reason:
         raise ValueError(reason)
     if not params.get("augmentations"):
         raise ValueError("choose at least one augmentation")
-    from embedview.encoders.pipeline import get_encoder
+    from embedview.gui.encoder_host import encoder_host, probe_encoder
 
-    task = TaskState.coerce(progress)
-    task.set_fraction(0.0, f"loading {emb.encoder}")
-    encoder = get_encoder(emb.encoder)
     ds = emb.dataset
     items = LazyImages(ds.sources) if ds.modality == "image" else list(ds.texts)
     probe = InvarianceProbe(augmentations=list(params["augmentations"]), n_items=params["n_items"])
-    return probe.run(items, encoder.encode, ds.modality, progress=task)
+    return encoder_host().call(probe_encoder, probe, emb.encoder, items, ds.modality, progress=progress)
 
 
 def result_rows(name: str, result, params: Dict[str, Any], dataset=None) -> List[Dict[str, Any]]:

@@ -52,14 +52,12 @@ def query_support(emb: Optional[EmbeddingSet]) -> Tuple[bool, str]:
 
 
 def semantic_search(emb: EmbeddingSet, query: str, k: int, progress=None):
-    """Embed ``query`` with the set's encoder (its text tower) and return the ``k`` most similar items."""
+    """Embed ``query`` with the set's encoder (its text tower, in the encoder process) and
+    return the ``k`` most similar items."""
     from embedview.core.neighbors import topk
-    from embedview.encoders.pipeline import encode_queries, get_encoder
+    from embedview.gui.encoder_host import embed_query, encoder_host
 
-    progress.report(0, 2, f"loading {emb.encoder}")
-    encoder = get_encoder(emb.encoder)
-    progress.report(1, 2, "embedding the query")
-    q = encode_queries(encoder, [query])
+    q = encoder_host().call(embed_query, emb.encoder, query, progress=progress)
     idx, scores = topk(emb.unit, k, queries=q, metric="cosine", exclude_self=False)
     return idx[0], scores[0]
 
