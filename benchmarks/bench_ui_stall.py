@@ -8,9 +8,9 @@ of time, measured in the same run: the ratio says how much the background work a
 plain scheduling jitter of this (shared, possibly busy) machine.  The goal is a worst gap under
 100 ms, i.e. no stall a user would notice.
 
-A warm-up dataset goes first (not measured): the first encode imports torch / transformers and
-the first analyses import scikit-learn / scipy in worker threads; those imports hold the GIL once
-per session.  ``--cold`` measures that first run instead.
+A warm-up dataset goes first (not measured): the first analyses import scikit-learn / scipy in
+worker threads of the window's process, and those imports hold the GIL once per session (the
+encoder's torch imports happen in the encoder process).  ``--cold`` measures that first run.
 
     .venv/bin/python benchmarks/bench_ui_stall.py [--n 200] [--cold]
 """
