@@ -17,26 +17,9 @@ from embedview.core.invariance import (
     typos,
     word_dropout,
 )
+from english_sentences import SENTENCES as ENGLISH
 
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog near the river bank.",
-    "A stitch in time saves nine, as my grandmother used to say.",
-    "Neural networks learn representations from large amounts of data.",
-    "The museum opens at nine in the morning on weekdays.",
-    "Fresh bread from the bakery smells wonderful on cold days.",
-    "She parked the red bicycle next to the old library entrance.",
-    "Rain is expected over the mountains later this afternoon.",
-    "The committee postponed its decision until next Thursday.",
-    "Our train to Vienna was delayed by almost two hours.",
-    "He planted tomatoes, basil and peppers in the small garden.",
-    "Quantum computers use qubits instead of classical bits.",
-    "The orchestra rehearsed the symphony for the final concert.",
-    "Please remember to water the plants while I am away.",
-    "The recipe calls for two cups of flour and one egg.",
-    "Satellite images show the glacier retreating every year.",
-    "The children built a sandcastle with towers and a moat.",
-]
-
+SENTENCES = ENGLISH[:16]
 
 def trigram_encoder(lowercase: bool):
     """Hashed character-trigram counts (512 buckets): a real, if simple, text embedding."""
