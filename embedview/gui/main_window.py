@@ -91,26 +91,15 @@ def load_job(paths: Sequence[str], text_column: Optional[str] = None, label_colu
     return {"dataset": dataset}
 
 
-def encode_job(dataset: Dataset, model: str, record: Dict[str, float], progress=None) -> EmbeddingSet:
+def encode_job(dataset: Dataset, model: str, progress=None) -> EmbeddingSet:
     """``pipeline.embed`` in the encoder process (``gui.encoder_host``: this process never
-    imports torch), with ``record["fraction"]`` kept up to date, also for the report that finds
-    the job cancelled (every batch reported is already in the cache).  Precomputed vectors need
-    no model and are taken here."""
+    imports torch).  Precomputed vectors need no model and are taken here."""
     if dataset.embeddings is not None:
         return EmbeddingSet.from_dataset(dataset)
-    from embedview.core.progress import TaskState
     from embedview.encoders.pipeline import embed
     from embedview.gui.encoder_host import encoder_host
 
-    relay = TaskState.coerce(progress).sub(0.0, 1.0)  # the job's own cancel flag
-    forward = relay.callback
-
-    def keep(fraction: float, message: str) -> None:
-        record["fraction"] = fraction
-        forward(fraction, message)  # raises Cancelled once cancelled
-
-    relay.callback = keep
-    return encoder_host().call(embed, dataset, model, progress=relay)
+    return encoder_host().call(embed, dataset, model, progress=progress)
 
 
 def availability_job(specs: Sequence, progress=None) -> Dict[str, Tuple[bool, str]]:
@@ -249,7 +238,7 @@ class MainWindow(QMainWindow):
         self._default_layout: Optional[QByteArray] = None
         self._specs: List[Any] = []
         self._availability: Dict[str, Tuple[bool, str]] = {}
-        self._encode_record: Dict[str, float] = {}
+        self._encode_job = None  # the running or last encode Job (its state holds the fraction done)
         self._encode_target = ("", 0)  # encoder name, items
         self._eta: Optional[Eta] = None
         self._pending_open: List[Tuple[Callable, tuple]] = []
@@ -724,15 +713,13 @@ class MainWindow(QMainWindow):
         if ds is None or not name:
             return
         self.settings.set_last_encoder(ds.modality, name)
-        record: Dict[str, float] = {"fraction": 0.0}
-        self._encode_record = record
         self._encode_target = (name, len(ds))
         self._eta = Eta(len(ds))
         self.progress_label.setText(f"{name}: starting\u2026")
         self.progress_bar.setValue(0)
         self._set_busy_widgets(True)
-        self.runner.submit(
-            "encode", encode_job, ds, name, record,
+        self._encode_job = self.runner.submit(
+            "encode", encode_job, ds, name,
             on_result=lambda emb, ds=ds: self._on_encoded(ds, emb),
             on_progress=self._on_encode_progress,
             on_cancelled=self._on_encode_cancelled,
@@ -777,7 +764,8 @@ class MainWindow(QMainWindow):
     def _on_encode_cancelled(self) -> None:
         self._set_busy_widgets(False)
         name, total = self._encode_target
-        done = int(round(self._encode_record.get("fraction", 0.0) * total))
+        # every batch reported before the cancel is in the cache (one more may have landed since)
+        done = int(round(self._encode_job.state.fraction * total))
         self.show_message(f"Encoding cancelled \u2014 {done:,} of {total:,} cached")
 
     def _on_encode_error(self, name: str, message: str) -> None:
@@ -1033,7 +1021,7 @@ class MainWindow(QMainWindow):
             return
         self.show_message(f"Encoding with {name} for comparison\u2026")
         self.runner.submit(
-            f"encode.extra:{name}", encode_job, ds, name, {"fraction": 0.0},
+            f"encode.extra:{name}", encode_job, ds, name,
             on_result=lambda emb, paths=list(self.state.paths): self._on_extra_encoded(paths, emb, show),
             on_progress=lambda f, _m, name=name: self.statusBar().showMessage(
                 f"Encoding with {name} for comparison\u2026 {f * 100:.0f} %"),

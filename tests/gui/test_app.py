@@ -121,7 +121,7 @@ def test_cancel_encoding_leaves_consistent_state_and_reopen_uses_cache(window, q
     window.open_paths([str(path)])
     qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=30_000)
     # cancel once the first batch is in the cache
-    qtbot.waitUntil(lambda: window._encode_record.get("fraction", 0) > 0, timeout=240_000)
+    qtbot.waitUntil(lambda: window._encode_job.state.fraction > 0, timeout=240_000)
     window.cancel_button.click()
     qtbot.waitUntil(lambda: "Encoding cancelled" in window.last_message, timeout=60_000)
     assert window.runner.wait_all(30)
