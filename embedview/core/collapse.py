@@ -50,7 +50,7 @@ and :func:`whiten` (PCA whitening: every remaining direction gets unit variance)
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -164,11 +164,15 @@ class CollapseDiagnostics:
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------------------
-    def fit(self, X: Any, positive_pairs: Optional[Sequence] = None, progress=None) -> "CollapseDiagnostics":
+    def fit(self, X: Any, positive_pairs: Optional[Sequence] = None, progress=None,
+            transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> "CollapseDiagnostics":
         """Measure ``X`` (array or ``EmbeddingSet``).
 
         ``positive_pairs``: optional ``(P, 2)`` item indices of pairs that should be close
         (augmented views, caption/image pairs) for ``alignment_``.
+        ``transform``: optional post-hoc mitigation (``mean_center``, ``whiten``) applied to the
+        sampled rows (float32) before measuring; ``n_items_`` still counts every item, and
+        ``alignment_`` is measured on ``X`` as given.
         """
         task = TaskState.coerce(progress)
         X_all = _as_matrix(X)
@@ -176,7 +180,10 @@ class CollapseDiagnostics:
         if n_all < 2:
             raise ValueError(f"collapse diagnostics need at least 2 items, got {n_all}")
         rows = _sample(n_all, self.sample, self.random_state)
-        X = X_all[rows].astype(np.float64)
+        X = X_all[rows]
+        if transform is not None:
+            X = transform(np.asarray(X, dtype=np.float32))
+        X = np.asarray(X, dtype=np.float64)
         n = len(X)
         self.n_items_, self.n_used_, self.dim_ = int(n_all), int(n), int(d)
 

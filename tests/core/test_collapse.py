@@ -116,3 +116,19 @@ def test_mean_centring_reduces_cosine_mean():
     before = _fit(X).cosine_mean_
     after = _fit(mean_center(X)).cosine_mean_
     assert before > 0.8 and abs(after) < 0.05
+
+
+def test_a_transform_applies_to_the_sampled_rows_and_keeps_the_item_count():
+    scales = np.exp(-np.arange(32) / 4.0)
+    X = (RNG.standard_normal((900, 32)) * scales + 1.0).astype(np.float32)
+    diag = CollapseDiagnostics(sample=400)
+    fitted = diag.fit(X, transform=whiten)
+    assert fitted.n_items_ == 900 and fitted.n_used_ == 400
+    # the same figures as whitening the very rows the diagnostics sample, measured as they are
+    from embedview.core.projection import _sample
+
+    rows = _sample(900, 400, diag.random_state)
+    by_hand = CollapseDiagnostics(sample=400).fit(whiten(X[rows]))
+    assert fitted.effective_rank_ == pytest.approx(by_hand.effective_rank_, rel=1e-9)
+    assert fitted.cosine_mean_ == pytest.approx(by_hand.cosine_mean_, abs=1e-9)
+    assert fitted.effective_rank_ > 2 * CollapseDiagnostics(sample=400).fit(X).effective_rank_

@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, 
 
 from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.projection import _sample
 from embedview.core.report import metric_rows
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
@@ -95,14 +94,13 @@ def diagnose(emb: EmbeddingSet, center: bool = False, whitened: bool = False, pr
     """:class:`CollapseDiagnostics` of ``emb`` (defaults, as ``run_checks`` uses) under the toggles.
 
     Without a toggle the core runs on the vectors exactly as ``run_checks`` does.  With one, the
-    transform is applied to the rows the diagnostics would sample (all rows up to ``sample``).
+    core applies the transform to the rows it samples (all rows up to ``sample``).
     """
-    diag = CollapseDiagnostics()
-    X = emb.vectors
+    transform = None
     if center or whitened:
-        rows = _sample(len(X), diag.sample, diag.random_state)
-        X = transformed(np.asarray(X[rows], dtype=np.float32), center, whitened)
-    return diag.fit(X, progress=progress)
+        def transform(X: np.ndarray) -> np.ndarray:
+            return transformed(X, center, whitened)
+    return CollapseDiagnostics().fit(emb.vectors, progress=progress, transform=transform)
 
 
 def diagnose_sets(sets: Dict[str, EmbeddingSet], center: bool, whitened: bool,
