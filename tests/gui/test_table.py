@@ -127,6 +127,12 @@ def test_outlier_scores_appear_when_the_analysis_arrives(env):
     assert view.model.column_of("outlier") >= 0
     view.table.sortByColumn(view.model.column_of("outlier"), Qt.DescendingOrder)
     assert _column(view, "outlier")[:2] == ["0.900", "0.500"]
+    # the same scores announced again (another analysis, the set re-activated) leave the model alone
+    resets = []
+    view.model.modelReset.connect(lambda: resets.append(1))
+    state.set_analysis("outliers", state.get_analysis("outliers"))
+    view._on_scores()
+    assert resets == []
 
 
 def test_a_million_rows_stay_virtual_and_sort_and_filter_in_the_background(env, qtbot):

@@ -335,7 +335,7 @@ class TableView(View):
         scores = getattr(res, "scores_", None)
         if scores is None or self._dataset is None or len(scores) != len(self._dataset):
             return None
-        return np.asarray(scores, dtype=np.float64)
+        return np.asarray(scores)  # the analysis' own array: identity tells whether it changed
 
     def _on_dataset(self) -> None:
         self.runner.cancel("table")
@@ -362,7 +362,7 @@ class TableView(View):
 
     def _on_scores(self) -> None:
         scores = self._scores()
-        if (scores is None) != (self.model.scores is None) or scores is not self.model.scores:
+        if scores is not self.model.scores:
             self._syncing = True
             try:
                 self.model.set_scores(scores)
