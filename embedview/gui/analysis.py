@@ -117,6 +117,7 @@ class AnalysisScheduler(QObject):
         self.state = state
         self.runner = runner
         self._scheduled: Optional[EmbeddingSet] = None
+        self._umap_for: Optional[EmbeddingSet] = None  # the set whose UMAP job was submitted last
         self._labels = {"analysis.pca": "PCA map", "analysis.umap": "UMAP map",
                         "analysis.outliers": "outlier scores", "analysis.duplicates": "duplicates"}
         state.dataset_changed.connect(self.cancel)
@@ -133,6 +134,7 @@ class AnalysisScheduler(QObject):
     def cancel(self) -> None:
         """Stop every analysis (a new dataset arrived)."""
         self._scheduled = None
+        self._umap_for = None
         for key in KEYS:
             self.runner.cancel(key)
 
@@ -150,7 +152,10 @@ class AnalysisScheduler(QObject):
         if self.state.projection("pca", name) is None:
             self._submit("analysis.pca", run_pca, emb, name, self._pca_done)
             return
-        if self.state.projection("umap", name) is None and not self.runner.is_running("analysis.umap"):
+        if self.state.projection("umap", name) is None and self._umap_for is not emb:
+            # once per set: a cancelled UMAP of the previous set may still be winding down, so
+            # "is a UMAP job running" cannot tell whether this set's has been started
+            self._umap_for = emb
             self._submit("analysis.umap", run_umap, emb, name, self._umap_done)
         if self.state.get_analysis("outliers", name) is None:
             self._submit("analysis.outliers", run_outliers, emb, name, self._outliers_done)

@@ -1,0 +1,53 @@
+"""The analysis scheduler's bookkeeping: which set's UMAP runs, after switching sets back and forth.
+
+The jobs are stand-ins (the scheduler is under test, not the projections, which tests/core and
+tests/gui/test_app.py run for real); the stand-in UMAP polls for cancellation every 0.1 s and so
+winds down a moment after it is cancelled, as ``run_isolated`` does."""
+
+import time
+
+import numpy as np
+
+from embedview.core.dataset import Dataset
+from embedview.core.embeddings import EmbeddingSet
+from embedview.core.progress import TaskState
+from embedview.gui import analysis
+from embedview.gui.state import AppState
+from embedview.gui.workers import JobRunner
+
+
+class _Projection:
+    def __init__(self, n):
+        self.embedding_ = np.zeros((n, 2), np.float32)
+
+
+def test_umap_is_started_again_for_a_set_whose_umap_was_cancelled(qtbot, monkeypatch):
+    calls = []
+
+    def slow_umap(emb, progress=None):
+        calls.append(emb.encoder)
+        task = TaskState.coerce(progress)
+        for _ in range(15):
+            time.sleep(0.1)
+            task.check()
+        return _Projection(len(emb))
+
+    monkeypatch.setattr(analysis, "run_pca", lambda emb, progress=None: _Projection(len(emb)))
+    monkeypatch.setattr(analysis, "run_umap", slow_umap)
+    monkeypatch.setattr(analysis, "run_outliers", lambda emb, progress=None: "outliers")
+    monkeypatch.setattr(analysis, "run_duplicates", lambda emb, progress=None: "duplicates")
+    state, runner = AppState(), JobRunner()
+    analysis.AnalysisScheduler(state, runner)
+    X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    ds = Dataset("text", [str(i) for i in range(50)], ["notes.txt"] * 50, texts=["t"] * 50)
+    a, b = EmbeddingSet(ds, X, encoder="A"), EmbeddingSet(ds, X.copy(), encoder="B")
+    state.set_dataset(ds)
+    state.add_embeddings(a)
+    qtbot.waitUntil(lambda: state.get_analysis("duplicates", "A") is not None, timeout=10_000)
+    state.add_embeddings(b)  # B becomes active: A's UMAP is cancelled mid-way
+    qtbot.waitUntil(lambda: state.get_analysis("duplicates", "B") is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: state.projection("umap", "B") is not None, timeout=20_000)
+    state.set_active("A")  # back to A: only its UMAP is missing
+    qtbot.waitUntil(lambda: state.projection("umap", "A") is not None, timeout=20_000)
+    assert calls == ["A", "B", "A"]
+    assert runner.wait_all(10)
