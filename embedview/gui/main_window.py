@@ -99,7 +99,12 @@ def encode_job(dataset: Dataset, model: str, progress=None) -> EmbeddingSet:
     from embedview.encoders.pipeline import embed
     from embedview.gui.encoder_host import encoder_host
 
-    return encoder_host().call(embed, dataset, model, progress=progress)
+    emb = encoder_host().call(embed, dataset, model, progress=progress)
+    # the set comes back with an unpickled copy of the dataset; when every item was encoded,
+    # point it at the window's own (same items): thumbnails and the table follow the object
+    if len(emb.dataset) == len(dataset) and emb.dataset.ids == dataset.ids:
+        emb.dataset = dataset
+    return emb
 
 
 def availability_job(specs: Sequence, progress=None) -> Dict[str, Tuple[bool, str]]:

@@ -442,3 +442,15 @@ def test_layout_encoder_choice_and_theme_survive_a_restart(qtbot, tmp_path):
     finally:
         second.set_theme("light")
         assert second.shutdown(30)
+
+
+def test_the_encoded_set_keeps_the_windows_own_dataset(tmp_path):
+    """The encoder process sends back a copy of the dataset; when every item was encoded the set
+    points at the window's own object (thumbnails and the table follow that object)."""
+    from embedview.core.loaders import load_paths
+    from embedview.gui.main_window import encode_job
+
+    ds = load_paths(_write_texts(tmp_path / "few.txt", 12))
+    emb = encode_job(ds, "default-text")
+    assert emb.dataset is ds and len(emb) == 12 and emb.encoder == "default-text"
+    assert emb.stats["n_encoded"] == 12
