@@ -52,8 +52,11 @@ CREATE TABLE IF NOT EXISTS vectors (
 # -- content hashes ----------------------------------------------------------------------------
 def hash_file(path: Union[str, os.PathLike]) -> str:
     """Hex blake2b digest of a file's bytes, read in chunks (the file is opened read-only)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=_HASH_BYTES)).hexdigest()
+    h = hashlib.blake2b(digest_size=_HASH_BYTES)
+    with open(path, "rb") as f:  # (hashlib.file_digest would need Python 3.11; we support 3.10)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def hash_text(text: str) -> str:
