@@ -123,7 +123,9 @@ _KNOWN_SBERT = [("sentence-transformers/all-mpnet-base-v2", 768)]
 
 
 def _clip_spec(arch: str, pretrained: str, dim: Optional[int] = None) -> EncoderSpec:
-    local = pretrained.startswith("/") or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
+    from embedview.encoders._torchutil import looks_like_path  # stdlib only: no torch here
+
+    local = looks_like_path(pretrained)  # the rule openclip.load goes by
     sep = "@" if local else "/"
     return EncoderSpec(
         name=f"clip:{arch}{sep}{pretrained}",

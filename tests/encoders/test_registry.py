@@ -118,6 +118,10 @@ def test_prefixed_names_resolve_to_specs(tmp_path):
     hub = get_spec("clip:ViT-B-32/laion2b_s34b_b79k")
     assert hub.dim == 512 and hub.options["pretrained"] == "laion2b_s34b_b79k"
     assert get_spec("sbert:my-org/my-model").options == {"model": "my-org/my-model"}
+    # a checkpoint named as the user typed it comes back under the same name (the app matches
+    # encoders by name), for relative and home paths too
+    for typed in ("clip:ViT-B-32@~/ckpt/open_clip.pt", "clip:ViT-B-32@./models/ckpt", f"clip:ViT-B-32@{ckpt}"):
+        assert get_spec(typed).name == typed
 
 
 def test_plugin_is_listed_and_loads(plugins):
