@@ -1,12 +1,19 @@
 """Loading: ``load_paths`` on 100k text lines and 100k x 768 float32 vectors in each format,
 against the plain reader of that format, in the same run.
 
-For every format it prints the time of ``load_paths`` and of the reference reader (ratio: lower
-is better), and the peak memory Python allocated during the load (``tracemalloc``; numpy
-reports its buffers there) as a multiple of the matrix size.  The goal for precomputed vectors
-is at most one copy of the matrix: ``.npy`` is memory-mapped (peak ~0x), ``.npz`` / parquet /
-TSV are decoded once (peak ~1x plus the reader's own buffers).  ``load_paths`` also checks every
-value is finite, which reads the whole matrix once even when it is memory-mapped.
+Every load runs in a fresh Python process (so no allocator keeps memory from an earlier load),
+which reports:
+
+* the time of the load;
+* the peak resident memory the load added (the kernel's high-water mark, reset just before it),
+  and what is still held after it, as multiples of the matrix (or, for text, of the file) size.
+  This counts everything: numpy, Python objects, pyarrow's buffers, pages of a memory-mapped
+  file that were touched.
+
+The goal for precomputed vectors is at most one copy of the matrix beyond what the format's
+reader itself needs.  ``.npy`` is memory-mapped; ``load_paths`` checks every value is finite,
+which reads the whole file once, so its touched pages show in the resident figure although they
+are the page cache, not a copy.
 
     .venv/bin/python benchmarks/bench_load.py [--n 100000] [--dim 768]
 """
@@ -14,37 +21,69 @@ value is finite, which reads the whole matrix once even when it is memory-mapped
 from __future__ import annotations
 
 import argparse
-import gc
+import json
+import subprocess
+import sys
 import tempfile
-import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from _common import machine_line, make_sentences
+from _common import ROOT, machine_line, make_sentences
 
+CHILD = """
+import json, sys, time
+import numpy as np
+kind, path, dim = sys.argv[1], sys.argv[2], int(sys.argv[3])
 from embedview.core.loaders import load_paths
+import pyarrow.parquet as pq
+
+def kb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+
+def plain_lines():
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\\n") for line in f if line.strip()]
+
+def parquet_reference():
+    col = pq.read_table(path, columns=["embedding"]).column("embedding").combine_chunks()
+    return col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+
+readers = {
+    "ours": lambda: load_paths(path),
+    "txt": plain_lines,
+    "npy": lambda: np.load(path),
+    "npz": lambda: np.load(path)["embeddings"],
+    "parquet": parquet_reference,
+    "tsv": lambda: np.loadtxt(path, delimiter="\\t", dtype=np.float32),
+}
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the high-water mark
+before = kb("VmRSS")
+start = time.perf_counter()
+result = readers[kind]()
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "peak_kb": kb("VmHWM") - before, "held_kb": kb("VmRSS") - before}))
+"""
 
 
-def measure(fn, repeats: int = 3):
-    """(median seconds, peak traced bytes) of ``fn()``; the result is dropped before the next run."""
-    times, peak = [], 0
-    for _ in range(repeats):
-        gc.collect()
-        tracemalloc.start()
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-        peak = max(peak, tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
-        del result
-    return float(np.median(times)), peak
+def load(kind: str, path: Path, dim: int) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), str(dim)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def row(label: str, ours, ref, size: int, of: str = "the matrix") -> None:
-    (t, peak), (t_ref, peak_ref) = ours, ref
-    print(f"  {label:<9} load_paths {t:6.2f} s   reference {t_ref:6.2f} s   ratio {t / t_ref:5.2f}   "
-          f"peak memory {peak / size:4.2f}x {of} (reference {peak_ref / size:4.2f}x)", flush=True)
+def row(label: str, path: Path, reference: str, size: int, dim: int, of: str = "the matrix") -> None:
+    ours, ref = load("ours", path, dim), load(reference, path, dim)
+    kb = size / 1024
+    print(f"  {label:<9} load_paths {ours['seconds']:6.2f} s   reference {ref['seconds']:6.2f} s   "
+          f"ratio {ours['seconds'] / ref['seconds']:5.2f}   peak memory {ours['peak_kb'] / kb:4.2f}x {of}, "
+          f"held {ours['held_kb'] / kb:4.2f}x (reference: peak {ref['peak_kb'] / kb:4.2f}x, held {ref['held_kb'] / kb:4.2f}x)",
+          flush=True)
 
 
 def main() -> None:
@@ -53,20 +92,16 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     args = parser.parse_args()
     n, dim = args.n, args.dim
+    if not Path("/proc/self/clear_refs").exists():
+        sys.exit("this benchmark reads peak memory from /proc (Linux)")
     print(machine_line())
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        texts = make_sentences(n, seed=3)
-        (tmp / "lines.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
-        text_bytes = (tmp / "lines.txt").stat().st_size
-
-        def plain_lines():
-            with open(tmp / "lines.txt", encoding="utf-8") as f:
-                return [line.rstrip("\n") for line in f if line.strip()]
-
-        print(f"{n:,} text lines ({text_bytes / 1e6:.1f} MB); peak memory as a multiple of the file size:")
-        row("txt", measure(lambda: load_paths(tmp / "lines.txt")), measure(plain_lines), text_bytes, "the file")
+        texts = tmp / "lines.txt"
+        texts.write_text("\n".join(make_sentences(n, seed=3)) + "\n", encoding="utf-8")
+        print(f"{n:,} text lines ({texts.stat().st_size / 1e6:.1f} MB); memory as a multiple of the file size:")
+        row("txt", texts, "txt", texts.stat().st_size, dim, "the file")
 
         X = np.random.default_rng(0).standard_normal((n, dim), dtype=np.float32)
         ids = np.array([f"item-{i}" for i in range(n)])
@@ -75,29 +110,18 @@ def main() -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        flat = pa.array(X.reshape(-1))
-        table = pa.table({"id": ids, "embedding": pa.FixedSizeListArray.from_arrays(flat, dim)})
+        table = pa.table({"id": ids, "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), dim)})
         pq.write_table(table, tmp / "vectors.parquet")
         tsv_n = min(n, 20_000)  # TSV is text: a smaller file keeps the run short
         np.savetxt(tmp / "vectors.tsv", X[:tsv_n], delimiter="\t", fmt="%.6g")
-        del X, table, flat
-        gc.collect()
+        del X, table
 
-        def parquet_reference():
-            col = pq.read_table(tmp / "vectors.parquet", columns=["embedding"]).column("embedding").combine_chunks()
-            return col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
-
-        mb = n * dim * 4
-        print(f"{n:,} x {dim} float32 vectors ({mb / 1e6:.0f} MB); peak memory as a multiple of the matrix "
-              "(pyarrow's own buffers are not traced, so the parquet reference shows ~0):")
-        row("npy", measure(lambda: np.asarray(load_paths(tmp / "vectors.npy").embeddings[-1])),
-            measure(lambda: np.load(tmp / "vectors.npy")), mb)
-        row("npz", measure(lambda: load_paths(tmp / "vectors.npz")),
-            measure(lambda: np.load(tmp / "vectors.npz")["embeddings"]), mb)
-        row("parquet", measure(lambda: load_paths(tmp / "vectors.parquet")), measure(parquet_reference), mb)
-        row(f"tsv ({tsv_n // 1000}k)", measure(lambda: load_paths(tmp / "vectors.tsv"), repeats=1),
-            measure(lambda: np.loadtxt(tmp / "vectors.tsv", delimiter="\t", dtype=np.float32), repeats=1),
-            tsv_n * dim * 4)
+        size = n * dim * 4
+        print(f"{n:,} x {dim} float32 vectors ({size / 1e6:.0f} MB); memory as a multiple of the matrix:")
+        row("npy", tmp / "vectors.npy", "npy", size, dim)
+        row("npz", tmp / "vectors.npz", "npz", size, dim)
+        row("parquet", tmp / "vectors.parquet", "parquet", size, dim)
+        row(f"tsv ({tsv_n // 1000}k)", tmp / "vectors.tsv", "tsv", tsv_n * dim * 4, dim)
 
 
 if __name__ == "__main__":

@@ -1086,9 +1086,10 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Optional[Da
     vec = _pick_vector_column(schema, path, problems)
     if vec is None:
         return None
-    # Streamed through a 1 MB buffer, batch by batch into one preallocated matrix: peak memory
-    # measured at ~1.4x the matrix for 100k x 768 (reading whole row groups, or memory-mapping
-    # the file, peaked at 2.5-4x).
+    # Streamed batch by batch into one preallocated matrix.  pyarrow still decodes a whole row
+    # group's column at once, so a file written as one row group peaks at ~2.1x the matrix
+    # (benchmarks/bench_load.py; pyarrow's own read_table + to_numpy: 4.9x); its memory pool
+    # keeps those pages afterwards unless told to give them back (see the end).
     pf = pq.ParquetFile(path, memory_map=False, buffer_size=1 << 20, pre_buffer=False)
     n = pf.metadata.num_rows
     if n == 0:
@@ -1147,6 +1148,8 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Optional[Da
             cols[name] = _column_values(values)
 
     named = _split_named_columns(path, cols, columns, problems)
+    del pf
+    pa.default_memory_pool().release_unused()  # arrow's decoded pages, freed but kept by its allocator
     return _embedding_dataset(path, vectors, problems, rows=rows, metadata=cols, nonfinite=np.concatenate(nonfinite), **named)
 
 
