@@ -215,7 +215,8 @@ def test_html_report_from_the_file_menu_runs_in_the_runner(window, qtbot, tmp_pa
     fractions = []
     window.runner.progress.connect(lambda key, f, _m: fractions.append(f) if key == "report" else None)
     window.actions_by_key["export_report"].trigger()
-    assert window.runner.is_running("report") or path.exists()
+    # written in the runner: the file appears later, through the job (never during the trigger)
+    assert not path.exists() and window.runner.is_running("report")
     qtbot.waitUntil(lambda: path.exists() and "report" in window.last_message, timeout=120_000)
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "digits" in text
