@@ -164,14 +164,11 @@ def _check_output(out: Optional[str], inputs: Sequence[str], suffixes: Sequence[
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder so no half-written file is left behind."""
-    tmp = path.with_name(f".{path.name}.part")
-    try:
+    """``write(tmp)`` through :func:`core.export.atomic_path`: no half-written file is left behind."""
+    from embedview.core.export import atomic_path
+
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _write_text(path: Optional[Path], text: str) -> None:

@@ -481,14 +481,11 @@ class DuplicateFinder:
 
     @staticmethod
     def _write_atomic(path: str, write) -> None:
-        tmp = path + ".part"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                write(f)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        """``write(text file)`` through :func:`embedview.core.export.atomic_path`."""
+        from embedview.core.export import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+            write(f)
 
     def to_csv(self, path, dataset=None, decisions: Optional[Dict[int, str]] = None) -> str:
         """Write :meth:`to_rows` as CSV (header :data:`ROW_FIELDS`); returns the path."""

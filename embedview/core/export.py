@@ -1,9 +1,33 @@
-"""Writing embeddings for other tools: ``.npz`` and ``.parquet`` (used by ``embedview encode``
-and the app's File → Export embeddings)."""
+"""Writing files: embeddings for other tools (``.npz`` and ``.parquet``, used by ``embedview
+encode`` and the app's File → Export embeddings), and :func:`atomic_path`, through which every
+file embedview writes goes (reports, CSV/JSON exports, sessions, the ONNX export)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Union
+
+
+@contextlib.contextmanager
+def atomic_path(target: Union[str, os.PathLike]) -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``target``; when the block ends without an error,
+    move it over ``target`` atomically (``os.replace``), else delete it.
+
+    Readers never see a half-written file, a cancelled or failed write leaves ``target`` as it
+    was, and two writers of the same target never share a temporary file.  The temporary file
+    is not created here: the writer creates it, with the usual permissions.
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _label_strings(dataset) -> List[str]:

@@ -33,6 +33,7 @@ import numpy as np
 from embedview import __version__
 from embedview.core.checks import Checks, comparison, jsonable
 from embedview.core.embeddings import EmbeddingSet
+from embedview.core.export import atomic_path
 from embedview.core.progress import TaskState
 
 #: duplicate groups shown per encoder, and items shown per group
@@ -641,13 +642,8 @@ def write_report(
             reason = "the encoders were run on different items, so they are shown side by side but not compared"
     task.report(0.97, 1, "writing the report")
     page = _page(named, fitted, results, maps, comp, reason, k, title)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     task.report(1, 1, "report written")
     return path
 

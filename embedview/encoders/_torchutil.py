@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
@@ -56,25 +55,6 @@ def module_fingerprint(module: Any, sample: int = 4096) -> str:
             flat = flat[:: max(1, flat.numel() // sample)][:sample]
         h.update(flat.float().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success move it over ``target`` atomically.
-
-    On an exception the temporary file is removed and ``target`` is left untouched, so readers
-    never see a half-written file and concurrent writers do not corrupt each other.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -26,7 +26,8 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from embedview.core.cache import cache_dir
-from embedview.encoders._torchutil import atomic_path, file_fingerprint, gpu_likely, short_reason
+from embedview.core.export import atomic_path
+from embedview.encoders._torchutil import file_fingerprint, gpu_likely, short_reason
 from embedview.encoders.base import Encoder, EncoderLoadError, pick_device
 
 ARCH = "tf_efficientnet_lite0"
@@ -293,6 +294,7 @@ def _export_onnx(model: Any, target: Path, threads: Optional[int]) -> Any:
         raise EncoderLoadError(f"ONNX export differs from torch by {diff:.3g} (tolerance {ONNX_TOLERANCE})")
 
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(target) as tmp:
             tmp.write_bytes(data)
     except OSError as exc:

@@ -40,6 +40,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QObject, QTimer
 
 from embedview import __version__
+from embedview.core.export import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -184,14 +185,9 @@ def view_states(window: Any) -> Dict[str, Dict[str, Any]]:
 
 
 def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """``write(binary file)`` through :func:`core.export.atomic_path`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def write_session(snap: Snapshot, path: Any, progress=None) -> str:

@@ -832,14 +832,10 @@ class ChecksView(View):
             for row in self.all_rows():
                 w.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
             text = out.getvalue()
-        tmp = path + ".part"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        from embedview.core.export import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
         return path
 
     def export_dialog(self) -> None:
