@@ -422,9 +422,21 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     out = _check_output(args.output, args.paths, (".json",))
     emb = _embed(_load(args.paths, args), args, model=args.model)
+    relevant = None
+    if args.relevance:
+        from embedview.core.evaluation import load_relevance_file
+
+        try:
+            relevant, problems = load_relevance_file(args.relevance, emb.dataset.ids)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        for problem in problems[:20]:
+            _err(f"skipped {problem}")
+        if len(problems) > 20:
+            _err(f"... and {len(problems) - 20} more rows of {args.relevance} skipped")
     bar = ProgressBar("checking")
     try:
-        result = run_checks(emb, k=args.k, progress=bar)
+        result = run_checks(emb, k=args.k, progress=bar, relevant=relevant)
     finally:
         bar.close()
     _write_text(out, json.dumps(result, indent=2) + "\n")
@@ -586,6 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every metric the data allows, as JSON; exit 3 if collapsed")
     p.add_argument("-o", "--output", metavar="FILE", help="metrics.json (default: stdout)")
     p.add_argument("--k", type=_positive_int, default=10, help="neighbours for the kNN metrics (default: 10)")
+    p.add_argument("--relevance", metavar="CSV", help="retrieval relevance as query,relevant id pairs "
+                   "(a CSV or TSV with those two columns; default: items with the same label)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", parents=[common, loading, encoding], help="a self-contained HTML report")

@@ -204,6 +204,29 @@ def test_check_passes_on_real_embeddings(tmp_path, texts_csv, capsys):
     assert result["knn"]["k"] == 3 and result["knn"]["accuracy"] > 0.8  # two clear topics
 
 
+def test_check_retrieval_with_a_relevance_file_needs_no_labels(tmp_path, texts_csv, capsys):
+    vectors = tmp_path / "unlabelled.npz"
+    assert main(["encode", str(texts_csv), "--model", "default-text", "--text-column", "sentence",
+                 "-o", str(vectors)]) == 0
+    ids = list(np.load(vectors)["ids"])
+    capsys.readouterr()
+    assert main(["check", str(vectors), "--k", "3"]) == 0  # no labels: retrieval is skipped
+    assert "retrieval" not in json.loads(capsys.readouterr().out)
+
+    pairs = tmp_path / "relevance.csv"
+    rows = ["query,relevant"] + [f"{ids[0]},{ids[i]}" for i in range(1, 6)]  # cooking -> cooking
+    rows += [f"{ids[6]},{ids[i]}" for i in range(7, 12)] + [f"{ids[6]},no-such-item"]  # sports -> sports
+    pairs.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["check", str(vectors), "--k", "3", "--relevance", str(pairs)]) == 0
+    captured = capsys.readouterr()
+    retrieval = json.loads(captured.out)["retrieval"]
+    assert retrieval["n_queries"] == 2 and "relevance from a file" in retrieval["notes"]
+    assert retrieval["precision_at"]["1"] == 1.0  # each topic's nearest sentence is of its topic
+    assert f"relevance.csv:{len(rows)}: unknown id(s) 'no-such-item'" in captured.err
+    assert main(["check", str(vectors), "--relevance", str(tmp_path / "nope.csv")]) == EXIT_USAGE
+    assert "nope.csv: cannot read relevance file" in capsys.readouterr().err
+
+
 def test_check_fails_on_collapsed_embeddings(tmp_path, capsys):
     rng = np.random.default_rng(0)
     collapsed = np.outer(rng.normal(size=300), rng.normal(size=128)) + 1e-3 * rng.normal(size=(300, 128))

@@ -110,6 +110,10 @@ class Checks:
     include : iterable of str, optional
         Names from :data:`CHECKS` to run (default all); ``collapse`` always runs.
     metric : "cosine" (default), "euclidean" or "dot"
+    relevant : {query index: relevant indices}, optional
+        Explicit relevance for ``retrieval`` (e.g. from
+        :func:`~embedview.core.evaluation.load_relevance_file`) instead of same-label relevance;
+        retrieval then runs without labels.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -119,10 +123,12 @@ class Checks:
     seconds_ : {check name: wall time}
     """
 
-    def __init__(self, k: int = 10, include: Optional[Iterable[str]] = None, metric: str = "cosine"):
+    def __init__(self, k: int = 10, include: Optional[Iterable[str]] = None, metric: str = "cosine",
+                 relevant: Optional[Mapping[int, Iterable[int]]] = None):
         self.k = k
         self.include = include
         self.metric = metric
+        self.relevant = relevant
 
     def _selected(self) -> List[str]:
         if self.include is None:
@@ -158,7 +164,7 @@ class Checks:
             "linear_probe": lambda p: evaluation.LinearProbe().fit(X, labels, progress=p),
             "clustering": lambda p: evaluation.ClusteringMetrics(metric=self.metric).fit(X, labels, progress=p),
             "retrieval": lambda p: evaluation.RetrievalMetrics(ks=sorted({1, 5, k}), metric=self.metric).fit(
-                X, labels, progress=p
+                X, *((None, self.relevant) if self.relevant is not None else (labels, None)), progress=p
             ),
             "outliers": lambda p: evaluation.OutlierScores(k, self.metric).fit(X, progress=p),
             "duplicates": lambda p: _duplicates(emb, p),
@@ -168,11 +174,14 @@ class Checks:
         for name in names:
             sub = task.sub(done / total, (done + CHECKS[name]) / total)
             done += CHECKS[name]
-            if name in LABEL_CHECKS and labels is None:
+            by_labels = name in LABEL_CHECKS and not (name == "retrieval" and self.relevant is not None)
+            if by_labels and labels is None:
                 self.skipped_.append({"check": name, "reason": label_note})
                 continue
-            if name in LABEL_CHECKS and label_note:
+            if by_labels and label_note:
                 self.notes_[name] = label_note
+            if name == "retrieval" and self.relevant is not None:
+                self.notes_[name] = f"relevance from a file of query -> relevant pairs ({len(self.relevant)} queries)"
             sub.report(0, 1, name.replace("_", " "))
             start = time.perf_counter()
             try:
@@ -243,7 +252,8 @@ def _duplicates(emb: EmbeddingSet, progress):
 
 
 def run_checks(
-    emb: EmbeddingSet, *, k: int = 10, progress=None, include: Optional[Iterable[str]] = None
+    emb: EmbeddingSet, *, k: int = 10, progress=None, include: Optional[Iterable[str]] = None,
+    relevant: Optional[Mapping[int, Iterable[int]]] = None,
 ) -> Dict[str, Any]:
     """Every check the data allows on ``emb``, as a JSON-ready dict.
 
@@ -252,7 +262,7 @@ def run_checks(
     ``linear_probe``, ``clustering``, ``retrieval``, ``outliers``, ``duplicates``; each the
     check's ``to_dict()``), ``skipped`` (``[{"check", "reason"}]``) and ``seconds``.
     """
-    return Checks(k=k, include=include).fit(emb, progress=progress).to_dict()
+    return Checks(k=k, include=include, relevant=relevant).fit(emb, progress=progress).to_dict()
 
 
 def is_healthy(result: Mapping[str, Any]) -> bool:
