@@ -439,6 +439,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         result = run_checks(emb, k=args.k, progress=bar, relevant=relevant)
     finally:
         bar.close()
+    if args.invariance:
+        result["invariance"] = _invariance(emb, args.invariance)
     _write_text(out, json.dumps(result, indent=2) + "\n")
     verdict = result["collapse"].get("verdict")
     if out is not None:
@@ -448,6 +450,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     _err(f"collapse verdict: {verdict} (exit {EXIT_UNHEALTHY})")
     return EXIT_UNHEALTHY
+
+
+def _invariance(emb, n_items: int) -> Dict[str, Any]:
+    """The invariance probe (``core.invariance``) of ``emb``'s own encoder on ``n_items`` items."""
+    if emb.encoder == "precomputed":
+        raise CLIError("--invariance re-encodes augmented items: give the images or texts and a model (-m), "
+                       "not precomputed vectors")
+    from embedview.core.checks import jsonable
+    from embedview.core.images import LazyImages
+    from embedview.core.invariance import InvarianceProbe
+    from embedview.encoders.pipeline import get_encoder
+
+    ds = emb.dataset
+    items = LazyImages(ds.sources) if ds.modality == "image" else list(ds.texts)
+    bar = ProgressBar("invariance probe")
+    try:
+        probe = InvarianceProbe(n_items=n_items).run(items, get_encoder(emb.encoder).encode, ds.modality, progress=bar)
+    finally:
+        bar.close()
+    return jsonable(probe.to_dict())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -600,6 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive_int, default=10, help="neighbours for the kNN metrics (default: 10)")
     p.add_argument("--relevance", metavar="CSV", help="retrieval relevance as query,relevant id pairs "
                    "(a CSV or TSV with those two columns; default: items with the same label)")
+    p.add_argument("--invariance", type=_positive_int, nargs="?", const=100, default=0, metavar="N",
+                   help="also probe the encoder's invariance to augmentations on N items (default 100); "
+                   "needs images or texts and a model")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", parents=[common, loading, encoding], help="a self-contained HTML report")

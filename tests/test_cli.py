@@ -227,6 +227,20 @@ def test_check_retrieval_with_a_relevance_file_needs_no_labels(tmp_path, texts_c
     assert "nope.csv: cannot read relevance file" in capsys.readouterr().err
 
 
+def test_check_runs_the_invariance_probe_with_the_encoder(tmp_path, texts_csv, capsys):
+    assert main(["check", str(texts_csv), "--text-column", "sentence", "--label-column", "topic",
+                 "-m", "default-text", "--invariance", "8"]) == 0
+    probe = json.loads(capsys.readouterr().out)["invariance"]
+    assert probe["modality"] == "text" and probe["n_items"] == 8
+    assert set(probe["results"]) == {"casing", "typos", "word_dropout"}
+    for r in probe["results"].values():
+        assert 0.3 < r["mean_cosine"] <= 1.0 and r["mean_rank"] >= 1.0  # a real model: close, not identical
+    vectors = tmp_path / "v.npy"
+    np.save(vectors, np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32))
+    assert main(["check", str(vectors), "--invariance"]) == EXIT_USAGE
+    assert "--invariance re-encodes augmented items" in capsys.readouterr().err
+
+
 def test_check_fails_on_collapsed_embeddings(tmp_path, capsys):
     rng = np.random.default_rng(0)
     collapsed = np.outer(rng.normal(size=300), rng.normal(size=128)) + 1e-3 * rng.normal(size=(300, 128))
