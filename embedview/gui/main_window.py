@@ -107,6 +107,20 @@ def encode_job(dataset: Dataset, model: str, progress=None) -> EmbeddingSet:
     return emb
 
 
+def write_embeddings(emb: EmbeddingSet, path: str, progress=None) -> int:
+    """``emb`` to ``path`` (``.parquet`` with ids and labels, else ``.npy``), written atomically;
+    returns the number of vectors."""
+    from embedview.core.export import atomic_path, save_parquet
+
+    with atomic_path(path) as tmp:
+        if path.lower().endswith(".parquet"):
+            save_parquet(emb, tmp)
+        else:
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(emb.vectors, dtype=np.float32))
+    return len(emb)
+
+
 def availability_job(specs: Sequence, progress=None) -> Dict[str, Tuple[bool, str]]:
     out = {}
     for i, spec in enumerate(specs):
@@ -895,20 +909,18 @@ class MainWindow(QMainWindow):
                 w.writerow([i, ds.ids[i], ds.sources[i], "" if label is None else label])
         return len(self.selection.selected)
 
-    def export_embeddings(self, path: str) -> int:
-        """Write the active embeddings: ``.npy`` (the matrix) or ``.parquet`` (id, source, label, …,
-        ``embedding`` as a fixed-size list).  Returns the number of vectors."""
+    def export_embeddings(self, path: str):
+        """Write the active embeddings in the runner (hundreds of MB at 100k x 768): ``.npy`` (the
+        matrix) or ``.parquet`` (id, source, label, …, ``embedding`` as a fixed-size list).
+        Returns the job; the status bar says when the file is written."""
         emb = self.state.emb
         if emb is None:
             raise ValueError("there are no embeddings yet (encoding still running or cancelled)")
-        if path.lower().endswith(".parquet"):
-            from embedview.core.export import save_parquet
-
-            save_parquet(emb, path)
-        else:
-            with open(path, "wb") as f:
-                np.save(f, np.asarray(emb.vectors, dtype=np.float32))
-        return len(emb)
+        return self.runner.submit(
+            "export.embeddings", write_embeddings, emb, path,
+            on_result=lambda n, path=path: self.show_message(f"Wrote {n:,} vectors to {path}"),
+            on_error=lambda msg, path=path: self.report_error("export", f"could not write {path}: {msg}"),
+        )
 
     def export_selection_dialog(self) -> None:
         if self.state.dataset is None or not len(self.selection.selected):
@@ -928,7 +940,7 @@ class MainWindow(QMainWindow):
             return
         if not path.lower().endswith((".npy", ".parquet")):
             path += ".npy" if "npy" in chosen else ".parquet"
-        self._guarded("export", lambda: self.show_message(f"Wrote {self.export_embeddings(path):,} vectors to {path}"))
+        self._guarded("export", lambda: self.export_embeddings(path))
 
     def plot_view(self) -> Optional[QWidget]:
         """The view an "Export plot" means: the one holding the focus, else the main view, else a visible one."""

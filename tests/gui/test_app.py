@@ -103,10 +103,12 @@ def test_drop_folder_encodes_shows_items_and_problems(window, qtbot, tmp_path):
     lines = out.read_text().splitlines()
     assert lines[0] == "index,id,source,label" and len(lines) == 13
     npy = tmp_path / "emb.npy"
-    window.export_embeddings(str(npy))
+    window.export_embeddings(str(npy))  # in the runner: the window says when it is written
+    qtbot.waitUntil(lambda: f"to {npy}" in window.last_message, timeout=30_000)
     np.testing.assert_allclose(np.load(npy), emb.vectors)
     pq = tmp_path / "emb.parquet"
     window.export_embeddings(str(pq))
+    qtbot.waitUntil(lambda: f"to {pq}" in window.last_message, timeout=30_000)
     import pyarrow.parquet as papq
 
     t = papq.read_table(pq)
