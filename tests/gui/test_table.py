@@ -65,6 +65,16 @@ def test_filter_is_case_insensitive_over_id_label_and_text():
     assert filter_order(order, hay, "recipes.txt:3").tolist() == [2]
     assert filter_order(order[::-1], hay, "apple").tolist() == [3, 0]  # keeps the current order
     assert filter_order(order, hay, "  ").tolist() == order.tolist()
+    # built once per dataset (every keystroke and word search reuses it), forgotten with the dataset
+    from embedview.gui.views import table
+
+    assert search_text(ds) is hay and search_text(_text_dataset()) is not hay
+    key = id(ds)
+    del ds
+    import gc
+
+    gc.collect()
+    assert key not in table._SEARCH_TEXT
 
 
 def test_columns_sorting_and_filter_in_the_view(env, qtbot):

@@ -10,6 +10,7 @@ column and filtering a vectorised substring test; both run in the runner (key ``
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -93,8 +94,24 @@ def _as_float(values: Any) -> Optional[np.ndarray]:
     return arr
 
 
+#: search_text per dataset (keyed by id, dropped when the dataset is): the table's filter and the
+#: search view's word match build it once per dataset, not once per keystroke / query
+_SEARCH_TEXT: Dict[int, Tuple[Any, List[str]]] = {}
+
+
 def search_text(dataset: Dataset) -> List[str]:
-    """One lower-cased string per item (id, label, text) that the filter box searches."""
+    """One lower-cased string per item (id, label, text) that the filter box searches; built
+    once per dataset (datasets are not changed in place)."""
+    key = id(dataset)
+    hit = _SEARCH_TEXT.get(key)
+    if hit is not None and hit[0]() is dataset:
+        return hit[1]
+    out = _build_search_text(dataset)
+    _SEARCH_TEXT[key] = (weakref.ref(dataset, lambda _ref, key=key: _SEARCH_TEXT.pop(key, None)), out)
+    return out
+
+
+def _build_search_text(dataset: Dataset) -> List[str]:
     ids, labels, texts = dataset.ids, dataset.labels, dataset.texts
     out = []
     for i in range(len(ids)):
@@ -117,18 +134,16 @@ def filter_order(order: np.ndarray, haystack: List[str], needle: str) -> np.ndar
 
 
 def compute_rows(dataset: Dataset, scores: Optional[np.ndarray], sort_key: Optional[str], descending: bool,
-                 needle: str, haystack: Optional[List[str]] = None, progress=None) -> Dict[str, Any]:
-    """Row order for a sort column and filter text: ``{"order", "haystack"}`` (haystack reused)."""
+                 needle: str, progress=None) -> np.ndarray:
+    """Row order (item indices) for a sort column and filter text."""
     n = len(dataset)
     if sort_key is None or sort_key == "thumb":
         order = np.arange(n, dtype=np.int64)
     else:
         order = sort_order(raw_column(dataset, sort_key, scores), descending)
-    if needle.strip() and haystack is None:
-        haystack = search_text(dataset)
     if progress is not None:
         progress.check()
-    return {"order": filter_order(order, haystack, needle) if needle.strip() else order, "haystack": haystack}
+    return filter_order(order, search_text(dataset), needle) if needle.strip() else order
 
 
 # -- the model ------------------------------------------------------------------------------------------------
@@ -272,7 +287,6 @@ class TableView(View):
         self._syncing = False
         self._truncated = False
         self._sort: Tuple[Optional[str], bool] = (None, False)
-        self._haystack: Optional[List[str]] = None
         self._dataset: Optional[Dataset] = None
 
         self.filter_edit = QLineEdit()
@@ -340,7 +354,6 @@ class TableView(View):
     def _on_dataset(self) -> None:
         self.runner.cancel("table")
         self._dataset = self.state.dataset
-        self._haystack = None
         self._sort = (None, False)
         self._syncing = True
         try:
@@ -401,21 +414,19 @@ class TableView(View):
             return
         key, desc = self._sort
         needle = self.filter_edit.text()
-        args = (ds, self.model.scores, key, desc, needle, self._haystack)
+        args = (ds, self.model.scores, key, desc, needle)
         if len(ds) <= INLINE_LIMIT:
             self._apply_rows(ds, compute_rows(*args))
         else:
             self.count_label.setText("sorting / filtering\u2026")
             self.runner.submit("table", compute_rows, *args, on_result=lambda res, ds=ds: self._apply_rows(ds, res))
 
-    def _apply_rows(self, ds: Dataset, result: Dict[str, Any]) -> None:
+    def _apply_rows(self, ds: Dataset, order: np.ndarray) -> None:
         if ds is not self._dataset:
             return
-        if result.get("haystack") is not None:
-            self._haystack = result["haystack"]
         self._syncing = True
         try:
-            self.model.set_order(result["order"])
+            self.model.set_order(order)
         finally:
             self._syncing = False
         self._apply_shared_selection()
