@@ -84,13 +84,6 @@ class Dataset:
             return []
         return sorted({str(lab) for lab in self.labels if lab is not None})
 
-    def label_codes(self) -> np.ndarray:
-        """Integer code per item into :attr:`label_names`, ``-1`` for unlabelled."""
-        names = {name: i for i, name in enumerate(self.label_names)}
-        if self.labels is None:
-            return np.full(len(self), -1, dtype=np.int64)
-        return np.array([names[str(lab)] if lab is not None else -1 for lab in self.labels], dtype=np.int64)
-
     def display_text(self, i: int, max_chars: int = 200) -> str:
         """Short human-readable description of item ``i`` (its text, or its id)."""
         if self.texts is not None and self.texts[i] is not None:

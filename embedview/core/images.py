@@ -48,11 +48,6 @@ class ImageLoadError(Exception):
         return f"{self.path}: {self.reason}"
 
 
-def is_image_path(path: PathLike) -> bool:
-    """True when the file name has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
-    return os.path.splitext(str(path))[1].lower() in IMAGE_EXTENSIONS
-
-
 # -- opening ------------------------------------------------------------------------------------
 
 

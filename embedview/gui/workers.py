@@ -49,8 +49,6 @@ class Job(QObject):
         self.kwargs = kwargs
         self.state = TaskState(self._emit_progress)
         self.thread: Optional[threading.Thread] = None
-        self.started_at = 0.0
-        self.error: Optional[BaseException] = None
 
     def _emit_progress(self, fraction: float, message: str) -> None:
         self.progressed.emit(fraction, message)
@@ -68,7 +66,6 @@ class Job(QObject):
         except Cancelled:
             self.was_cancelled.emit()
         except BaseException as exc:  # noqa: BLE001 - every error must reach the window, not kill it
-            self.error = exc
             if self.state.cancelled:
                 self.was_cancelled.emit()
             else:
@@ -166,7 +163,6 @@ class JobRunner(QObject):
         self._jobs[key] = job
         self._prune()
         self._all.append(job)
-        job.started_at = time.monotonic()
         job.thread = threading.Thread(target=job._run, name=f"embedview-{key}", daemon=True)
         job.thread.start()
         self.busy_changed.emit()

@@ -28,7 +28,6 @@ from embedview.gui.state import AppState
 from embedview.gui.workers import JobRunner
 from embedview.gui.views.base import View
 
-_SEVERITY_LABEL = {"skipped": "skipped", "warning": "warning", "error": "error"}
 
 
 class ProblemsView(View):
@@ -83,7 +82,7 @@ class ProblemsView(View):
             reason = str(getattr(p, "reason", p))
             severity = str(getattr(p, "severity", "skipped"))
             name, folder = os.path.basename(path) or path, os.path.dirname(path)
-            item = QTreeWidgetItem([name, reason, _SEVERITY_LABEL.get(severity, severity), folder])
+            item = QTreeWidgetItem([name, reason, severity, folder])
             item.setToolTip(0, path)
             item.setToolTip(1, reason)
             item.setData(0, Qt.UserRole, path)
