@@ -155,3 +155,17 @@ def test_three_encoders_and_mismatched_items(env):
     with pytest.raises(ValueError, match="random-12"):
         state_order(projected.subset(np.arange(150)), pixels.dataset.ids)
     assert align_sets({"a": pixels, "b": shuffled})["b"].dataset.ids == pixels.dataset.ids
+
+
+def test_disagreement_colours_use_a_fixed_zero_to_one_scale():
+    from embedview.core.dataset import Dataset
+    from embedview.gui.views.compare import coloring_job
+    from embedview.gui.views.map import CONTINUOUS_LEVELS
+
+    ds = Dataset("text", ids=list("abcd"), sources=["t.txt"] * 4, texts=list("abcd"))
+    narrow = coloring_job(ds, "disagreement", np.array([0.2, 0.25, 0.3, np.nan]))
+    assert narrow.vrange == (0.0, 1.0)  # not stretched over 0.2 .. 0.3: two comparisons read alike
+    assert narrow.codes.tolist() == [int(0.2 * CONTINUOUS_LEVELS), int(0.25 * CONTINUOUS_LEVELS),
+                                     int(0.3 * CONTINUOUS_LEVELS), -1]
+    full = coloring_job(ds, "disagreement", np.array([0.0, 0.5, 1.0, 1.0]))
+    assert full.codes.tolist() == [0, CONTINUOUS_LEVELS // 2, CONTINUOUS_LEVELS - 1, CONTINUOUS_LEVELS - 1]

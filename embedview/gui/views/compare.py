@@ -44,9 +44,9 @@ from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
 from embedview.gui.views.map import (Coloring, PointCloud, build_coloring, build_tree, continuous_coloring,
-                                     nearest_point)
+                                     lasso_job, nearest_point)
 from embedview.gui.widgets import (OTHER_COLOR, LegendBox, SelectViewBox, export_plot_item, item_title,
-                                   points_in_polygon, points_in_rect)
+                                   points_in_rect)
 from embedview.gui.workers import JobRunner
 from embedview.gui.views.base import View
 
@@ -134,14 +134,9 @@ def coloring_job(dataset: Dataset, kind: str, disagreement: Optional[np.ndarray]
     """The points' colours: by neighbour disagreement (0 agree .. 1 no shared neighbour) or by label."""
     if kind == "label" and dataset.labels is not None:
         return build_coloring(dataset, ("label", ""))
-    c = continuous_coloring(np.asarray(disagreement, dtype=np.float64), "neighbour disagreement", "plasma")
     # a fixed 0..1 scale, so two comparisons read the same
-    lo, hi = 0.0, 1.0
-    levels = len(c.colors)
-    finite = np.isfinite(c.values)
-    c.codes[finite] = np.clip((c.values[finite] * levels).astype(np.int32), 0, levels - 1)
-    c.vrange = (lo, hi)
-    return c
+    return continuous_coloring(np.asarray(disagreement, dtype=np.float64), "neighbour disagreement", "plasma",
+                               vrange=(0.0, 1.0))
 
 
 def _fmt(value: Optional[float], digits: int = 3) -> str:
@@ -205,10 +200,6 @@ def _pick_sentences(names: List[str], m: Dict[str, Dict]) -> List[str]:
         if verdict and verdict != "healthy":
             parts.append(f"{b(n)} shows {html.escape(verdict)}.")
     return parts
-
-
-def _lasso_job(xy: np.ndarray, polygon: np.ndarray, progress=None) -> np.ndarray:
-    return points_in_polygon(xy, polygon)
 
 
 # -- one encoder's map ---------------------------------------------------------------------------------
@@ -343,7 +334,7 @@ class _MapPanel:
 
     def select_polygon(self, polygon: np.ndarray, add: bool = False) -> None:
         if self.xy is not None:
-            self.view.runner.submit(SELECT_KEY, _lasso_job, self.xy, polygon,
+            self.view.runner.submit(SELECT_KEY, lasso_job, self.xy, polygon,
                                     on_result=lambda idx: self.view._apply_selection(idx, add))
 
 

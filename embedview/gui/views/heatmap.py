@@ -64,7 +64,8 @@ def heatmap_data(emb: EmbeddingSet, indices: np.ndarray, progress=None) -> Dict[
     idx = np.asarray(indices, dtype=np.int64)
     labels = emb.dataset.labels
     groups: List[Tuple[int, int, str]] = []
-    if labels is not None and emb.dataset.has_labels:
+    by_label = labels is not None and emb.dataset.has_labels
+    if by_label:
         names = np.array(["\uffff" if labels[i] is None else str(labels[i]) for i in idx], dtype=str)
         order = np.argsort(names, kind="stable")
         idx, names = idx[order], names[order]
@@ -72,23 +73,20 @@ def heatmap_data(emb: EmbeddingSet, indices: np.ndarray, progress=None) -> Dict[
         starts = np.concatenate([[0], cuts])
         stops = np.concatenate([cuts, [len(idx)]])
         groups = [(int(a), int(b), "unlabelled" if names[a] == "\uffff" else str(names[a])) for a, b in zip(starts, stops)]
-        matrix = similarity_matrix(emb.unit, idx, "cosine", max_items=max(MAX_ITEMS, len(idx)))
-        how = "label"
-    else:
-        matrix = similarity_matrix(emb.unit, idx, "cosine", max_items=max(MAX_ITEMS, len(idx)))
-        how = "cluster"
-        if len(idx) > 2:
-            from scipy.cluster.hierarchy import leaves_list, linkage
-            from scipy.spatial.distance import squareform
+    matrix = similarity_matrix(emb.unit, idx, "cosine", max_items=max(MAX_ITEMS, len(idx)))
+    if not by_label and len(idx) > 2:
+        from scipy.cluster.hierarchy import leaves_list, linkage
+        from scipy.spatial.distance import squareform
 
-            if progress is not None:
-                progress.report(1, 2, "ordering by clusters")
-            dist = np.clip(1.0 - matrix, 0.0, 2.0).astype(np.float64)
-            np.fill_diagonal(dist, 0.0)
-            dist = 0.5 * (dist + dist.T)
-            order = leaves_list(linkage(squareform(dist, checks=False), method="average"))
-            idx = idx[order]
-            matrix = matrix[np.ix_(order, order)]
+        if progress is not None:
+            progress.report(1, 2, "ordering by clusters")
+        dist = np.clip(1.0 - matrix, 0.0, 2.0).astype(np.float64)
+        np.fill_diagonal(dist, 0.0)
+        dist = 0.5 * (dist + dist.T)
+        order = leaves_list(linkage(squareform(dist, checks=False), method="average"))
+        idx = idx[order]
+        matrix = matrix[np.ix_(order, order)]
+    how = "label" if by_label else "cluster"
     return {"indices": idx, "matrix": np.ascontiguousarray(matrix, dtype=np.float32), "groups": groups, "order": how}
 
 

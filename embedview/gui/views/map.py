@@ -248,14 +248,19 @@ def categorical_coloring(values: Sequence[Any], title: str, other: str = "other"
     return Coloring(title=title, codes=codes, colors=colors, legend=legend, names=names, draw_order=draw)
 
 
-def continuous_coloring(values: Sequence[Any], title: str, cmap_name: str = "viridis") -> Coloring:
-    """Colour by a number per item (NaN / None grey), quantised into :data:`CONTINUOUS_LEVELS`."""
+def continuous_coloring(values: Sequence[Any], title: str, cmap_name: str = "viridis",
+                        vrange: Optional[Tuple[float, float]] = None) -> Coloring:
+    """Colour by a number per item (NaN / None grey), quantised into :data:`CONTINUOUS_LEVELS`
+    over ``vrange`` (default: the values' own range)."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
         vals = values.astype(np.float64)
     else:
         vals = np.fromiter((np.nan if _missing(v) else float(v) for v in values), dtype=np.float64, count=len(values))
     finite = np.isfinite(vals)
-    lo, hi = (float(vals[finite].min()), float(vals[finite].max())) if finite.any() else (0.0, 1.0)
+    if vrange is not None:
+        lo, hi = float(vrange[0]), float(vrange[1])
+    else:
+        lo, hi = (float(vals[finite].min()), float(vals[finite].max())) if finite.any() else (0.0, 1.0)
     if hi <= lo:
         hi = lo + 1.0
     codes = np.full(len(vals), -1, dtype=np.int32)
@@ -420,7 +425,8 @@ def nearest_point(xy: np.ndarray, x: float, y: float, pixel_size: Tuple[float, f
     return int(idx[j]) if idx is not None else j
 
 
-def _lasso_job(xy: np.ndarray, polygon: np.ndarray, progress=None) -> np.ndarray:
+def lasso_job(xy: np.ndarray, polygon: np.ndarray, progress=None) -> np.ndarray:
+    """(A runner job for the map and the Compare view's maps.)  Indices of the points inside ``polygon``."""
     return points_in_polygon(xy, polygon)
 
 
@@ -866,7 +872,7 @@ class MapView(View):
         """Select the points inside the lasso ``polygon`` ((M, 2) data coordinates), in the runner."""
         if self.xy is None:
             return
-        self.runner.submit("map-select", _lasso_job, self.xy, polygon,
+        self.runner.submit("map-select", lasso_job, self.xy, polygon,
                            on_result=lambda idx: self._apply_selection(idx, add))
 
     def _apply_selection(self, idx: np.ndarray, add: bool) -> None:
