@@ -6,7 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
-from viewkit import open_window  # noqa: E402
+from viewkit import ViewEnv, open_window  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,13 @@ def _isolated(tmp_path, monkeypatch, numba_cache_dir):
 def window(qtbot):
     """The real main window with its docks built; fails the test if a worker thread survives it."""
     yield from open_window(qtbot)
+
+
+@pytest.fixture
+def env(qtbot, request):
+    """A :class:`viewkit.ViewEnv` (shared state, selection, runner and a host window) that fails
+    the test if a worker or thumbnail thread survives it.  A test module sets
+    ``ENV_SIZE = (width, height)`` for the host window (default 1000 x 700)."""
+    e = ViewEnv(qtbot, *getattr(request.module, "ENV_SIZE", (1000, 700)))
+    yield e
+    e.close()

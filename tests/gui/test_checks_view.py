@@ -15,14 +15,10 @@ from embedview.core import evaluation
 from embedview.core.checks import usable_labels
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from viewkit import ViewEnv, digits_set
+from viewkit import digits_set
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot, 1200, 700)
-    yield e
-    e.close()
+ENV_SIZE = (1200, 700)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
 
 def _view(env, emb):

@@ -8,14 +8,10 @@ from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.loaders import load_paths
 
-from viewkit import ViewEnv, digits_set
+from viewkit import digits_set
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot, 1300, 600)
-    yield e
-    e.close()
+ENV_SIZE = (1300, 600)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
 
 def _npy_set(path, X, encoder="precomputed"):

@@ -9,16 +9,12 @@ from embedview.core.compare import EncoderComparison, linear_cka
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.evaluation import KNNAccuracy
 
-from viewkit import ViewEnv, digits_set, pca_2d
+from viewkit import digits_set, pca_2d
 
 N = 500
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot, 1300, 650)
-    yield e
-    e.close()
+ENV_SIZE = (1300, 650)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
 
 def _two_sets(n=N, dim=12, seed=0):

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QApplication
 from embedview.core.dataset import Dataset
 from embedview.core.duplicates import DuplicateFinder
 from embedview.core.embeddings import EmbeddingSet
-from viewkit import ViewEnv
 
 #: item -> number of noisy copies planted after the 400 real digits
 PLANTED = {5: 1, 17: 2, 42: 3, 99: 1, 150: 2, 230: 1}
@@ -41,11 +40,7 @@ def planted_set(n: int = 400, seed: int = 0):
     return EmbeddingSet.from_dataset(ds), copies
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot, 1100, 750)
-    yield e
-    e.close()
+ENV_SIZE = (1100, 750)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
 
 def _open(env, qtbot, emb, finder=None):

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 
-from viewkit import ViewEnv, digits_set, pca_2d
+from viewkit import digits_set, pca_2d
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot, 1200, 700)
-    yield e
-    e.close()
+ENV_SIZE = (1200, 700)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
 
 def test_box_selected_points_are_exactly_the_heatmap_rows(env, qtbot):

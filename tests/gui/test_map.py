@@ -7,14 +7,9 @@ import pytest
 from PySide6.QtCore import QPointF, QRectF, Qt
 
 from embedview.core.neighbors import topk
-from viewkit import ViewEnv, digits_set, pca_2d
+from viewkit import digits_set, pca_2d
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot)
-    yield e
-    e.close()
 
 
 def _viewport_pos(view, x: float, y: float):

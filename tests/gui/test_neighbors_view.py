@@ -7,14 +7,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from embedview.core.neighbors import topk
-from viewkit import ViewEnv, digits_set
+from viewkit import digits_set
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot, 500, 700)
-    yield e
-    e.close()
+ENV_SIZE = (500, 700)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])

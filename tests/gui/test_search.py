@@ -8,7 +8,7 @@ from PIL import Image
 
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from viewkit import ViewEnv, digits_set
+from viewkit import digits_set
 
 SENTENCES = [
     "The cat is sleeping on the sofa.",
@@ -34,11 +34,7 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture
-def env(qtbot):
-    e = ViewEnv(qtbot, 900, 600)
-    yield e
-    e.close()
+ENV_SIZE = (900, 600)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
 
 @pytest.mark.slow

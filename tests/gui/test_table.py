@@ -8,11 +8,8 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
-from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.views.table import TableView, filter_order, search_text, sort_order
-from embedview.gui.workers import JobRunner
+from viewkit import ViewEnv
 
 FRUIT = ["Apple pie recipe", "banana bread", "Cherry tart", "apple crumble", "Date squares", "elderflower cordial"]
 
@@ -31,15 +28,12 @@ def _text_dataset():
 
 @pytest.fixture
 def env(qtbot):
-    state, selection, runner = AppState(), SelectionModel(), JobRunner()
-    view = TableView(state, selection, runner)
-    qtbot.addWidget(view)
-    view.resize(900, 400)
-    view.show()
-    yield state, selection, runner, view
-    assert runner.shutdown(30)
-    assert runner.alive_threads() == []
-    assert shared_thumbnails(state).shutdown(5)
+    """(state, selection, runner, a shown TableView), on the shared ViewEnv with its thread checks."""
+    e = ViewEnv(qtbot, 900, 400)
+    view = e.add(TableView)
+    e.show()
+    yield e.state, e.selection, e.runner, view
+    e.close()
 
 
 def _column(view, key):
