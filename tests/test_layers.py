@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from heavy_modules import HEAVY
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ["torch", "torchvision", "open_clip", "timm", "sentence_transformers", "umap", "numba", "PySide6", "pyqtgraph"]
 
 _PROBE = """
 import json, sys

@@ -3,8 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ["torch", "torchvision", "open_clip", "timm", "sentence_transformers", "transformers", "onnxruntime",
-         "umap", "numba", "faiss", "PySide6", "pyqtgraph"]
+from heavy_modules import HEAVY
 
 SCRIPT = f"""
 import sys
