@@ -14,7 +14,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List
+from typing import Callable, Iterator, List
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
@@ -63,6 +63,60 @@ def ratio_line(label: str, value: float, reference: float, goal: float) -> str:
     r = value / reference if reference > 0 else float("inf")
     verdict = "OK" if r >= goal else "BELOW GOAL"
     return f"{label}: {r:.2f}x (goal >= {goal:g}x) {verdict}"
+
+
+# -- the GUI thread's responsiveness (Qt imported only when used) ---------------------------------
+class Stall:
+    """Longest gap between ticks of a 5 ms timer on the GUI thread, in wall time and in the GUI
+    thread's own CPU time (the part our code spent blocking, without waits for a busy CPU)."""
+
+    def __init__(self, interval_ms: int = 5) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.worst = self.worst_cpu = 0.0
+        self.last = self.last_cpu = 0.0
+        self.gaps: List[float] = []  # every gap, in seconds (for percentiles)
+
+    def _tick(self) -> None:
+        now, cpu = time.perf_counter(), time.thread_time()
+        self.gaps.append(now - self.last)
+        self.worst = max(self.worst, now - self.last)
+        self.worst_cpu = max(self.worst_cpu, cpu - self.last_cpu)
+        self.last, self.last_cpu = now, cpu
+
+    def start(self) -> None:
+        self.worst = self.worst_cpu = 0.0
+        self.gaps = []
+        self.last, self.last_cpu = time.perf_counter(), time.thread_time()
+        self.timer.start()
+
+    def stop(self) -> tuple:
+        """(wall ms, GUI-thread CPU ms) of the longest gaps."""
+        self.timer.stop()
+        return self.worst * 1000, self.worst_cpu * 1000
+
+
+def wait_until(app, cond: Callable[[], bool], timeout: float = 600.0) -> float:
+    start = time.perf_counter()
+    while not cond():
+        app.processEvents()
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("condition not met")
+        time.sleep(0.0005)
+    return time.perf_counter() - start
+
+
+def idle_stall(app, seconds: float = 0.6) -> float:
+    """Longest 5 ms timer gap with an idle event loop: the machine's own noise (other processes)."""
+    stall = Stall()
+    stall.start()
+    end = time.perf_counter() + seconds
+    wait_until(app, lambda: time.perf_counter() > end)
+    return stall.stop()[0]
+
 
 
 _SUBJECTS = ["the old fisherman", "a young engineer", "our neighbour's dog", "the city council", "a tired student",

@@ -30,15 +30,12 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
-from typing import Callable, List
+from typing import List
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from _common import Stall, idle_stall, wait_until  # noqa: E402  (also puts the repository on sys.path)
 
 W, H = 1200, 800
 
@@ -59,55 +56,6 @@ def make_set(xy: np.ndarray, lab: np.ndarray):
     ds = Dataset("embedding", ids=[f"item-{i}" for i in range(n)], sources=["bench"] * n,
                  labels=np.array([f"class {v}" for v in lab], dtype=object), embeddings=xy, name="bench")
     return EmbeddingSet.from_dataset(ds)
-
-
-class Stall:
-    """Longest gap between ticks of a 5 ms timer on the GUI thread, in wall time and in the GUI
-    thread's own CPU time (the part our code spent blocking, without waits for a busy CPU)."""
-
-    def __init__(self) -> None:
-        from PySide6.QtCore import QTimer
-
-        self.timer = QTimer()
-        self.timer.setInterval(5)
-        self.timer.timeout.connect(self._tick)
-        self.worst = self.worst_cpu = 0.0
-        self.last = self.last_cpu = 0.0
-
-    def _tick(self) -> None:
-        now, cpu = time.perf_counter(), time.thread_time()
-        self.worst = max(self.worst, now - self.last)
-        self.worst_cpu = max(self.worst_cpu, cpu - self.last_cpu)
-        self.last, self.last_cpu = now, cpu
-
-    def start(self) -> None:
-        self.worst = self.worst_cpu = 0.0
-        self.last, self.last_cpu = time.perf_counter(), time.thread_time()
-        self.timer.start()
-
-    def stop(self) -> tuple:
-        """(wall ms, GUI-thread CPU ms) of the longest gaps."""
-        self.timer.stop()
-        return self.worst * 1000, self.worst_cpu * 1000
-
-
-def wait_until(app, cond: Callable[[], bool], timeout: float = 600.0) -> float:
-    start = time.perf_counter()
-    while not cond():
-        app.processEvents()
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("condition not met")
-        time.sleep(0.0005)
-    return time.perf_counter() - start
-
-
-def idle_stall(app, seconds: float = 0.6) -> float:
-    """Longest 5 ms timer gap with an idle event loop: the machine's own noise (other processes)."""
-    stall = Stall()
-    stall.start()
-    end = time.perf_counter() + seconds
-    wait_until(app, lambda: time.perf_counter() > end)
-    return stall.stop()[0]
 
 
 def paint_ms(widget, repeats: int = 10) -> float:

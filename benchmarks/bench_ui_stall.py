@@ -24,33 +24,22 @@ import time
 
 import numpy as np
 
-from _common import machine_line, make_sentences
+from _common import Stall, machine_line, make_sentences, wait_until
 
 GOAL_MS = 100.0
 
 
 def gaps_while(app, done, timeout_s: float, idle_s: float = 0.0):
-    """Timer-tick gaps (seconds) until ``done()`` (or for ``idle_s`` seconds when idle)."""
-    from PySide6.QtCore import QTimer
-
-    ticks = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    start = time.perf_counter()
-    while True:
-        app.processEvents()
-        time.sleep(0.001)
-        elapsed = time.perf_counter() - start
-        if idle_s and elapsed >= idle_s:
-            break
-        if not idle_s and done():
-            break
-        if elapsed > timeout_s:
-            raise TimeoutError(f"the jobs did not finish within {timeout_s:.0f} s")
-    timer.stop()
-    return np.diff(np.asarray(ticks)), time.perf_counter() - start
+    """Timer-tick gaps (seconds) until ``done()`` (or for ``idle_s`` seconds when idle), and the time taken."""
+    stall = Stall(interval_ms=10)
+    stall.start()
+    if idle_s:
+        end = time.perf_counter() + idle_s
+        seconds = wait_until(app, lambda: time.perf_counter() > end, timeout_s)
+    else:
+        seconds = wait_until(app, done, timeout_s)
+    stall.stop()
+    return np.asarray(stall.gaps[1:]), seconds  # (the first gap is from start() to the first tick)
 
 
 def describe(label: str, gaps: np.ndarray, seconds: float) -> str:
