@@ -296,20 +296,37 @@ def _reason(exc: BaseException) -> str:
 
 # -- choosing and loading a model -----------------------------------------------------------------
 _LOADED: "OrderedDict[Tuple[str, Optional[str]], Encoder]" = OrderedDict()
-_LOADED_LOCK = threading.Lock()
+_LOADED_LOCK = threading.Lock()  # guards _LOADED and _LOADING, held only for dictionary work
+_LOADING: Dict[Tuple[str, Optional[str]], threading.Lock] = {}  # one lock per model being loaded
 
 
 def get_encoder(name: str, device: Optional[str] = None) -> Encoder:
-    """``registry.load_encoder(name, device)``, remembering the last few so weights load once."""
+    """``registry.load_encoder(name, device)``, remembering the last few so weights load once.
+
+    Loading takes the model's own lock, not a global one: a query for a loaded model never waits
+    behind another model's download (the encoder process serves calls concurrently), and two
+    callers of one model load it once."""
     key = (name, device)
     with _LOADED_LOCK:
         if key in _LOADED:
             _LOADED.move_to_end(key)
             return _LOADED[key]
-        encoder = load_encoder(name, device=device)
-        _LOADED[key] = encoder
-        while len(_LOADED) > MAX_LOADED_ENCODERS:
-            _LOADED.popitem(last=False)
+        loading = _LOADING.setdefault(key, threading.Lock())
+    with loading:
+        with _LOADED_LOCK:
+            if key in _LOADED:  # loaded by the caller we waited for
+                return _LOADED[key]
+        try:
+            encoder = load_encoder(name, device=device)
+        except BaseException:
+            with _LOADED_LOCK:
+                _LOADING.pop(key, None)  # callers waiting on it try for themselves
+            raise
+        with _LOADED_LOCK:
+            _LOADED[key] = encoder
+            _LOADING.pop(key, None)
+            while len(_LOADED) > MAX_LOADED_ENCODERS:
+                _LOADED.popitem(last=False)
         return encoder
 
 

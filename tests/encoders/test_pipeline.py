@@ -319,3 +319,38 @@ def test_images_bad_files_dropped_rest_encoded_and_cached(tmp_path, cache_dir):
     grown = encode_dataset(_image_dataset(good + more), encoder, batch_size=4)
     assert grown.stats["n_encoded"] == 10 and grown.stats["n_cached"] == 6
     np.testing.assert_array_equal(grown.vectors[:6], out.vectors)
+
+
+def test_get_encoder_loads_each_model_once_and_never_waits_on_another_models_load(monkeypatch):
+    """The encoder process serves calls concurrently: a loaded model answers while another one is
+    still loading (downloading), and two callers of one model share a single load.  The loads
+    are stand-ins here: what is tested is get_encoder's bookkeeping."""
+    import threading
+    import time
+
+    from embedview.encoders import pipeline
+
+    loads = []
+    release = threading.Event()
+
+    def fake_load(name, device=None):
+        loads.append(name)
+        if name == "slow":
+            release.wait(10)
+        return object()
+
+    monkeypatch.setattr(pipeline, "load_encoder", fake_load)
+    monkeypatch.setattr(pipeline, "_LOADED", type(pipeline._LOADED)())
+    fast = get_encoder("fast")
+    got = []
+    slow_callers = [threading.Thread(target=lambda: got.append(get_encoder("slow"))) for _ in range(2)]
+    for t in slow_callers:
+        t.start()
+    time.sleep(0.2)  # both wait inside the slow load
+    assert get_encoder("fast") is fast
+    assert got == []  # answered while the slow load was still running, not after it
+    release.set()
+    for t in slow_callers:
+        t.join(10)
+    assert len(got) == 2 and got[0] is got[1]
+    assert loads == ["fast", "slow"]
