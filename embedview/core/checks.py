@@ -155,12 +155,13 @@ class Checks:
         labels, label_note = usable_labels(emb)
         X = emb.vectors
         k = int(self.k)
+        weighted_metric = "cosine" if self.metric == "dot" else self.metric  # a vote by distance needs one
         jobs = {
             "collapse": lambda p: CollapseDiagnostics(k=k).fit(X, progress=p),
             "knn": lambda p: evaluation.KNNAccuracy(k, "majority", self.metric).fit(X, labels, progress=p),
-            "knn_weighted": lambda p: evaluation.KNNAccuracy(
-                k, "weighted", "cosine" if self.metric == "dot" else self.metric
-            ).fit(X, labels, progress=p),
+            "knn_weighted": lambda p: evaluation.KNNAccuracy(k, "weighted", weighted_metric).fit(
+                X, labels, progress=p, neighbours=self._knn_neighbours(weighted_metric)
+            ),
             "linear_probe": lambda p: evaluation.LinearProbe().fit(X, labels, progress=p),
             "clustering": lambda p: evaluation.ClusteringMetrics(metric=self.metric).fit(X, labels, progress=p),
             "retrieval": lambda p: evaluation.RetrievalMetrics(ks=sorted({1, 5, k}), metric=self.metric).fit(
@@ -193,6 +194,11 @@ class Checks:
             self.seconds_[name] = time.perf_counter() - start
         task.report(1, 1, "checks done")
         return self
+
+    def _knn_neighbours(self, metric: str):
+        """The majority vote's neighbour search, when the weighted vote can reuse it (same metric)."""
+        knn = self.results_.get("knn")
+        return knn.neighbours_ if knn is not None and metric == self.metric else None
 
     @property
     def verdict_(self) -> str:

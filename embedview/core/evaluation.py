@@ -126,6 +126,7 @@ class KNNAccuracy:
     per_class_ : {label: accuracy}
     predictions_ : object array (N,), predicted label per item, ``None`` for unlabelled items
     n_evaluated_ : number of labelled items evaluated
+    neighbours_ : (idx, dist) of the labelled items among themselves (reusable by another vote)
     """
 
     def __init__(self, k: int = 10, vote: str = "majority", metric: str = "cosine"):
@@ -133,7 +134,10 @@ class KNNAccuracy:
         self.vote = vote
         self.metric = metric
 
-    def fit(self, X: Any, y: Any, progress=None) -> "KNNAccuracy":
+    def fit(self, X: Any, y: Any, progress=None,
+            neighbours: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> "KNNAccuracy":
+        """``neighbours``: the ``neighbours_`` of an earlier fit on the same ``X``, ``y``, ``k`` and
+        metric (another vote), instead of searching again."""
         if self.vote not in ("majority", "weighted"):
             raise ValueError(f"vote must be 'majority' or 'weighted', not {self.vote!r}")
         if self.vote == "weighted" and self.metric == "dot":
@@ -143,7 +147,13 @@ class KNNAccuracy:
         if len(lab) < 2:
             raise ValueError(f"kNN accuracy needs at least 2 labelled items, got {len(lab)}")
         k = min(int(self.k), len(lab) - 1)
-        idx, dist = _neighbours(X[lab], k, self.metric, progress=task.sub(0.0, 0.9))
+        if neighbours is not None:
+            idx, dist = neighbours
+            if idx.shape != (len(lab), k) or dist.shape != idx.shape:
+                raise ValueError(f"neighbours of shape {idx.shape} do not fit {len(lab)} labelled items and k={k}")
+        else:
+            idx, dist = _neighbours(X[lab], k, self.metric, progress=task.sub(0.0, 0.9))
+        self.neighbours_ = (idx, dist)
         true = codes[lab]
         nb = true[idx]  # (n, k) neighbour classes
         n_classes = len(classes)

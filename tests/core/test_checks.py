@@ -62,6 +62,20 @@ def test_labelled_digits_run_every_check(digits):
     assert result["outliers"]["top"][0]["id"].startswith("item")
 
 
+def test_the_weighted_vote_reuses_the_majority_votes_neighbour_search(digits, monkeypatch):
+    from embedview.core import evaluation
+
+    X, y = digits
+    searches = []
+    real = evaluation._neighbours
+    monkeypatch.setattr(evaluation, "_neighbours", lambda *a, **kw: searches.append(1) or real(*a, **kw))
+    fitted = Checks(k=10, include=["knn", "knn_weighted"]).fit(_set(X, y))
+    assert len(searches) == 1
+    alone = evaluation.KNNAccuracy(10, "weighted", "cosine").fit(X, y)  # its own search: the same answer
+    assert fitted.results_["knn_weighted"].accuracy_ == alone.accuracy_
+    assert list(fitted.results_["knn_weighted"].predictions_) == list(alone.predictions_)
+
+
 def test_collapsed_vectors_are_not_healthy(digits):
     X, y = digits
     rng = np.random.default_rng(1)
