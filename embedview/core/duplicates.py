@@ -252,6 +252,7 @@ class DuplicateFinder:
             raw = emb_or_X
             X = emb_or_X
         self._X = prepare_vectors(X, self.metric, "vectors")
+        self._sizes: Dict[int, int] = {}  # file size per item, read once (the keep rule, every threshold)
         n = self.n_items_ = self._X.shape[0]
         if content_hashes is not None and len(content_hashes) != n:
             raise ValueError(f"{len(content_hashes)} content hashes for {n} items")
@@ -376,10 +377,13 @@ class DuplicateFinder:
         if ds is None or ds.modality != "image":
             return sizes
         for n, i in enumerate(members):
-            try:
-                sizes[n] = os.path.getsize(ds.sources[i])
-            except (OSError, IndexError, TypeError):
-                pass
+            i = int(i)
+            if i not in self._sizes:
+                try:
+                    self._sizes[i] = os.path.getsize(ds.sources[i])
+                except (OSError, IndexError, TypeError):
+                    self._sizes[i] = -1
+            sizes[n] = self._sizes[i]
         return sizes
 
     def _choose_keep(self, members: np.ndarray) -> int:

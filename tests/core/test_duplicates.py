@@ -92,6 +92,21 @@ def test_planted_copies_are_exactly_the_groups(photos):
     json.dumps(d)
 
 
+def test_moving_the_threshold_reads_each_file_size_once(photos, monkeypatch):
+    from embedview.core import duplicates
+
+    emb, planted = photos
+    finder = DuplicateFinder().fit(emb)
+    keep = list(finder.keep_)
+    reads = []
+    real = duplicates.os.path.getsize
+    monkeypatch.setattr(duplicates.os.path, "getsize", lambda p: reads.append(p) or real(p))
+    for t in (finder.floor_, finder.suggested_threshold_, finder.floor_, finder.suggested_threshold_):
+        finder.set_threshold(t)
+    assert len(reads) == len(set(reads))  # the keep rule's sizes come from the first read
+    assert list(finder.keep_) == keep
+
+
 def test_near_duplicates_of_returns_the_planted_copies(photos):
     emb, planted = photos
     finder = DuplicateFinder().fit(emb)
