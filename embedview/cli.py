@@ -254,6 +254,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from embedview.gui.app import main as gui_main
 
         return int(gui_main(demo=True) or 0)
+    out = _check_output(args.output, [], (".html", ".htm"))  # before minutes of work, not after
     folder = demo_dir()
     _err(f"building the demo data in {folder}")
     parts = build_demo(folder, n_per_class=args.per_class)
@@ -261,7 +262,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from embedview.core.checks import Checks
     from embedview.core.report import write_report
 
-    out = _check_output(args.output, [], (".html", ".htm"))
     sets = {}
     for kind in ("images", "texts"):
         dataset = _load([str(parts[kind])], args)

@@ -212,11 +212,7 @@ class Checks:
         """The JSON-ready result (see :func:`run_checks`)."""
         emb = self.emb_
         ds = emb.dataset
-        labels: Dict[str, int] = {}
-        if ds.labels is not None:
-            for lab in ds.labels:
-                if lab is not None:
-                    labels[str(lab)] = labels.get(str(lab), 0) + 1
+        labels = ds.label_counts()
         problems = emb.all_problems
         out: Dict[str, Any] = {
             "embedview_version": __version__,
@@ -229,7 +225,7 @@ class Checks:
                 "n_items": len(emb),
                 "dim": emb.dim,
                 "n_labelled": int(sum(labels.values())),
-                "labels": dict(sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "labels": labels,
                 "n_problems": len(problems),
                 "problems": [str(p) for p in problems[:100]],
             },

@@ -19,6 +19,7 @@ problems   : :class:`LoadProblem` for every file or row that was skipped, with t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
@@ -83,6 +84,14 @@ class Dataset:
         if self.labels is None:
             return []
         return sorted({str(lab) for lab in self.labels if lab is not None})
+
+    def label_counts(self) -> Dict[str, int]:
+        """Items per label (unlabelled items not counted), most frequent first, then by name."""
+        counts: Dict[str, int] = {}
+        for lab in self.labels if self.labels is not None else ():
+            if lab is not None:
+                counts[str(lab)] = counts.get(str(lab), 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def display_text(self, i: int, max_chars: int = 200) -> str:
         """Short human-readable description of item ``i`` (its text, or its id)."""
@@ -154,7 +163,7 @@ class Dataset:
         keys: List[str] = []
         for p in parts:
             keys.extend(k for k in p.metadata if k not in keys)
-        metadata = {k: sum((list(p.metadata.get(k, [None] * len(p))) for p in parts), []) for k in keys}
+        metadata = {k: list(chain.from_iterable(p.metadata.get(k, [None] * len(p)) for p in parts)) for k in keys}
         embeddings = None
         if all(p.embeddings is not None for p in parts):
             dims = {p.embeddings.shape[1] for p in parts}
@@ -166,12 +175,12 @@ class Dataset:
         return cls(
             modality=parts[0].modality,
             ids=ids,
-            sources=sum((list(p.sources) for p in parts), []),
+            sources=list(chain.from_iterable(p.sources for p in parts)),
             labels=labels,
             texts=texts,
             metadata=metadata,
             embeddings=embeddings,
-            problems=sum((list(p.problems) for p in parts), []),
+            problems=list(chain.from_iterable(p.problems for p in parts)),
             name=name or "+".join(p.name for p in parts if p.name),
         )
 

@@ -168,12 +168,8 @@ def _short_list(items: Sequence[str], n: int = 3) -> str:
 
 def describe(dataset: Dataset) -> Dict[str, Any]:
     """A JSON-ready summary of a dataset (what ``embedview info`` prints)."""
-    labels: Dict[str, int] = {}
-    n_labelled = 0
-    if dataset.labels is not None:
-        counts = Counter(str(lab) for lab in dataset.labels if lab is not None)
-        n_labelled = sum(counts.values())
-        labels = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    labels = dataset.label_counts()
+    n_labelled = sum(labels.values())
     emb = dataset.embeddings
     return {
         "name": dataset.name,

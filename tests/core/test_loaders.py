@@ -416,3 +416,11 @@ def test_table_columns_errors(tmp_path):
         table_columns(tmp_path / "nope.csv")
     (tmp_path / "v.tsv").write_text("1\t2\n3\t4\n")
     assert table_columns(tmp_path / "v.tsv")["kind"] == "vectors"
+
+
+def test_label_counts_most_frequent_first_then_by_name():
+    ds = Dataset("text", ids=list("abcdef"), sources=["t.txt"] * 6, texts=list("abcdef"),
+                 labels=np.array(["b", "a", None, "b", "c", "a"], dtype=object))
+    assert list(ds.label_counts().items()) == [("a", 2), ("b", 2), ("c", 1)]
+    assert describe(ds)["labels"] == ds.label_counts() and describe(ds)["n_labelled"] == 5
+    assert Dataset("text", ids=["x"], sources=["t.txt"], texts=["x"]).label_counts() == {}
