@@ -121,16 +121,11 @@ class AnalysisScheduler(QObject):
         self._labels = {"analysis.pca": "PCA map", "analysis.umap": "UMAP map",
                         "analysis.outliers": "outlier scores", "analysis.duplicates": "duplicates"}
         state.dataset_changed.connect(self.cancel)
-        state.active_changed.connect(lambda _name: self.schedule())
-        state.embeddings_changed.connect(self._on_embeddings)
+        state.active_set_changed.connect(lambda _name: self.schedule())
         runner.progress.connect(self._on_progress)
         runner.busy_changed.connect(self._on_busy)
 
     # -- triggers -----------------------------------------------------------------------------
-    def _on_embeddings(self, name: str) -> None:
-        if name == self.state.active:  # the active set was replaced (re-encoded)
-            self.schedule()
-
     def cancel(self) -> None:
         """Stop every analysis (a new dataset arrived)."""
         self._scheduled = None

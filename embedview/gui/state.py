@@ -21,6 +21,9 @@ class AppState(QObject):
     dataset_changed = Signal()  # new data: everything else was cleared
     embeddings_changed = Signal(str)  # an embedding set was added/replaced (encoder name)
     active_changed = Signal(str)  # the active encoder changed
+    #: the active set is another object: another encoder became active, or the active one was
+    #: re-encoded (what every view showing "the active set" listens to)
+    active_set_changed = Signal(str)
     projection_changed = Signal(str)  # projections[name] (of the active set) changed
     analysis_changed = Signal(str)  # "outliers", "duplicates", "checks", ... changed
     problems_changed = Signal()
@@ -62,7 +65,9 @@ class AppState(QObject):
             self.problems = list(self.problems) + [p for p in emb.problems if p not in self.problems]
             self.problems_changed.emit()
         self.embeddings_changed.emit(name)
-        if activate or not self.active:
+        if name == self.active:
+            self.active_set_changed.emit(name)
+        elif activate or not self.active:
             self.set_active(name)
 
     def set_active(self, name: str) -> None:
@@ -72,6 +77,7 @@ class AppState(QObject):
             return
         self.active = name
         self.active_changed.emit(name)
+        self.active_set_changed.emit(name)
 
     @property
     def emb(self) -> Optional[EmbeddingSet]:

@@ -350,8 +350,7 @@ class ChecksView(View):
         self._emb: Optional[EmbeddingSet] = None  # the set the results are for
         self._build()
         state.dataset_changed.connect(self._reset)
-        state.active_changed.connect(lambda _n: self._reset())
-        state.embeddings_changed.connect(lambda n: self._reset() if n == state.active else None)
+        state.active_set_changed.connect(lambda _n: self._reset())
         self._reset()
 
     # ======================================================================================

@@ -165,8 +165,7 @@ class HeatmapView(View):
         self.thumbnails.ready.connect(self._on_thumbnail)
         selection.selection_changed.connect(self._on_selection)
         state.dataset_changed.connect(self.refresh)
-        state.active_changed.connect(lambda _n: self.refresh())
-        state.embeddings_changed.connect(lambda n: self.refresh() if n == state.active else None)
+        state.active_set_changed.connect(lambda _n: self.refresh())
         self.refresh()
 
     # -- what to show ------------------------------------------------------------------------------------

@@ -110,8 +110,7 @@ class NeighborsView(View):
         self.thumbnails.ready.connect(self._on_thumbnail)
         selection.current_changed.connect(self._on_current)
         state.dataset_changed.connect(self._reset)
-        state.active_changed.connect(lambda _n: self._recompute())
-        state.embeddings_changed.connect(lambda n: self._recompute() if n == state.active else None)
+        state.active_set_changed.connect(lambda _n: self._recompute())
         self._reset()
 
     # -- public ----------------------------------------------------------------------------------------
