@@ -480,7 +480,7 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             self.view_menu.insertAction(self._dock_actions_anchor, dock.toggleViewAction())
         self._default_layout = self.saveState()
-        saved = self.settings.window_state()
+        saved = self.settings.window_state(list(self.docks))
         if saved is not None:
             self.restoreState(saved)
         if self.state.dataset is not None and self.main_view is not None:
@@ -1131,7 +1131,10 @@ class MainWindow(QMainWindow):
         return self.thumbnails.shutdown(timeout) and ok
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        self.settings.save_window(self.saveGeometry(), self.saveState())
+        if self.docks_built:
+            self.settings.save_window(self.saveGeometry(), self.saveState(), list(self.docks))
+        else:  # closed before the docks exist: its layout would hide them next time
+            self.settings.save_window(self.saveGeometry())
         self.settings.sync()
         if self._error_box is not None:
             self._error_box.close()

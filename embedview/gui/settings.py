@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -64,14 +64,27 @@ class Settings:
         self._s.sync()
 
     # -- window -------------------------------------------------------------------------------
-    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+    def save_window(self, geometry: QByteArray, state: Optional[QByteArray] = None,
+                    docks: Sequence[str] = ()) -> None:
+        """The window's geometry and, when given, its dock layout with the names of the docks in it
+        (a window closed before its docks exist keeps the layout saved before)."""
         self._s.setValue("window/geometry", geometry)
-        self._s.setValue("window/state", state)
+        if state is not None:
+            self._s.setValue("window/state", state)
+            self._s.setValue("window/docks", json.dumps(sorted(docks)))
 
     def window_geometry(self) -> Optional[QByteArray]:
         return _bytes(self._s.value("window/geometry"))
 
-    def window_state(self) -> Optional[QByteArray]:
+    def window_state(self, docks: Sequence[str]) -> Optional[QByteArray]:
+        """The saved dock layout, only if it was saved with exactly these docks: a layout from
+        another set of views (an older version, a window closed early) would hide some."""
+        try:
+            saved_docks = json.loads(self.value("window/docks", "null", str))
+        except ValueError:
+            return None
+        if saved_docks != sorted(docks):
+            return None
         return _bytes(self._s.value("window/state"))
 
     # -- encoder per modality -----------------------------------------------------------------------

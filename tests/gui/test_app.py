@@ -456,3 +456,27 @@ def test_the_encoded_set_keeps_the_windows_own_dataset(tmp_path):
     emb = encode_job(ds, "default-text")
     assert emb.dataset is ds and len(emb) == 12 and emb.encoder == "default-text"
     assert emb.stats["n_encoded"] == 12
+
+
+def test_a_layout_saved_without_these_docks_is_never_restored(qtbot):
+    """A window closed before its docks exist saves no layout, and a layout saved with other
+    docks (an older version) is ignored: restoring either would hide views and squeeze the map."""
+    from embedview.gui.main_window import MainWindow
+    from embedview.gui.settings import Settings
+
+    early = MainWindow()
+    qtbot.addWidget(early)
+    early.show()
+    early.close()  # before build_docks
+    settings = Settings()
+    assert settings.value("window/state") is None and settings.window_geometry() is not None
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    win.build_docks()
+    names = list(win.docks)
+    settings.save_window(win.saveGeometry(), early.saveState(), names[:-1])
+    assert settings.window_state(names) is None
+    win.close()  # with its docks: saved, and restored next time
+    assert Settings().window_state(names) is not None
