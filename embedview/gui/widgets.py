@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import colorsys
 import html
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import (QFrame, QGraphicsPathItem, QGraphicsRectItem, QGraphicsTextItem, QHBoxLayout, QLabel,
-                               QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGraphicsPathItem, QGraphicsRectItem, QGraphicsTextItem,
+                               QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QWidget)
 
 from embedview.core.dataset import Dataset
 
@@ -413,3 +413,48 @@ class SelectViewBox(pg.ViewBox):
             path.closeSubpath()
             self._path_item.setPath(path)
             self._path_item.show()
+
+
+# -- metric tables (Compare and Collapse views) ---------------------------------------------------
+def metric_table() -> QTableWidget:
+    """A read-only table sized to its rows (no vertical scrolling): rows of metrics, a column each."""
+    t = QTableWidget(0, 0)
+    t.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    t.setSelectionMode(QAbstractItemView.NoSelection)
+    t.verticalHeader().setVisible(False)
+    t.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    return t
+
+
+def fit_table_height(t: QTableWidget) -> None:
+    """First column stretched, the others to their contents, the height to every row."""
+    header = t.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.Stretch)
+    for c in range(1, t.columnCount()):
+        header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+    t.resizeRowsToContents()
+    t.setFixedHeight(header.height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4)
+
+
+def fill_metric_rows(t: QTableWidget, headers: List[str], rows: List[Tuple[str, Optional[List[str]]]]) -> None:
+    """``rows`` of ``(metric title, one cell per column)`` under ``"metric"`` + ``headers``; a row
+    whose cells are None is a bold group heading across the table."""
+    t.clear()
+    t.clearSpans()
+    t.setRowCount(len(rows))
+    t.setColumnCount(len(headers) + 1)
+    t.setHorizontalHeaderLabels(["metric"] + list(headers))
+    for r, (title, cells) in enumerate(rows):
+        item = QTableWidgetItem(title)
+        t.setItem(r, 0, item)
+        if cells is None:
+            font = item.font()
+            font.setBold(True)
+            item.setFont(font)
+            t.setSpan(r, 0, 1, len(headers) + 1)
+            continue
+        for c, text in enumerate(cells):
+            cell = QTableWidgetItem(text)
+            cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            t.setItem(r, c + 1, cell)
+    fit_table_height(t)

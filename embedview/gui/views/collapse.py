@@ -33,8 +33,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QScrollArea, QSplitter, QStackedLayout, QTableWidget, QTableWidgetItem, QVBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel,
+                               QScrollArea, QSplitter, QStackedLayout, QVBoxLayout,
                                QWidget)
 
 from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
@@ -42,7 +42,7 @@ from embedview.core.embeddings import EmbeddingSet
 from embedview.core.report import metric_rows
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
-from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item
+from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item, fill_metric_rows, metric_table
 from embedview.gui.workers import JobRunner
 from embedview.gui.views.base import View
 
@@ -176,13 +176,8 @@ class CollapseView(View):
         self.verdict_box.setContentsMargins(0, 0, 0, 0)
         verdicts = QWidget()
         verdicts.setLayout(self.verdict_box)
-        self.table = QTableWidget(0, 0)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.NoSelection)
-        self.table.verticalHeader().setVisible(False)
+        self.table = metric_table()
         self.table.setAlternatingRowColors(True)
-        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
-        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         left = QWidget()
         left_lay = QVBoxLayout(left)
         left_lay.setContentsMargins(4, 4, 4, 4)
@@ -396,25 +391,7 @@ class CollapseView(View):
             self.verdict_box.addWidget(box)
 
     def _fill_table(self) -> None:
-        rows = metric_table_rows(self.results)
-        names = list(self.results)
-        self.table.clear()
-        self.table.setColumnCount(1 + len(names))
-        self.table.setRowCount(len(rows))
-        self.table.setHorizontalHeaderLabels(["metric"] + [short_name(n) for n in names])
-        for r, (title, cells) in enumerate(rows):
-            self.table.setItem(r, 0, QTableWidgetItem(title))
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.table.setItem(r, c + 1, item)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-        for c in range(1, 1 + len(names)):
-            header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
-        self.table.resizeRowsToContents()
-        height = self.table.horizontalHeader().height() + sum(self.table.rowHeight(r) for r in range(len(rows))) + 4
-        self.table.setFixedHeight(height)
+        fill_metric_rows(self.table, [short_name(n) for n in self.results], metric_table_rows(self.results))
 
     def cell(self, row_title: str, name: str) -> str:
         """The table's text for metric ``row_title`` and encoder ``name`` (tests, accessibility)."""

@@ -31,7 +31,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton,
                                QScrollArea, QSpinBox, QSplitter, QStackedLayout, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -45,8 +45,8 @@ from embedview.gui.state import AppState
 from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
 from embedview.gui.views.map import (Coloring, PointCloud, build_coloring, build_tree, continuous_coloring,
                                      lasso_job, nearest_point)
-from embedview.gui.widgets import (OTHER_COLOR, LegendBox, SelectViewBox, export_plot_item, item_title,
-                                   points_in_rect)
+from embedview.gui.widgets import (OTHER_COLOR, LegendBox, SelectViewBox, export_plot_item, fill_metric_rows,
+                                   fit_table_height, item_title, metric_table, points_in_rect)
 from embedview.gui.workers import JobRunner
 from embedview.gui.views.base import View
 
@@ -410,9 +410,9 @@ class CompareView(View):
         self.current_label = QLabel()
         self.current_label.setWordWrap(True)
         self.current_label.setTextFormat(Qt.RichText)
-        self.metrics_table = _table()
-        self.cka_table = _table()
-        self.overlap_table = _table()
+        self.metrics_table = metric_table()
+        self.cka_table = metric_table()
+        self.overlap_table = metric_table()
         self.cka_title = QLabel("<b>Linear CKA</b> (1 = the same geometry up to rotation and scale)")
         self.overlap_title = QLabel()
         for w in (self.cka_title, self.overlap_title):
@@ -740,7 +740,7 @@ class CompareView(View):
                 rows.append((title, cells))
         rows = [row for i, row in enumerate(rows)
                 if row[1] is not None or (i + 1 < len(rows) and rows[i + 1][1] is not None)]
-        _fill_rows(self.metrics_table, names, rows)
+        fill_metric_rows(self.metrics_table, [short_name(n) for n in names], rows)
         self.metrics_table.show()
 
     def _show_current(self) -> None:
@@ -770,24 +770,6 @@ class CompareView(View):
 
 
 # -- tables ----------------------------------------------------------------------------------------------
-def _table() -> QTableWidget:
-    t = QTableWidget(0, 0)
-    t.setEditTriggers(QAbstractItemView.NoEditTriggers)
-    t.setSelectionMode(QAbstractItemView.NoSelection)
-    t.verticalHeader().setVisible(False)
-    t.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-    return t
-
-
-def _fit_height(t: QTableWidget) -> None:
-    header = t.horizontalHeader()
-    header.setSectionResizeMode(0, QHeaderView.Stretch)
-    for c in range(1, t.columnCount()):
-        header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
-    t.resizeRowsToContents()
-    t.setFixedHeight(header.height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4)
-
-
 def _fill_matrix(t: QTableWidget, names: List[str], matrix: np.ndarray) -> None:
     """A square table of ``matrix`` (rows and columns ``names``), cells shaded by value (0..1)."""
     t.clear()
@@ -805,28 +787,6 @@ def _fill_matrix(t: QTableWidget, names: List[str], matrix: np.ndarray) -> None:
             if i != j and math.isfinite(v):
                 item.setBackground(QColor(47, 111, 222, int(30 + 120 * min(max(v, 0.0), 1.0))))
             t.setItem(i, j + 1, item)
-    _fit_height(t)
+    fit_table_height(t)
 
 
-def _fill_rows(t: QTableWidget, names: List[str], rows: List[Tuple[str, Optional[List[str]]]]) -> None:
-    """Metric rows (``cells`` None: a group heading) with one column per encoder."""
-    t.clear()
-    t.clearSpans()
-    t.setRowCount(len(rows))
-    t.setColumnCount(len(names) + 1)
-    t.setHorizontalHeaderLabels(["metric"] + [short_name(n) for n in names])
-    for r, (title, cells) in enumerate(rows):
-        item = QTableWidgetItem(title)
-        if cells is None:
-            font = item.font()
-            font.setBold(True)
-            item.setFont(font)
-            t.setItem(r, 0, item)
-            t.setSpan(r, 0, 1, len(names) + 1)
-            continue
-        t.setItem(r, 0, item)
-        for c, text in enumerate(cells):
-            cell = QTableWidgetItem(text)
-            cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-            t.setItem(r, c + 1, cell)
-    _fit_height(t)
