@@ -33,6 +33,13 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
+def timed(fn: Callable):
+    """``(fn(), seconds it took)``."""
+    with Timer() as t:
+        out = fn()
+    return out, t.seconds
+
+
 @contextmanager
 def step(label: str) -> Iterator[Timer]:
     """Time a block and print ``label: N.NN s`` when it ends."""

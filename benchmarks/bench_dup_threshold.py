@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from _common import Timer, peak_rss_mb  # also puts the repository root on sys.path
+from _common import Timer, peak_rss_mb, wait_until  # also puts the repository root on sys.path
 from bench_duplicates import make_data
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -77,7 +77,7 @@ def main() -> None:
     selection.reset(args.n)
     state.add_embeddings(emb)
     state.set_analysis("duplicates", finder)
-    _wait(app, lambda: len(view.groups) > 0 and not runner.active_keys())
+    wait_until(app, lambda: len(view.groups) > 0 and not runner.active_keys())
 
     lo, hi = view.range
     positions = np.linspace(0, 2000, args.steps).round().astype(int)
@@ -97,7 +97,7 @@ def main() -> None:
           f"(goal < 100 ms) {'OK' if ms.max() < 100 else 'ABOVE GOAL'}")
     print(f"  from-scratch fit / median update = {fit.seconds * 1e3 / med:,.0f}x")
 
-    _wait(app, lambda: not runner.active_keys() and state.get_analysis("duplicates").threshold_ == view.threshold)
+    wait_until(app, lambda: not runner.active_keys() and state.get_analysis("duplicates").threshold_ == view.threshold)
     refills = []
     for t in (lo, finder.suggested_threshold_, 0.99):
         with Timer() as settled:
@@ -112,15 +112,6 @@ def main() -> None:
     view.shutdown()
     assert runner.shutdown(30) and not runner.alive_threads()
     print(f"process peak RSS {peak_rss_mb():.0f} MB")
-
-
-def _wait(app, condition, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the view did not settle")
-        app.processEvents()
-        time.sleep(0.005)
 
 
 if __name__ == "__main__":

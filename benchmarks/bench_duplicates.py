@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 
-from _common import Timer, peak_rss_mb  # also puts the repository root on sys.path
+from _common import Timer, peak_rss_mb, timed  # also puts the repository root on sys.path
 from bench_neighbors import measure
 from embedview.core.duplicates import DuplicateFinder
 from embedview.core.neighbors import block_rows
@@ -89,7 +89,7 @@ def main() -> None:
 
     slider = []
     for t in np.linspace(exact.floor_, 0.999, 12):
-        best = min(_time(lambda: exact.groups_at(t)) for _ in range(3))
+        best = min(timed(lambda: exact.groups_at(t))[1] for _ in range(3))
         slider.append(best)
 
     print(f"ratio exact / bare products   = {t_exact / t_bare:.3f}   (goal <= 1.5)")
@@ -98,12 +98,6 @@ def main() -> None:
     print(f"groups_at over 12 thresholds: max {1e3 * max(slider):.1f} ms, median "
           f"{1e3 * float(np.median(slider)):.1f} ms  (goal < 100 ms)")
     print(f"process peak RSS {peak_rss_mb():.0f} MB")
-
-
-def _time(fn) -> float:
-    with Timer() as t:
-        fn()
-    return t.seconds
 
 
 if __name__ == "__main__":

@@ -30,16 +30,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from benchmarks._common import peak_rss_mb  # noqa: E402
+import numpy as np
+from _common import peak_rss_mb, timed  # also puts the repository root on sys.path
 
 K_TRUST = 10
 TRUST_SAMPLE = 2000
@@ -52,12 +45,6 @@ def clustered(n: int, dim: int, n_clusters: int = 20, seed: int = 0) -> np.ndarr
     centres = rng.normal(size=(n_clusters, dim)) * 1.0
     labels = rng.integers(0, n_clusters, size=n)
     return (centres[labels] + rng.normal(scale=1.0 / np.sqrt(2), size=(n, dim))).astype(np.float32)
-
-
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
 
 
 def main(argv=None) -> int:
