@@ -24,10 +24,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QPainterPath, QPen, QPixmap
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGraphicsPathItem, QGraphicsRectItem, QGraphicsTextItem,
-                               QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QWidget)
+                               QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem, QTableWidget,
+                               QTableWidgetItem, QWidget)
 
 from embedview.core.dataset import Dataset
 
@@ -458,3 +459,58 @@ def fill_metric_rows(t: QTableWidget, headers: List[str], rows: List[Tuple[str, 
             cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
             t.setItem(r, c + 1, cell)
     fit_table_height(t)
+
+
+# -- a list of dataset items (Neighbours view, the Duplicates view's near-duplicates) ------------
+class ItemList(QListWidget):
+    """Items of the dataset as list rows (text, and for images a thumbnail icon that may arrive
+    later); ``item_chosen(index)`` when a row is clicked or activated."""
+
+    item_chosen = Signal(int)
+
+    def __init__(self, thumbnails, icon_px: int, tooltip: str = "", parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self._rows: dict = {}  # item index -> its row, for thumbnails that arrive later
+        self.setIconSize(QSize(icon_px, icon_px))
+        self.setWordWrap(True)
+        self.setAlternatingRowColors(True)
+        if tooltip:
+            self.setToolTip(tooltip)
+        self.itemClicked.connect(self._chosen)
+        self.itemActivated.connect(self._chosen)
+
+    def clear_items(self) -> None:
+        self.clear()
+        self._rows = {}
+
+    def add_item(self, ds: Dataset, index: int, text: str, tooltip: str = "") -> None:
+        item = QListWidgetItem(text)
+        item.setData(Qt.UserRole, int(index))
+        if tooltip:
+            item.setToolTip(tooltip)
+        if ds.modality == "image":
+            pix = self.thumbnails.get(int(index))
+            if pix is not None:
+                item.setIcon(QIcon(pix))
+            self._rows[int(index)] = item
+        self.addItem(item)
+
+    def add_note(self, text: str) -> None:
+        """A row that is not an item (e.g. "nothing found")."""
+        item = QListWidgetItem(text)
+        item.setFlags(Qt.NoItemFlags)
+        self.addItem(item)
+
+    def thumbnail_ready(self, index: int) -> None:
+        """Give row ``index`` its icon once the thumbnail cache has it."""
+        item = self._rows.get(index)
+        if item is not None:
+            pix = self.thumbnails.get(index)
+            if pix is not None:
+                item.setIcon(QIcon(pix))
+
+    def _chosen(self, item: QListWidgetItem) -> None:
+        index = item.data(Qt.UserRole)
+        if index is not None:
+            self.item_chosen.emit(int(index))

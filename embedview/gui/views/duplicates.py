@@ -36,9 +36,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QIcon, QPainter, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
-                               QLabel, QListView, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
+                               QLabel, QListView, QMenu, QProgressBar, QPushButton,
                                QSlider, QSplitter, QStackedWidget, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
                                QVBoxLayout, QWidget)
 
@@ -47,7 +47,7 @@ from embedview.gui.selection import SelectionModel
 from embedview.gui.settings import Settings
 from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
-from embedview.gui.widgets import export_plot_item, item_title, score_text
+from embedview.gui.widgets import ItemList, export_plot_item, item_title, score_text
 from embedview.gui.workers import JobRunner
 from embedview.gui.views.base import View
 
@@ -379,7 +379,6 @@ class DuplicatesView(View):
         self.near_ready = False  # the list shows the result for near_index
         self.near_indices = np.empty(0, dtype=np.int64)
         self.near_scores = np.empty(0, dtype=np.float32)
-        self._near_rows: Dict[int, QListWidgetItem] = {}
         self.last_export: Optional[Tuple[str, int]] = None
 
         self._build()
@@ -498,11 +497,7 @@ class DuplicatesView(View):
         self.near_header = QLabel()
         self.near_header.setTextFormat(Qt.RichText)
         self.near_header.setWordWrap(True)
-        self.near_list = QListWidget()
-        self.near_list.setIconSize(QSize(56, 56))
-        self.near_list.setWordWrap(True)
-        self.near_list.setAlternatingRowColors(True)
-        self.near_list.setToolTip("Click an item to make it the current item")
+        self.near_list = ItemList(self.thumbnails, 56, "Click an item to make it the current item")
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -545,8 +540,7 @@ class DuplicatesView(View):
         self.group_list.member_clicked.connect(self._on_member_clicked)
         self.group_list.badge_clicked.connect(self.toggle_decision)
         self.group_list.customContextMenuRequested.connect(self._group_menu)
-        self.near_list.itemClicked.connect(self._on_near_clicked)
-        self.near_list.itemActivated.connect(self._on_near_clicked)
+        self.near_list.item_chosen.connect(self._on_near_chosen)
 
     # ======================================================================================
     # public
@@ -948,8 +942,7 @@ class DuplicatesView(View):
         self.near_ready = False
         self.near_indices = np.empty(0, dtype=np.int64)
         self.near_scores = np.empty(0, dtype=np.float32)
-        self.near_list.clear()
-        self._near_rows = {}
+        self.near_list.clear_items()
         self.runner.submit(NEAR_KEY, near_duplicates, self.finder, int(index), t,
                            on_result=lambda r, i=int(index), t=t: self._show_near(i, t, r))
 
@@ -964,31 +957,20 @@ class DuplicatesView(View):
         self.near_ready = True
         self.near_indices = np.asarray(idx, dtype=np.int64)
         self.near_scores = np.asarray(sims, dtype=np.float32)
-        self.near_list.clear()
-        self._near_rows = {}
+        self.near_list.clear_items()
         ds = self.state.dataset
         if ds is None:
             return
         if not len(idx):
-            item = QListWidgetItem(f"No item at or above {t:.4f}.")
-            item.setFlags(Qt.NoItemFlags)
-            self.near_list.addItem(item)
+            self.near_list.add_note(f"No item at or above {t:.4f}.")
             return
-        images = ds.modality == "image"
         for j, s in zip(self.near_indices.tolist(), self.near_scores.tolist()):
             head = f"{ds.ids[j]}   {score_text(self.metric, s)}"
             label = item_title(ds, j)
             if label and label != ds.ids[j]:
                 head += f"   \u00b7 {label}"
             body = ds.display_text(j, 140) if ds.texts is not None else ""
-            item = QListWidgetItem(head + (f"\n{body}" if body else ""))
-            item.setData(Qt.UserRole, j)
-            if images:
-                pix = self.thumbnails.get(j)
-                if pix is not None:
-                    item.setIcon(QIcon(pix))
-                self._near_rows[j] = item
-            self.near_list.addItem(item)
+            self.near_list.add_item(ds, j, head + (f"\n{body}" if body else ""))
 
     def _clear_near(self) -> None:
         self.runner.cancel(NEAR_KEY)
@@ -996,23 +978,15 @@ class DuplicatesView(View):
         self.near_ready = False
         self.near_indices = np.empty(0, dtype=np.int64)
         self.near_scores = np.empty(0, dtype=np.float32)
-        self.near_list.clear()
-        self._near_rows = {}
+        self.near_list.clear_items()
         self.near_header.setText("<b>Near-duplicates</b><br><span style='color:#888'>Click an item anywhere "
                                  "(map, table, a picture here) to list its near-duplicates.</span>")
 
-    def _on_near_clicked(self, item: QListWidgetItem) -> None:
-        j = item.data(Qt.UserRole)
-        if j is None:
-            return
-        self.selection.set_current(int(j), self.name)
-        self.show_near_duplicates(int(j))
+    def _on_near_chosen(self, j: int) -> None:
+        self.selection.set_current(j, self.name)
+        self.show_near_duplicates(j)
 
     def _on_thumbnail(self, index: int) -> None:
-        item = self._near_rows.get(index)
-        if item is not None:
-            pix = self.thumbnails.get(index)
-            if pix is not None:
-                item.setIcon(QIcon(pix))
+        self.near_list.thumbnail_ready(index)
         if self.groups:
             self.group_list.viewport().update()

@@ -12,18 +12,17 @@ from __future__ import annotations
 import html
 import logging
 import time
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSpinBox, QVBoxLayout)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout)
 
 from embedview.core.embeddings import EmbeddingSet
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
-from embedview.gui.widgets import ItemCard, item_title, score_text
+from embedview.gui.widgets import ItemCard, ItemList, item_title, score_text
 from embedview.gui.workers import JobRunner
 from embedview.gui.views.base import View
 
@@ -62,7 +61,6 @@ class NeighborsView(View):
         self.displayed_scores: Optional[np.ndarray] = None
         self.query_text = ""  # set while showing search results
         self.query_index = -1  # the item whose neighbours are shown
-        self._rows: Dict[int, QListWidgetItem] = {}
 
         self.header = QLabel()
         self.header.setTextFormat(Qt.RichText)
@@ -77,13 +75,8 @@ class NeighborsView(View):
             self.metric_box.addItem(text, key)
         self.metric_box.setToolTip("cosine: angle between vectors (what most embeddings are trained for); "
                                    "dot: raw inner product; Euclidean: straight-line distance (smaller = closer)")
-        self.list = QListWidget()
-        self.list.setIconSize(QSize(ICON_PX, ICON_PX))
-        self.list.setWordWrap(True)
-        self.list.setUniformItemSizes(False)
+        self.list = ItemList(self.thumbnails, ICON_PX, "Click a neighbour to make it the current item")
         self.list.setSpacing(1)
-        self.list.setAlternatingRowColors(True)
-        self.list.setToolTip("Click a neighbour to make it the current item")
         self.status = QLabel()
         self.status.setStyleSheet("color: palette(placeholder-text);")
         self.status.setWordWrap(True)
@@ -105,8 +98,7 @@ class NeighborsView(View):
 
         self.k_box.valueChanged.connect(lambda _v: self._recompute())
         self.metric_box.currentIndexChanged.connect(lambda _i: self._recompute())
-        self.list.itemClicked.connect(self._on_item_clicked)
-        self.list.itemActivated.connect(self._on_item_clicked)
+        self.list.item_chosen.connect(self._on_item_chosen)
         self.thumbnails.ready.connect(self._on_thumbnail)
         selection.current_changed.connect(self._on_current)
         state.dataset_changed.connect(self._reset)
@@ -192,44 +184,25 @@ class NeighborsView(View):
         self.status.setText(f"<span style='color:#c62828'>Neighbour search failed: {html.escape(message)}</span>")
 
     def _fill(self, indices: Sequence[int], scores: Optional[Sequence[float]], metric: str = "cosine") -> None:
-        self.list.clear()
-        self._rows = {}
+        self.list.clear_items()
         self.displayed_indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         self.displayed_scores = None if scores is None else np.asarray(scores, dtype=np.float32).reshape(-1)
         ds = self.state.dataset
         if ds is None:
             return
-        images = ds.modality == "image"
-        for rank, j in enumerate(self.displayed_indices):
-            j = int(j)
+        for rank, j in enumerate(self.displayed_indices.tolist()):
             head = f"{rank + 1}. {item_title(ds, j) or ds.ids[j]}"
             if self.displayed_scores is not None:
                 head += f"   {score_text(metric, float(self.displayed_scores[rank]))}"
             body = ds.display_text(j, 160) if ds.texts is not None else ds.ids[j]
-            item = QListWidgetItem(f"{head}\n{body}")
-            item.setData(Qt.UserRole, j)
-            item.setToolTip(ds.display_text(j, 1000))
-            if images:
-                pix = self.thumbnails.get(j)
-                if pix is not None:
-                    item.setIcon(QIcon(pix))
-                self._rows[j] = item
-            self.list.addItem(item)
+            self.list.add_item(ds, j, f"{head}\n{body}", ds.display_text(j, 1000))
 
     def _on_thumbnail(self, index: int) -> None:
-        item = self._rows.get(index)
-        if item is not None:
-            pix = self.thumbnails.get(index)
-            if pix is not None:
-                item.setIcon(QIcon(pix))
+        self.list.thumbnail_ready(index)
         if index == self.card.index and not self.query_text:
             self.card.set_pixmap(self.thumbnails.get(index))
 
-    def _on_item_clicked(self, item: QListWidgetItem) -> None:
-        j = item.data(Qt.UserRole)
-        if j is None:
-            return
-        j = int(j)
+    def _on_item_chosen(self, j: int) -> None:
         self.selection.set_current(j, self.name)
         self.show_neighbors(j)
 
