@@ -496,7 +496,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from embedview.core.duplicates import ROW_FIELDS, DuplicateFinder
+    from embedview.core.duplicates import DuplicateFinder
 
     out = _check_output(args.output, args.paths, (".csv", ".json"))
     emb = _embed(_load(args.paths, args), args, model=args.model)
@@ -510,15 +510,11 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         bar.close()
     if args.threshold is None:
         _err(f"threshold: {finder.threshold_:.4f} (suggested from the data; set one with --threshold)")
-    n_items = sum(len(g) for g in finder.groups_)
-    _err(f"{len(finder.groups_)} duplicate group(s) holding {n_items} items; "
-         f"{n_items - len(finder.groups_)} could be removed")
+    summary = finder.to_dict()
+    _err(f"{summary['n_groups']} duplicate group(s) holding {summary['n_items_in_groups']} items; "
+         f"{summary['n_items_in_groups'] - summary['n_groups']} could be removed")
     if out is None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(ROW_FIELDS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(finder.to_rows())
-        sys.stdout.write(buf.getvalue())
+        finder.write_csv(sys.stdout)
         return EXIT_OK
     if out.suffix.lower() == ".json":
         finder.to_json(out)

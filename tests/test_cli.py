@@ -276,6 +276,10 @@ def test_duplicates_csv_and_json_find_planted_copies(tmp_path, digits_npz, capsy
         assert all(float(r["similarity_to_kept"]) > 0.99 for r in pair)
     for group in {r["group"] for r in rows}:
         assert sum(r["keep"] == "True" for r in rows if r["group"] == group) == 1
+    assert main(["duplicates", str(path)]) == 0  # no -o: the same rows as CSV on standard output
+    captured = capsys.readouterr()
+    assert list(csv.DictReader(io.StringIO(captured.out))) == rows
+    assert f"{len({r['group'] for r in rows})} duplicate group(s) holding {len(rows)} items" in captured.err
 
     assert main(["duplicates", str(path), "--threshold", "0.999", "-o", str(out_json)]) == 0
     doc = json.loads(out_json.read_text())

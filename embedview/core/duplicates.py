@@ -495,14 +495,15 @@ class DuplicateFinder:
         """Write :meth:`to_rows` as CSV (header :data:`ROW_FIELDS`); returns the path."""
         path = self._check_target(path, dataset)
         rows = self.to_rows(dataset, decisions)
-
-        def write(f):
-            w = csv.DictWriter(f, fieldnames=list(ROW_FIELDS))
-            w.writeheader()
-            w.writerows(rows)
-
-        self._write_atomic(path, write)
+        self._write_atomic(path, lambda f: self.write_csv(f, rows=rows))
         return path
+
+    def write_csv(self, f, dataset=None, decisions: Optional[Dict[int, str]] = None,
+                  rows: Optional[List[dict]] = None) -> None:
+        """:meth:`to_rows` as CSV to the open text stream ``f`` (e.g. standard output)."""
+        w = csv.DictWriter(f, fieldnames=list(ROW_FIELDS))
+        w.writeheader()
+        w.writerows(rows if rows is not None else self.to_rows(dataset, decisions))
 
     def to_json(self, path, dataset=None, decisions: Optional[Dict[int, str]] = None) -> str:
         """Write ``to_dict()`` plus the rows as JSON; returns the path."""
