@@ -92,26 +92,24 @@ def hf_cache_root() -> Path:
     return Path(home).expanduser() / "hub"
 
 
+def _has_snapshot(repo: Path) -> bool:
+    snapshots = repo / "snapshots"
+    return snapshots.is_dir() and any(any(s.iterdir()) for s in snapshots.iterdir() if s.is_dir())
+
+
 def hf_cached_models() -> List[Path]:
     """Model folders in the hub cache that hold at least one downloaded snapshot."""
     root = hf_cache_root()
     if not root.is_dir():
         return []
-    found = []
-    for repo in root.glob("models--*"):
-        snapshots = repo / "snapshots"
-        if snapshots.is_dir() and any(any(s.iterdir()) for s in snapshots.iterdir() if s.is_dir()):
-            found.append(repo)
-    return found
+    return [repo for repo in root.glob("models--*") if _has_snapshot(repo)]
 
 
 def hf_cached_repo(repo_id: str) -> Optional[Path]:
-    """The cache folder of hub model ``org/name`` when a snapshot of it was downloaded."""
-    wanted = "models--" + repo_id.replace("/", "--")
-    for repo in hf_cached_models():
-        if repo.name == wanted:
-            return repo
-    return None
+    """The cache folder of hub model ``org/name`` when a snapshot of it was downloaded (looked
+    up by its folder name, not by listing every cached model)."""
+    repo = hf_cache_root() / ("models--" + repo_id.replace("/", "--"))
+    return repo if _has_snapshot(repo) else None
 
 
 def looks_like_path(text: str) -> bool:

@@ -160,3 +160,16 @@ def test_pick_device_override_and_default():
     assert pick_device(None) in {"cpu", "cuda", "mps"}
     assert pick_device("auto") == pick_device(None)
 
+
+
+def test_hub_cache_lookup_finds_downloaded_snapshots_only(tmp_path, monkeypatch):
+    from embedview.encoders._torchutil import hf_cached_models, hf_cached_repo
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    done = tmp_path / "models--my-org--my-model" / "snapshots" / "abc123"
+    done.mkdir(parents=True)
+    (done / "config.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "models--my-org--half-done" / "snapshots" / "def456").mkdir(parents=True)  # nothing in it yet
+    assert hf_cached_repo("my-org/my-model") == tmp_path / "models--my-org--my-model"
+    assert hf_cached_repo("my-org/half-done") is None and hf_cached_repo("my-org/absent") is None
+    assert hf_cached_models() == [tmp_path / "models--my-org--my-model"]
