@@ -44,8 +44,8 @@ from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
 from embedview.gui.views.map import (Coloring, PointCloud, build_coloring, build_tree, continuous_coloring,
-                                     lasso_job, nearest_point)
-from embedview.gui.widgets import (OTHER_COLOR, LegendBox, SelectViewBox, export_plot_item, fill_metric_rows,
+                                     draw_coloring, lasso_job, nearest_point)
+from embedview.gui.widgets import (LegendBox, SelectViewBox, export_plot_item, fill_metric_rows,
                                    fit_table_height, item_title, metric_table, points_in_rect)
 from embedview.gui.workers import JobRunner
 from embedview.gui.views.base import View
@@ -232,6 +232,7 @@ class _MapPanel:
             self.vb.addItem(item, ignoreBounds=True)
         self.xy: Optional[np.ndarray] = None  # (N, 2) every item, dataset order
         self.shown = np.empty(0, dtype=np.int64)  # items drawn (all, or a sample)
+        self.point_size = 7.0  # of the points as last drawn (the selection rings are a little larger)
         self.method = ""
         self.tree = None
         self.vb.clicked.connect(self._clicked)
@@ -272,17 +273,9 @@ class _MapPanel:
         if self.xy is None or coloring is None or len(coloring.codes) != len(self.xy):
             self.cloud.clear()
             return
+        # smaller points than the main map: two or three of these panels share its width
         size, alpha = (7.0, 220) if len(self.shown) <= 2000 else ((4.0, 180) if len(self.shown) <= 20000 else (3.0, 150))
-        styles = []
-        for code in range(-1, len(coloring.colors)):
-            color = QColor(OTHER_COLOR if code < 0 else coloring.colors[code])
-            color.setAlpha(alpha)
-            styles.append((size, None, color))
-        codes = coloring.codes[self.shown].astype(np.int64)
-        rank = np.zeros(len(coloring.colors) + 1, dtype=np.int64)
-        rank[np.asarray(coloring.draw_order, dtype=np.int64) + 1] = np.arange(len(coloring.draw_order))
-        order = np.argsort(rank[codes + 1], kind="stable")
-        self.cloud.set_data(self.xy[self.shown][order], codes[order] + 1, styles)
+        draw_coloring(self.cloud, self.xy[self.shown], coloring.codes[self.shown], coloring, size, alpha)
         self.point_size = size
 
     def draw_selection(self, selected: np.ndarray, current: int) -> None:
@@ -291,7 +284,7 @@ class _MapPanel:
             self.cur_item.clear()
             return
         sel = selected[(selected >= 0) & (selected < len(self.xy))][:MAX_MAP_POINTS]
-        size = getattr(self, "point_size", 7.0) + 5
+        size = self.point_size + 5
         if sel.size:
             self.sel_item.set_data(self.xy[sel], np.zeros(len(sel), dtype=np.int64),
                                    [(size, pg.mkPen(20, 20, 20, 230, width=1.5), None)])

@@ -430,6 +430,22 @@ def lasso_job(xy: np.ndarray, polygon: np.ndarray, progress=None) -> np.ndarray:
     return points_in_polygon(xy, polygon)
 
 
+def draw_coloring(cloud: "PointCloud", xy: np.ndarray, codes: np.ndarray, coloring: Coloring, size: float,
+                  alpha: int, grey_alpha: Optional[int] = None) -> None:
+    """Points ``xy`` with colour ``codes`` of ``coloring`` (-1: grey) into ``cloud``, in the
+    colouring's drawing order (style k + 1 is colour code k; style 0 is grey)."""
+    styles = []
+    for code in range(-1, len(coloring.colors)):
+        color = QColor(OTHER_COLOR if code < 0 else coloring.colors[code])
+        color.setAlpha(grey_alpha if code < 0 and grey_alpha is not None else alpha)
+        styles.append((size, None, color))
+    codes = np.asarray(codes, dtype=np.int64)
+    rank = np.zeros(len(coloring.colors) + 1, dtype=np.int64)
+    rank[np.asarray(coloring.draw_order, dtype=np.int64) + 1] = np.arange(len(coloring.draw_order))
+    order = np.argsort(rank[codes + 1], kind="stable")
+    cloud.set_data(xy[order], codes[order] + 1, styles)
+
+
 def _point_style(n: int) -> Tuple[float, int]:
     """Point size (px) and opacity for ``n`` points on screen."""
     if n <= 2_000:
@@ -770,15 +786,7 @@ class MapView(View):
         xy = self.xy if indices is None else self.xy[indices]
         codes = c.codes if indices is None else c.codes[indices]
         size, alpha = _point_style(len(xy))
-        styles = []
-        for code in range(-1, len(c.colors)):  # style k + 1 is colour code k; style 0 is grey
-            color = QColor(OTHER_COLOR if code < 0 else c.colors[code])
-            color.setAlpha(min(alpha, 150) if code < 0 else alpha)
-            styles.append((size, None, color))
-        rank = np.zeros(len(c.colors) + 1, dtype=np.int64)
-        rank[np.asarray(c.draw_order, dtype=np.int64) + 1] = np.arange(len(c.draw_order))
-        order = np.argsort(rank[codes + 1], kind="stable")
-        self.cloud.set_data(xy[order], codes[order] + 1, styles)
+        draw_coloring(self.cloud, xy, codes, c, size, alpha, grey_alpha=min(alpha, 150))
 
     def _on_range_changed(self, *args) -> None:
         if self.xy is not None and len(self.xy) > self.density_threshold and not self._view_timer.isActive():
