@@ -118,6 +118,15 @@ def colors(mode: str) -> Dict[str, str]:
     return dict(COLORS[effective_mode(mode)])
 
 
+def error_html(text: str) -> str:
+    """``text`` (escaped) as rich text in the current theme's error colour (the palette's
+    BrightText, which ``palette_for`` sets to it): readable on the light and the dark background."""
+    import html
+
+    color = QApplication.palette().color(QPalette.BrightText).name()
+    return f"<span style='color:{color}'>{html.escape(text)}</span>"
+
+
 def apply_plot_theme(mode: str, root: Optional[QWidget] = None) -> None:
     """pyqtgraph defaults for new plots, and restyle the plots already under ``root``."""
     import pyqtgraph as pg  # ~0.7 s: only after the window is up

@@ -321,13 +321,17 @@ def test_menus_shortcuts_theme_and_recent(window, qtbot, tmp_path):
     view_texts = [a.text() for a in window.view_menu.actions()]
     for dock in window.docks.values():
         assert dock.windowTitle() in view_texts
+    from embedview.gui import theme
+
     window.set_theme("dark")
     qtbot.wait(20)
     dark_bg = window.palette().color(window.backgroundRole()).lightness()
+    assert theme.colors("dark")["error"] in theme.error_html("x")  # error text readable on dark
     window.set_theme("light")
     qtbot.wait(20)
     light_bg = window.palette().color(window.backgroundRole()).lightness()
     assert dark_bg < 80 < light_bg
+    assert theme.error_html("a < b") == f"<span style='color:{theme.colors('light')['error']}'>a &lt; b</span>"
     assert window.settings.theme() == "light"
 
     texts = _write_texts(tmp_path / "few.txt", 5)

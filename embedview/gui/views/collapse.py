@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel
 from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.report import metric_rows
+from embedview.gui import theme
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item, fill_metric_rows, metric_table
@@ -321,7 +322,7 @@ class CollapseView(View):
         self._show({n: self._cache[(n, center, white)][1] for n in sets})
 
     def _failed(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#c62828'>collapse diagnostics failed: {html.escape(message)}</span>")
+        self.status.setText(theme.error_html(f"collapse diagnostics failed: {message}"))
 
     def _on_dataset(self) -> None:
         self.runner.cancel(JOB_KEY)

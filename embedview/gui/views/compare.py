@@ -40,6 +40,7 @@ from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.report import get_path, metric_rows
 from embedview.gui.analysis import run_pca
+from embedview.gui import theme
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
@@ -598,8 +599,8 @@ class CompareView(View):
         self._request_coloring()
 
     def _failed(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#c62828'>comparison failed: {html.escape(message)}</span>")
-        self.summary.setText(f"<span style='color:#c62828'>{html.escape(message)}</span>")
+        self.status.setText(theme.error_html(f"comparison failed: {message}"))
+        self.summary.setText(theme.error_html(message))
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _sync_panels(self, names: List[str]) -> None:

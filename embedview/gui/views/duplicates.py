@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDoub
                                QVBoxLayout, QWidget)
 
 from embedview.core.dataset import Dataset
+from embedview.gui import theme
 from embedview.gui.selection import SelectionModel
 from embedview.gui.settings import Settings
 from embedview.gui.state import AppState
@@ -615,7 +616,7 @@ class DuplicatesView(View):
                 on_done(result)
 
         def failed(message: str) -> None:
-            self.groups_label.setText(f"<span style='color:#c62828'>Export failed: {html.escape(message)}</span>")
+            self.groups_label.setText(theme.error_html(f"Export failed: {message}"))
             self.runner.error.emit(EXPORT_KEY, f"exporting duplicate decisions failed: {message}")
 
         return self.runner.submit(EXPORT_KEY, export_decisions, self.finder, self.threshold, str(path),

@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout)
 
 from embedview.core.embeddings import EmbeddingSet
+from embedview.gui import theme
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
@@ -181,7 +182,7 @@ class NeighborsView(View):
     def _show_error(self, message: str) -> None:
         log.warning("neighbour search failed: %s", message)
         self._fill([], None)
-        self.status.setText(f"<span style='color:#c62828'>Neighbour search failed: {html.escape(message)}</span>")
+        self.status.setText(theme.error_html(f"Neighbour search failed: {message}"))
 
     def _fill(self, indices: Sequence[int], scores: Optional[Sequence[float]], metric: str = "cosine") -> None:
         self.list.clear_items()

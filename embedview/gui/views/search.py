@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushB
                                QVBoxLayout)
 
 from embedview.core.embeddings import EmbeddingSet
+from embedview.gui import theme
 from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.views.neighbors import NeighborsView
@@ -183,7 +184,7 @@ class SearchView(View):
 
     def _failed(self, message: str) -> None:
         log.warning("search failed: %s", message)
-        self.status.setText(f"<span style='color:#c62828'>Search failed: {html.escape(message)}</span>")
+        self.status.setText(theme.error_html(f"Search failed: {message}"))
 
     def shutdown(self) -> None:
         self.runner.cancel("search")
