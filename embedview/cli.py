@@ -211,24 +211,15 @@ def _load(paths: Sequence[str], args: argparse.Namespace, quiet: bool = False):
 
 
 def _embed(dataset, args: argparse.Namespace, model: Optional[str] = None, batch_size: Optional[int] = None):
-    """Vectors for ``dataset``: precomputed ones as they are, else encoded with ``model``."""
-    from embedview.core.embeddings import EmbeddingSet
-
-    if dataset.embeddings is not None:
-        if model:
-            raise CLIError(
-                f"{dataset.name or 'the input'} holds precomputed vectors, which cannot be re-encoded with {model!r}; "
-                "drop --model, or give the original images or texts"
-            )
-        return EmbeddingSet.from_dataset(dataset)
-    from embedview.encoders.registry import default_encoder_for, get_spec
-
-    name = model or default_encoder_for(dataset.modality)
-    spec = get_spec(name)  # UnknownEncoderError before any heavy import
-    if spec.modality != dataset.modality:
-        raise CLIError(f"encoder {name!r} takes {spec.modality} but the input holds {dataset.modality}")
+    """Vectors for ``dataset``: precomputed ones as they are, else encoded with ``model``
+    (``pipeline.embed`` refuses an unusable model before loading anything)."""
     from embedview.encoders.pipeline import embed
 
+    if dataset.embeddings is not None:
+        return embed(dataset, model or None)
+    from embedview.encoders.registry import default_encoder_for
+
+    name = model or default_encoder_for(dataset.modality)
     _err(f"encoding {len(dataset)} {dataset.modality} items with {name} (loading the model first)")
     bar = ProgressBar("encoding", total=len(dataset))
     try:
@@ -676,11 +667,11 @@ def _setup_logging(verbosity: int) -> None:
 def _user_errors() -> tuple:
     """Exception types that mean bad input rather than a bug (all cheap to import)."""
     from embedview.core.loaders import LoadError
-    from embedview.encoders.base import EncoderLoadError
+    from embedview.encoders.base import EncoderLoadError, UnusableEncoderError
     from embedview.encoders.registry import UnknownEncoderError
 
-    return (CLIError, LoadError, UnknownEncoderError, EncoderLoadError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError)
+    return (CLIError, LoadError, UnknownEncoderError, EncoderLoadError, UnusableEncoderError, FileNotFoundError,
+            IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

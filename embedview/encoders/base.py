@@ -23,6 +23,11 @@ from typing import Any, List, Sequence
 import numpy as np
 
 
+class UnusableEncoderError(ValueError):
+    """The encoder cannot be used on this data (precomputed vectors, another modality): a user
+    error, found before any model is loaded."""
+
+
 class EncoderLoadError(RuntimeError):
     """An encoder could not be loaded: missing or incompatible weights, missing package.
 

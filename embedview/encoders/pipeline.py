@@ -37,8 +37,8 @@ from embedview.core.dataset import Dataset, LoadProblem
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.images import ImageLoadError, open_image
 from embedview.core.progress import TaskState
-from embedview.encoders.base import Encoder
-from embedview.encoders.registry import default_encoder_for, load_encoder
+from embedview.encoders.base import Encoder, UnusableEncoderError
+from embedview.encoders.registry import default_encoder_for, get_spec, load_encoder
 
 #: batches decoded ahead of the one the model is working on
 PREFETCH_BATCHES = 2
@@ -354,7 +354,7 @@ def embed(
     if dataset.embeddings is not None:
         if model is not None:
             name = model if isinstance(model, str) else model.name
-            raise ValueError(
+            raise UnusableEncoderError(
                 f"dataset {dataset.name!r} holds precomputed embeddings, which cannot be re-encoded with {name!r}; "
                 "load the original images or texts to use a model"
             )
@@ -362,7 +362,12 @@ def embed(
     if model is None:
         model = default_encoder_for(dataset.modality)
         if not model:
-            raise ValueError(f"no default encoder for {dataset.modality!r} data in dataset {dataset.name!r}")
+            raise UnusableEncoderError(f"no default encoder for {dataset.modality!r} data in dataset {dataset.name!r}")
+    if isinstance(model, str):  # checked from the registry, before the model loads (seconds, or a download)
+        spec = get_spec(model)
+        if spec.modality != dataset.modality:
+            raise UnusableEncoderError(f"encoder {model!r} takes {spec.modality} but dataset {dataset.name!r} "
+                                       f"holds {dataset.modality}")
     task = TaskState.coerce(progress)
     if isinstance(model, str):
         task.set_fraction(0.0, f"loading {model}")

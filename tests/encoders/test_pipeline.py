@@ -194,6 +194,18 @@ def test_modality_mismatch_is_refused(tmp_path):
         encode_dataset(ds, HashTextEncoder(), cache=False)
 
 
+def test_embed_refuses_an_encoder_of_another_modality_before_loading_it(monkeypatch):
+    from embedview.encoders import pipeline
+    from embedview.encoders.base import UnusableEncoderError
+
+    def no_load(*a, **k):
+        raise AssertionError("the model was loaded before the modality was checked")
+
+    monkeypatch.setattr(pipeline, "get_encoder", no_load)
+    with pytest.raises(UnusableEncoderError, match="'default-image' takes image but dataset 'notes' holds text"):
+        embed(text_dataset(["a note"], name="notes"), "default-image")
+
+
 # -- mechanics: cancel and kill ---------------------------------------------------------------------
 def test_cancel_after_first_batch_keeps_it(tmp_path):
     texts = [f"sentence number {i}" for i in range(80)]
