@@ -50,7 +50,6 @@ def main() -> None:
     from embedview.core.dataset import Dataset
     from embedview.core.duplicates import DuplicateFinder
     from embedview.core.embeddings import EmbeddingSet
-    from embedview.gui.selection import SelectionModel
     from embedview.gui.state import AppState
     from embedview.gui.views.duplicates import apply_threshold, DuplicatesView
     from embedview.gui.workers import JobRunner
@@ -69,8 +68,9 @@ def main() -> None:
     print(f"from scratch: DuplicateFinder.fit ({search})  {fit.seconds:8.2f} s   "
           f"{len(finder.groups_):,} groups at the suggested {finder.suggested_threshold_:.4f}")
 
-    state, selection, runner = AppState(), SelectionModel(), JobRunner()
-    view = DuplicatesView(state, selection, runner)
+    state = AppState()
+    selection, runner = state.selection, JobRunner()
+    view = DuplicatesView(state, runner)
     view.resize(1200, 700)
     view.show()
     state.set_dataset(ds)

@@ -95,15 +95,15 @@ def bench_reference(app, xy: np.ndarray) -> dict:
 
 
 def bench_map(app, n: int) -> dict:
-    from embedview.gui.selection import SelectionModel
     from embedview.gui.state import AppState
     from embedview.gui.views.map import MapView
     from embedview.gui.workers import JobRunner
 
     xy, lab = clusters(n)
     emb = make_set(xy, lab)
-    state, selection, runner = AppState(), SelectionModel(), JobRunner()
-    view = MapView(state, selection, runner)
+    state = AppState()
+    selection, runner = state.selection, JobRunner()
+    view = MapView(state, runner)
     view.resize(W, H)
     view.show()
     app.processEvents()
@@ -186,7 +186,6 @@ def bench_click(app, n: int = 100_000, dim: int = 256, repeats: int = 10) -> Non
     from embedview.core.dataset import Dataset
     from embedview.core.embeddings import EmbeddingSet
     from embedview.core.neighbors import topk
-    from embedview.gui.selection import SelectionModel
     from embedview.gui.state import AppState
     from embedview.gui.views.neighbors import NeighborsView
     from embedview.gui.workers import JobRunner
@@ -196,8 +195,9 @@ def bench_click(app, n: int = 100_000, dim: int = 256, repeats: int = 10) -> Non
     ds = Dataset("embedding", ids=[f"v{i}" for i in range(n)], sources=["bench"] * n, embeddings=X, name="click")
     emb = EmbeddingSet.from_dataset(ds)
     emb.unit  # normalised once, as after the first analysis in the app
-    state, selection, runner = AppState(), SelectionModel(), JobRunner()
-    view = NeighborsView(state, selection, runner)
+    state = AppState()
+    selection, runner = state.selection, JobRunner()
+    view = NeighborsView(state, runner)
     view.resize(450, 800)
     view.show()
     state.set_dataset(ds)

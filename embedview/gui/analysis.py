@@ -65,7 +65,7 @@ def run_pca(emb: EmbeddingSet, progress=None):
 def run_umap(emb: EmbeddingSet, progress=None):
     """UMAP in a child process: numba's compilation holds the GIL for tens of seconds on first
     use, which would freeze the window if it ran in a thread of this process."""
-    from embedview.gui.isolated import run_isolated, save_array
+    from embedview.runtime.isolated import run_isolated, save_array
 
     path = save_array(emb.vectors, prefix="embedview-umap-")
     try:

@@ -50,11 +50,10 @@ from embedview.core.dataset import Dataset, LoadProblem
 from embedview.core.embeddings import EmbeddingSet
 from embedview.gui import theme
 from embedview.gui.analysis import AnalysisScheduler
-from embedview.gui.selection import SelectionModel
 from embedview.gui.settings import Settings
-from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ def encode_job(dataset: Dataset, model: str, progress=None) -> EmbeddingSet:
     if dataset.embeddings is not None:
         return EmbeddingSet.from_dataset(dataset)
     from embedview.encoders.pipeline import embed
-    from embedview.gui.encoder_host import encoder_host
+    from embedview.runtime.encoder_host import encoder_host
 
     emb = encoder_host().call(embed, dataset, model, progress=progress)
     # the set comes back with an unpickled copy of the dataset; when every item was encoded,
@@ -245,8 +244,9 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         sys.setswitchinterval(min(sys.getswitchinterval(), UI_SWITCH_INTERVAL))
         self.settings = settings or Settings()
-        self.state = AppState(self)
-        self.selection = SelectionModel(self)
+        self.model = AppModel()
+        self.state = self.model  # MIGRATION: views still say ``state``
+        self.selection = self.model.selection
         self.runner = JobRunner(self)
         self.analysis = AnalysisScheduler(self.state, self.runner, self)
         self.thumbnails = shared_thumbnails(self.state)
@@ -457,7 +457,7 @@ class MainWindow(QMainWindow):
         for i, (module_name, class_name) in enumerate(VIEWS):
             try:
                 cls = getattr(importlib.import_module(module_name), class_name)
-                view = cls(self.state, self.selection, self.runner)
+                view = cls(self.model, self.runner)
             except ModuleNotFoundError as exc:
                 log.warning("view %s.%s is not available: %s", module_name, class_name, exc)
                 continue
@@ -705,7 +705,6 @@ class MainWindow(QMainWindow):
         """Show ``dataset`` (selection reset), then embed it: precomputed vectors directly, else encode."""
         self.runner.cancel("encode")
         self.state.set_dataset(dataset, list(paths))
-        self.selection.reset(len(dataset))
         skipped = sum(1 for p in dataset.problems if getattr(p, "severity", "skipped") == "skipped")
         what = f"Loaded {len(dataset):,} {_noun(dataset)}"
         self.show_message(what + (f"; {skipped} file{'s' if skipped != 1 else ''} skipped \u2014 see Problems" if skipped else ""))
@@ -766,10 +765,7 @@ class MainWindow(QMainWindow):
         if self.state.dataset is not dataset:
             return
         self._set_busy_widgets(False)
-        before = len(dataset)
         self.state.add_embeddings(emb)
-        if len(emb) != before:
-            self.selection.reset(len(emb))
         stats = getattr(emb, "stats", {}) or {}
         text = f"Encoded {len(emb):,} {_noun(emb.dataset)} with {emb.encoder}"
         if stats:

@@ -134,7 +134,8 @@ def collect(target: Any) -> Snapshot:
         "layout": {},
     }
     snap = Snapshot(doc, {}, ds.ids)
-    for name, methods in state.projections.items():
+    for name, analyses in state.analyses_by_set.items():
+        methods = analyses.projections
         emb = state.sets.get(name)
         if emb is None:
             continue

@@ -176,7 +176,7 @@ def shared_thumbnails(state) -> ThumbnailCache:
     dataset.  Every view asks for it here, so each thumbnail is decoded once for all of them."""
     cache = getattr(state, "_embedview_thumbnails", None)
     if cache is None:
-        cache = ThumbnailCache(size=128, parent=state)
+        cache = ThumbnailCache(size=128)  # kept alive by the model it follows
         state._embedview_thumbnails = cache
 
         def follow() -> None:

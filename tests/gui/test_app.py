@@ -153,8 +153,8 @@ def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(w
     absolute goal (worst gap < 100 ms) is measured by ``benchmarks/bench_ui_stall.py``."""
     import threading
 
-    import embedview.gui.isolated as isolated
-    from embedview.gui.encoder_host import EncoderHost
+    import embedview.runtime.isolated as isolated
+    from embedview.runtime.encoder_host import EncoderHost
     from embedview.core.duplicates import DuplicateFinder
     from embedview.core.evaluation import OutlierScores
     from embedview.core.projection import Projection
@@ -348,7 +348,7 @@ def test_isolated_jobs_report_child_errors_and_die_on_cancel(tmp_path, monkeypat
 
     from embedview.core.progress import Cancelled, TaskState
     from embedview.gui.analysis import umap_from_file
-    from embedview.gui.isolated import run_isolated, save_array
+    from embedview.runtime.isolated import run_isolated, save_array
 
     started = []
     original_start = SpawnProcess.start

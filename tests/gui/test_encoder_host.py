@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from embedview.core.progress import Cancelled, TaskState
-from embedview.gui.encoder_host import EncoderHost
+from embedview.runtime.encoder_host import EncoderHost
 
 
 def job_sum(values, progress=None):

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.gui.selection import SelectionModel
 from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.workers import JobRunner
@@ -50,7 +49,7 @@ class ViewEnv:
     def __init__(self, qtbot, width: int = 1000, height: int = 700) -> None:
         self.qtbot = qtbot
         self.state = AppState()
-        self.selection = SelectionModel()
+        self.selection = self.state.selection
         self.runner = JobRunner()
         self.host = QWidget()
         self.host.resize(width, height)
@@ -59,7 +58,7 @@ class ViewEnv:
         self.views = []
 
     def add(self, cls):
-        view = cls(self.state, self.selection, self.runner)
+        view = cls(self.state, self.runner)
         self.layout.addWidget(view, 1)
         self.views.append(view)
         return view
@@ -71,7 +70,6 @@ class ViewEnv:
     def load(self, emb: EmbeddingSet, projection: Optional[np.ndarray] = None) -> None:
         """Make ``emb`` the dataset and active set (and its PCA map when given), as the window does."""
         self.state.set_dataset(emb.dataset)
-        self.selection.reset(len(emb))
         self.state.add_embeddings(emb)
         if projection is not None:
             self.state.set_projection("pca", projection)

@@ -1,19 +1,21 @@
-"""The base of every dockable view: what the main window hands it, and how it is placed.
+"""The base of every view: what the window hands it, and how it is placed.
 
-A view is built with the shared :class:`AppState`, :class:`SelectionModel` and
-:class:`JobRunner` and keeps them as ``state``, ``selection`` and ``runner``.  ``title`` is the
-dock title, ``area`` where the dock goes ("left", "right", "bottom"), and ``name`` the
-``source`` string the view puts on selection changes (it ignores changes carrying its own name).
-Optional: ``export_plot(path)`` (PNG / SVG) and ``shutdown()``.
+A view is built with the window's :class:`~embedview.model.AppModel` and
+:class:`~embedview.gui.workers.JobRunner`; it keeps them as ``model`` and ``runner``, and the
+model's shared selection as ``selection``.  A view reads and writes *only* the model: its own
+choices in its state object (``model.views.<name>``), results in ``model.analyses()``; it never
+reads another view's widgets.  ``title`` is the dock title, ``area`` where the dock goes ("left",
+"right", "bottom"), and ``name`` the ``source`` string the view puts on selection changes (it
+ignores changes carrying its own name).  Optional: ``export_plot(path)`` (PNG / SVG) and
+``shutdown()``.
 """
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 
 
 class View(QWidget):
@@ -21,8 +23,9 @@ class View(QWidget):
     area = "right"
     name = ""
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
-        self.state = state
-        self.selection = selection
+        self.model = model
+        self.state = model  # MIGRATION: the views' old name for the model; removed once unused
+        self.selection = model.selection
         self.runner = runner

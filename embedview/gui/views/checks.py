@@ -42,9 +42,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoub
                                QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
 from embedview.core.embeddings import EmbeddingSet
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ def run_invariance(emb: EmbeddingSet, params: Dict[str, Any], progress=None):
         raise ValueError(reason)
     if not params.get("augmentations"):
         raise ValueError("choose at least one augmentation")
-    from embedview.gui.encoder_host import encoder_host, probe_encoder
+    from embedview.runtime.encoder_host import encoder_host, probe_encoder
 
     ds = emb.dataset
     items = LazyImages(ds.sources) if ds.modality == "image" else list(ds.texts)
@@ -230,7 +229,7 @@ class ReportRun:
     dialog: Optional[QProgressDialog] = None
 
 
-def export_report(parent: Optional[QWidget], state: AppState, runner: JobRunner, path: str,
+def export_report(parent: Optional[QWidget], state: AppModel, runner: JobRunner, path: str,
                   on_done: Optional[Callable[[str], None]] = None, key: str = "report") -> ReportRun:
     """Write the HTML report of every encoded set to ``path`` in the runner, with a non-modal
     progress dialog whose Cancel stops it (the core writes through a temporary file, so nothing
@@ -337,8 +336,8 @@ class ChecksView(View):
     area = "bottom"
     name = "checks"
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
         #: fitted core objects, their parameters and their table rows, per check
         self.results: Dict[str, Any] = {}
         self.params_used: Dict[str, Dict[str, Any]] = {}
@@ -349,8 +348,8 @@ class ChecksView(View):
         self._started = 0.0
         self._emb: Optional[EmbeddingSet] = None  # the set the results are for
         self._build()
-        state.dataset_changed.connect(self._reset)
-        state.active_set_changed.connect(lambda _n: self._reset())
+        model.dataset_changed.connect(self._reset)
+        model.active_set_changed.connect(lambda _n: self._reset())
         self._reset()
 
     # ======================================================================================

@@ -41,10 +41,9 @@ from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.report import metric_rows
 from embedview.gui import theme
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item, fill_metric_rows, metric_table
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 #: encoders shown side by side at most (the active one first)
@@ -56,7 +55,7 @@ SPECTRUM_FLOOR = 1e-8
 VERDICT_COLORS = {"healthy": "#2e7d32", "dimensional collapse": "#b26a00", "complete collapse": "#c62828"}
 
 
-def ordered_sets(state: AppState, limit: int = MAX_SETS) -> Dict[str, EmbeddingSet]:
+def ordered_sets(state: AppModel, limit: int = MAX_SETS) -> Dict[str, EmbeddingSet]:
     """The state's embedding sets, the active one first, at most ``limit`` (what Collapse and Compare show)."""
     names = [state.active] if state.active in state.sets else []
     names += [n for n in state.sets if n not in names]
@@ -138,8 +137,8 @@ class CollapseView(View):
     area = "bottom"
     name = "collapse"
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
         #: the diagnostics shown, encoder name -> CollapseDiagnostics (active first)
         self.results: Dict[str, CollapseDiagnostics] = {}
         #: (name, center, whiten) -> (the EmbeddingSet it was computed from, diagnostics)
@@ -237,9 +236,9 @@ class CollapseView(View):
         self.whiten_box.toggled.connect(lambda _c: self.refresh())
         self.spread_box.currentIndexChanged.connect(lambda _i: self._draw())
         self.log_box.toggled.connect(lambda _c: self._draw())
-        state.dataset_changed.connect(self._on_dataset)
-        state.embeddings_changed.connect(lambda _n: self.refresh())
-        state.active_changed.connect(lambda _n: self.refresh())
+        model.dataset_changed.connect(self._on_dataset)
+        model.embeddings_changed.connect(lambda _n: self.refresh())
+        model.active_changed.connect(lambda _n: self.refresh())
         self._on_dataset()
 
     # -- public ------------------------------------------------------------------------------------------

@@ -41,14 +41,13 @@ from embedview.core.embeddings import EmbeddingSet
 from embedview.core.report import get_path, metric_rows
 from embedview.gui.analysis import run_pca
 from embedview.gui import theme
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
 from embedview.gui.views.map import (Coloring, PointCloud, build_coloring, build_tree, continuous_coloring,
                                      draw_coloring, lasso_job, nearest_point)
 from embedview.gui.widgets import (LegendBox, SelectViewBox, export_plot_item, fill_metric_rows,
                                    fit_table_height, item_title, metric_table, points_in_rect)
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 JOB_KEY = "compare"
@@ -340,8 +339,8 @@ class CompareView(View):
     area = "bottom"
     name = "compare"
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
         self.result: Optional[CompareResult] = None
         #: encoder name -> (the set, k, its checks as EncoderComparison.metrics_ holds them)
         self._metrics: Dict[str, Tuple[EmbeddingSet, int, Dict]] = {}
@@ -447,12 +446,12 @@ class CompareView(View):
 
         self.k_box.valueChanged.connect(lambda _v: self.refresh())
         self.color_box.currentIndexChanged.connect(lambda _i: self._request_coloring())
-        state.dataset_changed.connect(self._on_dataset)
-        state.embeddings_changed.connect(lambda _n: self.refresh())
-        state.active_changed.connect(lambda _n: self.refresh())
-        state.projection_changed.connect(self._on_projection)
-        selection.selection_changed.connect(lambda _idx, _src: self._draw_selection())
-        selection.current_changed.connect(lambda _i, _src: self._on_current())
+        model.dataset_changed.connect(self._on_dataset)
+        model.embeddings_changed.connect(lambda _n: self.refresh())
+        model.active_changed.connect(lambda _n: self.refresh())
+        model.projection_changed.connect(self._on_projection)
+        model.selection.selection_changed.connect(lambda _idx, _src: self._draw_selection())
+        model.selection.current_changed.connect(lambda _i, _src: self._on_current())
         self._on_dataset()
 
     # -- public ------------------------------------------------------------------------------------------

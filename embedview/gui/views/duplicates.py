@@ -44,12 +44,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDoub
 
 from embedview.core.dataset import Dataset
 from embedview.gui import theme
-from embedview.gui.selection import SelectionModel
 from embedview.gui.settings import Settings
-from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import ItemList, export_plot_item, item_title, score_text
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
@@ -356,9 +355,9 @@ class DuplicatesView(View):
     area = "bottom"
     name = "duplicates"
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
-        self.thumbnails = shared_thumbnails(state)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
+        self.thumbnails = shared_thumbnails(model)
         self._settings: Optional[Settings] = None
         #: the finder whose groups are listed (its threshold_ is the applied threshold), and its base range
         self.finder = None
@@ -389,10 +388,10 @@ class DuplicatesView(View):
         self._settle.timeout.connect(self._apply_settled)
 
         self.thumbnails.ready.connect(self._on_thumbnail)
-        selection.current_changed.connect(self._on_current)
-        state.dataset_changed.connect(self._reload)
-        state.active_set_changed.connect(lambda _n: self._reload())
-        state.analysis_changed.connect(self._on_analysis)
+        model.selection.current_changed.connect(self._on_current)
+        model.dataset_changed.connect(self._reload)
+        model.active_set_changed.connect(lambda _n: self._reload())
+        model.analysis_changed.connect(self._on_analysis)
         runner.progress.connect(self._on_job_progress)
         runner.busy_changed.connect(self._update_placeholder)
         self._reload()

@@ -21,11 +21,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QVBoxLayout
 
 from embedview.core.embeddings import EmbeddingSet
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import ItemCard, colormap, export_plot_item, item_title, score_text
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
@@ -97,9 +96,9 @@ class HeatmapView(View):
     area = "right"
     name = "heatmap"
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
-        self.thumbnails = shared_thumbnails(state)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
+        self.thumbnails = shared_thumbnails(model)
         #: the items of the rows (= columns), in display order, and their similarity matrix
         self.displayed_indices = np.empty(0, dtype=np.int64)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
@@ -163,9 +162,9 @@ class HeatmapView(View):
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.thumbnails.ready.connect(self._on_thumbnail)
-        selection.selection_changed.connect(self._on_selection)
-        state.dataset_changed.connect(self.refresh)
-        state.active_set_changed.connect(lambda _n: self.refresh())
+        model.selection.selection_changed.connect(self._on_selection)
+        model.dataset_changed.connect(self.refresh)
+        model.active_set_changed.connect(lambda _n: self.refresh())
         self.refresh()
 
     # -- what to show ------------------------------------------------------------------------------------

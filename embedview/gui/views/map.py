@@ -35,12 +35,11 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QSt
                                QVBoxLayout)
 
 from embedview.core.dataset import Dataset
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import (OTHER_COLOR, HoverCard, LegendBox, SelectViewBox, categorical_colors, colormap,
                                    colors_to_rgba, export_plot_item, item_html, points_in_polygon, points_in_rect)
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 #: above this many points in view, draw a density image instead of points
@@ -467,9 +466,9 @@ class MapView(View):
 
     METHODS = (("UMAP", "umap"), ("PCA", "pca"))
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
-        self.thumbnails = shared_thumbnails(state)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
+        self.thumbnails = shared_thumbnails(model)
         self.density_threshold = DENSITY_THRESHOLD
         self.xy: Optional[np.ndarray] = None  # (N, 2) float32 of the shown projection
         self.method = ""  # projection shown ("umap" / "pca" / "")
@@ -589,12 +588,12 @@ class MapView(View):
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.viewport().installEventFilter(self)
         self.thumbnails.ready.connect(self._on_thumbnail)
-        state.dataset_changed.connect(self._on_dataset)
-        state.active_set_changed.connect(lambda _n: self._on_active())
-        state.projection_changed.connect(lambda n: self._load_projection() if n == state.active else None)
-        state.analysis_changed.connect(self._on_analysis)
-        selection.selection_changed.connect(lambda _idx, _src: self._update_selection_overlay())
-        selection.current_changed.connect(lambda _i, _src: self._update_current_overlay())
+        model.dataset_changed.connect(self._on_dataset)
+        model.active_set_changed.connect(lambda _n: self._on_active())
+        model.projection_changed.connect(lambda n: self._load_projection() if n == model.active else None)
+        model.analysis_changed.connect(self._on_analysis)
+        model.selection.selection_changed.connect(lambda _idx, _src: self._update_selection_overlay())
+        model.selection.current_changed.connect(lambda _i, _src: self._update_current_overlay())
         self._on_dataset()
 
     # -- state -------------------------------------------------------------------------------------------

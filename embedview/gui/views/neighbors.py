@@ -20,11 +20,10 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLa
 
 from embedview.core.embeddings import EmbeddingSet
 from embedview.gui import theme
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.widgets import ItemCard, ItemList, item_title, score_text
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
@@ -54,9 +53,9 @@ class NeighborsView(View):
 
     METRICS = (("cosine", "cosine"), ("dot product", "dot"), ("Euclidean", "euclidean"))
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
-        self.thumbnails = shared_thumbnails(state)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
+        self.thumbnails = shared_thumbnails(model)
         #: items shown in the list, best first, and their scores (None for substring matches)
         self.displayed_indices = np.empty(0, dtype=np.int64)
         self.displayed_scores: Optional[np.ndarray] = None
@@ -101,9 +100,9 @@ class NeighborsView(View):
         self.metric_box.currentIndexChanged.connect(lambda _i: self._recompute())
         self.list.item_chosen.connect(self._on_item_chosen)
         self.thumbnails.ready.connect(self._on_thumbnail)
-        selection.current_changed.connect(self._on_current)
-        state.dataset_changed.connect(self._reset)
-        state.active_set_changed.connect(lambda _n: self._recompute())
+        model.selection.current_changed.connect(self._on_current)
+        model.dataset_changed.connect(self._reset)
+        model.active_set_changed.connect(lambda _n: self._recompute())
         self._reset()
 
     # -- public ----------------------------------------------------------------------------------------

@@ -23,9 +23,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 
@@ -37,8 +36,8 @@ class ProblemsView(View):
     area = "bottom"
     name = "problems"
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
 
         self.summary = QLabel("No problems.")
         self.copy_button = QPushButton("Copy list")
@@ -69,7 +68,7 @@ class ProblemsView(View):
         layout.addLayout(top)
         layout.addWidget(self.tree, 1)
 
-        state.problems_changed.connect(self.refresh)
+        model.problems_changed.connect(self.refresh)
         self.refresh()
 
     # -- content ------------------------------------------------------------------------------

@@ -24,10 +24,9 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushB
 
 from embedview.core.embeddings import EmbeddingSet
 from embedview.gui import theme
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.views.neighbors import NeighborsView
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def semantic_search(emb: EmbeddingSet, query: str, k: int, progress=None):
     """Embed ``query`` with the set's encoder (its text tower, in the encoder process) and
     return the ``k`` most similar items."""
     from embedview.core.neighbors import topk
-    from embedview.gui.encoder_host import embed_query, encoder_host
+    from embedview.runtime.encoder_host import embed_query, encoder_host
 
     q = encoder_host().call(embed_query, emb.encoder, query, progress=progress)
     idx, scores = topk(emb.unit, k, queries=q, metric="cosine", exclude_self=False)
@@ -81,8 +80,8 @@ class SearchView(View):
     #: (query, indices, scores or None)
     results_ready = Signal(str, object, object)
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
         self.last_query = ""
         self.last_indices = np.empty(0, dtype=np.int64)
         self.last_scores: Optional[np.ndarray] = None
@@ -117,9 +116,9 @@ class SearchView(View):
         self.words.toggled.connect(lambda _on: self._update_placeholder())
         self.edit.returnPressed.connect(self.search)
         self.button.clicked.connect(self.search)
-        state.dataset_changed.connect(self._update_support)
-        state.active_changed.connect(lambda _n: self._update_support())
-        state.embeddings_changed.connect(lambda _n: self._update_support())
+        model.dataset_changed.connect(self._update_support)
+        model.active_changed.connect(lambda _n: self._update_support())
+        model.embeddings_changed.connect(lambda _n: self._update_support())
         self._update_support()
 
     # -- public ----------------------------------------------------------------------------------------

@@ -19,10 +19,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout
 
 from embedview.core.dataset import Dataset
-from embedview.gui.selection import SelectionModel
-from embedview.gui.state import AppState
 from embedview.gui.thumbnails import ThumbnailCache, shared_thumbnails
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 from embedview.gui.views.base import View
 
 #: above this many items, sorting and filtering run in the background
@@ -281,9 +280,9 @@ class TableView(View):
     area = "bottom"
     name = "table"
 
-    def __init__(self, state: AppState, selection: SelectionModel, runner: JobRunner, parent=None) -> None:
-        super().__init__(state, selection, runner, parent)
-        self.thumbnails = shared_thumbnails(state)
+    def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(model, runner, parent)
+        self.thumbnails = shared_thumbnails(model)
         self._syncing = False
         self._truncated = False
         self._sort: Tuple[Optional[str], bool] = (None, False)
@@ -335,12 +334,12 @@ class TableView(View):
         self.table.doubleClicked.connect(self._on_activated)
         self.table.activated.connect(self._on_activated)
         self.thumbnails.ready.connect(self.model.refresh_item)
-        state.dataset_changed.connect(self._on_dataset)
-        state.embeddings_changed.connect(lambda _name: self._on_dataset_maybe())
-        state.active_changed.connect(lambda _name: self._on_scores())
-        state.analysis_changed.connect(self._on_analysis)
-        selection.selection_changed.connect(self._on_shared_selection)
-        selection.current_changed.connect(self._on_shared_current)
+        model.dataset_changed.connect(self._on_dataset)
+        model.embeddings_changed.connect(lambda _name: self._on_dataset_maybe())
+        model.active_changed.connect(lambda _name: self._on_scores())
+        model.analysis_changed.connect(self._on_analysis)
+        model.selection.selection_changed.connect(self._on_shared_selection)
+        model.selection.current_changed.connect(self._on_shared_current)
         self._on_dataset()
 
     # -- data --------------------------------------------------------------------------------------

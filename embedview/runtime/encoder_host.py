@@ -8,7 +8,7 @@ keeps the loaded encoders (``pipeline.get_encoder``) for the next job, and a cra
 model's native code ends the host, not the app: the next call starts a fresh one.
 
 ``encoder_host().call(fn, *args, progress=task)`` runs module-level ``fn(*args, progress=...)``
-in the host and returns its result, like :func:`embedview.gui.isolated.run_isolated`: it blocks
+in the host and returns its result, like :func:`embedview.runtime.isolated.run_isolated`: it blocks
 the calling (worker) thread, relays progress into ``task`` and, when ``task`` is cancelled, asks
 the host to cancel the call (the host's job stops at its next chunk boundary, so the embedding
 cache commits or rolls back whole batches) and raises ``Cancelled`` at once.  Calls from several
