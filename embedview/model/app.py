@@ -37,8 +37,11 @@ class AppModel:
     #: (kind, name): the :class:`AnalysisKind` of set ``name`` changed (handlers may take kind only)
     analysis_changed = Signal(object, str)
     problems_changed = Signal()
-    #: the options the data was loaded with changed (text / label column)
-    load_options_changed = Signal()
+    #: a view asks the window to bring view ``name`` (a ``View.name``) to the front, e.g. search
+    #: shows the Neighbours of a hit; views never look each other up
+    show_view_requested = Signal(str)
+    #: a line for the status bar from anywhere (actions, views): (text, timeout in ms; 0 = stays)
+    message = Signal(str, int)
 
     def __init__(self) -> None:
         self.dataset: Optional[Dataset] = None
