@@ -147,8 +147,8 @@ class AppModel:
         self.analysis_changed.emit(kind, name)
 
     def get_analysis(self, kind: AnalysisKind, name: Optional[str] = None) -> Any:
-        found = self.analyses_by_set.get(name or self.active)
-        return None if found is None else found.get(AnalysisKind(kind))
+        found = self.analyses_by_set.get(name or self.active) or EncoderAnalyses()  # not computed: the empty value
+        return found.get(AnalysisKind(kind))
 
     def is_current(self, emb: EmbeddingSet, name: str) -> bool:
         """Whether ``emb`` is still the set stored as ``name``: the one test of a stale result."""

@@ -45,8 +45,8 @@ class EncoderHost:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # start / stop / send
-        self._proc = None
-        self._conn = None
+        self._proc: Optional[Any] = None  # multiprocessing Process of the spawn context
+        self._conn: Optional[Any] = None  # its end of the pipe
         self._reader: Optional[threading.Thread] = None
         self._pending: Dict[int, Tuple["queue.Queue", Any]] = {}  # call id -> (its messages, its process)
         self._ids = itertools.count(1)
@@ -122,6 +122,7 @@ class EncoderHost:
             with self._lock:
                 self._ensure_started()
                 self._pending[call_id] = (box, self._proc)
+                assert self._conn is not None  # _ensure_started made one
                 self._conn.send(("call", call_id, fn, args, kwargs, dict(os.environ)))
             while True:
                 try:
