@@ -99,7 +99,7 @@ class EncoderHost:
         with self._lock:
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
-        if proc is None:
+        if proc is None or conn is None:
             return
         try:
             conn.send(("exit", 0))
