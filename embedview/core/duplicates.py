@@ -11,7 +11,9 @@ How it works
    (:func:`suggest_threshold`).
 3. Groups are the connected components (size >= 2) of the graph restricted to pairs with
    similarity ``>= threshold``.  :meth:`DuplicateFinder.groups_at` recomputes them from the
-   stored graph alone (no neighbour search), fast enough for a slider.
+   stored graph alone (no neighbour search), fast enough for a slider, and
+   :meth:`DuplicateFinder.with_threshold` returns a new finder at another threshold sharing the
+   graph: a fitted finder is never changed, so views and threads share it freely.
 4. Exact duplicates (``exact_groups_``) are items with the same content hash (when given) or
    bit-identical vectors.
 
@@ -34,10 +36,11 @@ over a file of the dataset.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
@@ -205,6 +208,8 @@ class DuplicateFinder:
     labels_ : (N,) int64, the group of each item in ``groups_`` (-1: none)
     exact_groups_ : list of int64 arrays, items with identical content hash or bit-identical vectors
     approximate_, recall_at_10_ : from the neighbour index
+
+    After ``fit`` the object is never changed: :meth:`with_threshold` returns another finder.
     """
 
     def __init__(
@@ -362,12 +367,25 @@ class DuplicateFinder:
             self.labels_[members] = g
         self.keep_ = np.array([self._choose_keep(g) for g in self.groups_], dtype=np.int64)
 
-    def set_threshold(self, threshold: float) -> "DuplicateFinder":
-        """Move ``threshold_`` (e.g. from the GUI slider) and recompute pairs, groups and keep."""
+    def with_threshold(self, threshold: float) -> "DuplicateFinder":
+        """This finder at another threshold: a NEW fitted object; ``self`` is never changed.
+
+        The new finder shares the neighbour graph, the spanning forest and the file sizes read by
+        the keep rule (all read only), and recomputes ``pairs_``, ``groups_``, ``labels_`` and
+        ``keep_`` from the graph alone (no neighbour search).  A fitted finder can thus be shared
+        between threads and views: moving the threshold never changes what another holder sees.
+        Returns ``self`` when it is already at ``threshold`` (nothing would differ).
+        """
         self._check_fitted()
-        self.threshold_ = float(threshold)
-        self._apply_threshold(self.threshold_)
-        return self
+        threshold = float(threshold)
+        if threshold == self.threshold_:
+            return self
+        self._edges_at(threshold)  # refuse a threshold below the floor before copying anything
+        out = copy.copy(self)  # shallow: the graph arrays and the size cache are shared
+        out.threshold = threshold
+        out.threshold_ = threshold
+        out._apply_threshold(threshold)
+        return out
 
     # -- keep rule ----------------------------------------------------------------------
     def _file_sizes(self, members: np.ndarray) -> np.ndarray:
@@ -442,6 +460,65 @@ class DuplicateFinder:
         order = np.lexsort((idx, -sims))
         return idx[order], sims[order]
 
+    def counts_at(self, threshold: float) -> Tuple[int, int]:
+        """``(groups, items in groups)`` at ``threshold`` from the stored forest: the live count a
+        slider shows while it moves (tens of ms at 100k items)."""
+        n_groups, labels = self.groups_at(threshold)
+        return int(n_groups), int(np.count_nonzero(labels >= 0))
+
+    def threshold_range(self) -> Tuple[float, float]:
+        """Where the threshold can go: from the graph's floor (pairs below it were never stored)
+        up to 1 (cosine) or the largest nearest-neighbour similarity (dot)."""
+        self._check_fitted()
+        sims = np.asarray(self.nn_similarity_, dtype=np.float64)
+        sims = sims[np.isfinite(sims)]
+        lo = float(self.floor_) if np.isfinite(self.floor_) else (float(sims.min()) if sims.size else 0.0)
+        hi = 1.0 if self.metric == "cosine" else (float(sims.max()) if sims.size else lo + 1.0)
+        if hi <= lo:
+            hi = lo + 1e-3
+        return lo, hi
+
+    def clip_threshold(self, threshold: float) -> float:
+        """``threshold`` clipped into :meth:`threshold_range`."""
+        lo, hi = self.threshold_range()
+        return float(min(max(float(threshold), lo), hi))
+
+    def similarity_to_kept(self) -> np.ndarray:
+        """(N,) float32: each grouped item's similarity to its group's kept item, rounded as in
+        :meth:`to_rows` (so it is exactly the exported value); NaN for items in no group."""
+        self._check_fitted()
+        out = np.full(self.n_items_, np.nan, dtype=np.float32)
+        for members, kept in zip(self.groups_, self.keep_):
+            sims = self._sims_to(members, int(kept))
+            out[members] = np.fromiter((round(float(v), 6) for v in sims), dtype=np.float64, count=sims.size)
+        return out
+
+    def _sims_to(self, members: np.ndarray, kept: int) -> np.ndarray:
+        return (self._X[members] @ self._X[kept]).astype(np.float64)
+
+    # -- decisions ------------------------------------------------------------------------
+    def decision(self, index: int, decisions: Optional[Mapping[int, str]] = None) -> str:
+        """``"keep"`` or ``"drop"`` for item ``index``: the user's explicit choice in
+        ``decisions`` ({index: "keep" | "drop"}), else the keep rule (items in no group: keep)."""
+        self._check_fitted()
+        index = int(index)
+        if decisions and index in decisions:
+            return str(decisions[index])
+        if 0 <= index < self.n_items_ and self.labels_[index] >= 0:
+            return "keep" if int(self.keep_[self.labels_[index]]) == index else "drop"
+        return "keep"
+
+    def decisions_in_groups(self, decisions: Mapping[int, str]) -> Dict[int, str]:
+        """The choices of ``decisions`` whose item is in a group at this threshold: when the
+        threshold moves, choices for items still grouped are kept, the others forgotten."""
+        self._check_fitted()
+        out: Dict[int, str] = {}
+        for i, d in decisions.items():
+            i = int(i)
+            if 0 <= i < self.n_items_ and self.labels_[i] >= 0:
+                out[i] = str(d)
+        return out
+
     # -- export -------------------------------------------------------------------------
     def to_rows(self, dataset=None, decisions: Optional[Dict[int, str]] = None) -> List[dict]:
         """One row per item in a near-duplicate group (fields :data:`ROW_FIELDS`).
@@ -458,7 +535,7 @@ class DuplicateFinder:
                 raise ValueError(f"decision for item {idx} must be 'keep' or 'drop', not {d!r}")
         rows = []
         for gid, (members, kept) in enumerate(zip(self.groups_, self.keep_)):
-            sims = self._X[members] @ self._X[kept]
+            sims = self._sims_to(members, int(kept))
             for m, s in zip(members, sims):
                 m = int(m)
                 keep = decisions[m] == "keep" if m in decisions else m == kept
@@ -530,3 +607,72 @@ class DuplicateFinder:
             "approximate": bool(self.approximate_),
             "recall_at_10": float(self.recall_at_10_),
         }
+
+
+# -- jobs on a fitted finder (plain functions: the GUI runs them in its job runner) --------------------
+class GroupTable(NamedTuple):
+    """The groups of a finder at one threshold, as a list of groups shows them."""
+
+    #: the finder at the threshold (``groups_``, ``keep_``, ``labels_``)
+    finder: DuplicateFinder
+    #: (N,) float32: each grouped item's similarity to its group's kept item (NaN: in no group)
+    similarity_to_kept: np.ndarray
+    #: (n_groups,) float32: the lowest similarity to the kept item in each group
+    lowest_to_kept: np.ndarray
+
+
+def apply_threshold(finder: DuplicateFinder, threshold: float, progress=None) -> GroupTable:
+    """``finder.with_threshold(threshold)`` and its group table (a job: the keep rule may read
+    file sizes and compare every grouped item with its kept one).  ``finder`` is not changed."""
+    task = TaskState.coerce(progress)
+    out = finder.with_threshold(float(threshold))
+    task.check()
+    sims = out.similarity_to_kept()
+    lowest = np.array([np.nanmin(sims[g]) if len(g) else np.nan for g in out.groups_], dtype=np.float32)
+    return GroupTable(out, sims, lowest)
+
+
+def near_duplicates(finder: DuplicateFinder, index: int, threshold: float,
+                    progress=None) -> Tuple[np.ndarray, np.ndarray]:
+    """``finder.near_duplicates_of(index, threshold)`` as a job (it may compare with every item)."""
+    return finder.near_duplicates_of(index, threshold)
+
+
+def export_decisions(finder: DuplicateFinder, threshold: float, path, dataset, decisions: Mapping[int, str],
+                     progress=None) -> Tuple[str, int]:
+    """Write the groups at ``threshold`` with ``decisions`` as CSV, or JSON for a ``.json`` path.
+
+    Choices for items in no group at ``threshold`` are left out.  Returns ``(path, rows
+    written)``.  Only ``path`` is written (atomically; a file of the dataset is refused).
+    """
+    task = TaskState.coerce(progress)
+    finder = finder.with_threshold(float(threshold))
+    task.report(0, 1, "writing")
+    kept = finder.decisions_in_groups(decisions)
+    if str(path).lower().endswith(".json"):
+        written = finder.to_json(path, dataset, kept)
+    else:
+        written = finder.to_csv(path, dataset, kept)
+    return str(written), int(sum(len(g) for g in finder.groups_))
+
+
+class Histogram(NamedTuple):
+    """Bars of the nearest-neighbour similarity histogram."""
+
+    edges: np.ndarray  #: (bins + 1,) bin edges
+    heights: np.ndarray  #: (bins,) counts, or ``log10(1 + count)`` on a log scale
+    #: where the bars start: the lowest similarity, or the floor if that is lower
+    left: float
+
+
+def similarity_histogram(finder: DuplicateFinder, bins: int = 120, log_counts: bool = False) -> Histogram:
+    """The distribution the threshold is chosen on: each item's nearest-neighbour similarity,
+    over the threshold range and down to the lowest similarity (what lies below the floor is
+    drawn but cannot be chosen).  ``log_counts``: heights ``log10(1 + count)``."""
+    sims = np.asarray(finder.nn_similarity_, dtype=np.float64)
+    sims = sims[np.isfinite(sims)]
+    lo, hi = finder.threshold_range()
+    left = float(min(lo, sims.min())) if sims.size else lo
+    counts, edges = np.histogram(sims, bins=bins, range=(left, hi))
+    heights = np.log10(counts + 1.0) if log_counts else counts.astype(np.float64)
+    return Histogram(edges, heights, left)

@@ -96,15 +96,80 @@ def test_moving_the_threshold_reads_each_file_size_once(photos, monkeypatch):
     from embedview.core import duplicates
 
     emb, planted = photos
-    finder = DuplicateFinder().fit(emb)
-    keep = list(finder.keep_)
     reads = []
     real = duplicates.os.path.getsize
     monkeypatch.setattr(duplicates.os.path, "getsize", lambda p: reads.append(p) or real(p))
-    for t in (finder.floor_, finder.suggested_threshold_, finder.floor_, finder.suggested_threshold_):
-        finder.set_threshold(t)
-    assert len(reads) == len(set(reads))  # the keep rule's sizes come from the first read
-    assert list(finder.keep_) == keep
+    finder = DuplicateFinder().fit(emb)
+    keep = list(finder.keep_)
+    moved = finder
+    for t in (finder.floor_, finder.suggested_threshold_, finder.floor_ + 1e-3, finder.suggested_threshold_):
+        moved = moved.with_threshold(t)
+    # the keep rule's sizes come from the first read, shared by every finder moved from this one
+    assert reads and len(reads) == len(set(reads))
+    assert list(moved.keep_) == keep
+
+
+def test_with_threshold_returns_a_new_finder_and_leaves_the_old_one_alone(photos):
+    emb, planted = photos
+    finder = DuplicateFinder().fit(emb)
+    before = {name: np.copy(getattr(finder, name)) for name in ("pairs_", "labels_", "keep_")}
+    groups_before = [g.copy() for g in finder.groups_]
+    t0 = finder.threshold_
+    for t in (0.85, 0.9, 0.97, 0.995):
+        moved = finder.with_threshold(t)
+        assert moved is not finder and moved.threshold_ == t
+        # the old object is unchanged
+        assert finder.threshold_ == t0 and len(finder.groups_) == len(groups_before)
+        assert all(np.array_equal(a, b) for a, b in zip(finder.groups_, groups_before))
+        for name, value in before.items():
+            assert np.array_equal(getattr(finder, name), value), name
+        # groups, keep, labels and pairs equal a fresh fit at that threshold
+        fresh = DuplicateFinder(threshold=t).fit(emb)
+        assert [g.tolist() for g in moved.groups_] == [g.tolist() for g in fresh.groups_]
+        assert moved.keep_.tolist() == fresh.keep_.tolist()
+        assert np.array_equal(moved.labels_, fresh.labels_)
+        assert np.array_equal(moved.pairs_, fresh.pairs_)
+        assert moved.to_rows() == fresh.to_rows()
+    assert finder.with_threshold(t0) is finder  # nothing to move
+    with pytest.raises(ValueError, match="floor"):
+        finder.with_threshold(finder.floor_ - 0.1)
+    assert not hasattr(finder, "set_threshold")  # no way left to change a fitted finder
+
+
+def test_group_table_decisions_and_histogram(photos, tmp_path):
+    from embedview.core.duplicates import apply_threshold, export_decisions, similarity_histogram
+
+    emb, planted = photos
+    finder = DuplicateFinder().fit(emb)
+    table = apply_threshold(finder, 0.9)
+    assert table.finder is not finder and table.finder.threshold_ == 0.9
+    rows = table.finder.to_rows()
+    by_index = {r["index"]: r["similarity_to_kept"] for r in rows}
+    assert np.flatnonzero(np.isfinite(table.similarity_to_kept)).tolist() == sorted(by_index)
+    for i, s in by_index.items():  # exactly the exported value
+        assert table.similarity_to_kept[i] == np.float32(s)
+    for g, members in enumerate(table.finder.groups_):
+        assert table.lowest_to_kept[g] == np.float32(min(by_index[int(m)] for m in members))
+    assert table.finder.counts_at(0.9) == (len(table.finder.groups_), len(rows))
+
+    # decisions: explicit choices win, else the keep rule; the ones out of every group are dropped
+    members = finder.groups_[0]
+    kept = int(finder.keep_[0])
+    other = int(next(m for m in members if m != kept))
+    assert finder.decision(kept) == "keep" and finder.decision(other) == "drop"
+    lone = PHOTOS.index("moon")
+    decisions = {kept: "drop", other: "keep", lone: "drop"}
+    assert finder.decision(kept, decisions) == "drop" and finder.decision(other, decisions) == "keep"
+    assert finder.decisions_in_groups(decisions) == {kept: "drop", other: "keep"}
+    path, n = export_decisions(finder, finder.threshold_, str(tmp_path / "d.csv"), emb.dataset, decisions)
+    assert n == sum(len(g) for g in planted) and path.endswith("d.csv")
+
+    lo, hi = finder.threshold_range()
+    assert lo == finder.floor_ and hi == 1.0 and finder.clip_threshold(2.0) == 1.0
+    hist = similarity_histogram(finder, bins=30)
+    assert hist.heights.sum() == np.isfinite(finder.nn_similarity_).sum() and hist.edges[-1] == hi
+    log = similarity_histogram(finder, bins=30, log_counts=True)
+    np.testing.assert_allclose(log.heights, np.log10(hist.heights + 1))
 
 
 def test_near_duplicates_of_returns_the_planted_copies(photos):
@@ -154,9 +219,9 @@ def test_groups_at_matches_full_threshold_graph_and_refines(tmp_path):
         previous, previous_count = labels, count
     with pytest.raises(ValueError, match="floor"):
         finder.groups_at(finder.floor_ - 0.1)
-    finder.set_threshold(0.99)
+    moved = finder.with_threshold(0.99)
     n_groups, _ = finder.groups_at(0.99)
-    assert len(finder.groups_) == n_groups and np.all(finder.pairs_["sim"] >= 0.99)
+    assert len(moved.groups_) == n_groups and np.all(moved.pairs_["sim"] >= 0.99)
 
 
 def test_few_planted_copies_among_many_distinct_items():

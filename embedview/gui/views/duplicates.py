@@ -27,7 +27,6 @@ key ``"duplicates.near"``).  Selecting groups sets the shared selection to their
 
 from __future__ import annotations
 
-import copy
 import html
 import logging
 import math
@@ -76,13 +75,8 @@ DROP_COLOR = QColor("#c62828")
 
 # -- background jobs (plain functions, run in worker threads) -----------------------------------------
 def at_threshold(finder, threshold: float):
-    """``finder`` if it is at ``threshold``, else a copy moved there (sharing the neighbour graph,
-    read only): the finder in the state is never mutated, least of all from a worker thread."""
-    if math.isclose(finder.threshold_, threshold, rel_tol=0.0, abs_tol=1e-12):
-        return finder
-    out = copy.copy(finder)
-    out.set_threshold(float(threshold))
-    return out
+    """``finder`` at ``threshold``: a new finder (``with_threshold``), the shared one is never changed."""
+    return finder.with_threshold(float(threshold))
 
 
 def apply_threshold(finder, threshold: float, progress=None):
