@@ -507,7 +507,7 @@ class SessionRestorer(QObject):
             entry = self.pending_duplicates[name]
             t = _finite(entry.get("threshold"))
             if t is not None and not math.isclose(finder.threshold_, t, rel_tol=0.0, abs_tol=1e-9):
-                from embedview.gui.views.duplicates import apply_threshold  # the view's own copy-and-move
+                from embedview.core.duplicates import apply_threshold  # a new finder at t (never mutates)
 
                 self._moving[name] = finder
                 self.window.runner.submit(
