@@ -30,7 +30,6 @@ import os
 import statistics
 import sys
 import time
-from typing import List
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -95,9 +94,9 @@ def bench_reference(app, xy: np.ndarray) -> dict:
 
 
 def bench_map(app, n: int) -> dict:
-    from embedview.gui.state import AppState
     from embedview.gui.views.map import MapView
     from embedview.gui.workers import JobRunner
+    from embedview.model import AppModel as AppState
 
     xy, lab = clusters(n)
     emb = make_set(xy, lab)
@@ -145,7 +144,7 @@ def bench_map(app, n: int) -> dict:
     # density recomputation itself (runs in the runner, not on the GUI thread)
     recompute = None
     if mode == "density":
-        from embedview.gui.views.map import view_content
+        from embedview.core.maps import view_content
 
         (x0, x1), (y0, y1) = view.vb.viewRange()
         t = time.perf_counter()
@@ -158,7 +157,7 @@ def bench_map(app, n: int) -> dict:
 
 
 def bench_hover(app, res: dict, probes: int = 500) -> None:
-    from embedview.gui.views.map import nearest_point
+    from embedview.core.maps import nearest_point
 
     view, xy = res["view"], res["xy"]
     view.reset_view()
@@ -177,7 +176,7 @@ def bench_hover(app, res: dict, probes: int = 500) -> None:
     t = time.perf_counter()
     brute = [nearest_point(xy, float(x), float(y), px, tree=None) for x, y in pts[:50]]
     ref = (time.perf_counter() - t) / 50 * 1000
-    agree = np.mean([a == b for a, b in zip(picked[:50], brute)])
+    agree = np.mean([a == b for a, b in zip(picked[:50], brute, strict=True)])
     print(f"  hover at {len(xy):,}: {ours:.3f} ms per move (k-d tree + card text) vs brute force {ref:.2f} ms "
           f"({ref / ours:.1f}x); same point in {agree:.0%} of probes", flush=True)
 
@@ -186,15 +185,15 @@ def bench_click(app, n: int = 100_000, dim: int = 256, repeats: int = 10) -> Non
     from embedview.core.dataset import Dataset
     from embedview.core.embeddings import EmbeddingSet
     from embedview.core.neighbors import topk
-    from embedview.gui.state import AppState
     from embedview.gui.views.neighbors import NeighborsView
     from embedview.gui.workers import JobRunner
+    from embedview.model import AppModel as AppState
 
     rng = np.random.default_rng(2)
     X = rng.normal(size=(n, dim)).astype(np.float32)
     ds = Dataset("embedding", ids=[f"v{i}" for i in range(n)], sources=["bench"] * n, embeddings=X, name="click")
     emb = EmbeddingSet.from_dataset(ds)
-    emb.unit  # normalised once, as after the first analysis in the app
+    _ = emb.unit  # normalised once, as after the first analysis in the app
     state = AppState()
     selection, runner = state.selection, JobRunner()
     view = NeighborsView(state, runner)
@@ -209,7 +208,7 @@ def bench_click(app, n: int = 100_000, dim: int = 256, repeats: int = 10) -> Non
         q = int(q)
         t = time.perf_counter()
         selection.set_current(q, "map")
-        wait_until(app, lambda: view.query_index == q and view.list.count() == 10 and not runner.active_keys())
+        wait_until(app, lambda q=q: view.query_index == q and view.list.count() == 10 and not runner.active_keys())
         ours.append(time.perf_counter() - t)
         t = time.perf_counter()
         topk(emb.unit, 10, queries=np.array([q]), metric="dot", n_threads=1)
@@ -222,7 +221,7 @@ def bench_click(app, n: int = 100_000, dim: int = 256, repeats: int = 10) -> Non
     view.close()
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--no-click", action="store_true", help="skip the 100k x 256 click benchmark")

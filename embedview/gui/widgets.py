@@ -1,7 +1,7 @@
 """Small widgets and helpers shared by the views: colours, item cards, hover card, region selection.
 
-* colours: :func:`categorical_colors` (a fixed, colour-blind-aware palette, then evenly spread
-  hues), :func:`colormap` (pyqtgraph's bundled maps, no download), :data:`OTHER_COLOR`.
+* colours: :func:`categorical_colors` (``core.maps``' fixed, colour-blind-aware palette, then
+  evenly spread hues), :func:`colormap` (pyqtgraph's bundled maps, no download), :data:`OTHER_COLOR`.
 * :func:`export_plot_item`: PNG / SVG export of a plot (the views' ``export_plot``).
 * text: :func:`item_title`, :func:`item_html`, :func:`score_text` -- how one item and one
   similarity score are written everywhere in the app ("cos 0.87").
@@ -11,60 +11,52 @@
 * :class:`SelectViewBox`: a pyqtgraph ViewBox that turns a left click into ``clicked``, a
   Shift-drag (or any drag in "box" mode) into ``box_selected`` and an Alt-drag (or "lasso"
   mode) into ``lasso_selected``; other drags pan/zoom as usual.
-* :func:`points_in_rect`, :func:`points_in_polygon`: vectorised hit tests for those regions.
+  (The hit tests for those regions are ``core.maps.points_in_box`` / ``points_in_polygon``.)
 
 This module imports pyqtgraph, so import it only from views (after the window is shown).
 """
 
 from __future__ import annotations
 
-import colorsys
 import html
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGraphicsPathItem, QGraphicsRectItem, QGraphicsTextItem,
-                               QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem, QTableWidget,
-                               QTableWidgetItem, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QGraphicsTextItem,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
+from embedview.core import maps
 from embedview.core.dataset import Dataset
 
 # -- colours ---------------------------------------------------------------------------------------
-#: Tableau-10 (distinct and reasonably colour-blind friendly), then its lighter companions.
-_PALETTE = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#1f77b4", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
-    "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5",
-]
 #: items outside every named category (unlabelled, "other", not in a duplicate group)
-OTHER_COLOR = QColor(160, 160, 160)
+OTHER_COLOR = QColor(maps.OTHER_COLOR)
 
 
-def categorical_colors(n: int) -> List[QColor]:
-    """``n`` distinguishable colours: the fixed palette first, then hues spread by the golden ratio."""
-    out = [QColor(c) for c in _PALETTE[:n]]
-    hue = 0.11
-    while len(out) < n:
-        hue = (hue + 0.618034) % 1.0
-        r, g, b = colorsys.hsv_to_rgb(hue, 0.65, 0.85)
-        out.append(QColor(int(r * 255), int(g * 255), int(b * 255)))
-    return out
+def categorical_colors(n: int) -> list[QColor]:
+    """``n`` distinguishable colours (``core.maps.categorical_palette``) as QColors."""
+    return [QColor(c) for c in maps.categorical_palette(n)]
 
 
 def colormap(name: str = "viridis") -> pg.ColorMap:
     """A colour map shipped with pyqtgraph (``viridis``, ``CET-D1`` diverging, ...)."""
     return pg.colormap.get(name)
-
-
-def colors_to_rgba(colors: Sequence[QColor], alpha: Optional[int] = None) -> np.ndarray:
-    """QColors -> ``(n, 4) uint8`` RGBA table (for images built with numpy)."""
-    out = np.array([[c.red(), c.green(), c.blue(), c.alpha()] for c in colors], dtype=np.uint8).reshape(-1, 4)
-    if alpha is not None:
-        out[:, 3] = alpha
-    return out
 
 
 def export_plot_item(item, path: str) -> None:
@@ -133,7 +125,7 @@ def score_text(metric: str, value: float) -> str:
 class ItemCard(QFrame):
     """One item: its thumbnail (image data) or text, label, id and an optional score line."""
 
-    def __init__(self, thumb_size: int = 96, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, thumb_size: int = 96, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.StyledPanel)
         self.thumb_size = thumb_size
@@ -158,7 +150,7 @@ class ItemCard(QFrame):
         self.image.hide()
         self.text.setText(f"<i>{html.escape(message)}</i>" if message else "")
 
-    def set_item(self, dataset: Dataset, i: int, pixmap: Optional[QPixmap] = None, score: str = "",
+    def set_item(self, dataset: Dataset, i: int, pixmap: QPixmap | None = None, score: str = "",
                  heading: str = "") -> None:
         """Show item ``i`` of ``dataset``; ``pixmap`` is its thumbnail when there is one."""
         self.index = int(i)
@@ -170,7 +162,7 @@ class ItemCard(QFrame):
         self.image.setVisible(dataset.modality == "image")
         self.set_pixmap(pixmap)
 
-    def set_pixmap(self, pixmap: Optional[QPixmap]) -> None:
+    def set_pixmap(self, pixmap: QPixmap | None) -> None:
         if pixmap is None or pixmap.isNull():
             self.image.setPixmap(QPixmap())
             self.image.setText("\u2026")
@@ -185,7 +177,7 @@ class HoverCard(QFrame):
     Unlike ``QToolTip`` it can show a pixmap and be updated in place without flicker.
     """
 
-    def __init__(self, parent: Optional[QWidget] = None, thumb_size: int = 96) -> None:
+    def __init__(self, parent: QWidget | None = None, thumb_size: int = 96) -> None:
         super().__init__(parent, Qt.ToolTip | Qt.FramelessWindowHint)
         self.setAttribute(Qt.WA_ShowWithoutActivating)
         self.setFrameShape(QFrame.Box)
@@ -203,7 +195,7 @@ class HoverCard(QFrame):
         lay.addWidget(self.text, 1)
         self.index = -1
 
-    def show_at(self, global_pos: QPoint, index: int, rich_text: str, pixmap: Optional[QPixmap] = None) -> None:
+    def show_at(self, global_pos: QPoint, index: int, rich_text: str, pixmap: QPixmap | None = None) -> None:
         """Show the card for item ``index`` just below-right of ``global_pos`` (kept on screen)."""
         self.index = int(index)
         self.text.setText(rich_text)
@@ -221,7 +213,7 @@ class HoverCard(QFrame):
         if not self.isVisible():
             self.show()
 
-    def set_pixmap(self, pixmap: Optional[QPixmap]) -> None:
+    def set_pixmap(self, pixmap: QPixmap | None) -> None:
         if pixmap is None or pixmap.isNull():
             self.image.clear()
             self.image.hide()
@@ -258,7 +250,7 @@ class LegendBox(QGraphicsRectItem):
         self.text = QGraphicsTextItem(self)
         self.text.setDefaultTextColor(fg)
         self.text.setPos(3, 1)
-        self.rows: List[tuple] = []
+        self.rows: list[tuple] = []
         viewbox.sigResized.connect(lambda *_: self._place())
         self.hide()
 
@@ -281,48 +273,6 @@ class LegendBox(QGraphicsRectItem):
 
 
 # -- region selection -------------------------------------------------------------------------------
-def points_in_rect(xy: np.ndarray, rect: QRectF) -> np.ndarray:
-    """Indices of the rows of ``xy`` (N, 2) inside ``rect`` (data coordinates, edges included)."""
-    r = rect.normalized()
-    x, y = xy[:, 0], xy[:, 1]
-    inside = (x >= r.left()) & (x <= r.right()) & (y >= r.top()) & (y <= r.bottom())
-    return np.flatnonzero(inside)
-
-
-def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Indices of the rows of ``xy`` (N, 2) inside ``polygon`` (M, 2), even-odd rule.
-
-    Only points inside the polygon's bounding box are tested.  They are sorted by y once; each
-    edge then toggles the parity of just the points in its y-band (found with ``searchsorted``),
-    so the cost is about N log N plus N times the edges a horizontal line crosses, not N x M.
-    """
-    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
-    if len(poly) < 3 or len(xy) == 0:
-        return np.empty(0, dtype=np.int64)
-    lo, hi = poly.min(axis=0), poly.max(axis=0)
-    x, y = xy[:, 0], xy[:, 1]
-    cand = np.flatnonzero((x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1]))
-    if len(cand) == 0:
-        return cand.astype(np.int64)
-    order = np.argsort(y[cand], kind="stable")
-    ys = y[cand][order].astype(np.float64)
-    xs = x[cand][order].astype(np.float64)
-    inside = np.zeros(len(cand), dtype=bool)
-    x1, y1 = poly[:, 0], poly[:, 1]
-    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
-    for ax, ay, bx, by in zip(x1, y1, x2, y2):
-        if ay == by:
-            continue
-        # the edge crosses the horizontal line at height p when min(ay, by) <= p < max(ay, by)
-        a = np.searchsorted(ys, min(ay, by), side="left")
-        b = np.searchsorted(ys, max(ay, by), side="left")
-        if a == b:
-            continue
-        x_cross = ax + (ys[a:b] - ay) * ((bx - ax) / (by - ay))
-        inside[a:b] ^= xs[a:b] < x_cross
-    return np.sort(cand[order[inside]]).astype(np.int64)
-
-
 class SelectViewBox(pg.ViewBox):
     """ViewBox with click, box and lasso selection.
 
@@ -339,7 +289,7 @@ class SelectViewBox(pg.ViewBox):
         super().__init__(*args, **kwargs)
         self.mode = "pan"
         self._drag_kind = ""
-        self._lasso: List[QPointF] = []
+        self._lasso: list[QPointF] = []
         pen = QPen(QColor(230, 90, 40), 1.5)
         pen.setCosmetic(True)
         pen.setStyle(Qt.DashLine)
@@ -437,7 +387,7 @@ def fit_table_height(t: QTableWidget) -> None:
     t.setFixedHeight(header.height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4)
 
 
-def fill_metric_rows(t: QTableWidget, headers: List[str], rows: List[Tuple[str, Optional[List[str]]]]) -> None:
+def fill_metric_rows(t: QTableWidget, headers: list[str], rows: list[tuple[str, list[str] | None]]) -> None:
     """``rows`` of ``(metric title, one cell per column)`` under ``"metric"`` + ``headers``; a row
     whose cells are None is a bold group heading across the table."""
     t.clear()
@@ -468,7 +418,7 @@ class ItemList(QListWidget):
 
     item_chosen = Signal(int)
 
-    def __init__(self, thumbnails, icon_px: int, tooltip: str = "", parent: Optional[QWidget] = None) -> None:
+    def __init__(self, thumbnails, icon_px: int, tooltip: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails
         self._rows: dict = {}  # item index -> its row, for thumbnails that arrive later

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF, Qt
-
-from embedview.core.neighbors import topk
 from viewkit import digits_set, pca_2d
 
-
+from embedview.core.neighbors import topk
 
 
 def _viewport_pos(view, x: float, y: float):
@@ -36,7 +34,7 @@ def test_click_on_a_point_shows_its_neighbours(env, qtbot):
     env.show()
     env.load(emb, xy)
     qtbot.waitUntil(lambda: view.mode == "points" and view.cloud.count == len(xy), timeout=10000)
-    assert "PCA" in view.info.text()
+    assert view.method == "pca"  # UMAP is wanted (the default) but only PCA exists yet
 
     target = _isolated_point(xy)
     qtbot.mouseClick(view.plot.viewport(), Qt.LeftButton, pos=_viewport_pos(view, *xy[target]))
@@ -56,7 +54,8 @@ def test_click_on_a_point_shows_its_neighbours(env, qtbot):
 
 
 def test_hover_finds_the_nearest_point_like_brute_force(env, qtbot):
-    from embedview.gui.views.map import MapView, nearest_point
+    from embedview.core.maps import nearest_point
+    from embedview.gui.views.map import MapView
 
     rng = np.random.default_rng(1)
     emb = digits_set(1500)
@@ -119,20 +118,6 @@ def _in_triangle(p, tri) -> bool:
     return all(v > 0 for v in d) or all(v < 0 for v in d)
 
 
-def test_polygon_hit_test_matches_reference_on_a_concave_shape():
-    from embedview.gui.widgets import points_in_polygon
-
-    rng = np.random.default_rng(3)
-    pts = rng.uniform(-1, 1, size=(4000, 2))
-    # a concave "C" shape
-    poly = np.array([[-0.8, -0.8], [0.8, -0.8], [0.8, -0.4], [-0.3, -0.4], [-0.3, 0.4], [0.8, 0.4], [0.8, 0.8], [-0.8, 0.8]])
-    got = points_in_polygon(pts, poly)
-    x, y = pts[:, 0], pts[:, 1]
-    outer = (np.abs(x) < 0.8) & (np.abs(y) < 0.8)
-    notch = (x > -0.3) & (np.abs(y) < 0.4)
-    assert got.tolist() == np.flatnonzero(outer & ~notch).tolist()
-
-
 def test_density_rendering_above_the_threshold_and_points_when_zoomed_in(env, qtbot):
     from embedview.gui.views.map import MapView
 
@@ -156,48 +141,47 @@ def test_density_rendering_above_the_threshold_and_points_when_zoomed_in(env, qt
     assert view.cloud.count == in_view
 
 
-def test_density_cells_take_the_dominant_category():
-    from embedview.gui.views.map import categorical_coloring, view_content
-
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 1, size=(3000, 2)).astype(np.float32)
-    labels = rng.choice(["a", "b", "c"], size=3000, p=[0.5, 0.3, 0.2])
-    coloring = categorical_coloring(list(labels), "label")
-    kind, rgba, _ = view_content(xy, coloring, (0.0, 0.0, 1.0, 1.0), (6, 5), threshold=100)
-    assert kind == "density" and rgba.shape == (5, 6, 4)
-    table = coloring.rgba_table()
-    for cy in range(5):
-        for cx in range(6):
-            inside = (np.floor(xy[:, 0] * 6) == cx) & (np.floor(xy[:, 1] * 5) == cy)
-            counts = np.bincount(coloring.codes[inside], minlength=3)
-            assert rgba[cy, cx, :3].tolist() == table[int(np.argmax(counts)), :3].tolist()
-
-
 def test_colour_by_outlier_score_label_and_column(env, qtbot):
+    from embedview.core.embeddings import EmbeddingSet
     from embedview.core.evaluation import OutlierScores
     from embedview.gui.views.map import MapView
+    from embedview.model import AnalysisKind
 
     emb = digits_set(500)
     view = env.add(MapView)
     env.show()
     env.load(emb, pca_2d(emb))
     qtbot.waitUntil(lambda: view.coloring is not None and view.mode == "points", timeout=10000)
-    assert view.color_box.currentText() == "label"
-    assert [t.split(' ')[0] for _, t in view.legend.rows] == [str(d) for d in range(10)]  # ten digits, in order
-    assert view.legend.isVisible()
+    state = env.state.views.map
+    assert state.color_by == "label" and view.coloring.title == "label"
+    assert view.coloring.names == [str(d) for d in range(10)]  # ten digits, in order
+    assert len(view.legend.rows) == 10 and view.legend.isVisible()
 
+    # a wish the data cannot serve yet is kept, and taken once the scores arrive
+    state.color_by = "outliers"
+    assert view.color_box.findData("outliers") == -1 and view.color_box.currentData() == "label"
     scores = OutlierScores(k=5).fit(emb)
-    env.state.set_analysis("outliers", scores)
-    view.color_box.setCurrentIndex(view.color_box.findText("outlier score"))
+    env.state.set_analysis(AnalysisKind.OUTLIERS, scores)
+    assert view.color_box.currentData() == "outliers"  # the box follows the state
     qtbot.waitUntil(lambda: view.coloring is not None and view.coloring.continuous, timeout=10000)
     assert view.coloring.vrange == pytest.approx((scores.scores_.min(), scores.scores_.max()), rel=1e-5)
     assert view._color_bar is not None
     top = int(np.argmax(scores.scores_))
     assert view.coloring.codes[top] == len(view.coloring.colors) - 1  # brightest colour
 
-    view.color_box.setCurrentIndex(view.color_box.findText("ink"))  # numeric metadata: continuous
+    view.color_box.setCurrentIndex(view.color_box.findText("ink"))  # the user's pick goes to the state
+    assert state.color_by == "meta:ink"
     qtbot.waitUntil(lambda: view.coloring.title == "ink", timeout=10000)
-    assert view.coloring.continuous
+    assert view.coloring.continuous  # numeric metadata: continuous
+
+    # another set becomes active: its own (missing) scores are not offered, label again until they come
+    state.color_by = "outliers"
+    qtbot.waitUntil(lambda: view.coloring.title == "outlier score", timeout=10000)
+    other = EmbeddingSet(emb.dataset, emb.vectors[:, ::-1].copy(), "reversed")
+    env.state.add_embeddings(other)
+    env.state.set_projection("pca", pca_2d(other))
+    qtbot.waitUntil(lambda: view.coloring.title == "label", timeout=10000)
+    assert state.color_by == "outliers" and view.color_box.currentData() == "label"
 
 
 def test_umap_choice_falls_back_to_pca_until_it_exists(env, qtbot):
@@ -208,12 +192,17 @@ def test_umap_choice_falls_back_to_pca_until_it_exists(env, qtbot):
     view = env.add(MapView)
     env.show()
     env.load(emb, xy)
-    assert view.method_box.currentData() == "umap" and view.method == "pca"
-    assert "computing UMAP" in view.info.text()
+    state = env.state.views.map
+    assert state.method == "umap" and view.method_box.currentData() == "umap" and view.method == "pca"
     umap_like = xy[:, ::-1].copy()
     env.state.set_projection("umap", umap_like)
     assert view.method == "umap" and np.array_equal(view.xy, umap_like)
-    assert "computing" not in view.info.text()
+
+    # the method box and the state follow each other
+    view.method_box.setCurrentIndex(view.method_box.findData("pca"))
+    assert state.method == "pca" and view.method == "pca" and np.array_equal(view.xy, xy)
+    state.method = "umap"
+    assert view.method_box.currentData() == "umap" and np.array_equal(view.xy, umap_like)
 
 
 def test_export_png_and_svg(env, qtbot, tmp_path):

@@ -1,0 +1,521 @@
+"""One map canvas for the Map view and each of the Compare view's maps.
+
+A :class:`MapCanvas` is a pyqtgraph ``PlotItem`` (put it in a ``PlotWidget`` or a
+``GraphicsLayoutWidget``) that draws every item's 2-D position in a
+:class:`~embedview.core.maps.Coloring`, rings the shared selection and the current item, and turns
+clicks, box and lasso drags into selections of the model's :class:`~embedview.model.Selection`
+(with the owning view's name as the source).  Hover shows a card with the item.  Every number it
+draws (colours, drawing order, density image, picking, lasso) comes from ``core/maps.py``; the
+slow ones run in the runner under the keys the owner gives it.
+
+Rendering is chosen for speed at every size (figures in ``benchmarks/bench_map.py``):
+
+* up to ``density_threshold`` points in view: real points, all in one :class:`PointCloud` item
+  with one pre-rendered symbol per colour -- never per-point brushes or ``hoverable``, which cost
+  seconds at 100k -- drawn in the colouring's order;
+* more points in view: a density image (``core.maps.view_content``), recomputed at most every
+  :data:`VIEW_THROTTLE_MS` while panning or zooming; zooming in until few enough points are in
+  view switches back to real points.  ``density_threshold=None`` never draws density; a canvas
+  with ``max_points`` draws a fixed sample instead (the Compare view's small maps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph import functions as fn
+from pyqtgraph.Qt.internals import PrimitiveArray
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QWidget
+
+from embedview.core import maps
+from embedview.core.maps import Coloring
+from embedview.gui.widgets import HoverCard, LegendBox, SelectViewBox
+from embedview.model.selection import Selection
+from embedview.runtime.keys import JobKey
+
+#: at most one density recomputation per this many milliseconds while panning / zooming
+VIEW_THROTTLE_MS = 40
+#: density cell size in screen pixels
+DENSITY_CELL_PX = 2
+
+
+# -- one item for every point --------------------------------------------------------------------------
+class PointCloud(pg.GraphicsObject):
+    """Many points in one item: one pre-rendered symbol per style, drawn with ``drawPixmapFragments``.
+
+    Like pyqtgraph's ``ScatterPlotItem`` in pixel mode with its symbol atlas, but with none of its
+    per-point Python work (its ``setData`` looks every point up in the atlas one by one: 0.45 s
+    for 100k points here) and none of its per-item overhead (bounds and culling recomputed for
+    every item at every paint), so one item holds every colour: ``set_data`` is a few array
+    copies and a paint is one vectorised transform plus one Qt call.  Points are drawn in the
+    order given, so the caller decides what lies on top.  Picking is the canvas's job (a k-d tree).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.xy = np.zeros((0, 2), dtype=np.float64)
+        self.codes = np.zeros(0, dtype=np.int64)
+        self._styles: list[tuple[float, Any, Any]] = []
+        self._atlas: QPixmap | None = None
+        self._cells = np.zeros((0, 4), dtype=np.float64)  # per style: sx, sy, w, h in the atlas
+        self._dpr = 1.0
+        self._bounds = QRectF()
+        self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
+
+    @property
+    def count(self) -> int:
+        return len(self.xy)
+
+    def set_data(self, xy: np.ndarray, codes: np.ndarray, styles: Sequence[tuple[float, Any, Any]]) -> None:
+        """Points ``xy`` (M, 2), each drawn with ``styles[codes[i]]`` = ``(size, pen, brush)``."""
+        self.prepareGeometryChange()
+        self.xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        self.codes = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if list(styles) != self._styles:
+            self._styles = list(styles)
+            self._atlas = None
+        if len(self.xy):
+            lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
+            pad = 0.02 * np.maximum(hi - lo, 1e-9)
+            size = hi - lo + 2 * pad
+            self._bounds = QRectF(lo[0] - pad[0], lo[1] - pad[1], size[0], size[1])
+        else:
+            self._bounds = QRectF()
+        self.update()
+
+    def clear(self) -> None:
+        self.set_data(np.zeros((0, 2)), np.zeros(0, dtype=np.int64), self._styles)
+
+    def _render_atlas(self, dpr: float) -> None:
+        from pyqtgraph.graphicsItems.ScatterPlotItem import renderSymbol
+
+        images = [renderSymbol("o", size, pg.mkPen(pen) if pen is not None else pg.mkPen(None),
+                               pg.mkBrush(brush) if brush is not None else pg.mkBrush(None), dpr=dpr)
+                  for size, pen, brush in self._styles]
+        width = sum(im.width() for im in images)
+        height = max((im.height() for im in images), default=1)
+        atlas = QImage(max(width, 1), max(height, 1), QImage.Format_ARGB32_Premultiplied)
+        atlas.fill(Qt.transparent)
+        cells = []
+        painter = QPainter(atlas)
+        x = 0
+        for im in images:
+            painter.drawImage(x, 0, im)
+            cells.append((x, 0, im.width(), im.height()))
+            x += im.width()
+        painter.end()
+        self._atlas = QPixmap.fromImage(atlas)
+        self._cells = np.array(cells, dtype=np.float64).reshape(-1, 4)
+        self._dpr = dpr
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
+        return self._bounds
+
+    def paint(self, painter, option, widget=None) -> None:
+        if not len(self.xy) or not self._styles:
+            return
+        dpr = widget.devicePixelRatioF() if widget is not None else 1.0
+        if self._atlas is None or dpr != self._dpr:
+            self._render_atlas(dpr)
+        view = self.viewRect()
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        if view is not None:
+            mx, my = 0.02 * view.width(), 0.02 * view.height()
+            keep = ((x >= view.left() - mx) & (x <= view.right() + mx)
+                    & (y >= view.top() - my) & (y <= view.bottom() + my))
+            x, y, codes = x[keep], y[keep], self.codes[keep]
+        else:
+            codes = self.codes
+        if not len(x):
+            return
+        pts = fn.transformCoordinates(painter.transform(), np.vstack([x, y]))
+        pts = fn.clip_array(pts, -2 ** 30, 2 ** 30)
+        painter.resetTransform()
+        self._frags.resize(len(x))
+        frags = self._frags.ndarray()
+        frags[:, 0] = pts[0]
+        frags[:, 1] = pts[1]
+        frags[:, 2:6] = self._cells[codes]
+        frags[:, 6:10] = [1 / dpr, 1 / dpr, 0.0, 1.0]
+        painter.drawPixmapFragments(*self._frags.drawargs(), self._atlas)
+
+
+class Overlay(PointCloud):
+    """A :class:`PointCloud` for a few marked points (current item, selection) whose bounds are the
+    visible part of the view: one point alone has an empty bounding rectangle, which Qt may skip
+    when it repaints part of the scene."""
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
+        view = self.viewRect() if len(self.xy) else None
+        return view if view is not None else super().boundingRect()
+
+
+# -- point styles ----------------------------------------------------------------------------------------
+def main_point_style(n: int) -> tuple[float, int]:
+    """Point size (px) and opacity for ``n`` points on the Map view."""
+    if n <= 2_000:
+        return 8.0, 230
+    if n <= 20_000:
+        return 6.0, 210
+    if n <= 100_000:
+        return 4.0, 170
+    return 3.0, 130
+
+
+def small_point_style(n: int) -> tuple[float, int]:
+    """Smaller points for the Compare view's maps: two or three of them share the main map's width."""
+    if n <= 2_000:
+        return 7.0, 220
+    if n <= 20_000:
+        return 4.0, 180
+    return 3.0, 150
+
+
+def qcolor(color: Any) -> QColor:
+    """A QColor from ``#rrggbb``, an RGBA row or a QColor."""
+    if isinstance(color, QColor):
+        return QColor(color)
+    if isinstance(color, str):
+        return QColor(color)
+    r, g, b, *a = (int(v) for v in color)
+    return QColor(r, g, b, a[0] if a else 255)
+
+
+@dataclass(frozen=True)
+class CanvasKeys:
+    """The runner keys of one canvas's jobs (one live job per key, so each canvas needs its own)."""
+
+    index: JobKey  #: the k-d tree for picking
+    select: JobKey  #: a lasso's hit test
+    view: JobKey | None = None  #: the density image (canvases that draw one)
+
+    def all(self) -> list[JobKey]:
+        return [k for k in (self.index, self.select, self.view) if k is not None]
+
+
+# -- the canvas ----------------------------------------------------------------------------------------
+class MapCanvas(QObject):
+    """Points of a map in a colouring, selection and current rings, click / box / lasso, hover."""
+
+    def __init__(self, selection: Selection, runner: Any, source: str, keys: CanvasKeys, *,
+                 density_threshold: int | None = None, max_points: int | None = None,
+                 point_style: Callable[[int], tuple[float, int]] = main_point_style,
+                 pick_px: float = maps.PICK_RADIUS_PX, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.selection = selection
+        self.runner = runner
+        self.source = source
+        self.keys = keys
+        self.density_threshold = density_threshold
+        self.max_points = max_points
+        self.point_style = point_style
+        self.pick_px = pick_px
+        self.xy: np.ndarray | None = None  # (N, 2) every item's position, dataset order
+        self.shown = np.empty(0, dtype=np.int64)  # items drawn and picked (all, or a fixed sample)
+        self.tree: Any = None  # over xy[shown]
+        self.coloring: Coloring | None = None
+        self.mode = ""  # "points" or "density"
+        self.point_size = 8.0  # of the points as last drawn (the selection rings are a little larger)
+        self.hover: HoverCard | None = None
+        self._hover_text: Callable[[int], str] | None = None
+        self._thumbnails: Any = None
+        self._hover_pos: Any = None
+        self._hover_widget: pg.GraphicsView | None = None
+
+        self.vb = SelectViewBox()
+        self.plot_item = pg.PlotItem(viewBox=self.vb)
+        self.plot_item.hideAxis("left")
+        self.plot_item.hideAxis("bottom")
+        self.plot_item.hideButtons()
+        self.plot_item.setMenuEnabled(False)
+        self.vb.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setZValue(-10)
+        self.vb.addItem(self.image, ignoreBounds=True)
+        self.image.hide()
+        self.cloud = PointCloud()  # every point (or those in view), all colours
+        self.sel_item = Overlay()  # rings around the selected points
+        self.cur_item = Overlay()  # the current item
+        for z, item in enumerate((self.cloud, self.sel_item, self.cur_item)):
+            item.setZValue(z)
+            self.vb.addItem(item, ignoreBounds=True)
+        self.legend = LegendBox(self.vb)
+
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(VIEW_THROTTLE_MS)
+        self._view_timer.timeout.connect(self._request_view)
+        self._hover_timer = QTimer(self)
+        self._hover_timer.setSingleShot(True)
+        self._hover_timer.setInterval(0)  # handle the newest mouse position once per event-loop pass
+        self._hover_timer.timeout.connect(self._do_hover)
+
+        self.vb.clicked.connect(self._on_click)
+        self.vb.box_selected.connect(lambda rect, mods: self.select_rect(rect, bool(mods & Qt.ControlModifier)))
+        self.vb.lasso_selected.connect(lambda poly, mods: self.select_polygon(poly, bool(mods & Qt.ControlModifier)))
+        self.vb.sigRangeChanged.connect(self._on_range_changed)
+        self.vb.sigResized.connect(self._on_range_changed)
+        self._on_selection = lambda *_: self.draw_selection()
+        selection.selection_changed.connect(self._on_selection)
+        selection.current_changed.connect(self._on_selection)
+        self.plot_item.destroyed.connect(lambda *_: self._unfollow())
+
+    def close(self) -> None:
+        """Stop every job and stop following the selection (the canvas is thrown away)."""
+        self.shutdown()
+        self._unfollow()
+
+    def _unfollow(self) -> None:
+        for signal in (self.selection.selection_changed, self.selection.current_changed):
+            try:
+                signal.disconnect(self._on_selection)
+            except (TypeError, ValueError):  # already gone
+                pass
+
+    # -- data ------------------------------------------------------------------------------------------
+    def set_points(self, xy: np.ndarray | None) -> bool:
+        """Positions of every item (dataset order); None clears.  False when ``xy`` is what is shown."""
+        if xy is not None:
+            xy = np.ascontiguousarray(np.asarray(xy, dtype=np.float32)[:, :2])
+            if xy.shape[1] < 2:
+                xy = np.column_stack([xy[:, 0], np.zeros(len(xy), np.float32)])
+        if xy is not None and self.xy is not None and xy.shape == self.xy.shape and np.array_equal(xy, self.xy):
+            return False
+        self.xy, self.tree = xy, None
+        self._clear_points()
+        if xy is None:
+            self.shown = np.empty(0, dtype=np.int64)
+            self.draw_selection()
+            return True
+        self.shown = maps.sample_indices(len(xy), self.max_points)
+        pts = xy if len(self.shown) == len(xy) else xy[self.shown]
+        self.runner.submit(self.keys.index, maps.build_tree, np.asarray(pts, dtype=np.float64),
+                           on_result=self._set_tree, is_stale=lambda xy=xy: self.xy is not xy)
+        self.render()
+        self.reset_view()
+        self.draw_selection()
+        return True
+
+    def _set_tree(self, tree: Any) -> None:
+        self.tree = tree
+
+    def set_coloring(self, coloring: Coloring | None, legend: bool = True) -> None:
+        """Draw in ``coloring`` (None: nothing until one comes); its rows go in the legend when
+        ``legend`` (continuous colourings show a colour bar instead, placed by the view)."""
+        self.coloring = coloring
+        self.legend.set_rows([(qcolor(c), t) for c, t in coloring.legend] if coloring is not None and legend else [])
+        self.render()
+
+    # -- drawing -------------------------------------------------------------------------------------------
+    def _clear_points(self) -> None:
+        self.cloud.clear()
+        self.image.hide()
+        self.mode = ""
+        if self.hover is not None:
+            self.hover.hide_card()
+
+    def clear(self) -> None:
+        """Forget the points and the colouring."""
+        self.coloring = None
+        self.legend.set_rows([])
+        self.set_points(None)
+
+    def render(self) -> None:
+        """Draw the points: all of them, or (above the density threshold) whatever the view needs."""
+        c = self.coloring
+        if self.xy is None or c is None or len(c.codes) != len(self.xy):
+            self._clear_points()
+            return
+        if self.density_threshold is not None and len(self.shown) > self.density_threshold:
+            self._request_view()
+        else:
+            self._draw_points(None if len(self.shown) == len(self.xy) else self.shown)
+
+    def _draw_points(self, indices: np.ndarray | None) -> None:
+        """Draw items ``indices`` (None: every item) as real points, in the colouring's drawing order."""
+        c = self.coloring
+        if self.xy is None or c is None:
+            return
+        self.image.hide()
+        self.mode = "points"
+        xy = self.xy if indices is None else self.xy[indices]
+        codes = c.codes if indices is None else c.codes[indices]
+        size, alpha = self.point_style(len(xy))
+        grey_alpha = min(alpha, 150)
+        styles = []
+        for code in range(-1, c.n_colors):
+            color = qcolor(maps.OTHER_COLOR if code < 0 else c.colors[code])
+            color.setAlpha(grey_alpha if code < 0 else alpha)
+            styles.append((size, None, color))
+        order = maps.draw_order(c, codes)
+        self.cloud.set_data(xy[order], np.asarray(codes, dtype=np.int64)[order] + 1, styles)
+        if size != self.point_size:
+            self.point_size = size
+            self.draw_selection()
+
+    def _on_range_changed(self, *args: Any) -> None:
+        if (self.xy is not None and self.density_threshold is not None and len(self.shown) > self.density_threshold
+                and not self._view_timer.isActive()):
+            self._view_timer.start()
+
+    def _request_view(self) -> None:
+        xy, coloring = self.xy, self.coloring
+        if xy is None or coloring is None or self.keys.view is None or self.density_threshold is None:
+            return
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        size = self.vb.size()
+        nx = max(16, int(size.width() / DENSITY_CELL_PX))
+        ny = max(16, int(size.height() / DENSITY_CELL_PX))
+        rect = (float(x0), float(y0), float(x1 - x0) or 1.0, float(y1 - y0) or 1.0)
+        self.runner.submit(self.keys.view, maps.view_content, xy, coloring, rect, (nx, ny), self.density_threshold,
+                           on_result=self._show_view,
+                           is_stale=lambda: self.xy is not xy or self.coloring is not coloring)
+
+    def _show_view(self, result: tuple) -> None:
+        if result[0] == "points":
+            self._draw_points(result[1])
+            return
+        _, rgba, (x0, y0, w, h) = result
+        self.cloud.clear()
+        self.image.setImage(rgba, autoLevels=False)
+        self.image.setRect(QRectF(x0, y0, w, h))
+        self.image.show()
+        self.mode = "density"
+
+    def reset_view(self) -> None:
+        """Zoom to show every drawn point."""
+        if self.xy is None or len(self.xy) == 0:
+            return
+        pts = self.xy if len(self.shown) == len(self.xy) else self.xy[self.shown]
+        self.vb.setRange(QRectF(*maps.fit_box(pts)), padding=0.05)
+        if self.density_threshold is not None and len(self.shown) > self.density_threshold:
+            self._request_view()
+
+    def draw_selection(self) -> None:
+        """Ring the shared selection's items and mark the current one (a white halo around an
+        orange ring: visible on every colour map)."""
+        xy = self.xy
+        sel = self.selection.selected
+        if xy is None or sel.size == 0:
+            self.sel_item.clear()
+        else:
+            sel = sel[(sel >= 0) & (sel < len(xy))]
+            if self.max_points is not None:
+                sel = sel[:self.max_points]
+            self.sel_item.set_data(xy[sel], np.zeros(len(sel), dtype=np.int64),
+                                   [(self.point_size + 5, pg.mkPen(20, 20, 20, 230, width=1.5), None)])
+        i = self.selection.current
+        if xy is None or not 0 <= i < len(xy):
+            self.cur_item.clear()
+            return
+        self.cur_item.set_data(np.repeat(xy[i:i + 1], 2, axis=0), np.array([0, 1]),
+                               [(20, pg.mkPen("w", width=5), None),
+                                (20, pg.mkPen("#e4572e", width=2.5), pg.mkBrush(228, 87, 46, 60))])
+
+    # -- picking and selecting ---------------------------------------------------------------------------
+    def pixel_size(self) -> tuple[float, float]:
+        px = self.vb.viewPixelSize()
+        return float(px[0]), float(px[1])
+
+    def point_at(self, x: float, y: float, radius_px: float | None = None) -> int:
+        """The drawn item nearest to data position ``(x, y)`` within the pick radius (screen pixels), or -1."""
+        if self.xy is None or not len(self.shown):
+            return -1
+        radius = self.pick_px if radius_px is None else radius_px
+        pts = self.xy if len(self.shown) == len(self.xy) else self.xy[self.shown]
+        j = maps.nearest_point(pts, x, y, self.pixel_size(), radius, self.tree)
+        return int(self.shown[j]) if j >= 0 else -1
+
+    def _on_click(self, pos: QPointF, mods: Any) -> None:
+        i = self.point_at(pos.x(), pos.y())
+        add = bool(mods & Qt.ControlModifier)
+        if i >= 0:
+            self.selection.set_current(i, self.source)
+            if add:
+                self.selection.add_to_selection([i], self.source)
+            else:
+                self.selection.set_selection([i], self.source)
+        elif not add:
+            self.selection.set_selection([], self.source)
+
+    def select_rect(self, rect: QRectF, add: bool = False) -> np.ndarray:
+        """Select the items inside ``rect`` (data coordinates); returns their indices."""
+        if self.xy is None:
+            return np.empty(0, dtype=np.int64)
+        idx = maps.points_in_box(self.xy, rect.left(), rect.top(), rect.right(), rect.bottom())
+        self._apply_selection(idx, add)
+        return idx
+
+    def select_polygon(self, polygon: np.ndarray, add: bool = False) -> None:
+        """Select the items inside the lasso ``polygon`` ((M, 2) data coordinates), in the runner."""
+        if self.xy is not None:
+            self.runner.submit(self.keys.select, maps.points_in_polygon, self.xy, polygon,
+                               on_result=lambda idx: self._apply_selection(idx, add))
+
+    def _apply_selection(self, idx: np.ndarray, add: bool) -> None:
+        if add:
+            self.selection.add_to_selection(idx, self.source)
+        else:
+            self.selection.set_selection(idx, self.source)
+
+    # -- hover -----------------------------------------------------------------------------------------------
+    def enable_hover(self, widget: pg.GraphicsView, text: Callable[[int], str], thumbnails: Any = None,
+                     card_parent: QWidget | None = None) -> None:
+        """Show a card for the item under the mouse in ``widget`` (the view the canvas is in):
+        ``text(i)`` its rich text, and ``thumbnails.get(i)`` its picture when there is one."""
+        self._hover_widget = widget
+        self._hover_text = text
+        self._thumbnails = thumbnails
+        self.hover = HoverCard(card_parent or widget)
+        widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        widget.viewport().installEventFilter(self)
+        if thumbnails is not None:
+            thumbnails.ready.connect(self._on_thumbnail)
+
+    def _on_mouse_moved(self, scene_pos: Any) -> None:
+        self._hover_pos = scene_pos
+        if not self._hover_timer.isActive():
+            self._hover_timer.start()
+
+    def _do_hover(self) -> None:
+        pos, card, widget = self._hover_pos, self.hover, self._hover_widget
+        if card is None or widget is None or self._hover_text is None:
+            return
+        if pos is None or self.xy is None or not self.vb.sceneBoundingRect().contains(pos):
+            card.hide_card()
+            return
+        data = self.vb.mapSceneToView(pos)
+        i = self.point_at(data.x(), data.y())
+        if i < 0:
+            card.hide_card()
+            return
+        if i == card.index and card.isVisible():
+            return
+        global_pos = widget.viewport().mapToGlobal(widget.mapFromScene(pos))
+        card.show_at(global_pos, i, self._hover_text(i), self._thumbnails.get(i) if self._thumbnails else None)
+
+    def _on_thumbnail(self, i: int) -> None:
+        if self.hover is not None and i == self.hover.index and self.hover.isVisible():
+            self.hover.set_pixmap(self._thumbnails.get(i))
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        if event.type() == QEvent.Leave and self.hover is not None:
+            self._hover_pos = None
+            self.hover.hide_card()
+        return False
+
+    # -- shutdown ----------------------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop the timers and every job of this canvas."""
+        if self.hover is not None:
+            self.hover.hide_card()
+        self._view_timer.stop()
+        self._hover_timer.stop()
+        for key in self.keys.all():
+            self.runner.cancel(key)
