@@ -30,8 +30,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 from embedview import __version__
 
@@ -59,7 +60,7 @@ class ProgressBar:
     ``total`` (items) it shows ``done/total``, items per second and the time left.
     """
 
-    def __init__(self, label: str = "", total: Optional[int] = None, stream=None, unit: str = "items",
+    def __init__(self, label: str = "", total: int | None = None, stream=None, unit: str = "items",
                  clock: Callable[[], float] = time.monotonic):
         self.label = label
         self.clock = clock
@@ -146,7 +147,7 @@ def _check_inputs(paths: Sequence[str]) -> None:
         raise CLIError(f"{missing[0]}: no such file or directory")
 
 
-def _check_output(out: Optional[str], inputs: Sequence[str], suffixes: Sequence[str]) -> Optional[Path]:
+def _check_output(out: str | None, inputs: Sequence[str], suffixes: Sequence[str]) -> Path | None:
     """Validate an output path: a known suffix, and never one of the user's input files."""
     if out is None:
         return None
@@ -171,7 +172,7 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
 
 
-def _write_text(path: Optional[Path], text: str) -> None:
+def _write_text(path: Path | None, text: str) -> None:
     if path is None:
         sys.stdout.write(text)
         return
@@ -210,7 +211,7 @@ def _load(paths: Sequence[str], args: argparse.Namespace, quiet: bool = False):
     return dataset
 
 
-def _embed(dataset, args: argparse.Namespace, model: Optional[str] = None, batch_size: Optional[int] = None):
+def _embed(dataset, args: argparse.Namespace, model: str | None = None, batch_size: int | None = None):
     """Vectors for ``dataset``: precomputed ones as they are, else encoded with ``model``
     (``pipeline.embed`` refuses an unusable model before loading anything)."""
     from embedview.encoders.pipeline import embed
@@ -276,7 +277,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _summary(title: str, emb, result: Dict[str, Any]) -> str:
+def _summary(title: str, emb, result: dict[str, Any]) -> str:
     """A few readable lines about one embedding set's check results."""
     ds = emb.dataset
     labels = f", {len(ds.label_names)} labels" if ds.has_labels else ""
@@ -299,7 +300,7 @@ def _summary(title: str, emb, result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _verdict_line(collapse: Dict[str, Any]) -> str:
+def _verdict_line(collapse: dict[str, Any]) -> str:
     verdict = collapse.get("verdict", "?")
     rank = collapse.get("effective_rank")
     if rank is None:
@@ -366,8 +367,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def fit(text: str, w: int) -> str:
         return text if len(text) <= w else text[: w - 1] + "\u2026"
 
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(fit(c, w).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(fit(c, w).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
 
 
@@ -383,7 +385,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _format_info(info: Dict[str, Any], max_labels: int = 30) -> str:
+def _format_info(info: dict[str, Any], max_labels: int = 30) -> str:
     """Human-readable rendering of :func:`embedview.core.loaders.describe`'s dict."""
     dim = f", {info['dim']}-d vectors" if info.get("dim") else ""
     lines = [f"{info.get('name') or 'input'}: {info['n_items']:,} {info['modality']} item(s) "
@@ -443,21 +445,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_UNHEALTHY
 
 
-def _invariance(emb, n_items: int) -> Dict[str, Any]:
-    """The invariance probe (``core.invariance``) of ``emb``'s own encoder on ``n_items`` items."""
-    if emb.encoder == "precomputed":
+def _invariance(emb, n_items: int) -> dict[str, Any]:
+    """The registry's ``invariance`` check of ``emb``'s own encoder (loaded here) on ``n_items`` items."""
+    from embedview.core.checks import CheckInput, get_check, jsonable
+
+    spec = get_check("invariance")
+
+    def run_probe(probe, items, modality, task):
+        from embedview.encoders.pipeline import get_encoder
+
+        return probe.run(items, get_encoder(emb.encoder).encode, modality, progress=task)
+
+    inp = CheckInput(emb, run_probe=run_probe)
+    if spec.unavailable(inp):
         raise CLIError("--invariance re-encodes augmented items: give the images or texts and a model (-m), "
                        "not precomputed vectors")
-    from embedview.core.checks import jsonable
-    from embedview.core.images import LazyImages
-    from embedview.core.invariance import InvarianceProbe
-    from embedview.encoders.pipeline import get_encoder
-
-    ds = emb.dataset
-    items = LazyImages(ds.sources) if ds.modality == "image" else list(ds.texts)
     bar = ProgressBar("invariance probe")
     try:
-        probe = InvarianceProbe(n_items=n_items).run(items, get_encoder(emb.encoder).encode, ds.modality, progress=bar)
+        probe = spec.fit(inp, {"n_items": n_items}, progress=bar)
+    except ValueError as exc:
+        raise CLIError(f"--invariance: {exc}") from None
     finally:
         bar.close()
     return jsonable(probe.to_dict())
@@ -647,7 +654,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _with_default_command(argv: List[str]) -> List[str]:
+def _with_default_command(argv: list[str]) -> list[str]:
     """Insert ``gui`` when no subcommand is named: ``embedview a.png b/`` -> ``embedview gui a.png b/``."""
     for i, token in enumerate(argv):
         if token.startswith("-"):
@@ -674,7 +681,7 @@ def _user_errors() -> tuple:
             IsADirectoryError, NotADirectoryError, PermissionError)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``embedview`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()

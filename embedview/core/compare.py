@@ -10,20 +10,26 @@
   ``k`` reads directly as "the fraction of my neighbours the other encoder also finds".)
 * :class:`EncoderComparison` -- both, for every pair of encoders, a per-item disagreement for
   colouring the map, and each encoder's own checks.
+* :func:`compare_checks` -- each encoder's full suite of checks plus the comparison (what
+  ``embedview report`` shows for several encoders); :func:`comparison` -- the geometry only.
+
+Imports go one way: this module runs :class:`embedview.core.checks.Checks` for each encoder;
+the checks never import the comparison.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from itertools import combinations
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
-from embedview.core.embeddings import EmbeddingSet
+from embedview.core.checks import Checks, jsonable, run_checks
+from embedview.core.embeddings import EmbeddingSet, as_matrix
 from embedview.core.neighbors import topk
-from embedview.core.progress import TaskState
-from embedview.core.projection import _as_matrix
+from embedview.core.progress import ProgressArg, TaskState
 
 
 def linear_cka(X: Any, Y: Any) -> float:
@@ -31,8 +37,8 @@ def linear_cka(X: Any, Y: Any) -> float:
 
     Returns 0.0 when either representation has no variance (all rows equal).
     """
-    X = _as_matrix(X).astype(np.float64)
-    Y = _as_matrix(Y).astype(np.float64)
+    X = as_matrix(X).astype(np.float64)
+    Y = as_matrix(Y).astype(np.float64)
     if len(X) != len(Y):
         raise ValueError(f"CKA needs the same items in both: {len(X)} vs {len(Y)} rows")
     X = X - X.mean(axis=0)
@@ -59,8 +65,8 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def knn_overlap(X: Any, Y: Any, k: int = 10, metric: str = "cosine") -> np.ndarray:
     """Per item, ``|A & B| / k`` of its ``k`` nearest neighbours under ``X`` and under ``Y``."""
-    X = _as_matrix(X)
-    Y = _as_matrix(Y)
+    X = as_matrix(X)
+    Y = as_matrix(Y)
     if len(X) != len(Y):
         raise ValueError(f"kNN overlap needs the same items in both: {len(X)} vs {len(Y)} rows")
     a, _ = topk(X, k, metric=metric, exclude_self=True)
@@ -68,7 +74,7 @@ def knn_overlap(X: Any, Y: Any, k: int = 10, metric: str = "cosine") -> np.ndarr
     return _overlap(a, b)
 
 
-def align_sets(sets: Mapping[str, EmbeddingSet]) -> Dict[str, EmbeddingSet]:
+def align_sets(sets: Mapping[str, EmbeddingSet]) -> dict[str, EmbeddingSet]:
     """The sets reordered to the first one's item order (matched by id).
 
     Raises ``ValueError`` naming the sets and a few of the ids when they do not hold exactly
@@ -116,7 +122,7 @@ class EncoderComparison:
     metrics : bool
         Also run the quality checks the data allows (:attr:`METRIC_CHECKS`) on each encoder
         (``metrics_``), through :class:`embedview.core.checks.Checks`.  Pass ``False`` when
-        those were run already (as :func:`embedview.core.checks.compare_checks` does).
+        those were run already (as :func:`compare_checks` does).
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -138,9 +144,9 @@ class EncoderComparison:
     def fit(
         self,
         sets: Mapping[str, EmbeddingSet],
-        labels: Optional[Any] = None,
+        labels: Any | None = None,
         progress=None,
-    ) -> "EncoderComparison":
+    ) -> EncoderComparison:
         """Compare ``{name: EmbeddingSet}``.  ``labels`` (one per item, in the first set's order)
         replace the dataset's labels for the checks."""
         task = TaskState.coerce(progress)
@@ -158,14 +164,14 @@ class EncoderComparison:
         n_steps = m + len(pairs) + (m if self.metrics else 0)
         step = 0
 
-        neighbours: Dict[str, np.ndarray] = {}
+        neighbours: dict[str, np.ndarray] = {}
         for name in self.names_:
             neighbours[name], _ = topk(
                 aligned[name].unit, self.k, exclude_self=True, progress=task.sub(step / n_steps, (step + 1) / n_steps)
             )
             step += 1
         self.cka_ = np.eye(m)
-        self.overlap_: Dict[Tuple[str, str], np.ndarray] = {}
+        self.overlap_: dict[tuple[str, str], np.ndarray] = {}
         for a, b in pairs:
             task.report(step, n_steps, f"comparing {a} and {b}")
             i, j = self.names_.index(a), self.names_.index(b)
@@ -174,10 +180,8 @@ class EncoderComparison:
             step += 1
         self.disagreement_ = 1.0 - np.mean(list(self.overlap_.values()), axis=0)
 
-        self.metrics_: Dict[str, Dict[str, Any]] = {}
+        self.metrics_: dict[str, dict[str, Any]] = {}
         if self.metrics:
-            from embedview.core.checks import Checks
-
             for name in self.names_:
                 emb = aligned[name]
                 if labels is not None:
@@ -191,7 +195,7 @@ class EncoderComparison:
         task.report(1, 1, "comparison done")
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Names, the CKA matrix, mean / median kNN overlap per pair and each encoder's checks."""
         return {
             "names": list(self.names_),
@@ -205,3 +209,49 @@ class EncoderComparison:
             "disagreement_mean": float(self.disagreement_.mean()),
             "metrics": self.metrics_,
         }
+
+
+def compare_checks(
+    sets: Mapping[str, EmbeddingSet],
+    *,
+    k: int = 10,
+    progress: ProgressArg = None,
+    include: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """:func:`~embedview.core.checks.run_checks` for several encoders, plus how their geometries agree.
+
+    Returns ``{"sets": {name: run_checks result}, "comparison": {...} or None, "skipped": [...]}``.
+    ``comparison`` (linear CKA and kNN overlap for every pair, via :class:`EncoderComparison`)
+    needs the sets to hold the same items (matched by id); when they do not, ``skipped`` says why.
+    """
+    task = TaskState.coerce(progress)
+    names = list(sets)
+    if not names:
+        raise ValueError("nothing to compare: no embedding sets given")
+    n_steps = len(names) + 1
+    out: dict[str, Any] = {"sets": {}, "comparison": None, "skipped": []}
+    for i, name in enumerate(names):
+        sub = task.sub(i / n_steps, (i + 1) / n_steps)
+        out["sets"][name] = run_checks(sets[name], k=k, include=include, progress=sub)
+    out["comparison"], reason = comparison(sets, k=k, progress=task.sub(len(names) / n_steps, 1.0))
+    if reason:
+        out["skipped"].append({"check": "comparison", "reason": reason})
+    task.report(1, 1, "comparison done")
+    result: dict[str, Any] = jsonable(out)
+    return result
+
+
+def comparison(sets: Mapping[str, EmbeddingSet], *, k: int = 10,
+               progress: ProgressArg = None) -> tuple[dict[str, Any] | None, str]:
+    """``(EncoderComparison.to_dict() or None, why it was skipped or "")`` for ``sets``.
+
+    Only the geometry is compared here (CKA, kNN overlap); each set's own checks are run by the
+    caller.  Sets that do not hold the same items cannot be compared, and the reason says so.
+    """
+    if len(sets) < 2:
+        return None, "only one encoder: nothing to compare"
+    try:
+        result = EncoderComparison(k=k, metrics=False).fit(dict(sets), progress=progress)
+    except ValueError as exc:
+        return None, str(exc)
+    return result.to_dict(), ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -35,7 +35,7 @@ class TaskState:
         Throttle for the callback, in seconds.
     """
 
-    def __init__(self, callback: Optional[ProgressCallback] = None, min_interval: float = 0.05):
+    def __init__(self, callback: ProgressCallback | None = None, min_interval: float = 0.05):
         self.callback = callback
         self.min_interval = min_interval
         self._cancel = threading.Event()
@@ -45,7 +45,7 @@ class TaskState:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def coerce(cls, progress: Union["TaskState", ProgressCallback, None]) -> "TaskState":
+    def coerce(cls, progress: ProgressArg) -> TaskState:
         if isinstance(progress, TaskState):
             return progress
         if progress is None or callable(progress):
@@ -84,7 +84,7 @@ class TaskState:
         """Report ``done`` out of ``total`` units of work; raises Cancelled if cancelled."""
         self.set_fraction(done / total if total else 1.0, message)
 
-    def sub(self, start: float, stop: float) -> "TaskState":
+    def sub(self, start: float, stop: float) -> TaskState:
         """A child TaskState mapping its [0, 1] onto [start, stop] of this one, same cancel flag."""
         parent = self
 
@@ -94,3 +94,7 @@ class TaskState:
         child = TaskState(cb, min_interval=0.0)
         child._cancel = self._cancel
         return child
+
+
+#: what every ``progress=`` parameter accepts
+ProgressArg = TaskState | ProgressCallback | None

@@ -25,13 +25,15 @@ import html
 import io
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
 from embedview import __version__
-from embedview.core.checks import Checks, comparison, jsonable
+from embedview.core.checks import Checks, jsonable
+from embedview.core.compare import comparison
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.export import atomic_path
 from embedview.core.progress import TaskState
@@ -84,7 +86,7 @@ def _num(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> List[float]:
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """About ``n`` round values (steps of 1, 2, 2.5 or 5 times a power of ten) within ``[lo, hi]``."""
     if not hi > lo:
         return [lo]
@@ -101,7 +103,7 @@ class _Plot:
 
     LEFT, RIGHT, TOP, BOTTOM = 50, 12, 26, 38
 
-    def __init__(self, x_range: Tuple[float, float], y_range: Tuple[float, float], *, width: int = 330,
+    def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float], *, width: int = 330,
                  height: int = 210, log_y: bool = False, title: str = "", xlabel: str = "", ylabel: str = ""):
         self.width, self.height, self.log_y = width, height, log_y
         self.x0, self.x1 = float(x_range[0]), float(x_range[1])
@@ -120,14 +122,14 @@ class _Plot:
             v = math.log10(max(v, 10.0**self.y0))
         return self.TOP + (1 - (v - self.y0) / (self.y1 - self.y0)) * (self.height - self.TOP - self.BOTTOM)
 
-    def _y_ticks(self) -> List[float]:
+    def _y_ticks(self) -> list[float]:
         if not self.log_y:
             return _ticks(self.y0, self.y1, 4)
         exps = list(range(math.ceil(self.y0 - 1e-9), math.floor(self.y1 + 1e-9) + 1))
         step = max(1, math.ceil(len(exps) / 5))
         return [10.0**e for e in exps[::step]]
 
-    def svg(self, body: Sequence[str], x_ticks: Optional[Sequence[float]] = None) -> str:
+    def svg(self, body: Sequence[str], x_ticks: Sequence[float] | None = None) -> str:
         """The complete ``<svg>`` element: grid, ticks and labels around ``body``."""
         W, H = self.width, self.height
         left, right, base = self.LEFT, W - self.RIGHT, H - self.BOTTOM
@@ -177,7 +179,7 @@ def svg_line(values: Sequence[float], *, log_y: bool = False, title: str = "", x
     return plot.svg([f'<polyline points="{points}" {_LINE}/>'])
 
 
-def svg_bars(values: Sequence[float], *, edges: Optional[Sequence[float]] = None, title: str = "",
+def svg_bars(values: Sequence[float], *, edges: Sequence[float] | None = None, title: str = "",
              xlabel: str = "", ylabel: str = "") -> str:
     """Bars: ``values[i]`` over ``[edges[i], edges[i + 1]]`` (a histogram), or over ``i + 1``.
 
@@ -207,7 +209,7 @@ def svg_bars(values: Sequence[float], *, edges: Optional[Sequence[float]] = None
 
 
 def svg_scatter(xy: np.ndarray, groups: np.ndarray, colours: Sequence[str], *,
-                titles: Optional[Sequence[str]] = None, size: int = 560) -> str:
+                titles: Sequence[str] | None = None, size: int = 560) -> str:
     """A square map with one ``<circle>`` per row of ``xy``, coloured ``colours[groups[i]]``.
 
     Points are drawn group by group (one ``<g fill=...>`` each).  ``titles`` (one per point,
@@ -324,7 +326,7 @@ def _pm(result: Mapping[str, Any], section: str, mean: str, std: str) -> str:
     return _fmt(m) if m is None or s is None else f"{_fmt(m)} \u00b1 {_fmt(s)}"
 
 
-def thumbnail_uri(path: str, size: int = THUMB_SIZE) -> Optional[str]:
+def thumbnail_uri(path: str, size: int = THUMB_SIZE) -> str | None:
     """A small JPEG ``data:`` URI of the image at ``path``, or ``None`` when it cannot be read."""
     from embedview.core.images import ImageLoadError, make_thumbnail
 
@@ -364,7 +366,7 @@ def get_path(d: Mapping[str, Any], *keys: Any) -> Any:
     return d
 
 
-def metric_rows(k: int) -> List[Tuple[str, Optional[Callable[[Dict[str, Any]], str]]]]:
+def metric_rows(k: int) -> list[tuple[str, Callable[[dict[str, Any]], str] | None]]:
     """The metrics table shared by the report and the Compare / Collapse views: ``(row title,
     cell function of a run_checks result)``; a ``None`` function starts a group of rows."""
     return [
@@ -396,7 +398,7 @@ def metric_rows(k: int) -> List[Tuple[str, Optional[Callable[[Dict[str, Any]], s
     ]
 
 
-def _metrics_table(results: Mapping[str, Dict[str, Any]], k: int) -> str:
+def _metrics_table(results: Mapping[str, dict[str, Any]], k: int) -> str:
     names = list(results)
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = []
@@ -420,7 +422,7 @@ def _matrix_table(title: str, names: Sequence[str], matrix: Sequence[Sequence[An
     return f"<h3>{_e(title)}</h3><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _comparison_html(comp: Optional[Dict[str, Any]], reason: str) -> str:
+def _comparison_html(comp: dict[str, Any] | None, reason: str) -> str:
     if comp is None:
         return f'<p class="note">Not compared: {_e(reason)}</p>' if reason else ""
     names = comp["names"]
@@ -435,7 +437,7 @@ def _comparison_html(comp: Optional[Dict[str, Any]], reason: str) -> str:
 
 
 # -- per-encoder sections ----------------------------------------------------------------------
-def _verdict_box(name: str, result: Dict[str, Any]) -> str:
+def _verdict_box(name: str, result: dict[str, Any]) -> str:
     ok = result.get("healthy", False)
     reason = get_path(result, "collapse", "verdict_reason") or ""
     return (f'<div class="verdict {"ok" if ok else "bad"}"><span class="badge">{_e(result["verdict"])}</span>'
@@ -455,7 +457,7 @@ def _collapse_plots(diag) -> str:
     ]) + "</div>"
 
 
-def _label_groups(emb: EmbeddingSet, rows: np.ndarray) -> Tuple[np.ndarray, List[Tuple[str, str, int]]]:
+def _label_groups(emb: EmbeddingSet, rows: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str, int]]]:
     """Colour index per row and the legend ``[(name, colour, count)]``, biggest labels first."""
     ds = emb.dataset
     if ds.labels is None or not ds.has_labels:
@@ -464,8 +466,8 @@ def _label_groups(emb: EmbeddingSet, rows: np.ndarray) -> Tuple[np.ndarray, List
     keys = np.array(["\x00" if lab is None else str(lab) for lab in labels], dtype=object)  # \x00: unlabelled
     names, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     order = sorted(range(len(names)), key=lambda j: (names[j] == "\x00", -counts[j], str(names[j])))
-    colour_of: Dict[int, int] = {}
-    legend: List[Tuple[str, str, int]] = []
+    colour_of: dict[int, int] = {}
+    legend: list[tuple[str, str, int]] = []
     other = 0
     for rank, j in enumerate(order):
         if names[j] == "\x00":
@@ -489,7 +491,7 @@ def _label_groups(emb: EmbeddingSet, rows: np.ndarray) -> Tuple[np.ndarray, List
     return groups, legend
 
 
-def _map_section(emb: EmbeddingSet, projection: str, max_points: int, progress) -> Tuple[str, Dict[str, Any]]:
+def _map_section(emb: EmbeddingSet, projection: str, max_points: int, progress) -> tuple[str, dict[str, Any]]:
     from embedview.core.projection import Projection
 
     n = len(emb)
@@ -525,7 +527,7 @@ def _duplicates_section(emb: EmbeddingSet, finder) -> str:
     groups = finder.groups_
     if not groups:
         return f'<p class="note">No duplicates at cosine similarity \u2265 {_fmt(finder.threshold_)}.</p>'
-    by_group: Dict[int, List[Dict[str, Any]]] = {}
+    by_group: dict[int, list[dict[str, Any]]] = {}
     for row in finder.to_rows():
         if row["group"] < MAX_DUP_GROUPS:
             by_group.setdefault(row["group"], []).append(row)
@@ -570,10 +572,10 @@ def _problems_html(problems: Sequence[Any], limit: int = 200) -> str:
 # ==============================================================================================
 # the report
 # ==============================================================================================
-SetsArg = Union[Mapping[str, EmbeddingSet], Sequence[EmbeddingSet]]
+SetsArg = Mapping[str, EmbeddingSet] | Sequence[EmbeddingSet]
 
 
-def _named(sets: SetsArg) -> Dict[str, EmbeddingSet]:
+def _named(sets: SetsArg) -> dict[str, EmbeddingSet]:
     """``{display name: set}``; a list is named by encoder (made unique)."""
     if isinstance(sets, EmbeddingSet):
         sets = [sets]
@@ -594,14 +596,14 @@ def _named(sets: SetsArg) -> Dict[str, EmbeddingSet]:
 
 def write_report(
     sets: SetsArg,
-    path: Union[str, os.PathLike],
+    path: str | os.PathLike,
     *,
     progress=None,
     max_map_points: int = 20000,
     projection: str = "pca",
     k: int = 10,
-    checks: Optional[Mapping[str, Checks]] = None,
-    title: Optional[str] = None,
+    checks: Mapping[str, Checks] | None = None,
+    title: str | None = None,
 ) -> Path:
     """Write the self-contained HTML report of ``sets`` to ``path`` and return the path.
 
@@ -623,9 +625,9 @@ def write_report(
     named = _named(sets)
     path = Path(path)
     n = len(named)
-    fitted: Dict[str, Checks] = {}
-    results: Dict[str, Dict[str, Any]] = {}
-    maps: Dict[str, str] = {}
+    fitted: dict[str, Checks] = {}
+    results: dict[str, dict[str, Any]] = {}
+    maps: dict[str, str] = {}
     for i, (name, emb) in enumerate(named.items()):
         share = task.sub(i / (n + 0.5), (i + 1) / (n + 0.5))
         given = (checks or {}).get(name)
@@ -664,7 +666,7 @@ def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
         '<section id="data"><h2>Data</h2>', _data_table(named, results),
     ]
     seen_problems = set()
-    for name, emb in named.items():
+    for emb in named.values():
         problems = [str(p) for p in emb.all_problems if str(p) not in seen_problems]
         seen_problems.update(problems)
         out.append(_problems_html(problems))
@@ -673,7 +675,7 @@ def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
     if len(named) > 1:
         out += ['<section id="compare"><h2>Encoder comparison</h2>', _comparison_html(comp, reason), "</section>"]
     skipped = [(name, s) for name, r in results.items() for s in r.get("skipped", [])]
-    notes: Dict[Tuple[str, str], List[str]] = {}  # (set, note) -> checks, so one note is said once
+    notes: dict[tuple[str, str], list[str]] = {}  # (set, note) -> checks, so one note is said once
     for name, r in results.items():
         for check, value in r.items():
             if isinstance(value, dict) and value.get("notes"):
@@ -699,9 +701,9 @@ def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
     return "\n".join(out)
 
 
-def _data_table(named: Mapping[str, EmbeddingSet], results: Mapping[str, Dict[str, Any]]) -> str:
+def _data_table(named: Mapping[str, EmbeddingSet], results: Mapping[str, dict[str, Any]]) -> str:
     rows = []
-    for name, emb in named.items():
+    for name in named:
         d = results[name]["dataset"]
         labels = d.get("labels") or {}
         label_text = f"{len(labels):,} ({d['n_labelled']:,} items labelled)" if labels else "none"

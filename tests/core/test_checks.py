@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from embedview.core.checks import CHECKS, Checks, compare_checks, is_healthy, run_checks
+from embedview.core.checks import CHECKS, Checks, is_healthy, run_checks
+from embedview.core.compare import compare_checks
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
 
