@@ -36,15 +36,16 @@ from __future__ import annotations
 
 import csv
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from embedview.core.dataset import LoadProblem
-from embedview.core.embeddings import l2_normalize
+from embedview.core.embeddings import as_matrix, l2_normalize
 from embedview.core.neighbors import topk
 from embedview.core.progress import TaskState
-from embedview.core.projection import _as_matrix, _sample
+from embedview.core.projection import _sample
 
 # -- labels ----------------------------------------------------------------------------------
 
@@ -66,7 +67,7 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def encode_labels(y: Any) -> Tuple[np.ndarray, List[Any]]:
+def encode_labels(y: Any) -> tuple[np.ndarray, list[Any]]:
     """Labels -> ``(codes, classes)``: int64 code per item into ``classes``, ``-1`` if unlabelled.
 
     ``classes`` are sorted like ``numpy.unique`` (numerically when all labels are numbers,
@@ -82,9 +83,9 @@ def encode_labels(y: Any) -> Tuple[np.ndarray, List[Any]]:
     return codes, classes
 
 
-def _labelled(X: Any, y: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, List[Any]]:
+def _labelled(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
     """Matrix, codes, indices of labelled items and classes, with length checks."""
-    X = _as_matrix(X)
+    X = as_matrix(X)
     if y is None:
         raise ValueError("this measure needs labels")
     codes, classes = encode_labels(y)
@@ -93,7 +94,7 @@ def _labelled(X: Any, y: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, List[
     return X, codes, np.flatnonzero(codes >= 0), classes
 
 
-def _neighbours(X: np.ndarray, k: int, metric: str, progress=None) -> Tuple[np.ndarray, np.ndarray]:
+def _neighbours(X: np.ndarray, k: int, metric: str, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """``k`` nearest other items of every item: ``(indices, distances)``, nearest first.
 
     Distances are ``max(0, 1 - cosine)`` for cosine, L2 for euclidean and the negated inner
@@ -135,7 +136,7 @@ class KNNAccuracy:
         self.metric = metric
 
     def fit(self, X: Any, y: Any, progress=None,
-            neighbours: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> "KNNAccuracy":
+            neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> KNNAccuracy:
         """``neighbours``: the ``neighbours_`` of an earlier fit on the same ``X``, ``y``, ``k`` and
         metric (another vote), instead of searching again."""
         if self.vote not in ("majority", "weighted"):
@@ -182,7 +183,7 @@ class KNNAccuracy:
         self.k_ = k
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "k": int(self.k_),
             "vote": self.vote,
@@ -208,13 +209,13 @@ class LinearProbe:
     message_ : str, what was dropped or did not converge ("" when nothing)
     """
 
-    def __init__(self, folds: int = 5, C: float = 1.0, max_iter: int = 1000, random_state: Optional[int] = 0):
+    def __init__(self, folds: int = 5, C: float = 1.0, max_iter: int = 1000, random_state: int | None = 0):
         self.folds = folds
         self.C = C
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, progress=None) -> "LinearProbe":
+    def fit(self, X: Any, y: Any, progress=None) -> LinearProbe:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import accuracy_score, f1_score
@@ -272,7 +273,7 @@ class LinearProbe:
         task.report(1, 1, "linear probe done")
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "folds": int(self.folds),
             "C": float(self.C),
@@ -310,8 +311,8 @@ class ClusteringMetrics:
 
     def __init__(
         self,
-        n_clusters: Optional[int] = None,
-        random_state: Optional[int] = 0,
+        n_clusters: int | None = None,
+        random_state: int | None = 0,
         sample: int = 5000,
         metric: str = "cosine",
     ):
@@ -320,14 +321,14 @@ class ClusteringMetrics:
         self.sample = sample
         self.metric = metric
 
-    def fit(self, X: Any, y: Any = None, progress=None) -> "ClusteringMetrics":
+    def fit(self, X: Any, y: Any = None, progress=None) -> ClusteringMetrics:
         from sklearn.cluster import KMeans, MiniBatchKMeans
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
         if self.metric not in ("cosine", "euclidean"):
             raise ValueError(f"clustering metrics use metric 'cosine' or 'euclidean', not {self.metric!r}")
         task = TaskState.coerce(progress)
-        X = _as_matrix(X)
+        X = as_matrix(X)
         if y is not None:
             X, codes, rows, classes = _labelled(X, y)
         else:
@@ -353,7 +354,7 @@ class ClusteringMetrics:
         pick = _sample(len(rows), self.sample, self.random_state)
         self.sample_size_ = int(len(pick))
 
-        def silhouette(assign: np.ndarray) -> Optional[float]:
+        def silhouette(assign: np.ndarray) -> float | None:
             n_labels = len(np.unique(assign))
             if n_labels < 2 or n_labels > len(assign) - 1:
                 return None
@@ -365,7 +366,7 @@ class ClusteringMetrics:
         task.report(3, 3, "clustering done")
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "n_clusters": self.n_clusters_,
             "nmi": self.nmi_,
@@ -389,7 +390,7 @@ def _similarity(Q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
     raise ValueError(f"unknown metric {metric!r}; expected cosine, dot or euclidean")
 
 
-def load_relevance_file(path: str, ids: Sequence[str]) -> Tuple[Dict[int, Set[int]], List[LoadProblem]]:
+def load_relevance_file(path: str, ids: Sequence[str]) -> tuple[dict[int, set[int]], list[LoadProblem]]:
     """Read query -> relevant pairs from a CSV file with columns ``query`` and ``relevant``.
 
     One pair per row (a query may appear on many rows); values are item ids from ``ids``.
@@ -399,11 +400,11 @@ def load_relevance_file(path: str, ids: Sequence[str]) -> Tuple[Dict[int, Set[in
     only read.
     """
     position = {str(x): i for i, x in enumerate(ids)}
-    relevant: Dict[int, Set[int]] = {}
-    problems: List[LoadProblem] = []
+    relevant: dict[int, set[int]] = {}
+    problems: list[LoadProblem] = []
     delimiter = "\t" if str(path).lower().endswith((".tsv", ".tab")) else ","
     try:
-        with open(path, "r", encoding="utf-8-sig", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, delimiter=delimiter)
             header = next(reader, None)
             if header is None:
@@ -455,7 +456,7 @@ class RetrievalMetrics:
         ks: Iterable[int] = (1, 5, 10),
         metric: str = "cosine",
         max_queries: int = 2000,
-        random_state: Optional[int] = 0,
+        random_state: int | None = 0,
     ):
         self.ks = ks
         self.metric = metric
@@ -466,11 +467,11 @@ class RetrievalMetrics:
         self,
         X: Any,
         y: Any = None,
-        relevant: Optional[Mapping[int, Iterable[int]]] = None,
+        relevant: Mapping[int, Iterable[int]] | None = None,
         progress=None,
-    ) -> "RetrievalMetrics":
+    ) -> RetrievalMetrics:
         task = TaskState.coerce(progress)
-        X = _as_matrix(X)
+        X = as_matrix(X)
         if self.metric == "cosine":
             X = l2_normalize(X)
         n = len(X)
@@ -478,7 +479,7 @@ class RetrievalMetrics:
             raise ValueError("give either labels (y) or explicit relevance (relevant=...), not both or neither")
         if relevant is not None:
             candidates = np.arange(n)
-            rel_sets: Dict[int, np.ndarray] = {}
+            rel_sets: dict[int, np.ndarray] = {}
             for q, items in relevant.items():
                 r = np.array(sorted({int(i) for i in items} - {int(q)}), dtype=np.int64)
                 if not 0 <= int(q) < n or (len(r) and (r.min() < 0 or r.max() >= n)):
@@ -540,7 +541,7 @@ class RetrievalMetrics:
         self.n_skipped_ = int(n_skipped)
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
             "recall_at": {str(k): v for k, v in self.recall_at_.items()},
@@ -566,8 +567,8 @@ class OutlierScores:
         self.k = k
         self.metric = metric
 
-    def fit(self, X: Any, outliers: Optional[Sequence[bool]] = None, progress=None) -> "OutlierScores":
-        X = _as_matrix(X)
+    def fit(self, X: Any, outliers: Sequence[bool] | None = None, progress=None) -> OutlierScores:
+        X = as_matrix(X)
         if len(X) < 2:
             raise ValueError("outlier scores need at least 2 items")
         k = min(int(self.k), len(X) - 1)
@@ -586,7 +587,7 @@ class OutlierScores:
         self.k_ = k
         return self
 
-    def to_dict(self, top: int = 20) -> Dict[str, Any]:
+    def to_dict(self, top: int = 20) -> dict[str, Any]:
         """Summary with the ``top`` most outlying items and their scores."""
         head = self.ranking_[:top]
         return {

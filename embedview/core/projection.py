@@ -38,11 +38,11 @@ import re
 import sys
 import time
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
-from embedview.core.embeddings import l2_normalize
+from embedview.core.embeddings import as_matrix, l2_normalize
 from embedview.core.neighbors import knn_for_umap, topk
 from embedview.core.progress import TaskState
 
@@ -119,18 +119,7 @@ def _cache_umap_kernels() -> int:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _as_matrix(X: Any) -> np.ndarray:
-    """An ``EmbeddingSet`` or array-like -> 2-D float32 array (no copy when already one)."""
-    X = getattr(X, "vectors", X)
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"expected a 2-D matrix of vectors, got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("the vectors contain NaN or infinite values")
-    return X
-
-
-def _sample(n: int, size: int, random_state: Optional[int]) -> np.ndarray:
+def _sample(n: int, size: int, random_state: int | None) -> np.ndarray:
     """Sorted random subset of ``range(n)`` of at most ``size`` items (all when ``n <= size``)."""
     if n <= size:
         return np.arange(n)
@@ -143,8 +132,8 @@ def trustworthiness(
     Y: Any,
     n_neighbors: int = 5,
     metric: str = "cosine",
-    sample: Optional[int] = None,
-    random_state: Optional[int] = 0,
+    sample: int | None = None,
+    random_state: int | None = 0,
 ) -> float:
     """Trustworthiness of the map ``Y`` of ``X`` (Venna & Kaski 2001), in [0, 1].
 
@@ -156,8 +145,8 @@ def trustworthiness(
     """
     from sklearn.metrics import pairwise_distances
 
-    X = _as_matrix(X)
-    Y = _as_matrix(Y)
+    X = as_matrix(X)
+    Y = as_matrix(Y)
     if len(X) != len(Y):
         raise ValueError(f"{len(X)} vectors but {len(Y)} map positions")
     if sample is not None:
@@ -269,7 +258,7 @@ class Projection:
         n_neighbors: int = 15,
         min_dist: float = 0.1,
         metric: str = "cosine",
-        random_state: Optional[int] = 42,
+        random_state: int | None = 42,
     ):
         self.method = method
         self.n_components = n_components
@@ -282,9 +271,9 @@ class Projection:
     def fit(
         self,
         X: Any,
-        knn: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+        knn: tuple[np.ndarray, np.ndarray] | None = None,
         progress=None,
-    ) -> "Projection":
+    ) -> Projection:
         """Compute the map of ``X`` (array or ``EmbeddingSet``).
 
         ``knn``: optional ``(indices, distances)`` as returned by
@@ -298,7 +287,7 @@ class Projection:
             raise ValueError(f"maps use metric 'cosine' or 'euclidean', not {self.metric!r}")
         task = TaskState.coerce(progress)
         start = time.perf_counter()
-        X = _as_matrix(X)
+        X = as_matrix(X)
         n, d = X.shape
         if n == 0:
             raise ValueError("no vectors to project")
@@ -413,7 +402,7 @@ class Projection:
         self.knn_preservation_ = float(hits.mean() / k)
 
     # ----------------------------------------------------------------------------------------
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Parameters and quality figures as plain JSON values (the map itself is not included)."""
         return {
             "method": self.method_,
