@@ -1,5 +1,9 @@
-"""DuplicatesView: live threshold counts equal ``groups_at``, planted copies found by click,
-keep / drop decisions survive threshold moves and round-trip through CSV / JSON exports."""
+"""DuplicatesView: its controls show and write ``model.views.duplicates.threshold``, live counts
+equal ``groups_at``, planted copies found by click, keep / drop decisions (in the model) survive
+threshold moves and round-trip through CSV / JSON exports.
+
+State is asserted on the model (the threshold, the finder filed at it, the decisions); widget
+text is read only where what the user sees is the point (the count label, the panels)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,10 @@ from PySide6.QtWidgets import QApplication
 from embedview.core.dataset import Dataset
 from embedview.core.duplicates import DuplicateFinder
 from embedview.core.embeddings import EmbeddingSet
+from embedview.model import AnalysisKind
+from embedview.runtime.keys import JobKind
+
+DUPLICATES, DECISIONS = AnalysisKind.DUPLICATES, AnalysisKind.DUPLICATE_DECISIONS
 
 #: item -> number of noisy copies planted after the 400 real digits
 PLANTED = {5: 1, 17: 2, 42: 3, 99: 1, 150: 2, 230: 1}
@@ -50,7 +58,7 @@ def _open(env, qtbot, emb, finder=None):
     env.show()
     env.load(emb)
     finder = finder or DuplicateFinder().fit(emb)
-    env.state.set_analysis("duplicates", finder)
+    env.state.set_analysis(DUPLICATES, finder)
     qtbot.waitUntil(lambda: view.finder is not None and len(view.groups) > 0, timeout=10000)
     return view, finder
 
@@ -65,21 +73,27 @@ def test_placeholder_then_find_now_with_progress(env, qtbot):
     env.load(emb)
     assert view.stack.currentWidget() is view.placeholder and view.find_button.isVisible()
     fractions = []
-    env.runner.progress.connect(lambda key, f, _m: fractions.append(f) if key == "analysis.duplicates" else None)
+    env.runner.progress.connect(lambda key, f, _m: fractions.append(f) if key == JobKind.DUPLICATES.key() else None)
     view.find_now()
+    assert env.runner.is_running(JobKind.DUPLICATES)
     assert "Finding" in view.wait_label.text() and view.wait_bar.isVisible()
     qtbot.waitUntil(lambda: view.stack.currentWidget() is view.content and len(view.groups) == 6, timeout=30000)
     assert fractions and max(fractions) == pytest.approx(1.0)
-    assert isinstance(env.state.get_analysis("duplicates"), DuplicateFinder)
+    finder = env.state.get_analysis(DUPLICATES)
+    assert isinstance(finder, DuplicateFinder) and len(finder.groups_) == 6
+    assert env.state.views.duplicates.threshold is None  # nobody chose: the suggestion
 
 
 def test_moving_the_threshold_updates_counts_live_from_the_stored_graph(env, qtbot, monkeypatch):
     emb, copies = planted_set()
     view, finder = _open(env, qtbot, emb)
-    # starts at the suggested threshold, listing exactly the planted groups
-    assert view.threshold == pytest.approx(finder.suggested_threshold_)
-    assert sorted(sorted(g.tolist()) for g in view.groups) == sorted(sorted([s] + c) for s, c in copies.items())
-    assert "<b>6</b> groups" in view.count_label.text()
+    model, choice = env.state, env.state.views.duplicates
+    # starts at the suggested threshold (None: nobody chose), listing exactly the planted groups
+    assert choice.threshold is None and view.threshold == pytest.approx(finder.suggested_threshold_)
+    planted = sorted(sorted([s] + c) for s, c in copies.items())
+    assert sorted(sorted(g.tolist()) for g in view.groups) == planted
+    assert sorted(sorted(g.tolist()) for g in model.get_analysis(DUPLICATES).groups_) == planted
+    assert view.n_groups == 6
 
     # from here on, no neighbour search may run again
     import embedview.core.duplicates as dup
@@ -94,31 +108,63 @@ def test_moving_the_threshold_updates_counts_live_from_the_stored_graph(env, qtb
     for value in (1200, 1600, 1800, 1900, 400):
         view.slider.setValue(value)
         t = view.threshold
-        assert t == pytest.approx(view._from_slider(value))
+        assert choice.threshold == t == pytest.approx(view._from_slider(value))  # the one home
         QApplication.processEvents()  # the live update runs on the next event-loop turn
         want_n, labels = finder.groups_at(t)
         assert view.n_groups == want_n and view.n_items_in_groups == int((labels >= 0).sum())
-        assert f"<b>{want_n:,}</b> groups" in view.count_label.text()
+        assert f"<b>{want_n:,}</b> groups" in view.count_label.text()  # what the user sees
         assert view.spin.value() == pytest.approx(t, abs=1e-4) and view.line.value() == pytest.approx(t)
         assert view.line_label.toPlainText() == f"{t:.4f}"
         seen.add(want_n)
     assert len(seen) >= 3  # the counts really moved
 
     # once settled, the listed groups and the state's finder follow the threshold
-    qtbot.waitUntil(lambda: env.state.get_analysis("duplicates").threshold_ == view.threshold, timeout=10000)
-    applied = env.state.get_analysis("duplicates")
+    qtbot.waitUntil(lambda: model.get_analysis(DUPLICATES).threshold_ == choice.threshold, timeout=10000)
+    applied = model.get_analysis(DUPLICATES)
     assert applied is not finder and finder.threshold_ == pytest.approx(finder.suggested_threshold_)  # untouched
-    n, labels = finder.groups_at(view.threshold)
+    n, labels = finder.groups_at(choice.threshold)
     assert len(view.groups) == n == len(applied.groups_)
     assert sorted(np.concatenate(view.groups).tolist()) == np.flatnonzero(labels >= 0).tolist()
 
     # the spin box and the draggable line drive the same path
     view.spin.setValue(0.97)
     QApplication.processEvents()
+    assert choice.threshold == pytest.approx(0.97)
     assert view.n_groups == finder.groups_at(0.97)[0] and view.slider.value() == view._to_slider(0.97)
     view.line.setValue(0.99)
     QApplication.processEvents()
-    assert view.threshold == pytest.approx(0.99) and view.n_groups == finder.groups_at(0.99)[0]
+    assert choice.threshold == pytest.approx(0.99) and view.n_groups == finder.groups_at(0.99)[0]
+    # a value beyond the range is clipped before it reaches the model
+    view.line.setValue(1.5)
+    assert choice.threshold == view.range[1] and view.line.value() == view.range[1]
+    env.wait_idle()
+
+
+def test_the_model_threshold_drives_every_control_and_the_groups(env, qtbot):
+    """Set from outside the view (a session, a script): spin box, slider, marker and the listed
+    groups follow; back to None shows the suggestion again."""
+    emb, _ = planted_set()
+    view, finder = _open(env, qtbot, emb)
+    model, choice = env.state, env.state.views.duplicates
+    choice.threshold = 0.985
+    assert view.spin.value() == pytest.approx(0.985, abs=1e-4) and view.line.value() == pytest.approx(0.985)
+    assert view.slider.value() == view._to_slider(0.985)
+    assert choice.threshold == 0.985  # the controls' echoes did not write back a rounded value
+    qtbot.waitUntil(lambda: model.get_analysis(DUPLICATES).threshold_ == 0.985, timeout=10000)
+    want = finder.with_threshold(0.985)
+    assert [g.tolist() for g in view.groups] == [g.tolist() for g in want.groups_]
+    assert view.n_groups == len(want.groups_)
+    choice.threshold = None
+    assert choice.threshold is None and view.threshold == finder.suggested_threshold_
+    assert view.line.value() == pytest.approx(finder.suggested_threshold_)
+    qtbot.waitUntil(lambda: model.get_analysis(DUPLICATES).threshold_ == finder.suggested_threshold_, timeout=10000)
+    assert len(view.groups) == 6 and finder.threshold_ == finder.suggested_threshold_
+    # log counts: a choice in the model too, bound to its check box
+    assert choice.log_counts and view.log_box.isChecked()
+    view.log_box.setChecked(False)
+    assert choice.log_counts is False
+    choice.log_counts = True
+    assert view.log_box.isChecked()
     env.wait_idle()
 
 
@@ -127,7 +173,7 @@ def test_clicking_an_item_lists_exactly_its_planted_copies(env, qtbot):
     view, finder = _open(env, qtbot, emb)
     for src in (42, 17, 5):
         env.selection.set_current(src, "test")
-        qtbot.waitUntil(lambda: view.near_index == src and view.near_ready, timeout=10000)
+        qtbot.waitUntil(lambda src=src: view.near_index == src and view.near_ready, timeout=10000)
         assert sorted(view.near_indices.tolist()) == copies[src]
         want_idx, want_sims = finder.near_duplicates_of(src, view.threshold)
         assert view.near_indices.tolist() == want_idx.tolist()
@@ -155,7 +201,7 @@ def test_selecting_a_group_selects_its_members(env, qtbot):
     got = []
     env.selection.selection_changed.connect(lambda idx, src: got.append((idx.tolist(), src)))
     view.select_group(0)
-    assert got[-1] == (sorted(view.groups[0].tolist()), "duplicates")
+    assert got[-1] == (sorted(view.groups[0].tolist()), view.name)
     assert env.selection.selected.tolist() == sorted(view.groups[0].tolist())
 
 
@@ -170,9 +216,10 @@ def test_keep_drop_decisions_and_csv_json_export(env, qtbot, tmp_path):
     emb, copies = planted_set()
     view, finder = _open(env, qtbot, emb)
     # the keep rule pre-marks one item per group
+    model = env.state
     for g, members in enumerate(view.groups):
         kept = view.kept_of_group(g)
-        assert kept == int(env.state.get_analysis("duplicates").keep_[g]) and kept in members.tolist()
+        assert kept == int(model.get_analysis(DUPLICATES).keep_[g]) and kept in members.tolist()
         assert [view.decision_of(m) for m in members].count("keep") == 1
     # a pair that a slightly higher threshold splits, and a group that survives it
     lone = min((copies[s][0] for s in (5, 99, 230)), key=lambda c: finder.nn_similarity_[c])
@@ -186,22 +233,23 @@ def test_keep_drop_decisions_and_csv_json_export(env, qtbot, tmp_path):
     pos = members.index(other)
     qtbot.mouseClick(view.group_list.viewport(), Qt.LeftButton, pos=_badge_center(view, row, pos))
     assert view.decision_of(other) == "keep"
-    assert env.state.get_analysis("duplicate_decisions") == {other: "keep"}
+    assert model.get_analysis(DECISIONS) == {other: "keep"}
     view.set_decision(kept, "drop")
     decisions = {other: "keep", kept: "drop"}
-    assert env.state.get_analysis("duplicate_decisions") == decisions
+    assert model.get_analysis(DECISIONS) == decisions
 
     # moving the threshold keeps choices of items still in groups, forgets the others
     view.set_decision(lone, "keep")
     view.set_threshold(higher)
-    qtbot.waitUntil(lambda: env.state.get_analysis("duplicates").threshold_ == pytest.approx(higher), timeout=10000)
-    applied = env.state.get_analysis("duplicates")
+    qtbot.waitUntil(lambda: model.get_analysis(DUPLICATES).threshold_ == pytest.approx(higher), timeout=10000)
+    applied = model.get_analysis(DUPLICATES)
     assert applied.labels_[lone] < 0 and applied.labels_[other] >= 0
-    assert lone not in view.decisions and view.decisions[other] == "keep"
+    stored = model.get_analysis(DECISIONS)
+    assert lone not in stored and stored[other] == "keep"
     view.set_threshold(finder.suggested_threshold_)
-    qtbot.waitUntil(lambda: len(view.groups) == 6 and env.state.get_analysis("duplicates").threshold_
+    qtbot.waitUntil(lambda: len(view.groups) == 6 and model.get_analysis(DUPLICATES).threshold_
                     == pytest.approx(finder.suggested_threshold_), timeout=10000)
-    assert view.decisions == decisions
+    assert model.get_analysis(DECISIONS) == decisions
 
     done = []
     csv_path, json_path = tmp_path / "dups.csv", tmp_path / "dups.json"
@@ -221,11 +269,11 @@ def test_keep_drop_decisions_and_csv_json_export(env, qtbot, tmp_path):
     for i, r in by_index.items():
         if i not in decisions:
             assert (r["keep"] == "True") == (i == int(r["kept_index"]))
-    expect = env.state.get_analysis("duplicates").to_rows(emb.dataset, decisions)
+    expect = model.get_analysis(DUPLICATES).to_rows(emb.dataset, decisions)
     assert [int(r["index"]) for r in rows] == [r["index"] for r in expect]
 
     doc = json.loads(json_path.read_text(encoding="utf-8"))
-    assert doc["n_groups"] == 6 and doc["threshold"] == pytest.approx(view.threshold)
+    assert doc["n_groups"] == 6 and doc["threshold"] == pytest.approx(model.get_analysis(DUPLICATES).threshold_)
     assert {r["index"]: r["keep"] for r in doc["rows"]} == {r["index"]: r["keep"] for r in expect}
     assert "deleted" in view.export_button.toolTip()
 
@@ -233,17 +281,27 @@ def test_keep_drop_decisions_and_csv_json_export(env, qtbot, tmp_path):
 def test_threshold_is_remembered_per_encoder(env, qtbot):
     emb, _ = planted_set()
     view, finder = _open(env, qtbot, emb)
+    model, choice = env.state, env.state.views.duplicates
     view.set_threshold(0.97)
-    qtbot.waitUntil(lambda: env.state.get_analysis("duplicates").threshold_ == pytest.approx(0.97), timeout=10000)
+    qtbot.waitUntil(lambda: model.get_analysis(DUPLICATES).threshold_ == pytest.approx(0.97), timeout=10000)
     env.wait_idle()
-    # the same data opened again: a fresh finder starts at the remembered threshold
+    # the same data opened again: the choice is forgotten with the old data ...
     env.load(emb)
-    env.state.set_analysis("duplicates", DuplicateFinder().fit(emb))
+    assert choice.threshold is None
+    # ... and a fresh finder starts at the remembered threshold
+    env.state.set_analysis(DUPLICATES, DuplicateFinder().fit(emb))
     qtbot.waitUntil(lambda: view.finder is not None and view.finder.threshold_ == pytest.approx(0.97), timeout=10000)
-    assert view.threshold == pytest.approx(0.97) and view.n_groups == finder.groups_at(0.97)[0]
+    assert choice.threshold == pytest.approx(0.97) and view.n_groups == finder.groups_at(0.97)[0]
     view.reset_threshold()
     QApplication.processEvents()
-    assert view.threshold == pytest.approx(finder.suggested_threshold_) and view.n_groups == 6
+    assert choice.threshold is None and view.threshold == pytest.approx(finder.suggested_threshold_)
+    assert view.n_groups == 6
+    env.wait_idle()
+    # back at the suggestion: nothing is remembered any more
+    env.load(emb)
+    env.state.set_analysis(DUPLICATES, DuplicateFinder().fit(emb))
+    qtbot.waitUntil(lambda: len(view.groups) == 6, timeout=10000)
+    assert choice.threshold is None
     env.wait_idle()
 
 
@@ -264,6 +322,6 @@ def test_demo_photos_in_the_window_find_the_planted_copies(window, qtbot, tmp_pa
     for name in NEAR_DUPLICATES:
         i = ids.index(f"{name}.jpg")
         window.selection.set_current(i, "test")
-        qtbot.waitUntil(lambda: view.near_index == i and view.near_ready, timeout=10000)
+        qtbot.waitUntil(lambda i=i: view.near_index == i and view.near_ready, timeout=10000)
         assert [ids[j] for j in view.near_indices] == [f"{name}_copy.jpg"]
     window.runner.wait_all(30)

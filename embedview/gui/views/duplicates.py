@@ -2,27 +2,35 @@
 
 Everything works on the :class:`~embedview.core.duplicates.DuplicateFinder` that the
 :class:`~embedview.gui.analysis.AnalysisScheduler` computes once per embedding set (one k-NN
-pass) and files in ``state.analysis[encoder]["duplicates"]``.  Nothing here searches
-neighbours again:
+pass) and files as ``AnalysisKind.DUPLICATES`` of the set.  Nothing here searches neighbours
+again, and nothing here computes: the numpy is in :mod:`embedview.core.duplicates`, the rules
+tying threshold, finder and decisions in :mod:`embedview.model.views.duplicates`.
 
-* **live** (every slider / spin box / line move, coalesced to one update per event-loop turn):
-  :meth:`DuplicateFinder.groups_at` on the stored spanning forest gives the number of groups
-  and of items in groups (~15-30 ms at 100k items, ``benchmarks/bench_dup_threshold.py``);
-* **settled** (:data:`SETTLE_MS` after the last move): a copy of the finder is moved to the
-  threshold in the runner (key ``"duplicates.apply"``; ``set_threshold`` recomputes groups and
-  the suggested keep), the list of groups is refilled, and the copy replaces the finder in the
-  state (``analysis_changed("duplicates")``), so the map's "duplicate group" colouring and
-  exports follow the threshold.  The shared finder is never mutated from a worker thread.
+Where things live (the view holds no state of its own, only what it draws):
 
-Decisions: the user's keep / drop choices are ``{item index: "keep" | "drop"}`` in
-``state.analysis[encoder]["duplicate_decisions"]`` (only explicit choices; everything else
-follows the keep rule).  When the threshold moves, choices for items that are still in a group
-are kept, the others forgotten.  Exports (CSV / JSON via ``DuplicateFinder.to_csv`` /
-``to_json``) only write the list: no user file is ever deleted, moved or changed.
+* the **threshold**: ``model.views.duplicates.threshold`` (``None``: the data's suggestion).
+  The spin box, the slider and the histogram's marker write it and show it;
+* the **finder at that threshold**: ``model.get_analysis(AnalysisKind.DUPLICATES)``;
+* the **keep / drop choices**: ``AnalysisKind.DUPLICATE_DECISIONS``, ``{item: "keep" | "drop"}``,
+  explicit choices only (everything else follows the keep rule).
 
-Click-to-find: whenever the shared current item changes (any view), the "Near-duplicates of"
-panel lists the items at or above the threshold (:meth:`DuplicateFinder.near_duplicates_of`,
-key ``"duplicates.near"``).  Selecting groups sets the shared selection to their members.
+When the threshold moves:
+
+* **live** (coalesced to one update per event-loop turn): ``finder.counts_at`` on the stored
+  spanning forest gives the number of groups and of items in groups (~15-30 ms at 100k items,
+  ``benchmarks/bench_dup_threshold.py``);
+* **settled** (:data:`SETTLE_MS` after the last move): ``core.duplicates.apply_threshold`` in the
+  runner (``JobKind.DUPLICATES_APPLY``) makes a *new* finder at the threshold and its group
+  table; the list is refilled and the new finder filed in the model
+  (``model.views.duplicates.file_finder``: choices for items still in a group are kept, the
+  others forgotten), so the map's "duplicate group" colouring and exports follow.
+
+Exports (CSV / JSON, ``JobKind.DUPLICATES_EXPORT``) only write the list: no user file is ever
+deleted, moved or changed.  Click-to-find: whenever the shared current item changes (any view),
+the "Near-duplicates of" panel lists the items at or above the threshold
+(``JobKind.DUPLICATES_NEAR``).  Selecting groups sets the shared selection to their members.
+The threshold last chosen for an encoder is remembered in the settings (written from the
+state's event) and offered when a fresh finder of that encoder arrives.
 """
 
 from __future__ import annotations
@@ -30,36 +38,65 @@ from __future__ import annotations
 import html
 import logging
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
-                               QLabel, QListView, QMenu, QProgressBar, QPushButton,
-                               QSlider, QSplitter, QStackedWidget, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from embedview.core.dataset import Dataset
+from embedview.core.duplicates import (
+    DuplicateFinder,
+    GroupTable,
+    apply_threshold,
+    export_decisions,
+    near_duplicates,
+    similarity_histogram,
+)
 from embedview.gui import theme
+from embedview.gui.bind import bind
 from embedview.gui.settings import Settings
 from embedview.gui.thumbnails import shared_thumbnails
+from embedview.gui.views.base import View
 from embedview.gui.widgets import ItemList, export_plot_item, item_title, score_text
 from embedview.gui.workers import JobRunner
-from embedview.model import AppModel
-from embedview.gui.views.base import View
+from embedview.model import AnalysisKind, AppModel
+from embedview.model.views.duplicates import (
+    decisions_of,
+    effective_threshold,
+    file_finder,
+    forget_decisions,
+    set_decisions,
+)
+from embedview.runtime.keys import JobKey, JobKind
 
 log = logging.getLogger(__name__)
 
 #: the analysis job that computes the finder (AnalysisScheduler's key; the "Find now" button reuses it)
-FIND_KEY = "analysis.duplicates"
-APPLY_KEY = "duplicates.apply"
-NEAR_KEY = "duplicates.near"
-EXPORT_KEY = "duplicates.export"
-#: state.analysis kinds this view reads / writes
-FINDER_KIND = "duplicates"
-DECISIONS_KIND = "duplicate_decisions"
+FIND_KEY: JobKey = JobKind.DUPLICATES.key()
 #: steps of the threshold slider over its range
 SLIDER_STEPS = 2000
 #: a threshold is applied to the group list this long after the last move
@@ -73,69 +110,11 @@ KEEP_COLOR = QColor("#2e7d32")
 DROP_COLOR = QColor("#c62828")
 
 
-# -- background jobs (plain functions, run in worker threads) -----------------------------------------
-def at_threshold(finder, threshold: float):
-    """``finder`` at ``threshold``: a new finder (``with_threshold``), the shared one is never changed."""
-    return finder.with_threshold(float(threshold))
-
-
-def apply_threshold(finder, threshold: float, progress=None):
-    """:func:`at_threshold` and each grouped item's similarity to its group's kept item.
-
-    Returns ``(finder at threshold, sim_to_kept)``; ``sim_to_kept`` is an (N,) float32 array (NaN
-    for items in no group) taken from ``to_rows()``, so it is exactly the exported value.
-    """
-    out = at_threshold(finder, threshold)
-    if progress is not None:
-        progress.check()
-    sims = np.full(out.n_items_, np.nan, dtype=np.float32)
-    rows = out.to_rows()
-    if rows:
-        idx = np.fromiter((r["index"] for r in rows), dtype=np.int64, count=len(rows))
-        sims[idx] = np.fromiter((r["similarity_to_kept"] for r in rows), dtype=np.float32, count=len(rows))
-    return out, sims
-
-
-def near_duplicates(finder, index: int, threshold: float, progress=None) -> Tuple[np.ndarray, np.ndarray]:
-    """``finder.near_duplicates_of(index, threshold)`` (may compare with every item: a worker job)."""
-    return finder.near_duplicates_of(index, threshold)
-
-
-def export_decisions(finder, threshold: float, path: str, dataset: Dataset, decisions: Dict[int, str],
-                     progress=None) -> Tuple[str, int]:
-    """Write the groups at ``threshold`` with ``decisions`` as CSV or JSON (by extension).
-
-    Returns ``(path, rows written)``.  Only ``path`` is written (atomically, by the core, which
-    refuses to overwrite a file of the dataset).
-    """
-    finder = at_threshold(finder, threshold)
-    if progress is not None:
-        progress.report(0, 1, "writing")
-    decisions = {int(i): d for i, d in decisions.items() if 0 <= int(i) < finder.n_items_ and finder.labels_[int(i)] >= 0}
-    if str(path).lower().endswith(".json"):
-        written = finder.to_json(path, dataset, decisions)
-    else:
-        written = finder.to_csv(path, dataset, decisions)
-    return str(written), int(sum(len(g) for g in finder.groups_))
-
-
-def threshold_range(finder) -> Tuple[float, float]:
-    """Where the threshold can go: from the graph's floor (all pairs below it were not stored) up
-    to 1 (cosine) or the largest nearest-neighbour similarity (dot)."""
-    sims = np.asarray(finder.nn_similarity_, dtype=np.float64)
-    sims = sims[np.isfinite(sims)]
-    lo = float(finder.floor_) if np.isfinite(finder.floor_) else (float(sims.min()) if sims.size else 0.0)
-    hi = 1.0 if finder.metric == "cosine" else (float(sims.max()) if sims.size else lo + 1.0)
-    if hi <= lo:
-        hi = lo + 1e-3
-    return lo, hi
-
-
 # -- the list of groups --------------------------------------------------------------------------------
 class GroupModel(QAbstractListModel):
     """One row per group; the members are drawn by :class:`GroupDelegate` from the view's data."""
 
-    def __init__(self, view: "DuplicatesView") -> None:
+    def __init__(self, view: DuplicatesView) -> None:
         super().__init__()
         self.view = view
 
@@ -169,14 +148,14 @@ class GroupDelegate(QStyledItemDelegate):
     THUMB = 88
     CAPTION = 20
 
-    def __init__(self, view: "DuplicatesView", list_view: QListView) -> None:
+    def __init__(self, view: DuplicatesView, list_view: QListView) -> None:
         super().__init__(list_view)
         self.view = view
         self.list_view = list_view
 
     # geometry shared by painting, size hints and clicks
     def cell_size(self) -> QSize:
-        ds = self.view.state.dataset
+        ds = self.view.model.dataset
         if ds is not None and ds.modality == "image":
             return QSize(self.THUMB + 28, self.THUMB + self.CAPTION + 8)
         return QSize(230, 4 * QFontMetrics(self.list_view.font()).lineSpacing() + self.CAPTION + 10)
@@ -185,7 +164,7 @@ class GroupDelegate(QStyledItemDelegate):
         cell = self.cell_size()
         return max(1, (width - 2 * self.PAD + self.GAP) // (cell.width() + self.GAP))
 
-    def cells(self, rect: QRect, n_members: int) -> Tuple[List[Tuple[int, QRect]], Optional[QRect], int]:
+    def cells(self, rect: QRect, n_members: int) -> tuple[list[tuple[int, QRect]], QRect | None, int]:
         """``([(member position, cell rect)], "+N more" rect or None, N)`` for a row in ``rect``."""
         cell = self.cell_size()
         per_line = self.per_line(rect.width())
@@ -225,7 +204,7 @@ class GroupDelegate(QStyledItemDelegate):
         style = widget.style() if widget is not None else QApplication.style()
         style.drawPrimitive(QStyle.PE_PanelItemViewItem, opt, painter, widget)
         members = self.view.groups[row]
-        ds = self.view.state.dataset
+        ds = self.view.model.dataset
         if ds is None:
             return
         pal = opt.palette
@@ -235,9 +214,9 @@ class GroupDelegate(QStyledItemDelegate):
         painter.save()
         painter.setClipRect(opt.rect)
         rect = opt.rect
-        sims = self.view.sim_to_kept
-        lo = float(np.nanmin(sims[members])) if len(members) else float("nan")
-        header = f"Group {row + 1}  \u00b7  {len(members)} items  \u00b7  lowest {score_text(self.view.metric, lo)} to the kept item"
+        lo = float(self.view.lowest_to_kept[row]) if row < len(self.view.lowest_to_kept) else float("nan")
+        header = (f"Group {row + 1}  \u00b7  {len(members)} items  \u00b7  "
+                  f"lowest {score_text(self.view.metric, lo)} to the kept item")
         painter.setPen(text_color)
         font = painter.font()
         bold = painter.font()
@@ -305,7 +284,7 @@ class GroupDelegate(QStyledItemDelegate):
         painter.drawText(badge, Qt.AlignCenter, decision.upper())
         painter.restore()
 
-    def hit(self, rect: QRect, row: int, pos: QPoint) -> Tuple[str, int]:
+    def hit(self, rect: QRect, row: int, pos: QPoint) -> tuple[str, int]:
         """What a click at ``pos`` in the row at ``rect`` means: ``("badge"|"cell", item)`` or ``("", -1)``."""
         if row >= len(self.view.groups):
             return "", -1
@@ -352,28 +331,28 @@ class DuplicatesView(View):
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(model, runner, parent)
         self.thumbnails = shared_thumbnails(model)
-        self._settings: Optional[Settings] = None
-        #: the finder whose groups are listed (its threshold_ is the applied threshold), and its base range
-        self.finder = None
+        self.dup_state = model.views.duplicates
+        self._settings: Settings | None = None
+        # what is drawn (derived from the model, refilled when it changes)
+        #: the finder whose groups are listed (the model's, once the last move settled)
+        self._shown: DuplicateFinder | None = None
+        #: the threshold range of the controls (the finder's ``threshold_range()``)
         self.range = (0.0, 1.0)
-        self.groups: List[np.ndarray] = []
+        self.groups: list[np.ndarray] = []
         self.sim_to_kept = np.zeros(0, dtype=np.float32)
-        #: the user's explicit choices {item: "keep" | "drop"}; everything else follows the keep rule
-        self.decisions: Dict[int, str] = {}
-        self._published_decisions: Optional[Dict[int, str]] = None
-        #: the live threshold and its counts (from groups_at)
-        self.threshold = float("nan")
+        self.lowest_to_kept = np.zeros(0, dtype=np.float32)
+        #: the live counts at the threshold (from counts_at), what the count label shows
         self.n_groups = 0
         self.n_items_in_groups = 0
-        self._pending: Optional[float] = None
-        self._user_moved = False
-        self._syncing = False  # the view is setting its own controls
+        self._live_queued = False  # a live update is queued for the next event-loop turn
+        self._syncing = False  # the view is showing the threshold in its controls: ignore their echo
+        self._adopting = False  # the view is choosing the threshold for a finder that just arrived
         #: the near-duplicates panel: whose, and what it shows
         self.near_index = -1
         self.near_ready = False  # the list shows the result for near_index
         self.near_indices = np.empty(0, dtype=np.int64)
         self.near_scores = np.empty(0, dtype=np.float32)
-        self.last_export: Optional[Tuple[str, int]] = None
+        self.last_export: tuple[str, int] | None = None
 
         self._build()
         self._settle = QTimer(self)
@@ -382,9 +361,10 @@ class DuplicatesView(View):
         self._settle.timeout.connect(self._apply_settled)
 
         self.thumbnails.ready.connect(self._on_thumbnail)
+        self.dup_state.events.threshold.connect(self._on_threshold)
         model.selection.current_changed.connect(self._on_current)
         model.dataset_changed.connect(self._reload)
-        model.active_set_changed.connect(lambda _n: self._reload())
+        model.active_set_changed.connect(self._on_active_set)
         model.analysis_changed.connect(self._on_analysis)
         runner.progress.connect(self._on_job_progress)
         runner.busy_changed.connect(self._update_placeholder)
@@ -429,7 +409,6 @@ class DuplicatesView(View):
         self.export_button = QPushButton("Export decisions\u2026")
         self.export_button.setToolTip("Save the groups with keep / drop as CSV or JSON. " + EXPORT_NOTE)
         self.log_box = QCheckBox("log counts")
-        self.log_box.setChecked(True)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Threshold"))
         controls.addWidget(self.spin)
@@ -465,7 +444,8 @@ class DuplicatesView(View):
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#e4572e", width=2),
                                     hoverPen=pg.mkPen("#e4572e", width=4))
         self.line.setToolTip("Drag to move the threshold")
-        self.line_label = pg.InfLineLabel(self.line, text="{value:.4f}", position=0.88, anchors=[(0, 0), (0, 0)], color="#e4572e")
+        self.line_label = pg.InfLineLabel(self.line, text="{value:.4f}", position=0.88, anchors=[(0, 0), (0, 0)],
+                                          color="#e4572e")
         self.plot.addItem(self.line)
 
         # groups and the near-duplicates panel
@@ -524,11 +504,12 @@ class DuplicatesView(View):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.stack)
 
-        self.slider.valueChanged.connect(lambda v: self._moved(self._from_slider(v), "slider"))
-        self.spin.valueChanged.connect(lambda v: self._moved(float(v), "spin"))
-        self.line.sigPositionChanged.connect(lambda line: self._moved(float(line.value()), "line"))
+        # the threshold's three controls write model.views.duplicates.threshold; _on_threshold shows it
+        self.slider.valueChanged.connect(lambda v: self._write_threshold(self._from_slider(v)))
+        self.spin.valueChanged.connect(lambda v: self._write_threshold(float(v)))
+        self.line.sigPositionChanged.connect(lambda line: self._write_threshold(float(line.value())))
         self.reset_button.clicked.connect(self.reset_threshold)
-        self.log_box.toggled.connect(lambda _c: self._draw_histogram())
+        bind(self.log_box, self.dup_state, "log_counts", on_change=lambda _on: self._draw_histogram())
         self.export_button.clicked.connect(self.export_dialog)
         self.group_list.selectionModel().selectionChanged.connect(lambda *_: self._on_groups_selected())
         self.group_list.member_clicked.connect(self._on_member_clicked)
@@ -540,43 +521,55 @@ class DuplicatesView(View):
     # public
     # ======================================================================================
     @property
+    def finder(self) -> DuplicateFinder | None:
+        """The active set's finder in the model (at the applied threshold), or None."""
+        if self.model.emb is None:
+            return None
+        return self.model.get_analysis(AnalysisKind.DUPLICATES)
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in force: ``model.views.duplicates.threshold``, else the suggestion
+        (NaN without a finder)."""
+        return effective_threshold(self.dup_state, self.finder)
+
+    @property
+    def decisions(self) -> dict[int, str]:
+        """The user's explicit keep / drop choices of the active set (a copy of the model's)."""
+        return decisions_of(self.model) if self.model.active else {}
+
+    @property
     def metric(self) -> str:
         return getattr(self.finder, "metric", "cosine")
 
     def set_threshold(self, threshold: float) -> None:
         """Move the threshold as if the user typed it (clipped to the allowed range)."""
-        self._moved(float(threshold), "api")
+        self._write_threshold(float(threshold))
 
     def reset_threshold(self) -> None:
         """Back to the suggested threshold."""
-        if self.finder is not None:
-            self._moved(float(self.finder.suggested_threshold_), "api")
+        self.dup_state.threshold = None
 
     def kept_of_group(self, row: int) -> int:
         """The suggested item to keep of group ``row`` (the finder's keep rule)."""
-        return int(self.finder.keep_[row]) if self.finder is not None and row < len(self.finder.keep_) else -1
+        f = self._shown
+        return int(f.keep_[row]) if f is not None and row < len(f.keep_) else -1
 
     def decision_of(self, index: int) -> str:
         """``"keep"`` or ``"drop"`` for an item in a group: the user's choice, else the keep rule."""
-        index = int(index)
-        if index in self.decisions:
-            return self.decisions[index]
-        f = self.finder
-        if f is not None and 0 <= index < f.n_items_ and f.labels_[index] >= 0:
-            return "keep" if int(f.keep_[f.labels_[index]]) == index else "drop"
-        return "keep"
+        f = self._shown
+        if f is None:
+            return "keep"
+        stored: Mapping[int, str] = self.model.get_analysis(AnalysisKind.DUPLICATE_DECISIONS) or {}
+        return f.decision(index, stored)
 
     def set_decision(self, index: int, decision: str) -> None:
-        """Mark an item of a group ``"keep"`` or ``"drop"`` (stored in the state)."""
-        if decision not in ("keep", "drop"):
-            raise ValueError(f"decision must be 'keep' or 'drop', not {decision!r}")
+        """Mark an item of a group ``"keep"`` or ``"drop"`` (stored in the model)."""
         self.set_decisions({int(index): decision})
 
-    def set_decisions(self, changes: Dict[int, str]) -> None:
-        for i, d in changes.items():
-            self.decisions[int(i)] = d
-        self._publish_decisions()
-        self.group_list.viewport().update()
+    def set_decisions(self, changes: dict[int, str]) -> None:
+        if self.model.active:
+            set_decisions(self.model, changes)  # -> analysis_changed -> repaint
 
     def toggle_decision(self, index: int) -> None:
         self.set_decision(index, "drop" if self.decision_of(index) == "keep" else "keep")
@@ -585,24 +578,22 @@ class DuplicatesView(View):
         """Compute the duplicates of the active set now (the same job the analysis scheduler runs)."""
         from embedview.gui.analysis import run_duplicates
 
-        emb, name = self.state.emb, self.state.active
+        emb, name = self.model.emb, self.model.active
         if emb is None:
             return
-
-        def done(finder, emb=emb, name=name) -> None:
-            if self.state.sets.get(name) is emb:
-                self.state.set_analysis(FINDER_KIND, finder, name=name)
-
-        self.runner.submit(FIND_KEY, run_duplicates, emb, on_result=done)
+        self.runner.submit(FIND_KEY, run_duplicates, emb,
+                           on_result=lambda finder: self.model.set_analysis(AnalysisKind.DUPLICATES, finder, name=name),
+                           is_stale=lambda: not self.model.is_current(emb, name))
         self._update_placeholder()
 
     def export_decisions(self, path: str, on_done=None):
         """Write the groups at the current threshold and the keep / drop decisions to ``path``
         (``.json`` or CSV) in the runner; returns the Job."""
-        if self.finder is None or self.state.dataset is None:
+        finder = self.finder
+        if finder is None or self.model.dataset is None:
             raise RuntimeError("no duplicates to export yet")
 
-        def finished(result) -> None:
+        def finished(result: tuple[str, int]) -> None:
             self.last_export = result
             self.groups_label.setText(f"Wrote {result[1]:,} rows to {html.escape(result[0])}. {EXPORT_NOTE}")
             if on_done is not None:
@@ -610,10 +601,10 @@ class DuplicatesView(View):
 
         def failed(message: str) -> None:
             self.groups_label.setText(theme.error_html(f"Export failed: {message}"))
-            self.runner.error.emit(EXPORT_KEY, f"exporting duplicate decisions failed: {message}")
+            self.runner.error.emit(JobKind.DUPLICATES_EXPORT.key(), f"exporting duplicate decisions failed: {message}")
 
-        return self.runner.submit(EXPORT_KEY, export_decisions, self.finder, self.threshold, str(path),
-                                  self.state.dataset, dict(self.decisions), on_result=finished, on_error=failed)
+        return self.runner.submit(JobKind.DUPLICATES_EXPORT, export_decisions, finder, self.threshold, str(path),
+                                  self.model.dataset, self.decisions, on_result=finished, on_error=failed)
 
     def export_dialog(self) -> None:
         """Ask where to save the decisions (CSV or JSON) and write them."""
@@ -635,11 +626,11 @@ class DuplicatesView(View):
 
     def shutdown(self) -> None:
         self._settle.stop()
-        for key in (APPLY_KEY, NEAR_KEY, EXPORT_KEY):
-            self.runner.cancel(key)
+        for kind in (JobKind.DUPLICATES_APPLY, JobKind.DUPLICATES_NEAR, JobKind.DUPLICATES_EXPORT):
+            self.runner.cancel(kind)
 
     # ======================================================================================
-    # state
+    # the model -> the view
     # ======================================================================================
     @property
     def settings(self) -> Settings:
@@ -648,62 +639,76 @@ class DuplicatesView(View):
         return self._settings
 
     def _settings_key(self) -> str:
-        return f"duplicates/threshold/{self.state.active or 'none'}/{self.metric}"
+        return f"duplicates/threshold/{self.model.active or 'none'}/{self.metric}"
+
+    def _on_active_set(self, _name: str = "") -> None:
+        """Another set: its own threshold comes with its finder (or the remembered one)."""
+        self._adopting = True
+        try:
+            self.dup_state.threshold = None
+        finally:
+            self._adopting = False
+        self._reload()
 
     def _reload(self) -> None:
         """The active set (or the dataset) changed: adopt its finder, or wait for it."""
         self._settle.stop()
-        self.runner.cancel(APPLY_KEY)
-        self.runner.cancel(NEAR_KEY)
-        self.finder = None
+        self.runner.cancel(JobKind.DUPLICATES_APPLY)
+        self._shown = None
         self.groups = []
         self.group_model.reset()
-        self.decisions = dict(self.state.get_analysis(DECISIONS_KIND) or {}) if self.state.active else {}
-        self._published_decisions = None
         self._clear_near()
-        finder = self.state.get_analysis(FINDER_KIND) if self.state.emb is not None else None
+        finder = self.finder
         if finder is not None:
             self._adopt(finder)
         self._update_placeholder()
 
-    def _on_analysis(self, kind: str) -> None:
-        if kind == FINDER_KIND:
-            finder = self.state.get_analysis(FINDER_KIND)
-            if finder is not None and finder is not self.finder:
-                self._adopt(finder)
-            elif finder is None:
+    def _on_analysis(self, kind: Any, name: str = "") -> None:
+        if name and name != self.model.active:
+            return  # another set's
+        if kind == AnalysisKind.DUPLICATES:
+            finder = self.finder
+            if finder is None:
                 self._reload()
+            elif finder is not self._shown:  # from elsewhere: the scheduler, a session
+                self._adopt(finder)
             self._update_placeholder()
-        elif kind == DECISIONS_KIND:
-            stored = self.state.get_analysis(DECISIONS_KIND)
-            if stored is not self._published_decisions:  # restored from elsewhere (a session)
-                self.decisions = {int(i): str(d) for i, d in dict(stored or {}).items()}
-                self.group_list.viewport().update()
+        elif kind == AnalysisKind.DUPLICATE_DECISIONS:
+            self.group_list.viewport().update()
 
-    def _adopt(self, finder) -> None:
-        """Show a finder that arrived from elsewhere (the scheduler, a session)."""
-        self.finder = finder
-        self.range = threshold_range(finder)
-        self._setup_controls()
-        self._draw_histogram()
-        suggested = float(finder.suggested_threshold_)
-        start = float(finder.threshold_)
-        if math.isclose(start, suggested, abs_tol=1e-9):  # nobody chose one: the remembered one, if it fits
+    def _adopt(self, finder: DuplicateFinder) -> None:
+        """Show a finder that arrived from elsewhere, at the threshold it was filed at if someone
+        moved it there (this view before, a session), else at the one chosen before it came,
+        else at the remembered one if it fits, else at the suggestion."""
+        self.range = finder.threshold_range()
+        lo, hi = self.range
+        want: float | None
+        if not math.isclose(finder.threshold_, finder.suggested_threshold_, rel_tol=0.0, abs_tol=1e-9):
+            want = float(finder.threshold_)
+        elif self.dup_state.threshold is not None:
+            want = self.dup_state.threshold
+        else:
             remembered = self.settings.value(self._settings_key(), None, float)
-            if remembered is not None and self.range[0] <= remembered <= self.range[1]:
-                start = remembered
-        self._user_moved = False
-        self._set_controls(start)
-        self.threshold = start
-        self._live_update(start)
+            want = remembered if remembered is not None and lo <= remembered <= hi else None
+        self._adopting = True
+        try:
+            self.dup_state.threshold = None if want is None else finder.clip_threshold(want)
+        finally:
+            self._adopting = False
+        self._settle.stop()
+        self._setup_controls(finder)
+        self._draw_histogram()
+        self._show_threshold()
+        self._live_update()
+        self._shown = None
         self.groups = []
         self.group_model.reset()
         self.groups_label.setText("Listing the groups\u2026")
         self._apply_settled()
 
     def _update_placeholder(self) -> None:
-        ds, emb = self.state.dataset, self.state.emb
-        if self.finder is not None and emb is not None:
+        ds, emb = self.model.dataset, self.model.emb
+        if self.finder is not None:
             self.stack.setCurrentWidget(self.content)
             return
         self.stack.setCurrentWidget(self.placeholder)
@@ -720,7 +725,7 @@ class DuplicatesView(View):
             self.wait_label.setText("Near-duplicates are found in the background after the outlier scores "
                                     "(computing\u2026). Start now to have them sooner.")
 
-    def _on_job_progress(self, key: str, fraction: float, message: str) -> None:
+    def _on_job_progress(self, key: Any, fraction: float, message: str) -> None:
         if key == FIND_KEY:
             self.wait_bar.setValue(int(round(fraction * 1000)))
             self.wait_bar.setFormat(f"{fraction * 100:.0f} %  {message}")
@@ -728,9 +733,9 @@ class DuplicatesView(View):
                 self._update_placeholder()
 
     # ======================================================================================
-    # threshold: controls, live counts, settled groups
+    # threshold: controls <-> model.views.duplicates.threshold, live counts, settled groups
     # ======================================================================================
-    def _setup_controls(self) -> None:
+    def _setup_controls(self, finder: DuplicateFinder) -> None:
         lo, hi = self.range
         self._syncing = True
         try:
@@ -738,9 +743,10 @@ class DuplicatesView(View):
             self.line.setBounds([lo, hi])
         finally:
             self._syncing = False
-        self.suggested_line.setValue(float(self.finder.suggested_threshold_))
-        self.suggested_line.setToolTip(f"suggested threshold {self.finder.suggested_threshold_:.4f}")
-        self.reset_button.setToolTip(f"Back to the suggested threshold, {self.finder.suggested_threshold_:.4f}")
+        suggested = float(finder.suggested_threshold_)
+        self.suggested_line.setValue(suggested)
+        self.suggested_line.setToolTip(f"suggested threshold {suggested:.4f}")
+        self.reset_button.setToolTip(f"Back to the suggested threshold, {suggested:.4f}")
 
     def _to_slider(self, t: float) -> int:
         lo, hi = self.range
@@ -750,43 +756,56 @@ class DuplicatesView(View):
         lo, hi = self.range
         return lo + (hi - lo) * v / SLIDER_STEPS
 
-    def _set_controls(self, t: float, source: str = "") -> None:
-        """Show ``t`` in the controls other than ``source``; their change signals are ignored
-        meanwhile (not blocked: the line's label follows its own signal)."""
+    def _write_threshold(self, t: float) -> None:
+        """A control moved (or the API): the value goes to the model, clipped to the range."""
+        if self._syncing or not math.isfinite(t):
+            return
+        finder = self.finder
+        self.dup_state.threshold = finder.clip_threshold(t) if finder is not None else float(t)
+
+    def _on_threshold(self, _value: float | None) -> None:
+        """``model.views.duplicates.threshold`` changed, from anywhere: show it, count live,
+        settle, remember it for this encoder."""
+        if self._adopting or self.finder is None:
+            return  # _adopt shows and applies what it chose; without a finder, _adopt will
+        self._show_threshold()
+        if not self._live_queued:  # one live update per event-loop turn, however many moves
+            self._live_queued = True
+            QTimer.singleShot(0, self._flush)
+        self._settle.start()
+        if self.model.active:
+            if self.dup_state.threshold is None:
+                self.settings.remove(self._settings_key())
+            else:
+                self.settings.set_value(self._settings_key(), float(self.dup_state.threshold))
+
+    def _show_threshold(self) -> None:
+        """Put the threshold in force in the spin box, the slider and the histogram's marker
+        (their echoes are ignored; the marker's own signal still moves its label)."""
+        t = self.threshold
+        if not math.isfinite(t):
+            return
         self._syncing = True
         try:
-            if source != "spin":
+            with QSignalBlocker(self.spin):
                 self.spin.setValue(t)
-            if source != "slider":
+            with QSignalBlocker(self.slider):
                 self.slider.setValue(self._to_slider(t))
-            if source != "line":
-                self.line.setValue(t)
+            self.line.setValue(t)
         finally:
             self._syncing = False
 
-    def _moved(self, t: float, source: str) -> None:
-        if self._syncing or self.finder is None or not math.isfinite(t):
-            return
-        lo, hi = self.range
-        t = min(max(t, lo), hi)
-        self._user_moved = True
-        self._set_controls(t, source)
-        self.threshold = t
-        if self._pending is None:
-            QTimer.singleShot(0, self._flush)  # one update per event-loop turn, however many moves
-        self._pending = t
-        self._settle.start()
-
     def _flush(self) -> None:
-        t, self._pending = self._pending, None
-        if t is not None and self.finder is not None:
-            self._live_update(t)
+        self._live_queued = False
+        if _alive(self) and self.finder is not None:
+            self._live_update()
 
-    def _live_update(self, t: float) -> None:
-        """The live path: groups and grouped items at ``t`` from the stored graph (no neighbour search)."""
-        n_groups, labels = self.finder.groups_at(t)
-        self.n_groups = int(n_groups)
-        self.n_items_in_groups = int(np.count_nonzero(labels >= 0))
+    def _live_update(self) -> None:
+        """The live path: groups and grouped items at the threshold from the stored graph."""
+        finder = self.finder
+        if finder is None:
+            return
+        self.n_groups, self.n_items_in_groups = finder.counts_at(self.threshold)
         self._show_counts()
 
     def _show_counts(self) -> None:
@@ -798,33 +817,28 @@ class DuplicatesView(View):
             f"({spare:,} could go) \u00b7 {exact:,} exact-copy group{'s' if exact != 1 else ''}")
 
     def _apply_settled(self) -> None:
-        """The threshold stopped moving: recompute groups and keep on a copy of the finder."""
-        f = self.finder
-        if f is None:
+        """The threshold stopped moving: a new finder at it, with its group table, in the runner."""
+        base, emb, name = self.finder, self.model.emb, self.model.active
+        if base is None or emb is None:
             return
-        t = self.threshold
-        self.runner.submit(APPLY_KEY, apply_threshold, f, t,
-                           on_result=lambda res, base=f, t=t: self._applied(base, t, res))
 
-    def _applied(self, base, t: float, result) -> None:
-        if base is not self.finder or self.state.get_analysis(FINDER_KIND) is not base:
-            return  # the set changed meanwhile
-        finder, sims = result
-        self._show_groups(finder, sims)
-        # choices are kept for items still in a group, forgotten for the others
-        kept = {i: d for i, d in self.decisions.items() if 0 <= i < finder.n_items_ and finder.labels_[i] >= 0}
-        if kept != self.decisions:
-            self.decisions = kept
-            self._publish_decisions()
-        if finder is not base:
-            self.state.set_analysis(FINDER_KIND, finder)
-        if self._user_moved and self.state.active:
-            self.settings.set_value(self._settings_key(), float(t))
+        def stale() -> bool:  # the set changed, or someone filed another finder meanwhile
+            return (not self.model.is_current(emb, name)
+                    or self.model.get_analysis(AnalysisKind.DUPLICATES, name) is not base)
+
+        self.runner.submit(JobKind.DUPLICATES_APPLY, apply_threshold, base, self.threshold,
+                           on_result=lambda table: self._applied(name, table), is_stale=stale)
+
+    def _applied(self, name: str, table: GroupTable) -> None:
+        self._show_groups(table)  # first: filing it below must not look like a finder from elsewhere
+        file_finder(self.model, table.finder, name)
         self._refresh_near()
 
-    def _show_groups(self, finder, sims: np.ndarray) -> None:
-        self.finder = finder
-        self.sim_to_kept = sims
+    def _show_groups(self, table: GroupTable) -> None:
+        finder = table.finder
+        self._shown = finder
+        self.sim_to_kept = table.similarity_to_kept
+        self.lowest_to_kept = table.lowest_to_kept
         self.groups = list(finder.groups_)
         self.group_model.reset()
         n_items = sum(len(g) for g in self.groups)
@@ -836,42 +850,31 @@ class DuplicatesView(View):
             self.n_groups, self.n_items_in_groups = len(self.groups), n_items
             self._show_counts()
 
-    def _publish_decisions(self) -> None:
-        published = dict(self.decisions)
-        self._published_decisions = published
-        if self.state.active:
-            self.state.set_analysis(DECISIONS_KIND, published)
-
     def _draw_histogram(self) -> None:
         f = self.finder
         if f is None:
             return
-        sims = np.asarray(f.nn_similarity_, dtype=np.float64)
-        sims = sims[np.isfinite(sims)]
+        log_y = bool(self.dup_state.log_counts)
+        hist = similarity_histogram(f, HIST_BINS, log_counts=log_y)
         lo, hi = self.range
-        left = float(min(lo, sims.min())) if sims.size else lo
-        counts, edges = np.histogram(sims, bins=HIST_BINS, range=(left, hi))
-        log_y = self.log_box.isChecked()
         pi = self.plot.getPlotItem()
         axis = pi.getAxis("left")
-        if log_y:  # log10(1 + count), with ticks at 1, 10, 100, ... (0 stays at the baseline)
-            heights = np.log10(counts + 1.0)
-            top = int(np.ceil(heights.max())) if heights.size else 1
-            axis.setTicks([[(float(np.log10(10**e + 1.0)), f"{10**e:,}") for e in range(top + 1)], []])
+        if log_y:  # heights are log10(1 + count): ticks at 1, 10, 100, ... (0 stays at the baseline)
+            top = int(math.ceil(float(hist.heights.max()))) if hist.heights.size else 1
+            axis.setTicks([[(math.log10(10**e + 1.0), f"{10**e:,}") for e in range(top + 1)], []])
         else:
-            heights = counts.astype(float)
             axis.setTicks(None)
-        self.hist.setData(edges, heights, stepMode="center")
+        self.hist.setData(hist.edges, hist.heights, stepMode="center")
         pi.setLabel("left", "items (log)" if log_y else "items")
-        self.below_floor.setRegion((left, lo))
-        self.below_floor.setVisible(left < lo)
-        pi.getViewBox().setXRange(left, hi, padding=0.01)
+        self.below_floor.setRegion((hist.left, lo))
+        self.below_floor.setVisible(hist.left < lo)
+        pi.getViewBox().setXRange(hist.left, hi, padding=0.01)
         pi.getViewBox().enableAutoRange(axis="y")
 
     # ======================================================================================
     # groups -> selection, decisions menu
     # ======================================================================================
-    def selected_groups(self) -> List[int]:
+    def selected_groups(self) -> list[int]:
         return sorted(ix.row() for ix in self.group_list.selectionModel().selectedRows())
 
     def select_group(self, row: int) -> None:
@@ -879,11 +882,10 @@ class DuplicatesView(View):
         self.group_list.setCurrentIndex(self.group_model.index(row))
 
     def _on_groups_selected(self) -> None:
-        rows = self.selected_groups()
+        rows = [r for r in self.selected_groups() if r < len(self.groups)]
         if not rows:
             return
-        members = np.concatenate([self.groups[r] for r in rows if r < len(self.groups)])
-        self.selection.set_selection(members, self.name)
+        self.selection.set_selection(np.concatenate([self.groups[r] for r in rows]), self.name)
 
     def _on_member_clicked(self, index: int) -> None:
         self.selection.set_current(index, self.name)
@@ -902,15 +904,13 @@ class DuplicatesView(View):
                        lambda: self.set_decisions({m: "keep" if m == kept else "drop" for m in members}))
         menu.addAction("Reset to the suggestion", lambda: self._reset_group(members))
         menu.addSeparator()
-        ds = self.state.dataset
+        ds = self.model.dataset
         menu.addAction("Copy ids", lambda: QApplication.clipboard().setText("\n".join(ds.ids[m] for m in members)))
         menu.exec(self.group_list.viewport().mapToGlobal(pos))
 
     def _reset_group(self, members: Sequence[int]) -> None:
-        for m in members:
-            self.decisions.pop(int(m), None)
-        self._publish_decisions()
-        self.group_list.viewport().update()
+        if self.model.active:
+            forget_decisions(self.model, members)
 
     # ======================================================================================
     # near-duplicates of the current item
@@ -925,40 +925,39 @@ class DuplicatesView(View):
 
     def show_near_duplicates(self, index: int) -> None:
         """List the items at or above the threshold to item ``index`` (in the runner)."""
-        self.near_index = int(index)
-        ds = self.state.dataset
-        if self.finder is None or ds is None or not 0 <= index < len(ds):
+        self.near_index = index = int(index)
+        ds, finder, emb, name = self.model.dataset, self.finder, self.model.emb, self.model.active
+        if finder is None or ds is None or emb is None or not 0 <= index < len(ds):
             self._clear_near()
             return
-        self.near_header.setText(f"<b>Near-duplicates of</b> {html.escape(ds.ids[index])} "
-                                 f"<span style='color:#888'>(\u2265 {self.threshold:.4f})</span>")
         t = self.threshold
+        self.near_header.setText(f"<b>Near-duplicates of</b> {html.escape(ds.ids[index])} "
+                                 f"<span style='color:#888'>(\u2265 {t:.4f})</span>")
         self.near_ready = False
         self.near_indices = np.empty(0, dtype=np.int64)
         self.near_scores = np.empty(0, dtype=np.float32)
         self.near_list.clear_items()
-        self.runner.submit(NEAR_KEY, near_duplicates, self.finder, int(index), t,
-                           on_result=lambda r, i=int(index), t=t: self._show_near(i, t, r))
+        self.runner.submit(JobKind.DUPLICATES_NEAR, near_duplicates, finder, index, t,
+                           on_result=lambda r: self._show_near(t, r),
+                           is_stale=lambda: index != self.near_index or not self.model.is_current(emb, name))
 
     def _refresh_near(self) -> None:
         if self.near_index >= 0:
             self.show_near_duplicates(self.near_index)
 
-    def _show_near(self, index: int, t: float, result) -> None:
-        if index != self.near_index:
-            return
+    def _show_near(self, t: float, result: tuple[np.ndarray, np.ndarray]) -> None:
         idx, sims = result
         self.near_ready = True
         self.near_indices = np.asarray(idx, dtype=np.int64)
         self.near_scores = np.asarray(sims, dtype=np.float32)
         self.near_list.clear_items()
-        ds = self.state.dataset
+        ds = self.model.dataset
         if ds is None:
             return
         if not len(idx):
             self.near_list.add_note(f"No item at or above {t:.4f}.")
             return
-        for j, s in zip(self.near_indices.tolist(), self.near_scores.tolist()):
+        for j, s in zip(self.near_indices.tolist(), self.near_scores.tolist(), strict=True):
             head = f"{ds.ids[j]}   {score_text(self.metric, s)}"
             label = item_title(ds, j)
             if label and label != ds.ids[j]:
@@ -967,7 +966,7 @@ class DuplicatesView(View):
             self.near_list.add_item(ds, j, head + (f"\n{body}" if body else ""))
 
     def _clear_near(self) -> None:
-        self.runner.cancel(NEAR_KEY)
+        self.runner.cancel(JobKind.DUPLICATES_NEAR)
         self.near_index = -1
         self.near_ready = False
         self.near_indices = np.empty(0, dtype=np.int64)
@@ -984,3 +983,11 @@ class DuplicatesView(View):
         self.near_list.thumbnail_ready(index)
         if self.groups:
             self.group_list.viewport().update()
+
+
+def _alive(widget: QWidget) -> bool:
+    try:
+        widget.objectName()
+    except RuntimeError:  # the C++ object is gone
+        return False
+    return True
