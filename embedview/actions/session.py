@@ -313,9 +313,7 @@ _VIEW_FIELDS = {f.name for f in fields(ViewStates)}
 
 
 def _old_map(saved: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if saved.get("method"):
-        out["method"] = str(saved["method"])
+    out = {k: v for k, v in saved.items() if k != "color"}
     color = saved.get("color")
     if isinstance(color, (list, tuple)) and color:
         kind, column = str(color[0]), str(color[1]) if len(color) > 1 else ""
@@ -324,22 +322,27 @@ def _old_map(saved: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _old_collapse(saved: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: saved[k] for k in ("center", "whiten", "spread") if k in saved}
+    out = dict(saved)
     if "log" in saved:
         out["log_scale"] = saved["log"]
     return out
 
 
 def _old_compare(saved: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: saved[k] for k in ("k",) if k in saved}
+    out = dict(saved)
     if saved.get("color"):
         out["color_by"] = saved["color"]
     return out
 
 
-#: sessions written before the view states: their "views" were keyed by view class
+#: sessions written before the view states: their "views" were keyed by view class, with the
+#: view's own names for its choices (converted, then only the state's fields are kept)
 _OLD_VIEWS = {"MapView": ("map", _old_map), "CollapseView": ("collapse", _old_collapse),
               "CompareView": ("compare", _old_compare)}
+
+
+def _state_fields(name: str) -> set[str]:
+    return {f.name for f in fields(getattr(ViewStates(), name))}
 
 
 def view_choices(saved: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -353,7 +356,8 @@ def view_choices(saved: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
             out.setdefault(key, {}).update(values)
         elif key in _OLD_VIEWS:
             name, convert = _OLD_VIEWS[key]
-            out.setdefault(name, {}).update(convert(values))
+            known = _state_fields(name)
+            out.setdefault(name, {}).update({k: v for k, v in convert(values).items() if k in known})
     return out
 
 
