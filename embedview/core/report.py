@@ -25,7 +25,7 @@ import html
 import io
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from embedview.core.checks import Checks, jsonable
 from embedview.core.compare import comparison
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.export import atomic_path
+from embedview.core.metric_table import get_path, table_rows
 from embedview.core.progress import TaskState
 
 #: duplicate groups shown per encoder, and items shown per group
@@ -320,12 +321,6 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return _e(value)
 
 
-def _pm(result: Mapping[str, Any], section: str, mean: str, std: str) -> str:
-    """``mean \u00b1 std`` of two fields of one section of a checks result."""
-    m, s = get_path(result, section, mean), get_path(result, section, std)
-    return _fmt(m) if m is None or s is None else f"{_fmt(m)} \u00b1 {_fmt(s)}"
-
-
 def thumbnail_uri(path: str, size: int = THUMB_SIZE) -> str | None:
     """A small JPEG ``data:`` URI of the image at ``path``, or ``None`` when it cannot be read."""
     from embedview.core.images import ImageLoadError, make_thumbnail
@@ -356,60 +351,16 @@ def _item_html(emb: EmbeddingSet, i: int, caption: str = "", keep: bool = False)
     return f'<div class="textitem{cls}">{shown}{idpart}{extra}</div>'
 
 
-# -- the metrics table -----------------------------------------------------------------------
-def get_path(d: Mapping[str, Any], *keys: Any) -> Any:
-    """``d[k1][k2]...`` or ``None`` where a key is missing (results of run_checks are nested dicts)."""
-    for key in keys:
-        if not isinstance(d, Mapping) or key not in d:
-            return None
-        d = d[key]
-    return d
-
-
-def metric_rows(k: int) -> list[tuple[str, Callable[[dict[str, Any]], str] | None]]:
-    """The metrics table shared by the report and the Compare / Collapse views: ``(row title,
-    cell function of a run_checks result)``; a ``None`` function starts a group of rows."""
-    return [
-        ("Collapse", None),
-        ("verdict", lambda r: _e(r["verdict"])),
-        ("effective rank (RankMe)", lambda r: _fmt(get_path(r, "collapse", "effective_rank"), 1)),
-        ("directions for 90% of variance", lambda r: _fmt(get_path(r, "collapse", "n_components_90"))),
-        ("participation ratio", lambda r: _fmt(get_path(r, "collapse", "participation_ratio"), 1)),
-        ("dead dimensions", lambda r: f'{_fmt(get_path(r, "collapse", "dead_dims"))} / {_fmt(get_path(r, "collapse", "dim"))}'),
-        ("pairwise cosine (mean \u00b1 std)", lambda r: _pm(r, "collapse", "cosine_mean", "cosine_std")),
-        ("hubness (k-occurrence skew)", lambda r: _fmt(get_path(r, "collapse", "hubness"), 2)),
-        ("uniformity (lower is more uniform)", lambda r: _fmt(get_path(r, "collapse", "uniformity"), 2)),
-        ("Labels", None),
-        (f"kNN accuracy (k={k}, majority)", lambda r: _fmt(get_path(r, "knn", "accuracy"))),
-        (f"kNN accuracy (k={k}, distance-weighted)", lambda r: _fmt(get_path(r, "knn_weighted", "accuracy"))),
-        ("linear probe accuracy", lambda r: _pm(r, "linear_probe", "accuracy_mean", "accuracy_std")),
-        ("linear probe macro-F1", lambda r: _pm(r, "linear_probe", "macro_f1_mean", "macro_f1_std")),
-        ("k-means NMI", lambda r: _fmt(get_path(r, "clustering", "nmi"))),
-        ("k-means ARI", lambda r: _fmt(get_path(r, "clustering", "ari"))),
-        ("silhouette of the labels", lambda r: _fmt(get_path(r, "clustering", "silhouette"))),
-        ("Recall@1", lambda r: _fmt(get_path(r, "retrieval", "recall_at", "1"))),
-        (f"Recall@{k}", lambda r: _fmt(get_path(r, "retrieval", "recall_at", str(k)))),
-        ("mAP", lambda r: _fmt(get_path(r, "retrieval", "map"))),
-        ("Duplicates and outliers", None),
-        ("duplicate groups", lambda r: _fmt(get_path(r, "duplicates", "n_groups"))),
-        ("duplicate threshold (cosine)", lambda r: _fmt(get_path(r, "duplicates", "threshold"))),
-        ("mean outlier score", lambda r: _fmt(get_path(r, "outliers", "score_mean"))),
-        ("map trustworthiness", lambda r: _fmt(get_path(r, "map", "trustworthiness"))),
-    ]
-
-
+# -- the metrics table (embedview.core.metric_table) ------------------------------------------
 def _metrics_table(results: Mapping[str, dict[str, Any]], k: int) -> str:
     names = list(results)
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = []
-    for title, cell in metric_rows(k):
-        if cell is None:
+    for title, cells in table_rows(results, k, names):
+        if cells is None:
             rows.append(f'<tr class="group"><td colspan="{len(names) + 1}">{_e(title)}</td></tr>')
-            continue
-        cells = [cell(results[n]) for n in names]
-        if all(c == "\u2013" for c in cells):
-            continue
-        rows.append(f"<tr><td>{_e(title)}</td>" + "".join(f'<td class="num">{c}</td>' for c in cells) + "</tr>")
+        else:
+            rows.append(f"<tr><td>{_e(title)}</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
     return f"<table><thead><tr><th>metric</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
