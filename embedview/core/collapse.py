@@ -50,14 +50,16 @@ and :func:`whiten` (PCA whitening: every remaining direction gets unit variance)
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from embedview.core.embeddings import l2_normalize
+from embedview.core.embeddings import EmbeddingSet, l2_normalize
+from embedview.core.embeddings import as_matrix as _as_matrix
 from embedview.core.neighbors import topk
 from embedview.core.progress import TaskState
-from embedview.core.projection import _as_matrix, _sample
+from embedview.core.projection import _sample
 
 VERDICTS = ("healthy", "dimensional collapse", "complete collapse")
 
@@ -90,6 +92,16 @@ def whiten(X: Any, eps: float = 1e-5) -> np.ndarray:
     if d <= n:  # vecs are the principal directions V: project, then scale to unit variance
         return (Xc @ vecs[:, :r] / s[:r]).astype(np.float32)
     return (vecs[:, :r] * np.sqrt(n)).astype(np.float32)  # vecs are U, and Xc V / s = U sqrt(n)
+
+
+def mitigate(X: Any, center: bool = False, whitened: bool = False) -> np.ndarray:
+    """``X`` under the post-hoc mitigations chosen: whitened (which also centres), mean-centred,
+    or as it is (float32)."""
+    if whitened:
+        return whiten(X)
+    if center:
+        return mean_center(X)
+    return np.asarray(_as_matrix(X), dtype=np.float32)
 
 
 def _centred_singular_values(Xc: np.ndarray) -> np.ndarray:
@@ -154,7 +166,7 @@ class CollapseDiagnostics:
         pair_sample: int = 2000,
         eps: float = 1e-12,
         hist_bins: int = 50,
-        random_state: Optional[int] = 0,
+        random_state: int | None = 0,
     ):
         self.k = k
         self.sample = sample
@@ -164,8 +176,8 @@ class CollapseDiagnostics:
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------------------
-    def fit(self, X: Any, positive_pairs: Optional[Sequence] = None, progress=None,
-            transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> "CollapseDiagnostics":
+    def fit(self, X: Any, positive_pairs: Sequence | None = None, progress=None,
+            transform: Callable[[np.ndarray], np.ndarray] | None = None) -> CollapseDiagnostics:
         """Measure ``X`` (array or ``EmbeddingSet``).
 
         ``positive_pairs``: optional ``(P, 2)`` item indices of pairs that should be close
@@ -280,13 +292,16 @@ class CollapseDiagnostics:
         if complete:
             self.verdict_ = "complete collapse"
             self.verdict_reason_ = "Complete collapse: " + "; ".join(complete) + f". ({figures}.)"
-            if not self.zero_variance_ and self.cosine_mean_ > self.COMPLETE_COSINE_MEAN and top1 <= self.COMPLETE_TOP1_VARIANCE:
-                self.verdict_reason_ += " The items still differ around a shared offset: mean-centring may recover them."
+            offset = self.cosine_mean_ > self.COMPLETE_COSINE_MEAN and top1 <= self.COMPLETE_TOP1_VARIANCE
+            if not self.zero_variance_ and offset:
+                self.verdict_reason_ += (" The items still differ around a shared offset:"
+                                         " mean-centring may recover them.")
             return
         limit = self.DIMENSIONAL_RATIO * room
         dimensional = []
         if self.effective_rank_ < limit:
-            dimensional.append(f"effective rank {self.effective_rank_:.1f} < {limit:.1f} ({100 * self.DIMENSIONAL_RATIO:.0f}% of {room})")
+            dimensional.append(f"effective rank {self.effective_rank_:.1f} < {limit:.1f} "
+                               f"({100 * self.DIMENSIONAL_RATIO:.0f}% of {room})")
         if self.n_components_90_ < limit:
             dimensional.append(
                 f"only {self.n_components_90_} direction(s) hold 90% of the variance "
@@ -304,7 +319,7 @@ class CollapseDiagnostics:
             self.verdict_reason_ += " Vectors share a large common offset; mean-centring spreads them out."
 
     # ----------------------------------------------------------------------------------------
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         counts, edges = self.cosine_hist_
         return {
             "verdict": self.verdict_,
@@ -325,3 +340,74 @@ class CollapseDiagnostics:
             "uniformity": self.uniformity_,
             "alignment": self.alignment_,
         }
+
+
+# -- the Collapse view's computations: diagnostics under the mitigations, and the curves it draws -----
+def diagnose(emb: EmbeddingSet, center: bool = False, whitened: bool = False,
+             progress: Any = None) -> CollapseDiagnostics:
+    """:class:`CollapseDiagnostics` of ``emb`` (defaults, as ``run_checks`` uses) under the
+    mitigations.
+
+    Without one the diagnostics run on the vectors exactly as ``run_checks`` does.  With one, it
+    is applied to the rows the diagnostics sample (all rows up to ``sample``): whitening a
+    million rows in float64 would need gigabytes for numbers measured on 5,000 rows anyway.
+    """
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
+    if center or whitened:
+        def transform(X: np.ndarray) -> np.ndarray:
+            return mitigate(X, center, whitened)
+    return CollapseDiagnostics().fit(emb.vectors, progress=progress, transform=transform)
+
+
+def diagnose_sets(sets: Mapping[str, EmbeddingSet], center: bool = False, whitened: bool = False,
+                  progress: Any = None) -> dict[str, CollapseDiagnostics]:
+    """:func:`diagnose` for each set, in order (encoder name -> diagnostics)."""
+    task = TaskState.coerce(progress)
+    out: dict[str, CollapseDiagnostics] = {}
+    n = max(1, len(sets))
+    for i, (name, emb) in enumerate(sets.items()):
+        out[name] = diagnose(emb, center, whitened, progress=task.sub(i / n, (i + 1) / n))
+    return out
+
+
+#: singular values below this fraction of the largest are drawn at it (numerical zeros)
+SPECTRUM_FLOOR = 1e-8
+
+
+class CollapseCurves(NamedTuple):
+    """What the Collapse view plots for one set: ``spread`` per dimension (sorted, descending),
+    the ``spectrum`` of singular values (empty when all are zero), and the pairwise cosine
+    histogram as ``cosine_edges`` and ``cosine_fraction`` (of pairs)."""
+
+    spread: np.ndarray
+    spectrum: np.ndarray
+    cosine_edges: np.ndarray
+    cosine_fraction: np.ndarray
+
+
+def collapse_curves(diag: CollapseDiagnostics, variance: bool = False, relative: bool = False,
+                    floor: float = SPECTRUM_FLOOR) -> CollapseCurves:
+    """The curves of ``diag``: per-dimension std (or variance) sorted, the singular spectrum and
+    the cosine histogram.  ``relative``: spread and spectrum over their largest value, so the
+    shapes of several encoders compare whatever the scale of each one's vectors.  Null directions
+    are numerically ~1e-8 of the first: they are floored at ``floor`` times it so the drop shows
+    on a log scale."""
+    v = np.sort(np.asarray(diag.per_dim_std_, dtype=np.float64))[::-1]
+    v = v**2 if variance else v
+    if relative and v.size and v[0] > 0:
+        v = v / v[0]
+    s = np.asarray(diag.singular_values_, dtype=np.float64)
+    if s.size and s[0] > 0:
+        s = np.maximum(s / s[0] if relative else s, floor * (1.0 if relative else s[0]))
+    else:
+        s = np.empty(0, dtype=np.float64)
+    counts, edges = diag.cosine_hist_
+    frac = np.asarray(counts, dtype=np.float64) / max(1, int(np.sum(counts)))
+    return CollapseCurves(v, s, np.asarray(edges, dtype=np.float64), frac)
+
+
+def log_floor(curves: Sequence[np.ndarray]) -> float:
+    """The base of bars drawn on a log scale: half a decade below the smallest positive value of
+    any curve (0 when none is positive)."""
+    positive = [float(v[v > 0].min()) for v in curves if np.any(v > 0)]
+    return float(np.log10(min(positive)) - 0.5) if positive else 0.0

@@ -132,3 +132,59 @@ def test_a_transform_applies_to_the_sampled_rows_and_keeps_the_item_count():
     assert fitted.effective_rank_ == pytest.approx(by_hand.effective_rank_, rel=1e-9)
     assert fitted.cosine_mean_ == pytest.approx(by_hand.cosine_mean_, abs=1e-9)
     assert fitted.effective_rank_ > 2 * CollapseDiagnostics(sample=400).fit(X).effective_rank_
+
+
+# -- the Collapse view's computations (core.collapse.diagnose / collapse_curves) ---------------------------
+def _digits_set(n=500, encoder="precomputed"):
+    from embedview.core.dataset import Dataset
+    from embedview.core.embeddings import EmbeddingSet
+
+    X = load_digits().data[:n].astype(np.float32)
+    ds = Dataset("embedding", ids=[f"d{i}" for i in range(n)], sources=[""] * n, embeddings=X)
+    return EmbeddingSet(ds, X, encoder)
+
+
+def test_diagnose_under_each_mitigation_equals_the_core_on_transformed_data():
+    from embedview.core.collapse import diagnose, mitigate
+
+    emb = _digits_set()
+    raw = diagnose(emb)
+    assert raw.effective_rank_ == pytest.approx(CollapseDiagnostics().fit(emb.vectors).effective_rank_, rel=1e-9)
+    white = diagnose(emb, whitened=True)
+    assert white.effective_rank_ == pytest.approx(CollapseDiagnostics().fit(whiten(emb.vectors)).effective_rank_,
+                                                  rel=1e-9)
+    assert white.effective_rank_ > raw.effective_rank_ + 10
+    centred = diagnose(emb, center=True)
+    assert centred.cosine_mean_ == pytest.approx(CollapseDiagnostics().fit(mean_center(emb.vectors)).cosine_mean_,
+                                                 abs=1e-9)
+    assert centred.cosine_mean_ < 0.1 < raw.cosine_mean_  # digits share a big offset; centring removes it
+    # whitening also centres: both ticks measure the whitened vectors
+    np.testing.assert_array_equal(mitigate(emb.vectors, center=True, whitened=True), whiten(emb.vectors))
+    np.testing.assert_array_equal(mitigate(emb.vectors), emb.vectors)
+
+
+def test_diagnose_sets_keeps_the_order_and_reports_progress():
+    from embedview.core.collapse import diagnose_sets
+
+    a, b = _digits_set(300, "a"), _digits_set(200, "b")
+    seen = []
+    got = diagnose_sets({"b": b, "a": a}, progress=lambda f, _m: seen.append(f))
+    assert list(got) == ["b", "a"] and got["a"].n_items_ == 300 and got["b"].n_items_ == 200
+    assert seen and max(seen) == pytest.approx(1.0) and seen == sorted(seen)
+
+
+def test_curves_sorted_relative_and_floored():
+    from embedview.core.collapse import SPECTRUM_FLOOR, collapse_curves, log_floor
+
+    X = RNG.standard_normal((400, 5)) @ RNG.standard_normal((5, 64))  # 5 directions, the rest null
+    d = CollapseDiagnostics().fit(X.astype(np.float32))
+    c = collapse_curves(d)
+    assert np.all(np.diff(c.spread) <= 0) and c.spread[0] == pytest.approx(float(d.per_dim_std_.max()))
+    var = collapse_curves(d, variance=True)
+    np.testing.assert_allclose(var.spread, c.spread**2)
+    rel = collapse_curves(d, relative=True)
+    assert rel.spread[0] == pytest.approx(1.0) and rel.spectrum[0] == pytest.approx(1.0)
+    assert rel.spectrum[5:].min() == pytest.approx(SPECTRUM_FLOOR)  # null directions floored, not ~0
+    assert c.cosine_fraction.sum() == pytest.approx(1.0) and len(c.cosine_edges) == len(c.cosine_fraction) + 1
+    assert log_floor([np.array([10.0, 0.1, 0.0])]) == pytest.approx(-1.5)
+    assert log_floor([np.zeros(3)]) == 0.0

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401 - field is used by some states
-from typing import Any, Dict, Optional, Tuple  # noqa: F401
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from psygnal import evented
 
 from embedview.model.views._base import ViewStateMixin
 
+#: "data": the range of the off-diagonal values shown (most contrast); "full": -1 .. 1, white at 0
+SCALES = ("data", "full")
+
 
 @evented
 @dataclass
 class HeatmapState(ViewStateMixin):
-    """The Heatmap view: the colour scale of the cosine-similarity matrix."""
+    """The Heatmap view's choices."""
 
-    #: "fixed" (-1..1 or 0..1) or "data" (the off-diagonal range)
-    scale: str = "fixed"
+    #: colour scale, one of :data:`SCALES`
+    scale: str = "data"
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """As :meth:`ViewStateMixin.update`; a scale this view does not offer is ignored."""
+        if values.get("scale", SCALES[0]) not in SCALES:
+            values = {k: v for k, v in values.items() if k != "scale"}
+        super().update(values)
