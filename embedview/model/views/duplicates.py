@@ -52,7 +52,8 @@ def file_finder(model: AppModel, finder: DuplicateFinder, name: str | None = Non
     """File ``finder`` (at the chosen threshold) as the duplicates of set ``name`` (default: the
     active one); choices for items no longer in any group are forgotten, the others kept."""
     name = name or model.active
-    model.set_analysis(AnalysisKind.DUPLICATES, finder, name=name)
+    if model.get_analysis(AnalysisKind.DUPLICATES, name) is not finder:  # no event for what is there
+        model.set_analysis(AnalysisKind.DUPLICATES, finder, name=name)
     decisions = decisions_of(model, name)
     kept = finder.decisions_in_groups(decisions)
     if kept != decisions:
