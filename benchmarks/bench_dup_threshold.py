@@ -10,13 +10,15 @@ Measured in the same run:
 
 * from scratch: ``DuplicateFinder().fit`` (the neighbour search and graph, what the analysis
   scheduler runs once per embedding set; exact or faiss HNSW as the app would choose);
-* the view's live path, offscreen: ``DuplicatesView`` gets the finder through the state, then
-  for ``--steps`` slider positions spread over the whole range: ``slider.setValue`` plus one
-  ``processEvents`` (the coalesced update runs ``groups_at`` and sets the count label, which
-  repaints), timed per update and checked against ``groups_at`` -- goal < 100 ms per update;
-* the settled path: the runner job that moves a copy of the finder to a threshold
-  (``set_threshold`` + rows) after the slider stops, and the list refill it causes on the GUI
-  thread (model reset + first layout batch), at the floor, the suggested threshold and 0.99.
+* the view's live path, offscreen: ``DuplicatesView`` gets the finder through the model, then
+  for ``--steps`` slider positions spread over the whole range: ``slider.setValue`` (which writes
+  ``model.views.duplicates.threshold``) plus one ``processEvents`` (the coalesced update runs
+  ``counts_at`` and sets the count label, which repaints), timed per update and checked against
+  ``groups_at`` -- goal < 100 ms per update;
+* the settled path: the runner job that makes a new finder at a threshold after the slider stops
+  (``core.duplicates.apply_threshold``: ``with_threshold`` + the group table), and the list refill
+  it causes on the GUI thread (model reset + first layout batch), at the floor, the suggested
+  threshold and 0.99.
 
 Printed: ms per update (median, 90th percentile, max), the ratio from-scratch / median
 update, and the settled job's and refill's times.
@@ -29,7 +31,6 @@ import os
 import time
 
 import numpy as np
-
 from _common import Timer, peak_rss_mb, wait_until  # also puts the repository root on sys.path
 from bench_duplicates import make_data
 
@@ -48,11 +49,11 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from embedview.core.dataset import Dataset
-    from embedview.core.duplicates import DuplicateFinder
+    from embedview.core.duplicates import DuplicateFinder, apply_threshold
     from embedview.core.embeddings import EmbeddingSet
-    from embedview.gui.state import AppState
-    from embedview.gui.views.duplicates import apply_threshold, DuplicatesView
+    from embedview.gui.views.duplicates import DuplicatesView
     from embedview.gui.workers import JobRunner
+    from embedview.model import AnalysisKind, AppModel
 
     app = QApplication.instance() or QApplication([])
     X = make_data(args.n, args.dim)
@@ -68,15 +69,13 @@ def main() -> None:
     print(f"from scratch: DuplicateFinder.fit ({search})  {fit.seconds:8.2f} s   "
           f"{len(finder.groups_):,} groups at the suggested {finder.suggested_threshold_:.4f}")
 
-    state = AppState()
-    selection, runner = state.selection, JobRunner()
-    view = DuplicatesView(state, runner)
+    model, runner = AppModel(), JobRunner()
+    view = DuplicatesView(model, runner)
     view.resize(1200, 700)
     view.show()
-    state.set_dataset(ds)
-    selection.reset(args.n)
-    state.add_embeddings(emb)
-    state.set_analysis("duplicates", finder)
+    model.set_dataset(ds)
+    model.add_embeddings(emb)
+    model.set_analysis(AnalysisKind.DUPLICATES, finder)
     wait_until(app, lambda: len(view.groups) > 0 and not runner.active_keys())
 
     lo, hi = view.range
@@ -90,6 +89,7 @@ def main() -> None:
         times.append(time.perf_counter() - start)
         n, labels = finder.groups_at(view.threshold)
         assert view.n_groups == n and view.n_items_in_groups == int((labels >= 0).sum()), "live count is wrong"
+        assert model.views.duplicates.threshold == view.threshold, "the threshold is not in the model"
     ms = 1e3 * np.array(times)
     med = float(np.median(ms))
     print(f"threshold {lo:.3f} .. {hi:.3f}, {len(ms)} slider updates (groups_at + count label, offscreen):")
@@ -97,16 +97,15 @@ def main() -> None:
           f"(goal < 100 ms) {'OK' if ms.max() < 100 else 'ABOVE GOAL'}")
     print(f"  from-scratch fit / median update = {fit.seconds * 1e3 / med:,.0f}x")
 
-    wait_until(app, lambda: not runner.active_keys() and state.get_analysis("duplicates").threshold_ == view.threshold)
-    refills = []
+    wait_until(app, lambda: not runner.active_keys()
+               and model.get_analysis(AnalysisKind.DUPLICATES).threshold_ == view.threshold)
     for t in (lo, finder.suggested_threshold_, 0.99):
         with Timer() as settled:
-            moved = apply_threshold(finder, t)
+            table = apply_threshold(finder, t)
         with Timer() as refill:  # what the GUI thread does with the job's result
-            view._show_groups(*moved)
+            view._show_groups(table)
             app.processEvents()
-        refills.append(refill.seconds)
-        print(f"settled at {t:.4f}: {len(moved[0].groups_):,} groups; job (set_threshold on a copy + rows, "
+        print(f"settled at {t:.4f}: {len(table.finder.groups_):,} groups; job (with_threshold + group table, "
               f"in the runner) {settled.seconds * 1e3:.0f} ms; list refill on the GUI thread "
               f"{refill.seconds * 1e3:.0f} ms")
     view.shutdown()

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
 from _common import Timer, peak_rss_mb, timed  # also puts the repository root on sys.path
 from bench_neighbors import measure
+
 from embedview.core.duplicates import DuplicateFinder
 from embedview.core.neighbors import block_rows
 
@@ -56,7 +56,7 @@ def bare_products(X: np.ndarray, budget_mb: float) -> float:
 
 def pair_set(finder: DuplicateFinder) -> set:
     p = finder.pairs_
-    return set(zip(p["i"].tolist(), p["j"].tolist()))
+    return set(zip(p["i"].tolist(), p["j"].tolist(), strict=True))
 
 
 def main() -> None:
@@ -89,7 +89,7 @@ def main() -> None:
 
     slider = []
     for t in np.linspace(exact.floor_, 0.999, 12):
-        best = min(timed(lambda: exact.groups_at(t))[1] for _ in range(3))
+        best = min(timed(lambda t=t: exact.groups_at(t))[1] for _ in range(3))
         slider.append(best)
 
     print(f"ratio exact / bare products   = {t_exact / t_bare:.3f}   (goal <= 1.5)")
