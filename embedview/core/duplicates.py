@@ -40,12 +40,14 @@ import copy
 import csv
 import json
 import os
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
+from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.neighbors import NeighborIndex, prepare_vectors
 from embedview.core.progress import TaskState
@@ -117,7 +119,7 @@ def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> floa
     return float(-z_star)
 
 
-def _separated_split(z: np.ndarray, min_gap: float) -> "int | None":
+def _separated_split(z: np.ndarray, min_gap: float) -> int | None:
     """Otsu's split of sorted ``z`` (last index of the low side) if the two sides are well
     separated (gap of means > ``min_gap`` and Ashman's D >= 3), else ``None``."""
     n = z.size
@@ -141,7 +143,8 @@ def _separated_split(z: np.ndarray, min_gap: float) -> "int | None":
 
 def _row_hashes(words: np.ndarray, seed: int, chunk: int = 4096) -> np.ndarray:
     """64-bit multiply-add hash of each row of a uint32 matrix (wrapping arithmetic), in chunks."""
-    mult = np.random.default_rng(seed).integers(0, 2**63, size=words.shape[1], dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    odd = np.random.default_rng(seed).integers(0, 2**63, size=words.shape[1], dtype=np.uint64)
+    mult = odd * np.uint64(2) + np.uint64(1)
     out = np.empty(words.shape[0], dtype=np.uint64)
     for start in range(0, words.shape[0], chunk):
         out[start : start + chunk] = (words[start : start + chunk].astype(np.uint64) * mult).sum(axis=1)
@@ -154,7 +157,7 @@ def _components(n: int, ei: np.ndarray, ej: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _group_labels(comp: np.ndarray) -> Tuple[int, np.ndarray]:
+def _group_labels(comp: np.ndarray) -> tuple[int, np.ndarray]:
     """Relabel components: size >= 2 become 0..n_groups-1 (by lowest member), singletons -1."""
     sizes = np.bincount(comp)
     big = sizes >= 2
@@ -163,7 +166,7 @@ def _group_labels(comp: np.ndarray) -> Tuple[int, np.ndarray]:
     return int(big.sum()), labels
 
 
-def _groups_from_labels(labels: np.ndarray) -> List[np.ndarray]:
+def _groups_from_labels(labels: np.ndarray) -> list[np.ndarray]:
     """Member arrays (ascending) for labels >= 0, largest group first, then by lowest member."""
     members = np.flatnonzero(labels >= 0)
     if members.size == 0:
@@ -214,12 +217,12 @@ class DuplicateFinder:
 
     def __init__(
         self,
-        threshold: Optional[float] = None,
+        threshold: float | None = None,
         k: int = 10,
         metric: str = "cosine",
         keep: str = "central",
         *,
-        floor: Optional[float] = None,
+        floor: float | None = None,
         approximate="auto",
         approximate_above: int = 50_000,
         memory_budget_mb: float = 256,
@@ -240,7 +243,7 @@ class DuplicateFinder:
         self.memory_budget_mb = memory_budget_mb
 
     # -- fitting ------------------------------------------------------------------------
-    def fit(self, emb_or_X, content_hashes: Optional[Sequence[Optional[str]]] = None, progress=None) -> "DuplicateFinder":
+    def fit(self, emb_or_X, content_hashes: Sequence[str | None] | None = None, progress=None) -> DuplicateFinder:
         """Compute neighbours once, build the graph, and the groups at ``threshold_``.
 
         ``emb_or_X``: an :class:`EmbeddingSet` (its dataset gives ids, paths and file sizes for
@@ -248,6 +251,7 @@ class DuplicateFinder:
         hash of the file / text content (``None`` entries are ignored) for exact duplicates.
         """
         task = TaskState.coerce(progress)
+        self._dataset: Dataset | None
         if isinstance(emb_or_X, EmbeddingSet):
             self._dataset = emb_or_X.dataset
             raw = emb_or_X.vectors
@@ -257,7 +261,7 @@ class DuplicateFinder:
             raw = emb_or_X
             X = emb_or_X
         self._X = prepare_vectors(X, self.metric, "vectors")
-        self._sizes: Dict[int, int] = {}  # file size per item, read once (the keep rule, every threshold)
+        self._sizes: dict[int, int] = {}  # file size per item, read once (the keep rule, every threshold)
         n = self.n_items_ = self._X.shape[0]
         if content_hashes is not None and len(content_hashes) != n:
             raise ValueError(f"{len(content_hashes)} content hashes for {n} items")
@@ -304,7 +308,7 @@ class DuplicateFinder:
         task.report(1, 1, f"{len(self.groups_)} duplicate groups")
         return self
 
-    def _maximum_spanning_forest(self, n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _maximum_spanning_forest(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges (i, j, sim) of a maximum spanning forest of the graph, most similar first.
 
         The components of the graph restricted to edges ``>= t`` are exactly those of the
@@ -324,8 +328,8 @@ class DuplicateFinder:
     def _exact_duplicates(self, raw: np.ndarray, hashes) -> np.ndarray:
         """Group labels (-1: unique) for identical content hashes or bit-identical vectors."""
         n = raw.shape[0]
-        ei: List[np.ndarray] = []
-        ej: List[np.ndarray] = []
+        ei: list[np.ndarray] = []
+        ej: list[np.ndarray] = []
         if n > 1:
             words = np.ascontiguousarray(raw, dtype=np.float32).view(np.uint32)
             h1, h2 = _row_hashes(words, 1), _row_hashes(words, 2)
@@ -367,7 +371,7 @@ class DuplicateFinder:
             self.labels_[members] = g
         self.keep_ = np.array([self._choose_keep(g) for g in self.groups_], dtype=np.int64)
 
-    def with_threshold(self, threshold: float) -> "DuplicateFinder":
+    def with_threshold(self, threshold: float) -> DuplicateFinder:
         """This finder at another threshold: a NEW fitted object; ``self`` is never changed.
 
         The new finder shares the neighbour graph, the spanning forest and the file sizes read by
@@ -423,7 +427,7 @@ class DuplicateFinder:
         if not hasattr(self, "_adj"):
             raise RuntimeError("DuplicateFinder is not fitted; call fit(...) first")
 
-    def groups_at(self, threshold: float) -> Tuple[int, np.ndarray]:
+    def groups_at(self, threshold: float) -> tuple[int, np.ndarray]:
         """Groups for another threshold, from the stored graph only (no neighbour search).
 
         Returns ``(n_groups, labels)``: ``labels[i]`` in ``0..n_groups-1`` for items in a group
@@ -435,7 +439,7 @@ class DuplicateFinder:
         m = int(np.searchsorted(self._neg_fs, -np.float32(threshold), side="right"))
         return _group_labels(_components(self.n_items_, self._fi[:m], self._fj[:m]))
 
-    def near_duplicates_of(self, i: int, threshold: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+    def near_duplicates_of(self, i: int, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Items with similarity ``>= threshold`` (default ``threshold_``) to item ``i``.
 
         Returns ``(indices, sims)``, most similar first (ties by index), ``i`` itself excluded.
@@ -460,13 +464,13 @@ class DuplicateFinder:
         order = np.lexsort((idx, -sims))
         return idx[order], sims[order]
 
-    def counts_at(self, threshold: float) -> Tuple[int, int]:
+    def counts_at(self, threshold: float) -> tuple[int, int]:
         """``(groups, items in groups)`` at ``threshold`` from the stored forest: the live count a
         slider shows while it moves (tens of ms at 100k items)."""
         n_groups, labels = self.groups_at(threshold)
         return int(n_groups), int(np.count_nonzero(labels >= 0))
 
-    def threshold_range(self) -> Tuple[float, float]:
+    def threshold_range(self) -> tuple[float, float]:
         """Where the threshold can go: from the graph's floor (pairs below it were never stored)
         up to 1 (cosine) or the largest nearest-neighbour similarity (dot)."""
         self._check_fitted()
@@ -488,7 +492,7 @@ class DuplicateFinder:
         :meth:`to_rows` (so it is exactly the exported value); NaN for items in no group."""
         self._check_fitted()
         out = np.full(self.n_items_, np.nan, dtype=np.float32)
-        for members, kept in zip(self.groups_, self.keep_):
+        for members, kept in zip(self.groups_, self.keep_, strict=True):
             sims = self._sims_to(members, int(kept))
             out[members] = np.fromiter((round(float(v), 6) for v in sims), dtype=np.float64, count=sims.size)
         return out
@@ -497,7 +501,7 @@ class DuplicateFinder:
         return (self._X[members] @ self._X[kept]).astype(np.float64)
 
     # -- decisions ------------------------------------------------------------------------
-    def decision(self, index: int, decisions: Optional[Mapping[int, str]] = None) -> str:
+    def decision(self, index: int, decisions: Mapping[int, str] | None = None) -> str:
         """``"keep"`` or ``"drop"`` for item ``index``: the user's explicit choice in
         ``decisions`` ({index: "keep" | "drop"}), else the keep rule (items in no group: keep)."""
         self._check_fitted()
@@ -508,11 +512,11 @@ class DuplicateFinder:
             return "keep" if int(self.keep_[self.labels_[index]]) == index else "drop"
         return "keep"
 
-    def decisions_in_groups(self, decisions: Mapping[int, str]) -> Dict[int, str]:
+    def decisions_in_groups(self, decisions: Mapping[int, str]) -> dict[int, str]:
         """The choices of ``decisions`` whose item is in a group at this threshold: when the
         threshold moves, choices for items still grouped are kept, the others forgotten."""
         self._check_fitted()
-        out: Dict[int, str] = {}
+        out: dict[int, str] = {}
         for i, d in decisions.items():
             i = int(i)
             if 0 <= i < self.n_items_ and self.labels_[i] >= 0:
@@ -520,7 +524,7 @@ class DuplicateFinder:
         return out
 
     # -- export -------------------------------------------------------------------------
-    def to_rows(self, dataset=None, decisions: Optional[Dict[int, str]] = None) -> List[dict]:
+    def to_rows(self, dataset=None, decisions: dict[int, str] | None = None) -> list[dict]:
         """One row per item in a near-duplicate group (fields :data:`ROW_FIELDS`).
 
         ``similarity_to_kept`` is the item's similarity to the kept item of its group;
@@ -534,9 +538,9 @@ class DuplicateFinder:
             if d not in ("keep", "drop"):
                 raise ValueError(f"decision for item {idx} must be 'keep' or 'drop', not {d!r}")
         rows = []
-        for gid, (members, kept) in enumerate(zip(self.groups_, self.keep_)):
+        for gid, (members, kept) in enumerate(zip(self.groups_, self.keep_, strict=True)):
             sims = self._sims_to(members, int(kept))
-            for m, s in zip(members, sims):
+            for m, s in zip(members, sims, strict=True):
                 m = int(m)
                 keep = decisions[m] == "keep" if m in decisions else m == kept
                 exact = m == kept or (self._exact_labels[m] >= 0 and self._exact_labels[m] == self._exact_labels[kept])
@@ -568,21 +572,21 @@ class DuplicateFinder:
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             write(f)
 
-    def to_csv(self, path, dataset=None, decisions: Optional[Dict[int, str]] = None) -> str:
+    def to_csv(self, path, dataset=None, decisions: dict[int, str] | None = None) -> str:
         """Write :meth:`to_rows` as CSV (header :data:`ROW_FIELDS`); returns the path."""
         path = self._check_target(path, dataset)
         rows = self.to_rows(dataset, decisions)
         self._write_atomic(path, lambda f: self.write_csv(f, rows=rows))
         return path
 
-    def write_csv(self, f, dataset=None, decisions: Optional[Dict[int, str]] = None,
-                  rows: Optional[List[dict]] = None) -> None:
+    def write_csv(self, f, dataset=None, decisions: dict[int, str] | None = None,
+                  rows: list[dict] | None = None) -> None:
         """:meth:`to_rows` as CSV to the open text stream ``f`` (e.g. standard output)."""
         w = csv.DictWriter(f, fieldnames=list(ROW_FIELDS))
         w.writeheader()
         w.writerows(rows if rows is not None else self.to_rows(dataset, decisions))
 
-    def to_json(self, path, dataset=None, decisions: Optional[Dict[int, str]] = None) -> str:
+    def to_json(self, path, dataset=None, decisions: dict[int, str] | None = None) -> str:
         """Write ``to_dict()`` plus the rows as JSON; returns the path."""
         path = self._check_target(path, dataset)
         doc = dict(self.to_dict(), rows=self.to_rows(dataset, decisions))
@@ -633,13 +637,13 @@ def apply_threshold(finder: DuplicateFinder, threshold: float, progress=None) ->
 
 
 def near_duplicates(finder: DuplicateFinder, index: int, threshold: float,
-                    progress=None) -> Tuple[np.ndarray, np.ndarray]:
+                    progress=None) -> tuple[np.ndarray, np.ndarray]:
     """``finder.near_duplicates_of(index, threshold)`` as a job (it may compare with every item)."""
     return finder.near_duplicates_of(index, threshold)
 
 
 def export_decisions(finder: DuplicateFinder, threshold: float, path, dataset, decisions: Mapping[int, str],
-                     progress=None) -> Tuple[str, int]:
+                     progress=None) -> tuple[str, int]:
     """Write the groups at ``threshold`` with ``decisions`` as CSV, or JSON for a ``.json`` path.
 
     Choices for items in no group at ``threshold`` are left out.  Returns ``(path, rows

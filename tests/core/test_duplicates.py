@@ -80,10 +80,10 @@ def test_planted_copies_are_exactly_the_groups(photos):
     p = finder.pairs_
     assert np.all(p["i"] < p["j"]) and np.all(p["sim"] >= finder.threshold_)
     assert np.all(np.diff(p["sim"]) <= 0)
-    assert all(any(i in g and j in g for g in planted) for i, j in zip(p["i"], p["j"]))
+    assert all(any(i in g and j in g for g in planted) for i, j in zip(p["i"], p["j"], strict=True))
     # keep rule: within a pair both are equally central, so the larger file (the PNG) wins;
     # for rocket + 2 copies the original is the most central
-    for g, kept in zip(finder.groups_, finder.keep_):
+    for g, kept in zip(finder.groups_, finder.keep_, strict=True):
         assert kept == g.min() and emb.dataset.ids[kept].endswith(".png")
     assert finder.exact_groups_ == []
     assert np.all(finder.labels_[~in_group] == -1)
@@ -120,7 +120,7 @@ def test_with_threshold_returns_a_new_finder_and_leaves_the_old_one_alone(photos
         assert moved is not finder and moved.threshold_ == t
         # the old object is unchanged
         assert finder.threshold_ == t0 and len(finder.groups_) == len(groups_before)
-        assert all(np.array_equal(a, b) for a, b in zip(finder.groups_, groups_before))
+        assert all(np.array_equal(a, b) for a, b in zip(finder.groups_, groups_before, strict=True))
         for name, value in before.items():
             assert np.array_equal(getattr(finder, name), value), name
         # groups, keep, labels and pairs equal a fresh fit at that threshold
@@ -291,7 +291,7 @@ def test_export_round_trip_and_user_files_untouched(photos, tmp_path):
     with open(csv_path, newline="", encoding="utf-8") as f:
         back = list(csv.DictReader(f))
     assert list(back[0].keys()) == list(ROW_FIELDS)
-    for r, b in zip(rows, back):
+    for r, b in zip(rows, back, strict=True):
         assert int(b["group"]) == r["group"] and int(b["index"]) == r["index"]
         assert b["id"] == r["id"] and b["source"] == r["source"]
         assert float(b["similarity_to_kept"]) == pytest.approx(r["similarity_to_kept"])
