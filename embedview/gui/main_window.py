@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 from embedview.core.dataset import Dataset, LoadProblem
 from embedview.core.embeddings import EmbeddingSet
 from embedview.gui import theme
-from embedview.gui.analysis import AnalysisScheduler
+from embedview.actions.analysis import AnalysisScheduler
 from embedview.gui.settings import Settings
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.workers import JobRunner

@@ -347,7 +347,7 @@ def test_isolated_jobs_report_child_errors_and_die_on_cancel(tmp_path, monkeypat
     from multiprocessing.context import SpawnProcess
 
     from embedview.core.progress import Cancelled, TaskState
-    from embedview.gui.analysis import umap_from_file
+    from embedview.actions.analysis import umap_from_file
     from embedview.runtime.isolated import run_isolated, save_array
 
     started = []

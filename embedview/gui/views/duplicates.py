@@ -576,7 +576,7 @@ class DuplicatesView(View):
 
     def find_now(self) -> None:
         """Compute the duplicates of the active set now (the same job the analysis scheduler runs)."""
-        from embedview.gui.analysis import run_duplicates
+        from embedview.actions.analysis import run_duplicates
 
         emb, name = self.model.emb, self.model.active
         if emb is None:

@@ -1,0 +1,162 @@
+"""The analysis scheduler without Qt: a JobRunner with a QueueDispatcher, drained on the test's
+thread as the window's event loop would; the order of the chain, results filed in the model, stale
+results dropped, status lines, and which set's UMAP runs after switching sets back and forth.
+
+The jobs are stand-ins (the scheduler is under test, not the projections, which tests/core and
+tests/gui/test_app.py run for real); the stand-in UMAP polls for cancellation and so winds down a
+moment after it is cancelled, as ``run_isolated`` does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from embedview.actions import analysis
+from embedview.core.dataset import Dataset
+from embedview.core.embeddings import EmbeddingSet
+from embedview.core.progress import TaskState
+from embedview.model import AnalysisKind, AppModel
+from embedview.runtime.jobs import JobRunner, QueueDispatcher
+from embedview.runtime.keys import JobKind
+
+
+class _Projection:
+    def __init__(self, n: int) -> None:
+        self.embedding_ = np.zeros((n, 2), np.float32)
+
+
+def _sets(*names: str):
+    X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    ds = Dataset("text", [str(i) for i in range(50)], ["notes.txt"] * 50, texts=["t"] * 50)
+    return ds, [EmbeddingSet(ds, X + i, encoder=name) for i, name in enumerate(names)]
+
+
+def _drain_until(dispatch: QueueDispatcher, done, timeout: float = 20.0) -> None:
+    """Run delivered callbacks on this thread until ``done()`` (the window's event loop)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        dispatch.drain(timeout=0.05)
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    calls: list = []
+    gates: dict = {}
+
+    def job(kind, result):
+        def fn(emb, progress=None):
+            calls.append((kind, emb.encoder))
+            gate = gates.get(kind)
+            task = TaskState.coerce(progress)
+            task.report(1, 2, "half")
+            while gate is not None and not gate.wait(0.05):
+                task.check()
+            return result(emb)
+        return fn
+
+    monkeypatch.setattr(analysis, "run_pca", job("pca", lambda e: _Projection(len(e))))
+    monkeypatch.setattr(analysis, "run_umap", job("umap", lambda e: _Projection(len(e))))
+    monkeypatch.setattr(analysis, "run_outliers", job("outliers", lambda e: f"outliers of {e.encoder}"))
+    monkeypatch.setattr(analysis, "run_duplicates", job("duplicates", lambda e: f"duplicates of {e.encoder}"))
+    return calls, gates
+
+
+def _scheduler():
+    dispatch = QueueDispatcher()
+    model, runner = AppModel(), JobRunner(dispatch)
+    scheduler = analysis.AnalysisScheduler(model, runner)
+    return model, runner, dispatch, scheduler
+
+
+def test_the_chain_files_every_result_in_the_model_and_reports_status(stand_ins):
+    calls, gates = stand_ins
+    gates["pca"] = threading.Event()
+    model, runner, dispatch, scheduler = _scheduler()
+    status: list = []
+    scheduler.status_changed.connect(status.append)
+    kinds: list = []
+    model.analysis_changed.connect(lambda kind, name: kinds.append((kind, name)))
+    ds, (a,) = _sets("A")
+    model.set_dataset(ds)
+    model.add_embeddings(a)
+    assert status[-1] == "PCA map\u2026"  # the status line names what runs
+    _drain_until(dispatch, lambda: "PCA map 50 %" in status)
+    gates["pca"].set()
+    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.DUPLICATES, "A") is not None
+                 and model.projection("umap", "A") is not None)
+    assert calls[0] == ("pca", "A")  # the map first
+    assert calls.index(("outliers", "A")) < calls.index(("duplicates", "A"))
+    assert model.get_analysis(AnalysisKind.OUTLIERS, "A") == "outliers of A"
+    assert model.get_analysis(AnalysisKind.DUPLICATES, "A") == "duplicates of A"
+    assert model.projection("pca", "A") is not None
+    assert kinds == [(AnalysisKind.OUTLIERS, "A"), (AnalysisKind.DUPLICATES, "A")]
+    assert runner.wait_all(10)
+    dispatch.drain()
+    assert status[-1] == ""  # idle
+    # asking again for a set that has everything runs nothing
+    scheduler._scheduled = None
+    scheduler.schedule()
+    assert runner.active_keys() == [] and len(calls) == 4
+
+
+def test_a_result_for_a_replaced_set_is_dropped(stand_ins):
+    calls, gates = stand_ins
+    gates["outliers"] = threading.Event()
+    model, runner, dispatch, _ = _scheduler()
+    ds, (a, a2) = _sets("A", "A")
+    model.set_dataset(ds)
+    model.add_embeddings(a)
+    _drain_until(dispatch, lambda: ("outliers", "A") in calls)
+    # "A" is re-encoded while its outlier scores are computed: the old set's scores never land
+    model.sets["A"] = a2  # replaced behind the scheduler's back: only is_stale can notice
+    gates["outliers"].set()
+    assert runner.wait_all(10)
+    dispatch.drain()
+    assert model.get_analysis(AnalysisKind.OUTLIERS, "A") is None
+
+
+def test_a_new_dataset_cancels_everything(stand_ins):
+    calls, gates = stand_ins
+    gates["outliers"] = threading.Event()
+    model, runner, dispatch, _ = _scheduler()
+    ds, (a,) = _sets("A")
+    model.set_dataset(ds)
+    model.add_embeddings(a)
+    _drain_until(dispatch, lambda: runner.is_running(JobKind.OUTLIERS))
+    model.set_dataset(None)
+    assert runner.wait_all(10)  # the gated job saw its cancellation
+    dispatch.drain()
+    assert model.analyses_by_set == {}
+    gates["outliers"].set()
+
+
+def test_umap_is_started_again_for_a_set_whose_umap_was_cancelled(stand_ins):
+    calls, gates = stand_ins
+    gates["umap"] = threading.Event()
+    model, runner, dispatch, _ = _scheduler()
+    ds, (a, b) = _sets("A", "B")
+    model.set_dataset(ds)
+    model.add_embeddings(a)
+    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.DUPLICATES, "A") is not None)
+    model.add_embeddings(b)  # B becomes active: A's UMAP is cancelled mid-way
+    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.DUPLICATES, "B") is not None)
+    gates["umap"].set()
+    _drain_until(dispatch, lambda: model.projection("umap", "B") is not None)
+    assert model.projection("umap", "A") is None
+    model.set_active("A")  # back to A: only its UMAP is missing
+    _drain_until(dispatch, lambda: model.projection("umap", "A") is not None)
+    assert [c for c in calls if c[0] == "umap"] == [("umap", "A"), ("umap", "B"), ("umap", "A")]
+    assert runner.wait_all(10)
+
+
+def test_the_scheduler_imports_no_qt():
+    code = ("import sys, embedview.actions.analysis; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
