@@ -4,12 +4,12 @@ precomputed embedding sets of the same items); numbers equal to the core run dir
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF, Qt
+from viewkit import digits_set, pca_2d
 
 from embedview.core.compare import EncoderComparison, linear_cka
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.evaluation import KNNAccuracy
-
-from viewkit import digits_set, pca_2d
+from embedview.gui.views.compare import pick_summary
 
 N = 500
 
@@ -36,12 +36,11 @@ def test_hint_until_a_second_encoder_then_numbers_equal_the_core(env):
 
     view = env.add(CompareView)
     env.show()
-    assert view.stack.currentWidget() is view.hint_page
-    assert "Open data" in view.hint.text()
+    assert view.stack.currentWidget() is view.hint_page  # no data
     pixels, projected = _two_sets()
     env.load(pixels, pca_2d(pixels))
-    assert view.stack.currentWidget() is view.hint_page
-    assert "Only" in view.hint.text() and "one embedding" in view.hint.text()
+    assert view.stack.currentWidget() is view.hint_page  # one encoder: nothing to compare
+    assert list(view.shown_sets()) == ["precomputed"]
 
     env.state.add_embeddings(projected, activate=False)
     assert view.stack.currentWidget() is view.content
@@ -65,8 +64,8 @@ def test_hint_until_a_second_encoder_then_numbers_equal_the_core(env):
         assert view.cell(view.metrics_table, "kNN accuracy (k=10, majority)", name) == f"{acc:.3f}"
     accs = {n: view.metrics[n]["knn"]["accuracy"] for n in comp.names_}
     best = max(accs, key=accs.get)
-    assert view.summary.text().startswith(f"Pick <b>{best}</b>: best kNN accuracy")
-    assert "Linear CKA" in view.summary.text()
+    summary = pick_summary(comp, view.metrics)
+    assert summary.startswith(f"Pick <b>{best}</b>: best kNN accuracy") and "Linear CKA" in summary
 
     # points coloured by disagreement: each drawn point's colour level is its item's disagreement
     panel = view.panels["random-12"]
@@ -105,7 +104,6 @@ def test_maps_are_linked_to_the_shared_selection(env, tmp_path):
     for panel in (a, b):
         np.testing.assert_allclose(panel.cur_item.xy, panel.xy[[i, i]])  # a two-tone ring
         np.testing.assert_allclose(panel.sel_item.xy, panel.xy[[i]])
-    assert "share" in view.current_label.text() and pixels.dataset.ids[i] in view.current_label.text()
 
     # a box in the other map selects what lies inside it there, drawn in both
     lo, hi = b.xy.min(axis=0), b.xy.max(axis=0)
@@ -119,10 +117,18 @@ def test_maps_are_linked_to_the_shared_selection(env, tmp_path):
     for panel in (a, b):
         np.testing.assert_allclose(panel.sel_item.xy, panel.xy[[1, 2, 3]])
 
-    # colour by label instead, and export the maps
+    # colour by label instead (the box writes the model), and export the maps
+    state = env.state.views.compare
     view.color_box.setCurrentIndex(view.color_box.findData("label"))
+    assert state.color_by == "label"
     env.wait_idle()
-    assert view.coloring.title == "label" and len(view.legend.rows) == 10
+    assert view.coloring.title == "label" and len(a.canvas.legend.rows) == 10  # the legend on the first map
+    assert b.canvas.legend.rows == []
+
+    # k from the model: the box follows and the comparison is made again with it
+    state.k = 5
+    assert view.k_box.value() == 5
+    env.qtbot.waitUntil(lambda: view.result is not None and view.result.k == 5, timeout=60_000)
     png = tmp_path / "compare.png"
     view.export_plot(str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -153,15 +159,17 @@ def test_three_encoders_and_mismatched_items(env):
     assert align_sets({"a": pixels, "b": shuffled})["b"].dataset.ids == pixels.dataset.ids
 
 
-def test_disagreement_colours_use_a_fixed_zero_to_one_scale():
-    from embedview.core.dataset import Dataset
-    from embedview.gui.views.compare import coloring_job
-    from embedview.gui.views.map import CONTINUOUS_LEVELS
+def test_chosen_encoders_are_compared_in_their_order(env):
+    from embedview.gui.views.compare import CompareView
 
-    ds = Dataset("text", ids=list("abcd"), sources=["t.txt"] * 4, texts=list("abcd"))
-    narrow = coloring_job(ds, "disagreement", np.array([0.2, 0.25, 0.3, np.nan]))
-    assert narrow.vrange == (0.0, 1.0)  # not stretched over 0.2 .. 0.3: two comparisons read alike
-    assert narrow.codes.tolist() == [int(0.2 * CONTINUOUS_LEVELS), int(0.25 * CONTINUOUS_LEVELS),
-                                     int(0.3 * CONTINUOUS_LEVELS), -1]
-    full = coloring_job(ds, "disagreement", np.array([0.0, 0.5, 1.0, 1.0]))
-    assert full.codes.tolist() == [0, CONTINUOUS_LEVELS // 2, CONTINUOUS_LEVELS - 1, CONTINUOUS_LEVELS - 1]
+    view = env.add(CompareView)
+    pixels, projected = _two_sets(100)
+    third = EmbeddingSet(pixels.dataset, np.sqrt(np.abs(pixels.vectors)).astype(np.float32), "sqrt")
+    env.load(pixels)
+    env.state.add_embeddings(projected, activate=False)
+    env.state.add_embeddings(third, activate=False)
+    assert list(view.shown_sets()) == ["precomputed", "random-12", "sqrt"]
+    env.state.views.compare.encoders = ("sqrt", "precomputed", "gone")
+    assert list(view.shown_sets()) == ["sqrt", "precomputed"]
+    env.state.views.compare.encoders = ("sqrt",)  # fewer than two: every set
+    assert list(view.shown_sets()) == ["precomputed", "random-12", "sqrt"]

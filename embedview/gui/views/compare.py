@@ -1,19 +1,24 @@
 """Compare: two or three encoders of the same items side by side.
 
 What the view shows (all computed by :class:`~embedview.core.compare.EncoderComparison` in the
-runner, key ``"compare"``, only while the view is visible):
+runner, key ``JobKind.COMPARE``, only while the view is visible; each encoder's checks under
+``JobKind.COMPARE_METRICS``):
 
 * a "which to pick" line (:func:`pick_summary`): the best kNN accuracy among the healthy
   encoders when the data has labels, else the highest effective rank, plus which encoders
   collapse and how similar their geometries are;
 * every quality metric side by side (the report's metric rows over ``metrics_``);
 * linear CKA for every pair (``cka_``) and the mean kNN overlap of every pair;
-* one small map per encoder (its UMAP from the state, else its PCA; PCA of a non-active set is
-  computed here with the scheduler's own job and filed in the state), all linked to the shared
+* one small map per encoder (its UMAP from the model, else its PCA; PCA of a non-active set is
+  computed here with the scheduler's own job and filed in the model), each the shared
+  :class:`~embedview.gui.canvas.MapCanvas` of the Map view, all linked to the shared
   selection: clicking / box / lasso in any map selects there and the selection and current
   item are drawn in every map; points are coloured by how much the encoders disagree about each
   item's neighbours (``disagreement_``: 1 - mean kNN overlap) or by label;
 * for the current item, how many of its neighbours each pair of encoders shares.
+
+The choices (``k``, the colouring, which encoders) live in ``model.views.compare``
+(:class:`~embedview.model.views.compare.CompareState`), the boxes bound to it both ways.
 
 With fewer than two encoders computed it shows a hint and a button that runs the window's
 "Add encoder for comparison" action.  The maps draw at most :data:`MAX_MAP_POINTS` points each (a
@@ -24,40 +29,52 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSpinBox, QSplitter, QStackedLayout, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QStackedLayout,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from embedview.actions.analysis import run_pca
 from embedview.core.compare import EncoderComparison
-from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.report import get_path, metric_rows
-from embedview.gui.analysis import run_pca
+from embedview.core.maps import Coloring, compare_coloring, plain_coloring
+from embedview.core.metric_table import get_path, metric_rows
 from embedview.gui import theme
+from embedview.gui.bind import bind
+from embedview.gui.canvas import CanvasKeys, MapCanvas, small_point_style
+from embedview.gui.views.base import View
 from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
-from embedview.gui.views.map import (Coloring, PointCloud, build_coloring, build_tree, continuous_coloring,
-                                     draw_coloring, lasso_job, nearest_point)
-from embedview.gui.widgets import (LegendBox, SelectViewBox, export_plot_item, fill_metric_rows,
-                                   fit_table_height, item_title, metric_table, points_in_rect)
+from embedview.gui.widgets import (
+    colormap,
+    export_plot_item,
+    fill_metric_rows,
+    fit_table_height,
+    item_html,
+    item_title,
+    metric_table,
+)
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.gui.views.base import View
+from embedview.runtime.keys import JobKind
 
-JOB_KEY = "compare"
-METRICS_KEY = "compare.metrics"
-COLOR_KEY = "compare.color"
-SELECT_KEY = "compare.select"
-#: + encoder name: the PCA map of a set that is not the active one
-PCA_KEY = "compare.pca."
-#: + encoder name: the k-d tree of a map's drawn points (click picking)
-TREE_KEY = "compare.tree."
 #: points drawn per map at most (a fixed random sample above it)
 MAX_MAP_POINTS = 50_000
 #: "Select most disagreeing" takes this share of the items (at least 1, at most MAX_TOP)
@@ -65,11 +82,13 @@ TOP_SHARE = 0.02
 MAX_TOP = 1000
 #: pick radius in screen pixels
 PICK_PX = 8
+#: the Projection methods a panel shows, best first
+PANEL_METHODS = ("umap", "pca")
 ADD_ACTION = "add_encoder"
 
 
 # -- jobs and pure helpers (worker threads / tests) ------------------------------------------------------
-def state_order(emb: EmbeddingSet, state_ids: Sequence[str]) -> Optional[np.ndarray]:
+def state_order(emb: EmbeddingSet, state_ids: Sequence[str]) -> np.ndarray | None:
     """Rows of ``emb`` in the order of the open dataset's items (``None`` when already in it).
 
     Raises ``ValueError`` naming the encoder when it does not hold exactly the dataset's items.
@@ -91,12 +110,12 @@ class CompareResult:
     """The comparison of the shown sets; every per-item array is in the open dataset's order."""
 
     comparison: EncoderComparison
-    sets: Dict[str, EmbeddingSet]  # the sets it was computed from (to know when it is stale)
+    sets: dict[str, EmbeddingSet]  # the sets it was computed from (to know when it is stale)
     k: int
-    order: Dict[str, Optional[np.ndarray]] = field(default_factory=dict)  # rows of each set in state order
+    order: dict[str, np.ndarray | None] = field(default_factory=dict)  # rows of each set in state order
 
     @property
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         return list(self.comparison.names_)
 
     @property
@@ -104,7 +123,7 @@ class CompareResult:
         return self.comparison.disagreement_
 
 
-def compare_job(sets: Dict[str, EmbeddingSet], state_ids: Sequence[str], k: int, progress=None) -> CompareResult:
+def compare_job(sets: dict[str, EmbeddingSet], state_ids: Sequence[str], k: int, progress=None) -> CompareResult:
     """The geometry part of :class:`EncoderComparison` (CKA, kNN overlap, disagreement) of ``sets``
     in the dataset's item order; each encoder's quality checks come from :func:`metrics_job`."""
     order = {name: state_order(emb, state_ids) for name, emb in sets.items()}
@@ -113,7 +132,7 @@ def compare_job(sets: Dict[str, EmbeddingSet], state_ids: Sequence[str], k: int,
     return CompareResult(comp, dict(sets), k, order)
 
 
-def metrics_job(sets: Dict[str, EmbeddingSet], k: int, progress=None) -> Dict[str, Dict]:
+def metrics_job(sets: dict[str, EmbeddingSet], k: int, progress=None) -> dict[str, dict]:
     """Each set's quality checks exactly as ``EncoderComparison(metrics=True)`` runs them
     (:attr:`EncoderComparison.METRIC_CHECKS` through :class:`~embedview.core.checks.Checks`).
 
@@ -122,28 +141,20 @@ def metrics_job(sets: Dict[str, EmbeddingSet], k: int, progress=None) -> Dict[st
     """
     from embedview.core.checks import Checks
 
-    out: Dict[str, Dict] = {}
+    out: dict[str, dict] = {}
     n = max(1, len(sets))
     for i, (name, emb) in enumerate(sets.items()):
-        result = Checks(k=k, include=EncoderComparison.METRIC_CHECKS).fit(emb, progress=progress.sub(i / n, (i + 1) / n))
+        checks = Checks(k=k, include=EncoderComparison.METRIC_CHECKS)
+        result = checks.fit(emb, progress=progress.sub(i / n, (i + 1) / n))
         out[name] = {key: v for key, v in result.to_dict().items() if key != "dataset"}
     return out
 
 
-def coloring_job(dataset: Dataset, kind: str, disagreement: Optional[np.ndarray], progress=None) -> Coloring:
-    """The points' colours: by neighbour disagreement (0 agree .. 1 no shared neighbour) or by label."""
-    if kind == "label" and dataset.labels is not None:
-        return build_coloring(dataset, ("label", ""))
-    # a fixed 0..1 scale, so two comparisons read the same
-    return continuous_coloring(np.asarray(disagreement, dtype=np.float64), "neighbour disagreement", "plasma",
-                               vrange=(0.0, 1.0))
-
-
-def _fmt(value: Optional[float], digits: int = 3) -> str:
+def _fmt(value: float | None, digits: int = 3) -> str:
     return "\u2013" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def pick_summary(comp: EncoderComparison, metrics: Optional[Dict[str, Dict]] = None) -> str:
+def pick_summary(comp: EncoderComparison, metrics: dict[str, dict] | None = None) -> str:
     """A short rich-text "which to pick" line from each encoder's checks (``metrics``, default the
     comparison's own ``metrics_``) and the comparison's CKA and kNN overlap.
 
@@ -161,13 +172,14 @@ def pick_summary(comp: EncoderComparison, metrics: Optional[Dict[str, Dict]] = N
         iu = np.triu_indices(len(names), k=1)
         cka = float(np.mean(comp.cka_[iu]))
         overlap = float(np.mean([o.mean() for o in comp.overlap_.values()]))
-        alike = "nearly the same geometry" if cka >= 0.9 else ("similar geometry" if cka >= 0.6 else "different geometries")
+        alike = ("nearly the same geometry" if cka >= 0.9
+                 else ("similar geometry" if cka >= 0.6 else "different geometries"))
         parts.append(f"Linear CKA {cka:.2f}: {alike}; they share {overlap:.0%} of each item's {comp.k} nearest "
                      "neighbours on average.")
     return " ".join(parts)
 
 
-def _pick_sentences(names: List[str], m: Dict[str, Dict]) -> List[str]:
+def _pick_sentences(names: list[str], m: dict[str, dict]) -> list[str]:
     """The "pick", "highest effective rank" and "collapses" sentences of :func:`pick_summary`."""
     healthy = [n for n in names if m[n].get("verdict") == "healthy"] or names
     knn = {n: get_path(m[n], "knn", "accuracy") for n in names}
@@ -176,7 +188,7 @@ def _pick_sentences(names: List[str], m: Dict[str, Dict]) -> List[str]:
     def b(name: str) -> str:
         return f"<b>{html.escape(short_name(name))}</b>"
 
-    def others(values: Dict[str, Optional[float]], best: str, digits: int) -> str:
+    def others(values: dict[str, float | None], best: str, digits: int) -> str:
         rest = [f"{html.escape(short_name(n))} {_fmt(values[n], digits)}" for n in names if n != best]
         return f" ({', '.join(rest)})" if rest else ""
 
@@ -203,132 +215,57 @@ def _pick_sentences(names: List[str], m: Dict[str, Dict]) -> List[str]:
 
 
 # -- one encoder's map ---------------------------------------------------------------------------------
-class _Overlay(PointCloud):
-    """A :class:`PointCloud` for a few marked points (current item, selection) whose bounds are the
-    visible part of the view: one point alone has an empty bounding rectangle, which Qt may skip
-    when it repaints part of the scene."""
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
-        view = self.viewRect() if len(self.xy) else None
-        return view if view is not None else super().boundingRect()
-
-
 class _MapPanel:
-    """A small linked map of one encoder inside the view's plot layout."""
+    """A small linked map of one encoder: the shared :class:`MapCanvas` in the view's plot layout
+    (at most :data:`MAX_MAP_POINTS` drawn; the selection and current item come from the model)."""
 
-    def __init__(self, view: "CompareView", name: str, col: int) -> None:
-        self.view = view
+    def __init__(self, view: CompareView, name: str, col: int) -> None:
         self.name = name
-        self.vb = SelectViewBox()
-        self.plot = view.plots.addPlot(row=0, col=col, viewBox=self.vb)
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
-        self.plot.hideButtons()
-        self.plot.setMenuEnabled(False)
-        self.vb.setAspectLocked(True)
-        self.cloud, self.sel_item, self.cur_item = PointCloud(), _Overlay(), _Overlay()
-        for z, item in enumerate((self.cloud, self.sel_item, self.cur_item)):
-            item.setZValue(z)
-            self.vb.addItem(item, ignoreBounds=True)
-        self.xy: Optional[np.ndarray] = None  # (N, 2) every item, dataset order
-        self.shown = np.empty(0, dtype=np.int64)  # items drawn (all, or a sample)
-        self.point_size = 7.0  # of the points as last drawn (the selection rings are a little larger)
+        keys = CanvasKeys(index=JobKind.COMPARE_INDEX.key(name), select=JobKind.COMPARE_SELECT.key(name))
+        self.canvas = MapCanvas(view.selection, view.runner, view.name, keys, max_points=MAX_MAP_POINTS,
+                                point_style=small_point_style, pick_px=PICK_PX, parent=view)
+        view.plots.addItem(self.canvas.plot_item, row=0, col=col)
+        self.canvas.enable_hover(view.plots, view.hover_text, card_parent=view)
         self.method = ""
-        self.tree = None
-        self.vb.clicked.connect(self._clicked)
-        self.vb.box_selected.connect(lambda rect, mods: self.select_rect(rect, bool(mods & Qt.ControlModifier)))
-        self.vb.lasso_selected.connect(lambda poly, mods: self.select_polygon(poly, bool(mods & Qt.ControlModifier)))
+
+    # the canvas's parts, for tests
+    @property
+    def vb(self):
+        return self.canvas.vb
+
+    @property
+    def cloud(self):
+        return self.canvas.cloud
+
+    @property
+    def sel_item(self):
+        return self.canvas.sel_item
+
+    @property
+    def cur_item(self):
+        return self.canvas.cur_item
+
+    @property
+    def xy(self) -> np.ndarray | None:
+        return self.canvas.xy
+
+    @property
+    def tree(self):
+        return self.canvas.tree
 
     def set_title(self, text: str) -> None:
-        self.plot.setTitle(html.escape(text), size="9pt")
+        self.canvas.plot_item.setTitle(html.escape(text), size="9pt")
 
-    def set_points(self, xy: Optional[np.ndarray], method: str) -> None:
+    def set_points(self, xy: np.ndarray | None, method: str) -> None:
         """Positions of every item (dataset order) from projection ``method``; None clears."""
-        if xy is not None and self.xy is not None and self.method == method and np.array_equal(xy, self.xy):
-            return
-        self.xy, self.method, self.tree = xy, method, None
-        self.cloud.clear()
-        if xy is None:
-            self.shown = np.empty(0, dtype=np.int64)
-            return
-        n = len(xy)
-        if n > MAX_MAP_POINTS:
-            rng = np.random.default_rng(0)
-            self.shown = np.sort(rng.choice(n, size=MAX_MAP_POINTS, replace=False))
-        else:
-            self.shown = np.arange(n)
-        pts = np.ascontiguousarray(xy[self.shown], dtype=np.float64)
-        self.view.runner.submit(TREE_KEY + self.name, build_tree, pts,
-                                on_result=lambda tree, xy=xy: self._set_tree(xy, tree))
-        lo, hi = pts.min(axis=0), pts.max(axis=0)
-        span = np.maximum(hi - lo, 1e-6)
-        self.vb.setRange(QRectF(float(lo[0]), float(lo[1]), float(span[0]), float(span[1])), padding=0.05)
-
-    def _set_tree(self, xy: np.ndarray, tree) -> None:
-        if xy is self.xy:
-            self.tree = tree
-
-    def draw(self, coloring: Optional[Coloring]) -> None:
-        """Draw the shown points in ``coloring`` (its draw order: high disagreement on top)."""
-        if self.xy is None or coloring is None or len(coloring.codes) != len(self.xy):
-            self.cloud.clear()
-            return
-        # smaller points than the main map: two or three of these panels share its width
-        size, alpha = (7.0, 220) if len(self.shown) <= 2000 else ((4.0, 180) if len(self.shown) <= 20000 else (3.0, 150))
-        draw_coloring(self.cloud, self.xy[self.shown], coloring.codes[self.shown], coloring, size, alpha)
-        self.point_size = size
-
-    def draw_selection(self, selected: np.ndarray, current: int) -> None:
-        if self.xy is None:
-            self.sel_item.clear()
-            self.cur_item.clear()
-            return
-        sel = selected[(selected >= 0) & (selected < len(self.xy))][:MAX_MAP_POINTS]
-        size = self.point_size + 5
-        if sel.size:
-            self.sel_item.set_data(self.xy[sel], np.zeros(len(sel), dtype=np.int64),
-                                   [(size, pg.mkPen(20, 20, 20, 230, width=1.5), None)])
-        else:
-            self.sel_item.clear()
-        if 0 <= current < len(self.xy):  # a white-and-black ring: visible on every colour map
-            self.cur_item.set_data(np.repeat(self.xy[current:current + 1], 2, axis=0), np.array([0, 1]),
-                                   [(22, pg.mkPen("w", width=5), None), (22, pg.mkPen("k", width=2), None)])
-        else:
-            self.cur_item.clear()
-
-    # -- picking and selecting ---------------------------------------------------------------------------
-    def point_at(self, x: float, y: float) -> int:
-        """The item drawn nearest to data position ``(x, y)`` within :data:`PICK_PX` pixels, or -1."""
-        if self.xy is None or not len(self.shown):
-            return -1
-        px = self.vb.viewPixelSize()
-        j = nearest_point(self.xy[self.shown], x, y, (float(px[0]), float(px[1])), PICK_PX, self.tree)
-        return int(self.shown[j]) if j >= 0 else -1
-
-    def _clicked(self, pos: QPointF, mods) -> None:
-        i = self.point_at(pos.x(), pos.y())
-        add = bool(mods & Qt.ControlModifier)
-        sel = self.view.selection
-        if i >= 0:
-            sel.set_current(i, self.view.name)
-            if add:
-                sel.add_to_selection([i], self.view.name)
-            else:
-                sel.set_selection([i], self.view.name)
-        elif not add:
-            sel.set_selection([], self.view.name)
+        self.method = method
+        self.canvas.set_points(xy)
 
     def select_rect(self, rect: QRectF, add: bool = False) -> np.ndarray:
-        if self.xy is None:
-            return np.empty(0, dtype=np.int64)
-        idx = points_in_rect(self.xy, rect)
-        self.view._apply_selection(idx, add)
-        return idx
+        return self.canvas.select_rect(rect, add)
 
-    def select_polygon(self, polygon: np.ndarray, add: bool = False) -> None:
-        if self.xy is not None:
-            self.view.runner.submit(SELECT_KEY, lasso_job, self.xy, polygon,
-                                    on_result=lambda idx: self.view._apply_selection(idx, add))
+    def close(self) -> None:
+        self.canvas.close()
 
 
 # -- the view ------------------------------------------------------------------------------------------
@@ -341,13 +278,14 @@ class CompareView(View):
 
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(model, runner, parent)
-        self.result: Optional[CompareResult] = None
+        self.view_state = model.views.compare
+        self.result: CompareResult | None = None
         #: encoder name -> (the set, k, its checks as EncoderComparison.metrics_ holds them)
-        self._metrics: Dict[str, Tuple[EmbeddingSet, int, Dict]] = {}
-        self.coloring: Optional[Coloring] = None
-        self.panels: Dict[str, _MapPanel] = {}
+        self._metrics: dict[str, tuple[EmbeddingSet, int, dict]] = {}
+        self.coloring: Coloring | None = None
+        self.panels: dict[str, _MapPanel] = {}
         self._dirty = True
-        self._pca_requested: Dict[str, EmbeddingSet] = {}
+        self._pca_requested: dict[str, EmbeddingSet] = {}
         self._color_bar = None
 
         # -- hint page (fewer than two encoders)
@@ -367,7 +305,6 @@ class CompareView(View):
         # -- controls
         self.k_box = QSpinBox()
         self.k_box.setRange(1, 100)
-        self.k_box.setValue(10)
         self.k_box.setToolTip("Neighbours per item for the kNN overlap and the checks")
         self.color_box = QComboBox()
         self.color_box.addItem("neighbour disagreement", "disagreement")
@@ -425,7 +362,6 @@ class CompareView(View):
 
         # -- right: one map per encoder
         self.plots = pg.GraphicsLayoutWidget()
-        self.legend: Optional[LegendBox] = None
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.plots)
@@ -444,28 +380,28 @@ class CompareView(View):
         self.stack.addWidget(hint_page)
         self.stack.addWidget(content)
 
-        self.k_box.valueChanged.connect(lambda _v: self.refresh())
-        self.color_box.currentIndexChanged.connect(lambda _i: self._request_coloring())
+        bind(self.k_box, self.view_state, "k", on_change=lambda _v: self.refresh())
+        bind(self.color_box, self.view_state, "color_by", on_change=lambda _v: self._request_coloring())
         model.dataset_changed.connect(self._on_dataset)
         model.embeddings_changed.connect(lambda _n: self.refresh())
         model.active_changed.connect(lambda _n: self.refresh())
         model.projection_changed.connect(self._on_projection)
-        model.selection.selection_changed.connect(lambda _idx, _src: self._draw_selection())
-        model.selection.current_changed.connect(lambda _i, _src: self._on_current())
+        # each map's canvas draws the shared selection itself; the numbers follow the current item
+        model.selection.current_changed.connect(lambda _i, _src: self._show_current())
         self._on_dataset()
 
     # -- public ------------------------------------------------------------------------------------------
     @property
     def k(self) -> int:
-        return int(self.k_box.value())
+        return int(self.view_state.k)
 
     @property
-    def comparison(self) -> Optional[EncoderComparison]:
+    def comparison(self) -> EncoderComparison | None:
         return self.result.comparison if self.result is not None else None
 
     def refresh(self) -> None:
         """Compare the shown sets (computing what is missing); a hint when fewer than two."""
-        sets = ordered_sets(self.state, MAX_SETS)
+        sets = self.shown_sets()
         if len(sets) < 2:
             self._show_hint(sets)
             return
@@ -479,16 +415,18 @@ class CompareView(View):
             self._load_projection(name)
         missing = {n: e for n, e in sets.items() if not self._has_metrics(n, e)}
         if missing:
-            self.runner.submit(METRICS_KEY, metrics_job, missing, self.k,
+            self.runner.submit(JobKind.COMPARE_METRICS, metrics_job, missing, self.k,
                                on_result=lambda res, sets=missing, k=self.k: self._measured(sets, k, res),
+                               is_stale=lambda sets=missing: not self._all_current(sets),
                                on_error=self._failed)
         if self._current(sets):
             self._show_result()
             return
-        if self.coloring is None or len(self.coloring.codes) != self.state.n_items:
-            self._set_coloring(build_coloring(self.state.dataset, ("none", "")))  # plain points until then
-        self.runner.submit(JOB_KEY, compare_job, dict(sets), self.state.dataset.ids, self.k,
+        if self.coloring is None or len(self.coloring.codes) != self.model.n_items:
+            self._set_coloring(plain_coloring(self.model.n_items))  # plain points until then
+        self.runner.submit(JobKind.COMPARE, compare_job, dict(sets), self.model.dataset.ids, self.k,
                            on_result=self._computed, on_error=self._failed,
+                           is_stale=lambda sets=dict(sets), k=self.k: k != self.k or not self._all_current(sets),
                            on_progress=lambda f, m: self.status.setText(f"comparing\u2026 {f * 100:.0f} %  {m}"))
         self.status.setText("comparing\u2026")
         if self.result is None:
@@ -512,32 +450,38 @@ class CompareView(View):
         if action is not None:
             action.trigger()
 
-    def session_state(self) -> Dict[str, object]:
-        """k and the colouring, for a saved session."""
-        return {"k": self.k, "color": self.color_box.currentData()}
-
-    def restore_session_state(self, saved: Dict[str, object]) -> None:
-        """Put back what :meth:`session_state` returned."""
-        i = self.color_box.findData(saved.get("color"))
-        if i >= 0:
-            self.color_box.setCurrentIndex(i)
-        k = saved.get("k")
-        if isinstance(k, int):
-            self.k_box.setValue(k)
-
     def export_plot(self, path: str) -> None:
         """Write the maps as PNG or SVG (by the file extension)."""
         export_plot_item(self.plots.ci, path)
 
     @property
-    def metrics(self) -> Dict[str, Dict]:
+    def metrics(self) -> dict[str, dict]:
         """Each shown encoder's checks, when measured (as ``EncoderComparison.metrics_``)."""
-        return {n: self._metrics[n][2] for n in ordered_sets(self.state, MAX_SETS) if n in self._metrics}
+        return {n: self._metrics[n][2] for n in self.shown_sets() if n in self._metrics}
+
+    def shown_sets(self) -> dict[str, EmbeddingSet]:
+        """The sets compared: ``model.views.compare.encoders`` when at least two of them are encoded,
+        else every set (the active one first); at most :data:`MAX_SETS`."""
+        chosen = [n for n in self.view_state.encoders if n in self.model.sets]
+        if len(chosen) >= 2:
+            return {n: self.model.sets[n] for n in chosen[:MAX_SETS]}
+        return ordered_sets(self.model, MAX_SETS)
+
+    def hover_text(self, i: int) -> str:
+        """Rich text of a map's hover card for item ``i`` (with its disagreement once compared)."""
+        r = self.result
+        extra = ""
+        if r is not None and 0 <= i < len(r.disagreement):
+            extra = f"neighbour disagreement {r.disagreement[i]:.2f}"
+        return item_html(self.model.dataset, i, extra)
 
     def shutdown(self) -> None:
-        for key in [JOB_KEY, METRICS_KEY, COLOR_KEY, SELECT_KEY] + [TREE_KEY + n for n in self.panels] + \
-                   [PCA_KEY + n for n in self._pca_requested]:
+        for key in (JobKind.COMPARE, JobKind.COMPARE_METRICS, JobKind.COMPARE_COLOR):
             self.runner.cancel(key)
+        for name in self._pca_requested:
+            self.runner.cancel(JobKind.COMPARE_PCA.key(name))
+        for panel in self.panels.values():
+            panel.canvas.shutdown()
 
     # -- state ---------------------------------------------------------------------------------------------
     def _on_dataset(self) -> None:
@@ -549,9 +493,9 @@ class CompareView(View):
         self._sync_panels([])
         self.refresh()
 
-    def _show_hint(self, sets: Dict[str, EmbeddingSet]) -> None:
-        self.runner.cancel(JOB_KEY)
-        ds = self.state.dataset
+    def _show_hint(self, sets: dict[str, EmbeddingSet]) -> None:
+        self.runner.cancel(JobKind.COMPARE)
+        ds = self.model.dataset
         if ds is None:
             text = "Open data, then add a second encoder to compare how two models see the same items."
         elif not sets:
@@ -574,24 +518,27 @@ class CompareView(View):
         if self._dirty or self.stack.currentWidget() is self.hint_page:
             self.refresh()
 
-    def _current(self, sets: Dict[str, EmbeddingSet]) -> bool:
+    def _current(self, sets: dict[str, EmbeddingSet]) -> bool:
         r = self.result
         return (r is not None and r.k == self.k and list(r.sets) == list(sets)
                 and all(r.sets[n] is sets[n] for n in sets))
+
+    def _all_current(self, sets: dict[str, EmbeddingSet]) -> bool:
+        return all(self.model.is_current(emb, name) for name, emb in sets.items())
 
     def _has_metrics(self, name: str, emb: EmbeddingSet) -> bool:
         hit = self._metrics.get(name)
         return hit is not None and hit[0] is emb and hit[1] == self.k
 
-    def _measured(self, sets: Dict[str, EmbeddingSet], k: int, result: Dict[str, Dict]) -> None:
+    def _measured(self, sets: dict[str, EmbeddingSet], k: int, result: dict[str, dict]) -> None:
         for name, metrics in result.items():
             self._metrics[name] = (sets[name], k, metrics)
-        if self.result is not None and self._current(ordered_sets(self.state, MAX_SETS)):
+        if self.result is not None and self._current(self.shown_sets()):
             self._show_metrics()
 
     def _computed(self, result: CompareResult) -> None:
         self.result = result
-        if not self._current(ordered_sets(self.state, MAX_SETS)):
+        if not self._current(self.shown_sets()):
             self.refresh()
             return
         self._show_result()
@@ -602,96 +549,86 @@ class CompareView(View):
         self.summary.setText(theme.error_html(message))
 
     # -- maps ----------------------------------------------------------------------------------------------
-    def _sync_panels(self, names: List[str]) -> None:
+    def _sync_panels(self, names: list[str]) -> None:
         if list(self.panels) == names:
             return
-        for name in self.panels:
-            self.runner.cancel(TREE_KEY + name)
+        for panel in self.panels.values():
+            panel.close()
         self.plots.clear()
         self._color_bar = None
         self.panels = {name: _MapPanel(self, name, col) for col, name in enumerate(names)}
-        self.legend = LegendBox(self.panels[names[0]].vb) if names else None
         self._draw_colors()
 
     def _load_projection(self, name: str) -> None:
         panel = self.panels.get(name)
-        emb = self.state.sets.get(name)
+        emb = self.model.sets.get(name)
         if panel is None or emb is None:
             return
         got, method = None, ""
-        for method in ("umap", "pca"):
-            got = self.state.projection(method, name)
+        for method in PANEL_METHODS:
+            got = self.model.projection(method, name)
             if got is not None:
                 break
         if got is None:
             panel.set_points(None, "")
             panel.set_title(f"{short_name(name)} \u2014 computing its map\u2026")
-            if name != self.state.active and self._pca_requested.get(name) is not emb:
+            if name != self.model.active and self._pca_requested.get(name) is not emb:
                 self._pca_requested[name] = emb
-                self.runner.submit(PCA_KEY + name, run_pca, emb,
-                                   on_result=lambda proj, name=name, emb=emb: self._pca_done(name, emb, proj))
+                self.runner.submit(JobKind.COMPARE_PCA.key(name), run_pca, emb,
+                                   on_result=lambda proj, name=name: self._pca_done(name, proj),
+                                   is_stale=lambda name=name, emb=emb: not self.model.is_current(emb, name))
             return
         xy = np.asarray(got[0], dtype=np.float32)[:, :2]
         order = self.result.order.get(name) if self.result is not None else None
-        if order is None and len(xy) != self.state.n_items:
-            order = state_order(emb, self.state.dataset.ids)
+        if order is None and len(xy) != self.model.n_items:
+            order = state_order(emb, self.model.dataset.ids)
         if order is not None:
             xy = xy[order]
         panel.set_points(np.ascontiguousarray(xy), method)
         panel.set_title(f"{short_name(name)} \u00b7 {method.upper()}")
-        panel.draw(self.coloring)
-        panel.draw_selection(self.selection.selected, self.selection.current)
+        panel.canvas.set_coloring(self.coloring, legend=self._legend_on(name))
 
-    def _pca_done(self, name: str, emb: EmbeddingSet, proj) -> None:
-        if self.state.sets.get(name) is emb:
-            self.state.set_projection("pca", proj.embedding_, proj, name=name)
+    def _pca_done(self, name: str, proj) -> None:
+        self.model.set_projection("pca", proj.embedding_, proj, name=name)
 
     def _on_projection(self, name: str) -> None:
         if name in self.panels and self.isVisible():
             self._load_projection(name)
 
     def _request_coloring(self) -> None:
-        ds = self.state.dataset
-        kind = self.color_box.currentData()
+        ds = self.model.dataset
+        kind = self.view_state.color_by
         if ds is None or (self.result is None and kind != "label"):
             return
-        disagreement = self.result.disagreement if self.result is not None else None
-        self.runner.submit(COLOR_KEY, coloring_job, ds, kind, disagreement,
-                           on_result=self._set_coloring)
+        result = self.result
+        disagreement = result.disagreement if result is not None else None
+        self.runner.submit(JobKind.COMPARE_COLOR, compare_coloring, ds, kind, disagreement,
+                           on_result=self._set_coloring,
+                           is_stale=lambda: (self.model.dataset is not ds or self.view_state.color_by != kind
+                                             or self.result is not result))
 
     def _set_coloring(self, coloring: Coloring) -> None:
-        if self.state.dataset is None or len(coloring.codes) != self.state.n_items:
+        if self.model.dataset is None or len(coloring.codes) != self.model.n_items:
             return
         self.coloring = coloring
         self._draw_colors()
 
     def _draw_colors(self) -> None:
         c = self.coloring
-        for panel in self.panels.values():
-            panel.draw(c)
+        for name, panel in self.panels.items():
+            panel.canvas.set_coloring(c, legend=self._legend_on(name))
         if self._color_bar is not None:
             self.plots.ci.removeItem(self._color_bar)
             self._color_bar = None
-        if self.legend is not None:
-            self.legend.set_rows(c.legend if c is not None and not c.continuous else [])
         if c is not None and c.continuous and self.panels:
-            self._color_bar = pg.ColorBarItem(values=c.vrange, colorMap=c.cmap, interactive=False, width=12,
+            self._color_bar = pg.ColorBarItem(values=c.vrange, colorMap=colormap(c.cmap), interactive=False, width=12,
                                               label="neighbour disagreement", colorMapMenu=False)
             self.plots.addItem(self._color_bar, row=0, col=len(self.panels))
 
-    def _draw_selection(self) -> None:
-        for panel in self.panels.values():
-            panel.draw_selection(self.selection.selected, self.selection.current)
-
-    def _apply_selection(self, idx: np.ndarray, add: bool) -> None:
-        if add:
-            self.selection.add_to_selection(idx, self.name)
-        else:
-            self.selection.set_selection(idx, self.name)
-
-    def _on_current(self) -> None:
-        self._draw_selection()
-        self._show_current()
+    def _legend_on(self, name: str) -> bool:
+        """The legend's rows go on the first map only; a continuous colouring has a colour bar."""
+        c = self.coloring
+        return bool(self.panels) and name == next(iter(self.panels)) and c is not None and not c.continuous
 
     # -- numbers -----------------------------------------------------------------------------------------------
     def _show_result(self) -> None:
@@ -739,14 +676,15 @@ class CompareView(View):
     def _show_current(self) -> None:
         i = self.selection.current
         r = self.result
-        ds = self.state.dataset
+        ds = self.model.dataset
         if r is None or ds is None or not 0 <= i < len(r.disagreement):
             self.current_label.setText("<i>Click an item (here or in any view) to see how many neighbours the "
                                        "encoders share for it.</i>")
             return
         title = item_title(ds, i)
         head = f"<b>{html.escape(ds.ids[i])}</b>" + (f" ({html.escape(title)})" if title else "")
-        pairs = [f"{html.escape(short_name(a))} &amp; {html.escape(short_name(b))} share {int(round(o[i] * r.k))} of {r.k}"
+        pairs = [f"{html.escape(short_name(a))} &amp; {html.escape(short_name(b))} "
+                 f"share {int(round(o[i] * r.k))} of {r.k}"
                  for (a, b), o in r.comparison.overlap_.items()]
         self.current_label.setText(f"{head}: {'; '.join(pairs)} neighbours "
                                    f"(disagreement {r.disagreement[i]:.2f}).")
@@ -763,7 +701,7 @@ class CompareView(View):
 
 
 # -- tables ----------------------------------------------------------------------------------------------
-def _fill_matrix(t: QTableWidget, names: List[str], matrix: np.ndarray) -> None:
+def _fill_matrix(t: QTableWidget, names: list[str], matrix: np.ndarray) -> None:
     """A square table of ``matrix`` (rows and columns ``names``), cells shaded by value (0..1)."""
     t.clear()
     t.setRowCount(len(names))

@@ -15,9 +15,10 @@ from embedview.model.views._base import ViewStateMixin
 class CompareState(ViewStateMixin):
     """The Compare view: the encoders compared and how their maps are coloured."""
 
-    #: encoders side by side (empty: every encoded set)
+    #: encoders side by side, in this order (fewer than two of them encoded: every encoded set,
+    #: the active one first); at most three are shown
     encoders: Tuple[str, ...] = ()
-    #: neighbours for the kNN agreement
+    #: neighbours per item for the kNN overlap and each encoder's checks
     k: int = 10
-    #: "label" or "disagreement"
-    color_by: str = "label"
+    #: "disagreement" (how much the encoders disagree about each item's neighbours) or "label"
+    color_by: str = "disagreement"
