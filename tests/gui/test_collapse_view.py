@@ -3,13 +3,11 @@ noise), the verdict badge and plots that follow them, whitening equal to the cor
 
 import numpy as np
 import pytest
+from viewkit import digits_set
 
 from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.loaders import load_paths
-
-from viewkit import digits_set
-
 
 ENV_SIZE = (1300, 600)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
@@ -79,23 +77,62 @@ def test_whitening_and_centring_equal_the_core_on_transformed_data(env, tmp_path
     _wait_result(env, view)
     raw_rank = view.results["precomputed"].effective_rank_
 
-    view.set_mitigation(whitened=True)
-    env.qtbot.waitUntil(lambda: "vectors whitened" in view.status.text(), timeout=20_000)
+    choices = env.state.views.collapse
+    view.whiten_box.click()  # the user ticks the box: the choice is the model's
+    assert choices.whiten is True and view.whitened
     white = CollapseDiagnostics().fit(whiten(emb.vectors))
+    env.qtbot.waitUntil(lambda: view.results["precomputed"].effective_rank_ != raw_rank, timeout=20_000)
+    assert "vectors whitened" in view.status.text()
     got = view.results["precomputed"]
     assert got.effective_rank_ == pytest.approx(white.effective_rank_, rel=1e-9)
     assert got.effective_rank_ > raw_rank + 10  # every used direction now counts equally
     assert view.cell("effective rank (RankMe)", "precomputed") == f"{white.effective_rank_:.1f}"
 
-    view.set_mitigation(center=True, whitened=False)
-    env.qtbot.waitUntil(lambda: "vectors mean-centred" in view.status.text(), timeout=20_000)
+    choices.whiten = False  # set in the model (a session, a script): the boxes and results follow
+    choices.center = True
+    assert view.center_box.isChecked() and not view.whiten_box.isChecked()
     centred = CollapseDiagnostics().fit(mean_center(emb.vectors))
+    env.qtbot.waitUntil(lambda: view.results["precomputed"].cosine_mean_ == pytest.approx(centred.cosine_mean_,
+                                                                                          abs=1e-9), timeout=20_000)
+    assert "vectors mean-centred" in view.status.text()
     assert view.results["precomputed"].cosine_mean_ == pytest.approx(centred.cosine_mean_, abs=1e-9)
     assert view.results["precomputed"].cosine_mean_ < 0.1  # digits share a big offset; centring removes it
 
     view.set_mitigation(center=False)  # back to raw: from the cache, no job
+    assert choices.center is False and not view.center_box.isChecked()
     assert view.results["precomputed"].effective_rank_ == raw_rank
     assert not env.runner.active_keys()
+
+
+def test_spread_choice_redraws_and_new_data_clears_the_mitigations(env, tmp_path):
+    from embedview.core.collapse import collapse_curves
+    from embedview.gui.views.collapse import CollapseView
+
+    view = env.add(CollapseView)
+    env.show()
+    emb = digits_set(300)
+    env.load(emb)
+    _wait_result(env, view)
+    choices = env.state.views.collapse
+    drawn = view.spread_plot.listDataItems()[0].getOriginalDataset()[1]
+    np.testing.assert_allclose(drawn, collapse_curves(view.results["precomputed"]).spread)
+    view.spread_box.setCurrentIndex(view.spread_box.findData("var"))
+    assert choices.spread == "var"
+    drawn = view.spread_plot.listDataItems()[0].getOriginalDataset()[1]
+    np.testing.assert_allclose(drawn, collapse_curves(view.results["precomputed"], variance=True).spread)
+    choices.log = True
+    assert view.log_box.isChecked() and view.spread_plot.getViewBox().state["logMode"][1]
+
+    # a tick left from other data would measure the new data mitigated and could hide its collapse
+    choices.whiten = True
+    env.qtbot.waitUntil(lambda: "vectors whitened" in view.status.text(), timeout=20_000)
+    rng = np.random.default_rng(0)
+    sub = rng.normal(size=(600, 5)) @ rng.normal(size=(5, 256))
+    env.load(_npy_set(tmp_path / "subspace.npy", sub))
+    assert choices.whiten is False and not view.whiten_box.isChecked()
+    env.qtbot.waitUntil(lambda: "vectors as encoded" in view.status.text(), timeout=20_000)
+    assert view.results["precomputed"].verdict_ == "dimensional collapse"  # whitened, it would read healthy
+    assert choices.spread == "var" and choices.log  # how it is drawn stays
 
 
 def test_two_encoders_side_by_side_and_export(env, tmp_path):

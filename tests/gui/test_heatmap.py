@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
-
 from viewkit import digits_set, pca_2d
 
+from embedview.runtime.keys import JobKind
 
 ENV_SIZE = (1200, 700)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
@@ -48,7 +49,8 @@ def test_without_selection_a_label_stratified_sample(env, qtbot):
     qtbot.waitUntil(lambda: len(heat.displayed_indices) == SAMPLE_SIZE, timeout=10000)
     counts = np.unique(emb.dataset.labels[heat.displayed_indices], return_counts=True)[1]
     assert len(counts) == 10 and counts.min() >= 27 and counts.max() <= 33
-    assert "sample of 300" in heat.info.text()
+    assert "a sample of 300" in heat.choose_items().what
+    assert heat.choose_items().what in heat.info.text()  # and the view says so
     # one selected item is not a pair: still the sample
     env.selection.set_selection([3], "test")
     env.wait_idle()
@@ -63,7 +65,7 @@ def test_unlabelled_items_are_ordered_by_clusters(env, qtbot):
     env.show()
     env.load(emb)
     qtbot.waitUntil(lambda: len(heat.displayed_indices) == 200, timeout=10000)
-    assert heat.groups == [] and "clusters" in heat.info.text()
+    assert heat.groups == [] and heat.result.order_ == "cluster"
     assert sorted(heat.displayed_indices.tolist()) == list(range(200))
     U = emb.unit[heat.displayed_indices]
     np.testing.assert_allclose(heat.matrix, U @ U.T, atol=1e-5)
@@ -118,9 +120,47 @@ def test_hidden_heatmap_waits_until_shown(env, qtbot):
     qtbot.waitUntil(lambda: len(heat.displayed_indices) == 300, timeout=10000)
     heat.hide()  # e.g. a tab behind the Neighbours view
     env.selection.set_selection([7, 8, 9], "test")
-    assert not env.runner.is_running("heatmap")
+    assert not env.runner.is_running(JobKind.HEATMAP)
     env.wait_idle()
     assert len(heat.displayed_indices) == 300
     heat.show()
     qtbot.waitUntil(lambda: heat.displayed_indices.tolist() != [] and len(heat.displayed_indices) == 3, timeout=10000)
     assert sorted(heat.displayed_indices.tolist()) == [7, 8, 9]
+
+
+def test_colour_scale_is_the_models_choice(env, qtbot):
+    from embedview.core.similarity import color_levels
+    from embedview.gui.views.heatmap import HeatmapView
+
+    emb = digits_set(200)
+    heat = env.add(HeatmapView)
+    env.show()
+    env.load(emb)
+    qtbot.waitUntil(lambda: len(heat.displayed_indices) == 200, timeout=10000)
+    choices = env.state.views.heatmap
+    assert choices.scale == "data" and heat.scale_box.currentData() == "data"
+    assert heat.bar.levels() == pytest.approx(color_levels(heat.matrix, "data"))
+    lo, hi = heat.bar.levels()
+    assert -1 < lo < hi <= 1.0001 and (lo, hi) != (-1.0, 1.0)
+    heat.scale_box.setCurrentIndex(heat.scale_box.findData("full"))  # the user picks -1 .. 1
+    assert choices.scale == "full" and heat.bar.levels() == pytest.approx((-1.0, 1.0))
+    choices.scale = "data"  # a session sets it back: the box and the colours follow
+    assert heat.scale_box.currentData() == "data"
+    assert heat.bar.levels() == pytest.approx((lo, hi))
+
+
+def test_a_reencoded_active_set_is_shown_again(env, qtbot):
+    from embedview.core.embeddings import EmbeddingSet
+    from embedview.gui.views.heatmap import HeatmapView
+
+    emb = digits_set(300)
+    heat = env.add(HeatmapView)
+    env.show()
+    env.load(emb)
+    qtbot.waitUntil(lambda: len(heat.displayed_indices) == 300, timeout=10000)
+    # the active set is re-encoded (another object, other vectors): the matrix is of the new vectors
+    other = EmbeddingSet(emb.dataset, emb.vectors[:, ::-1].copy(), emb.encoder)
+    env.state.add_embeddings(other)
+    env.wait_idle()
+    U = other.unit[heat.displayed_indices]
+    np.testing.assert_allclose(heat.matrix, U @ U.T, atol=1e-5)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-
-from embedview.core.neighbors import topk
 from viewkit import digits_set
 
+from embedview.core.neighbors import topk
+from embedview.runtime.keys import JobKind
 
 ENV_SIZE = (500, 700)  # the host window of the ``env`` fixture (tests/gui/conftest.py)
 
@@ -23,6 +23,7 @@ def test_neighbours_match_exact_search_for_each_metric(env, qtbot, metric):
     env.load(emb)
     view.metric_box.setCurrentIndex(view.metric_box.findData(metric))
     view.k_box.setValue(7)
+    assert env.state.views.neighbors.metric == metric and env.state.views.neighbors.k == 7
     env.selection.set_current(42, "test")
     qtbot.waitUntil(lambda: view.query_index == 42 and len(view.displayed_indices) == 7, timeout=10000)
     want_idx, want_scores = topk(emb.vectors, 7, queries=np.array([42]), metric=metric)
@@ -69,3 +70,47 @@ def test_show_query_results_and_reset(env, qtbot):
     assert "cos" not in view.list.item(0).text()
     env.state.set_dataset(None)
     assert view.list.count() == 0 and view.query_text == ""
+
+
+def test_search_hits_arrive_through_the_model(env, qtbot):
+    """The Search view puts its hits in ``model.views.search.results``: this view lists them,
+    without either view looking the other up; hits of other data are not listed."""
+    from embedview.core.search import SearchHits, substring_search
+    from embedview.gui.views.neighbors import NeighborsView
+
+    emb = digits_set(100)
+    view = env.add(NeighborsView)
+    env.show()
+    env.load(emb)
+    choices = env.state.views.search
+    choices.results = SearchHits("round zero", np.array([5, 3, 9]), np.array([0.9, 0.8, 0.7], dtype=np.float32),
+                                 dataset=emb.dataset)
+    assert view.query_text == "round zero" and view.displayed_indices.tolist() == [5, 3, 9]
+    np.testing.assert_allclose(view.displayed_scores, [0.9, 0.8, 0.7])
+    # the search makes its best hit current: the hits stay listed
+    env.selection.set_current(5, "search")
+    assert view.query_text == "round zero" and env.runner.job(JobKind.NEIGHBORS) is None
+    choices.results = None
+    assert view.query_text == "" and view.list.count() == 0
+    other = digits_set(30)
+    choices.results = substring_search(other.dataset, "digit-1", 5)
+    assert view.query_text == "" and view.list.count() == 0
+
+
+def test_k_and_metric_set_in_the_model_recompute(env, qtbot):
+    from embedview.gui.views.neighbors import NeighborsView
+
+    emb = digits_set(300)
+    view = env.add(NeighborsView)
+    env.show()
+    env.load(emb)
+    env.selection.set_current(12, "test")
+    qtbot.waitUntil(lambda: len(view.displayed_indices) == 10, timeout=10000)
+    choices = env.state.views.neighbors
+    choices.k = 4
+    choices.metric = "euclidean"
+    assert view.k_box.value() == 4 and view.metric_box.currentData() == "euclidean"
+    qtbot.waitUntil(lambda: len(view.displayed_indices) == 4, timeout=10000)
+    env.wait_idle()
+    want, _ = topk(emb.vectors, 4, queries=np.array([12]), metric="euclidean")
+    assert view.displayed_indices.tolist() == want[0].tolist()

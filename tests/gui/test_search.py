@@ -1,14 +1,17 @@
-"""SearchView: semantic search with the real default text encoder, and the fallback without a text tower."""
+"""SearchView: semantic search with the real default text encoder, and the fallback without a text tower.
+
+The hits are asserted where they go: the model (``views.search.results``, the selection, the current
+item, ``show_view_requested``) and the Neighbours view's list."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from PIL import Image
+from viewkit import digits_set
 
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from viewkit import digits_set
 
 SENTENCES = [
     "The cat is sleeping on the sofa.",
@@ -50,31 +53,37 @@ def test_text_search_with_the_default_sentence_encoder(env, qtbot):
     neigh = env.add(NeighborsView)
     env.show()
     env.load(emb)
-    assert search.words.isEnabled() and not search.words.isChecked()
-    got = []
-    search.results_ready.connect(lambda q, idx, sc: got.append((q, idx, sc)))
+    choices = env.state.views.search
+    assert search.words.isEnabled() and not choices.words
+    got, shown = [], []
+    choices.events.results.connect(lambda hits: got.append(hits))
+    env.state.show_view_requested.connect(shown.append)
     for query, expected in (("a kitten napping on the couch", 0), ("rocket travelling to the red planet", 5),
                             ("baking a loaf in the oven", 2)):
         search.search(query)
-        qtbot.waitUntil(lambda: len(got) and got[-1][0] == query, timeout=120000)
-        _, idx, scores = got[-1]
+        assert choices.query == query and search.edit.text() == query
+        qtbot.waitUntil(lambda q=query: len(got) and got[-1] is not None and got[-1].query == q, timeout=120000)
+        hits = got[-1]
+        idx, scores = hits.indices, hits.scores
+        assert hits.by_meaning and choices.results is hits
         assert int(idx[0]) == expected, (query, [SENTENCES[i] for i in idx[:3]])
         assert np.all(np.diff(scores) <= 1e-6)  # best first
-        # the neighbours view shows the results, and they are the selection
+        # the neighbours view lists the hits; they are the selection, the best one the current item
         assert neigh.query_text == query and neigh.displayed_indices.tolist() == idx.tolist()
         assert "Results for" in neigh.header.text()
         assert env.selection.selected.tolist() == sorted(idx.tolist())
+        assert env.selection.current == expected and shown[-1] == "neighbors"
     # the results are what the query vector finds among the item vectors
     from embedview.encoders.pipeline import encode_queries, get_encoder
 
     q = encode_queries(get_encoder("default-text"), ["baking a loaf in the oven"])[0]
     sims = emb.unit @ (q / np.linalg.norm(q))
-    np.testing.assert_allclose(got[-1][2], np.sort(sims)[::-1][: len(got[-1][2])], atol=1e-4)
+    np.testing.assert_allclose(got[-1].scores, np.sort(sims)[::-1][: len(got[-1].scores)], atol=1e-4)
 
 
 def test_image_encoder_without_text_tower_says_so_and_matches_words(env, qtbot, tmp_path):
     from embedview.gui.views.neighbors import NeighborsView
-    from embedview.gui.views.search import SearchView
+    from embedview.gui.views.search import SearchView, query_support
 
     names = ["cat_01.png", "cat_02.png", "dog_01.png", "boat.png", "car.png", "cathedral.png"]
     rng = np.random.default_rng(0)
@@ -87,24 +96,42 @@ def test_image_encoder_without_text_tower_says_so_and_matches_words(env, qtbot, 
     neigh = env.add(NeighborsView)
     env.show()
     env.load(emb)
-    assert "default-image has no text tower" in search.status.text()
-    assert "CLIP" in search.status.text()
+    ok, why = query_support(emb)
+    assert not ok and "default-image has no text tower" in why and "CLIP" in why
+    assert why in search.status.text()  # the user is told
+    # word matching is forced: the model says so, the box shows it ticked and locked
+    assert env.state.views.search.words is True
     assert search.words.isChecked() and not search.words.isEnabled()
     search.search("CAT")
-    qtbot.waitUntil(lambda: search.last_query == "CAT", timeout=10000)
-    assert search.last_indices.tolist() == [0, 1, 5]  # ids / labels containing "cat"
-    assert search.last_scores is None
-    assert neigh.displayed_indices.tolist() == [0, 1, 5]
+    qtbot.waitUntil(lambda: search.results is not None and search.results.query == "CAT", timeout=10000)
+    assert search.results.indices.tolist() == [0, 1, 5]  # ids / labels containing "cat"
+    assert search.results.scores is None and search.results.total == 3
+    assert neigh.displayed_indices.tolist() == [0, 1, 5] and neigh.displayed_scores is None
+    assert env.selection.current == 0
+    # clicking a hit in the list shows its neighbours: the hits are no longer listed
+    neigh.list.item_chosen.emit(1)
+    assert env.selection.current == 1 and neigh.query_text == ""
+    # new data: the hits of the old data go, and the list with them
+    env.load(emb)
+    assert search.results is None and neigh.displayed_indices.tolist() == []
 
 
 def test_precomputed_vectors_fall_back_to_word_matching(env, qtbot):
-    from embedview.gui.views.search import SearchView
+    from embedview.gui.views.search import SearchView, query_support
 
     search = env.add(SearchView)
     env.show()
     env.load(digits_set(50))
-    assert "Precomputed vectors have no encoder" in search.status.text()
+    assert query_support(env.state.emb)[1] in search.status.text()
+    assert "Precomputed vectors have no encoder" in query_support(env.state.emb)[1]
+    assert env.state.views.search.words is True
     assert "Find words" in search.edit.placeholderText()
-    search.search("digit-4")
-    qtbot.waitUntil(lambda: search.last_query == "digit-4", timeout=10000)
-    assert search.last_indices.tolist() == [4] + list(range(40, 50))
+    search.k_box.setValue(5)
+    assert env.state.views.search.k == 5
+    search.edit.setText("digit-4")  # typed: the model has the query; Return runs it
+    assert env.state.views.search.query == "digit-4"
+    search.edit.returnPressed.emit()
+    qtbot.waitUntil(lambda: search.results is not None, timeout=10000)
+    hits = search.results
+    assert hits.query == "digit-4" and hits.indices.tolist() == [4, 40, 41, 42, 43] and hits.total == 11
+    assert env.selection.selected.tolist() == [4, 40, 41, 42, 43]

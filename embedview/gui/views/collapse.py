@@ -15,51 +15,57 @@ For the active embedding set (and, when several encoders are computed, up to
 
 Two mitigations can be toggled: mean-centring (:func:`~embedview.core.collapse.mean_center`)
 and PCA whitening (:func:`~embedview.core.collapse.whiten`); the diagnostics are then measured
-on the transformed vectors.  Above ``CollapseDiagnostics.sample`` items the transform is fitted
-on the same random sample the diagnostics use (whitening a million rows in float64 would need
-gigabytes for numbers measured on 5,000 rows anyway).  Every computation runs in the runner
-(key ``"collapse"``), only while the view is visible; results are cached per encoder and toggle
-state, so switching a toggle back is instant.
+on the transformed vectors (:func:`~embedview.core.collapse.diagnose_sets`).  The choices live in
+``model.views.collapse`` (:class:`~embedview.model.views.collapse.CollapseState`), bound both ways
+to the controls; the view reads the state, never its widgets.  Every computation runs in the
+runner (``JobKind.COLLAPSE``), only while the view is visible; results are cached per encoder and
+mitigation, so switching a toggle back is instant.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import os
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel,
-                               QScrollArea, QSplitter, QStackedLayout, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
 
-from embedview.core.collapse import CollapseDiagnostics, mean_center, whiten
+from embedview.core.collapse import CollapseDiagnostics, collapse_curves, diagnose_sets, log_floor
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.report import metric_rows
+from embedview.core.metric_table import metric_rows
 from embedview.gui import theme
+from embedview.gui.bind import bind
+from embedview.gui.views.base import View
 from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item, fill_metric_rows, metric_table
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.gui.views.base import View
+from embedview.runtime.keys import JobKind
 
 #: encoders shown side by side at most (the active one first)
 MAX_SETS = 3
-JOB_KEY = "collapse"
 #: badge colours per verdict (white text on them)
-#: singular values below this fraction of the largest are drawn at it (numerical zeros)
-SPECTRUM_FLOOR = 1e-8
 VERDICT_COLORS = {"healthy": "#2e7d32", "dimensional collapse": "#b26a00", "complete collapse": "#c62828"}
 
 
-def ordered_sets(state: AppModel, limit: int = MAX_SETS) -> Dict[str, EmbeddingSet]:
-    """The state's embedding sets, the active one first, at most ``limit`` (what Collapse and Compare show)."""
-    names = [state.active] if state.active in state.sets else []
-    names += [n for n in state.sets if n not in names]
-    return {n: state.sets[n] for n in names[:limit]}
+def ordered_sets(model: AppModel, limit: int = MAX_SETS) -> dict[str, EmbeddingSet]:
+    """The model's embedding sets, the active one first, at most ``limit`` (what Collapse and Compare show)."""
+    names = [model.active] if model.active in model.sets else []
+    names += [n for n in model.sets if n not in names]
+    return {n: model.sets[n] for n in names[:limit]}
 
 
 def short_name(name: str, width: int = 28) -> str:
@@ -80,43 +86,11 @@ def short_name(name: str, width: int = 28) -> str:
     return name
 
 
-# -- the job (plain functions; run in worker threads) ---------------------------------------------------
-def transformed(X: np.ndarray, center: bool, whitened: bool) -> np.ndarray:
-    """``X`` as measured under the toggles: whitened (which also centres), mean-centred, or as is."""
-    if whitened:
-        return whiten(X)
-    if center:
-        return mean_center(X)
-    return X
-
-
-def diagnose(emb: EmbeddingSet, center: bool = False, whitened: bool = False, progress=None) -> CollapseDiagnostics:
-    """:class:`CollapseDiagnostics` of ``emb`` (defaults, as ``run_checks`` uses) under the toggles.
-
-    Without a toggle the core runs on the vectors exactly as ``run_checks`` does.  With one, the
-    core applies the transform to the rows it samples (all rows up to ``sample``).
-    """
-    transform = None
-    if center or whitened:
-        def transform(X: np.ndarray) -> np.ndarray:
-            return transformed(X, center, whitened)
-    return CollapseDiagnostics().fit(emb.vectors, progress=progress, transform=transform)
-
-
-def diagnose_sets(sets: Dict[str, EmbeddingSet], center: bool, whitened: bool,
-                  progress=None) -> Dict[str, CollapseDiagnostics]:
-    """:func:`diagnose` for each set, in order."""
-    out: Dict[str, CollapseDiagnostics] = {}
-    n = max(1, len(sets))
-    for i, (name, emb) in enumerate(sets.items()):
-        out[name] = diagnose(emb, center, whitened, progress=progress.sub(i / n, (i + 1) / n))
-    return out
-
-
-def metric_table_rows(diags: Dict[str, CollapseDiagnostics]) -> List[Tuple[str, List[str]]]:
+# -- the metric table ----------------------------------------------------------------------------------
+def metric_table_rows(diags: dict[str, CollapseDiagnostics]) -> list[tuple[str, list[str]]]:
     """``(row title, one cell per encoder)`` for the collapse group of the report's metric rows."""
     results = {name: {"verdict": d.verdict_, "collapse": d.to_dict()} for name, d in diags.items()}
-    rows: List[Tuple[str, List[str]]] = []
+    rows: list[tuple[str, list[str]]] = []
     in_group = False
     for title, cell in metric_rows(10):
         if cell is None:
@@ -140,12 +114,12 @@ class CollapseView(View):
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(model, runner, parent)
         #: the diagnostics shown, encoder name -> CollapseDiagnostics (active first)
-        self.results: Dict[str, CollapseDiagnostics] = {}
+        self.results: dict[str, CollapseDiagnostics] = {}
         #: (name, center, whiten) -> (the EmbeddingSet it was computed from, diagnostics)
-        self._cache: Dict[Tuple[str, bool, bool], Tuple[EmbeddingSet, CollapseDiagnostics]] = {}
+        self._cache: dict[tuple[str, bool, bool], tuple[EmbeddingSet, CollapseDiagnostics]] = {}
         self._dirty = True
-        self.badges: Dict[str, QLabel] = {}
-        self.reasons: Dict[str, QLabel] = {}
+        self.badges: dict[str, QLabel] = {}
+        self.reasons: dict[str, QLabel] = {}
 
         # -- controls
         self.center_box = QCheckBox("Mean-centre")
@@ -232,10 +206,11 @@ class CollapseView(View):
         self.stack.addWidget(self.placeholder)
         self.stack.addWidget(content)
 
-        self.center_box.toggled.connect(lambda _c: self.refresh())
-        self.whiten_box.toggled.connect(lambda _c: self.refresh())
-        self.spread_box.currentIndexChanged.connect(lambda _i: self._draw())
-        self.log_box.toggled.connect(lambda _c: self._draw())
+        choices = model.views.collapse
+        bind(self.center_box, choices, "center", on_change=lambda _v: self.refresh())
+        bind(self.whiten_box, choices, "whiten", on_change=lambda _v: self.refresh())
+        bind(self.spread_box, choices, "spread", on_change=lambda _v: self._draw())
+        bind(self.log_box, choices, "log", on_change=lambda _v: self._draw())
         model.dataset_changed.connect(self._on_dataset)
         model.embeddings_changed.connect(lambda _n: self.refresh())
         model.active_changed.connect(lambda _n: self.refresh())
@@ -244,22 +219,24 @@ class CollapseView(View):
     # -- public ------------------------------------------------------------------------------------------
     @property
     def center(self) -> bool:
-        return self.center_box.isChecked()
+        """Mean-centring chosen (``model.views.collapse.center``)."""
+        return self.model.views.collapse.center
 
     @property
     def whitened(self) -> bool:
-        return self.whiten_box.isChecked()
+        """PCA whitening chosen (``model.views.collapse.whiten``)."""
+        return self.model.views.collapse.whiten
 
-    def set_mitigation(self, center: Optional[bool] = None, whitened: Optional[bool] = None) -> None:
-        """Set the toggles (each change recomputes in the runner)."""
+    def set_mitigation(self, center: bool | None = None, whitened: bool | None = None) -> None:
+        """Choose the mitigations in the model (each change recomputes in the runner)."""
         if center is not None:
-            self.center_box.setChecked(bool(center))
+            self.model.views.collapse.center = bool(center)
         if whitened is not None:
-            self.whiten_box.setChecked(bool(whitened))
+            self.model.views.collapse.whiten = bool(whitened)
 
-    def shown_sets(self) -> Dict[str, EmbeddingSet]:
+    def shown_sets(self) -> dict[str, EmbeddingSet]:
         """The sets the view shows: the active one first, then the others, at most :data:`MAX_SETS`."""
-        return ordered_sets(self.state)
+        return ordered_sets(self.model)
 
     def refresh(self) -> None:
         """Show the diagnostics for the current sets and toggles (computing what is missing)."""
@@ -274,49 +251,38 @@ class CollapseView(View):
         center, white = self.center, self.whitened
         missing = {n: e for n, e in sets.items() if not self._cached(n, e, center, white)}
         if not missing:
-            self.runner.cancel(JOB_KEY)
+            self.runner.cancel(JobKind.COLLAPSE)
             self._show({n: self._cache[(n, center, white)][1] for n in sets})
             return
         what = "whitened " if white else ("centred " if center else "")
         self.status.setText(f"measuring the {what}spectrum of {', '.join(missing)}\u2026")
-        self.runner.submit(JOB_KEY, diagnose_sets, missing, center, white,
+        model = self.model
+        self.runner.submit(JobKind.COLLAPSE, diagnose_sets, missing, center, white,
                            on_result=lambda res, sets=sets, c=center, w=white: self._computed(sets, c, w, res),
                            on_progress=lambda f, _m: self.status.setText(f"measuring\u2026 {f * 100:.0f} %"),
-                           on_error=self._failed)
-
-    def session_state(self) -> Dict[str, object]:
-        """The toggles and plot choices, for a saved session."""
-        return {"center": self.center, "whiten": self.whitened, "spread": self.spread_box.currentData(),
-                "log": self.log_box.isChecked()}
-
-    def restore_session_state(self, saved: Dict[str, object]) -> None:
-        """Put back what :meth:`session_state` returned."""
-        i = self.spread_box.findData(saved.get("spread"))
-        if i >= 0:
-            self.spread_box.setCurrentIndex(i)
-        self.log_box.setChecked(bool(saved.get("log", False)))
-        self.set_mitigation(bool(saved.get("center", False)), bool(saved.get("whiten", False)))
+                           on_error=self._failed,
+                           is_stale=lambda: not all(model.is_current(e, n) for n, e in missing.items()))
 
     def export_plot(self, path: str) -> None:
         """Write the three plots as PNG or SVG (by the file extension)."""
         export_plot_item(self.plots.ci, path)
 
     def shutdown(self) -> None:
-        self.runner.cancel(JOB_KEY)
+        self.runner.cancel(JobKind.COLLAPSE)
 
     # -- internals ------------------------------------------------------------------------------------------
     def _cached(self, name: str, emb: EmbeddingSet, center: bool, white: bool) -> bool:
         hit = self._cache.get((name, center, white))
         return hit is not None and hit[0] is emb
 
-    def _computed(self, sets: Dict[str, EmbeddingSet], center: bool, white: bool,
-                  result: Dict[str, CollapseDiagnostics]) -> None:
+    def _computed(self, sets: dict[str, EmbeddingSet], center: bool, white: bool,
+                  result: dict[str, CollapseDiagnostics]) -> None:
         for name, diag in result.items():
             self._cache[(name, center, white)] = (sets[name], diag)
         now = self.shown_sets()
         same = list(now) == list(sets) and all(now[n] is sets[n] for n in sets)
         if not same or (center, white) != (self.center, self.whitened):
-            self.refresh()  # something changed while it ran
+            self.refresh()  # the sets shown or the choices changed while it ran: its part is cached
             return
         self._show({n: self._cache[(n, center, white)][1] for n in sets})
 
@@ -324,14 +290,14 @@ class CollapseView(View):
         self.status.setText(theme.error_html(f"collapse diagnostics failed: {message}"))
 
     def _on_dataset(self) -> None:
-        self.runner.cancel(JOB_KEY)
+        self.runner.cancel(JobKind.COLLAPSE)
         self._cache.clear()
         self.results = {}
         self._show_placeholder()
         self.refresh()
 
     def _show_placeholder(self) -> None:
-        if self.state.dataset is None:
+        if self.model.dataset is None:
             self.placeholder.setText("Open data to see whether its embedding uses its dimensions.")
         else:
             self.placeholder.setText("Encoding\u2026 the collapse diagnostics appear when the embeddings are ready.")
@@ -342,7 +308,7 @@ class CollapseView(View):
         if self._dirty:
             self.refresh()
 
-    def _show(self, diags: Dict[str, CollapseDiagnostics]) -> None:
+    def _show(self, diags: dict[str, CollapseDiagnostics]) -> None:
         self.results = dict(diags)
         self.stack.setCurrentWidget(self.content)
         mode = "whitened" if self.whitened else ("mean-centred" if self.center else "as encoded")
@@ -352,8 +318,8 @@ class CollapseView(View):
         self._fill_table()
         self._draw()
 
-    def _colors(self) -> Dict[str, QColor]:
-        return dict(zip(self.results, categorical_colors(len(self.results))))
+    def _colors(self) -> dict[str, QColor]:
+        return dict(zip(self.results, categorical_colors(len(self.results)), strict=True))
 
     def _fill_verdicts(self) -> None:
         while self.verdict_box.count():
@@ -361,7 +327,7 @@ class CollapseView(View):
             if w is not None:
                 w.deleteLater()
         self.badges = {}
-        self.reasons: Dict[str, QLabel] = {}
+        self.reasons: dict[str, QLabel] = {}
         colors = self._colors()
         for name, d in self.results.items():
             box = QWidget()
@@ -411,8 +377,8 @@ class CollapseView(View):
             return
         colors = self._colors()
         several = len(self.results) > 1
-        variance = self.spread_box.currentData() == "var"
-        log = self.log_box.isChecked()
+        choices = self.model.views.collapse
+        variance, log = choices.spread == "var", choices.log
         self.spread_plot.setLogMode(y=log)
         what = "variance" if variance else "std"
         rel = "relative to the largest" if several else ""
@@ -422,35 +388,23 @@ class CollapseView(View):
             axis = p.getAxis("left")
             axis.setLabel(rel)
             axis.showLabel(bool(rel))
-        curves = {}
-        for name, d in self.results.items():
-            v = np.sort(np.asarray(d.per_dim_std_, dtype=np.float64))[::-1]
-            v = v ** 2 if variance else v
-            if several and v.size and v[0] > 0:
-                v = v / v[0]
-            curves[name] = v
-        positive = [float(v[v > 0].min()) for v in curves.values() if np.any(v > 0)]
-        level = math.log10(min(positive)) - 0.5 if log and positive else 0.0
-        for name, v in curves.items():
+        curves = {name: collapse_curves(d, variance=variance, relative=several) for name, d in self.results.items()}
+        level = log_floor([c.spread for c in curves.values()]) if log else 0.0
+        for name, c in curves.items():
             fill = pg.mkColor(colors[name])
             fill.setAlpha(90 if several else 150)
-            if log:
-                v = np.where(v > 0, v, np.nan)  # a dead dimension has no logarithm: it shows as a gap
+            v = np.where(c.spread > 0, c.spread, np.nan) if log else c.spread  # a dead dimension: a gap
             self.spread_plot.plot(np.arange(len(v) + 1), v, stepMode="center", fillLevel=level, brush=fill,
                                   pen=pg.mkPen(colors[name], width=1), connect="finite")
-        for name, d in self.results.items():
-            s = np.asarray(d.singular_values_, dtype=np.float64)
-            if s.size and s[0] > 0:
-                # null directions are numerically ~1e-8 of the first: floor them so the drop shows
-                s = np.maximum(s / s[0] if several else s, SPECTRUM_FLOOR * (1.0 if several else s[0]))
-                symbol = "o" if len(s) <= 40 else None
-                self.spectrum_plot.plot(np.arange(1, len(s) + 1), s, pen=pg.mkPen(colors[name], width=2),
-                                        symbol=symbol, symbolSize=5, symbolBrush=colors[name], symbolPen=None)
-            counts, edges = d.cosine_hist_
-            frac = np.asarray(counts, dtype=np.float64) / max(1, int(np.sum(counts)))
+        for name, c in curves.items():
+            if c.spectrum.size:
+                symbol = "o" if len(c.spectrum) <= 40 else None
+                self.spectrum_plot.plot(np.arange(1, len(c.spectrum) + 1), c.spectrum,
+                                        pen=pg.mkPen(colors[name], width=2), symbol=symbol, symbolSize=5,
+                                        symbolBrush=colors[name], symbolPen=None)
             fill = pg.mkColor(colors[name])
             fill.setAlpha(70)
-            self.cosine_plot.plot(np.asarray(edges), frac, stepMode="center", fillLevel=0, brush=fill,
+            self.cosine_plot.plot(c.cosine_edges, c.cosine_fraction, stepMode="center", fillLevel=0, brush=fill,
                                   pen=pg.mkPen(colors[name], width=1.5))
         self.cosine_plot.setXRange(-1, 1, padding=0.02)
         self.legend.set_rows([(colors[n], short_name(n)) for n in self.results] if several else [])

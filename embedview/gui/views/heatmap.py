@@ -3,8 +3,9 @@
 Rows (and columns) are exactly the selected items when 2 .. :data:`MAX_ITEMS` are selected;
 otherwise a label-stratified sample of :data:`SAMPLE_SIZE` items (of the selection when it is
 too big, else of everything).  Rows are grouped by label with boundaries drawn; unlabelled data
-is ordered by average-linkage clustering so blocks of similar items show.  The matrix is computed
-in the runner (key ``"heatmap"``) with :func:`embedview.core.neighbors.similarity_matrix`.
+is ordered by average-linkage clustering so blocks of similar items show.  Which items, their
+order and matrix come from :mod:`embedview.core.similarity`, computed in the runner
+(``JobKind.HEATMAP``); the colour scale is ``model.views.heatmap.scale``, bound to its box.
 Hovering a cell names the pair and its similarity; clicking it shows both items side by side
 and selects the pair.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,72 +21,34 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QVBoxLayout
 
 from embedview.core.embeddings import EmbeddingSet
+from embedview.core.similarity import (
+    MAX_ITEMS,
+    SAMPLE_SIZE,
+    ItemChoice,
+    SimilarityHeatmap,
+    choose_items,
+    color_levels,
+    label_boundaries,
+)
+from embedview.gui.bind import bind
 from embedview.gui.thumbnails import shared_thumbnails
+from embedview.gui.views.base import View
 from embedview.gui.widgets import ItemCard, colormap, export_plot_item, item_title, score_text
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.gui.views.base import View
+from embedview.runtime.keys import JobKind
 
 log = logging.getLogger(__name__)
 
-#: a selection of up to this many items is shown as it is
-MAX_ITEMS = 2000
-#: items sampled when there is no usable selection
-SAMPLE_SIZE = 300
+__all__ = ["HeatmapView", "MAX_ITEMS", "SAMPLE_SIZE", "MAX_TICK_GROUPS"]
+
 #: label groups named on the axes (more would be unreadable)
 MAX_TICK_GROUPS = 30
 
 
-def stratified_sample(labels: Optional[np.ndarray], n_items: int, size: int, seed: int = 0) -> np.ndarray:
-    """``size`` of ``n_items`` indices (sorted), each label represented in proportion to its count.
-
-    Systematic sampling: a random permutation is sorted by label and every ``n/size``-th item taken.
-    """
-    if size >= n_items:
-        return np.arange(n_items, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n_items)
-    if labels is not None:
-        keys = np.array(["" if v is None else str(v) for v in labels], dtype=object)[perm]
-        perm = perm[np.argsort(keys.astype(str), kind="stable")]
-    take = perm[np.linspace(0, n_items - 1, size).round().astype(np.int64)]
-    return np.sort(take).astype(np.int64)
-
-
-def heatmap_data(emb: EmbeddingSet, indices: np.ndarray, progress=None) -> Dict[str, Any]:
-    """Order ``indices`` (by label, else by clustering) and compute their cosine similarity matrix.
-
-    Returns ``{"indices", "matrix", "groups": [(start, stop, name)], "order": "label"|"cluster"}``.
-    """
-    from embedview.core.neighbors import similarity_matrix
-
-    idx = np.asarray(indices, dtype=np.int64)
-    labels = emb.dataset.labels
-    groups: List[Tuple[int, int, str]] = []
-    by_label = labels is not None and emb.dataset.has_labels
-    if by_label:
-        names = np.array(["\uffff" if labels[i] is None else str(labels[i]) for i in idx], dtype=str)
-        order = np.argsort(names, kind="stable")
-        idx, names = idx[order], names[order]
-        cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
-        starts = np.concatenate([[0], cuts])
-        stops = np.concatenate([cuts, [len(idx)]])
-        groups = [(int(a), int(b), "unlabelled" if names[a] == "\uffff" else str(names[a])) for a, b in zip(starts, stops)]
-    matrix = similarity_matrix(emb.unit, idx, "cosine", max_items=max(MAX_ITEMS, len(idx)))
-    if not by_label and len(idx) > 2:
-        from scipy.cluster.hierarchy import leaves_list, linkage
-        from scipy.spatial.distance import squareform
-
-        if progress is not None:
-            progress.report(1, 2, "ordering by clusters")
-        dist = np.clip(1.0 - matrix, 0.0, 2.0).astype(np.float64)
-        np.fill_diagonal(dist, 0.0)
-        dist = 0.5 * (dist + dist.T)
-        order = leaves_list(linkage(squareform(dist, checks=False), method="average"))
-        idx = idx[order]
-        matrix = matrix[np.ix_(order, order)]
-    how = "label" if by_label else "cluster"
-    return {"indices": idx, "matrix": np.ascontiguousarray(matrix, dtype=np.float32), "groups": groups, "order": how}
+def heatmap_job(emb: EmbeddingSet, indices: np.ndarray, progress=None) -> SimilarityHeatmap:
+    """:class:`SimilarityHeatmap` of ``indices`` (the job the view runs)."""
+    return SimilarityHeatmap().fit(emb, indices, progress=progress)
 
 
 class HeatmapView(View):
@@ -99,17 +61,15 @@ class HeatmapView(View):
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(model, runner, parent)
         self.thumbnails = shared_thumbnails(model)
-        #: the items of the rows (= columns), in display order, and their similarity matrix
-        self.displayed_indices = np.empty(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.groups: List[Tuple[int, int, str]] = []
+        #: the result shown (None: nothing yet); ``displayed_indices`` / ``matrix`` / ``groups`` read it
+        self.result: SimilarityHeatmap | None = None
         self._stale = False  # something changed while hidden
-        self._last_request: Optional[Tuple[EmbeddingSet, np.ndarray]] = None
+        self._last_request: tuple[EmbeddingSet, np.ndarray] | None = None
 
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.scale_box = QComboBox()
-        self.scale_box.addItem("data range", "data")
+        self.scale_box.addItem("data range", "data")  # values: model.views.heatmap SCALES
         self.scale_box.addItem("\u22121 \u2026 1", "full")
         self.scale_box.setToolTip("Colour scale: the range of the shown similarities (most contrast), or the full "
                                   "cosine range with white at 0 (orthogonal)")
@@ -158,7 +118,7 @@ class HeatmapView(View):
         lay.addWidget(self.hover_label)
         lay.addWidget(self.pair)
 
-        self.scale_box.currentIndexChanged.connect(lambda _i: self._apply_levels())
+        bind(self.scale_box, model.views.heatmap, "scale", on_change=lambda _v: self._apply_levels())
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.thumbnails.ready.connect(self._on_thumbnail)
@@ -167,26 +127,33 @@ class HeatmapView(View):
         model.active_set_changed.connect(lambda _n: self.refresh())
         self.refresh()
 
+    # -- what is shown ----------------------------------------------------------------------------------
+    @property
+    def displayed_indices(self) -> np.ndarray:
+        """The items of the rows (= columns), in display order."""
+        return np.empty(0, dtype=np.int64) if self.result is None else self.result.indices_
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Their cosine similarities (m, m)."""
+        return np.zeros((0, 0), dtype=np.float32) if self.result is None else self.result.matrix_
+
+    @property
+    def groups(self) -> list[tuple[int, int, str]]:
+        """``(start, stop, label)`` row ranges (empty without labels)."""
+        return [] if self.result is None else self.result.groups_
+
     # -- what to show ------------------------------------------------------------------------------------
     def _on_selection(self, indices, source: str) -> None:
         if source != self.name:
             self.refresh()
 
-    def choose_items(self) -> Tuple[np.ndarray, str]:
-        """The items to show and a sentence saying which they are."""
-        ds = self.state.dataset
+    def choose_items(self) -> ItemChoice:
+        """The items to show and a sentence saying which they are (:func:`core.similarity.choose_items`)."""
+        ds = self.model.dataset
         n = len(ds) if ds is not None else 0
-        sel = self.selection.selected
-        sel = sel[sel < n]
         labels = ds.labels if ds is not None and ds.has_labels else None
-        if 2 <= len(sel) <= MAX_ITEMS:
-            return sel.astype(np.int64), f"{len(sel):,} selected items"
-        if len(sel) > MAX_ITEMS:
-            pick = stratified_sample(None if labels is None else labels[sel], len(sel), SAMPLE_SIZE)
-            return sel[pick], f"a sample of {SAMPLE_SIZE:,} of the {len(sel):,} selected items"
-        pick = stratified_sample(labels, n, SAMPLE_SIZE)
-        what = "all" if len(pick) == n else f"a sample of {len(pick):,} of {n:,}"
-        return pick, f"{what} items (select 2\u2013{MAX_ITEMS:,} points to compare them)"
+        return choose_items(n, self.selection.selected, labels)
 
     def refresh(self) -> None:
         """Recompute the matrix for the current selection (or sample), in the runner.
@@ -197,11 +164,12 @@ class HeatmapView(View):
             self._stale = True
             return
         self._stale = False
-        emb = self.state.emb
+        model = self.model
+        emb, name = model.emb, model.active
         if emb is None or len(emb) < 2:
             self.pair.hide()
             self._last_request = None
-            self._clear("Similarities appear once the items are encoded." if self.state.dataset is not None
+            self._clear("Similarities appear once the items are encoded." if model.dataset is not None
                         else "Open data to see item similarities.")
             return
         idx, what = self.choose_items()
@@ -211,13 +179,12 @@ class HeatmapView(View):
         self._last_request = (emb, idx)
         self.pair.hide()
         self.info.setText(f"Cosine similarity of {what} \u2026")
-        self.runner.submit("heatmap", heatmap_data, emb, idx,
-                           on_result=lambda r, w=what: self._show(r, w), on_error=self._show_error)
+        self.runner.submit(JobKind.HEATMAP, heatmap_job, emb, idx,
+                           on_result=lambda r, w=what: self._show(r, w), on_error=self._show_error,
+                           is_stale=lambda: not model.is_current(emb, name))
 
     def _clear(self, message: str) -> None:
-        self.displayed_indices = np.empty(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.groups = []
+        self.result = None
         self.image.clear()
         self.lines.setData([], [])
         self.info.setText(message)
@@ -233,23 +200,16 @@ class HeatmapView(View):
         self._last_request = None
         self._clear(f"Could not compute the heatmap: {message}")
 
-    def _show(self, result: Dict[str, Any], what: str) -> None:
-        self.displayed_indices = result["indices"]
-        self.matrix = result["matrix"]
-        self.groups = result["groups"]
+    def _show(self, result: SimilarityHeatmap, what: str) -> None:
+        self.result = result
         m = len(self.displayed_indices)
-        order = "grouped by label" if result["order"] == "label" else "ordered by similarity clusters"
+        order = "grouped by label" if result.order_ == "label" else "ordered by similarity clusters"
         self.info.setText(f"Cosine similarity of {what}, {order}")
         self.image.setImage(self.matrix, autoLevels=False)
         self.image.setRect(0, 0, m, m)
         self._apply_levels()
         # label boundaries as line pairs, and group names on the axes
-        xs: List[float] = []
-        ys: List[float] = []
-        for start, _stop, _name in self.groups[1:]:
-            xs += [start, start, 0, m]
-            ys += [0, m, start, start]
-        self.lines.setData(np.array(xs, dtype=float), np.array(ys, dtype=float))
+        self.lines.setData(*label_boundaries(self.groups, m))
         pi = self.plot.getPlotItem()
         if self.groups and len(self.groups) <= MAX_TICK_GROUPS:
             ticks = [[((a + b) / 2.0, name) for a, b, name in self.groups]]
@@ -264,20 +224,13 @@ class HeatmapView(View):
     def _apply_levels(self) -> None:
         if self.matrix.size == 0:
             return
-        if self.scale_box.currentData() == "full":  # diverging: white is 0 (orthogonal)
-            lo, hi = -1.0, 1.0
-            cmap = self._diverging
-        else:  # sequential over the off-diagonal values: most contrast among the items shown
-            off = self.matrix[~np.eye(len(self.matrix), dtype=bool)]
-            lo, hi = (float(off.min()), float(off.max())) if off.size else (-1.0, 1.0)
-            if hi <= lo:
-                lo, hi = lo - 0.01, hi + 0.01
-            cmap = self._sequential
-        self.bar.setColorMap(cmap)
-        self.bar.setLevels((lo, hi))
+        scale = self.model.views.heatmap.scale
+        # full: diverging, white is 0 (orthogonal); data: sequential over the off-diagonal values
+        self.bar.setColorMap(self._diverging if scale == "full" else self._sequential)
+        self.bar.setLevels(color_levels(self.matrix, scale))
 
     # -- interaction --------------------------------------------------------------------------------------
-    def cell_at(self, scene_pos) -> Tuple[int, int]:
+    def cell_at(self, scene_pos) -> tuple[int, int]:
         """(row, column) of the cell under a scene position, or (-1, -1)."""
         m = len(self.displayed_indices)
         if m == 0:
@@ -289,7 +242,7 @@ class HeatmapView(View):
         return -1, -1
 
     def pair_text(self, row: int, col: int) -> str:
-        ds = self.state.dataset
+        ds = self.model.dataset
         i, j = int(self.displayed_indices[row]), int(self.displayed_indices[col])
 
         def name(k: int) -> str:
@@ -312,7 +265,7 @@ class HeatmapView(View):
 
     def show_pair(self, row: int, col: int) -> None:
         """Show the items of cell (row, col) side by side and select the pair."""
-        ds = self.state.dataset
+        ds = self.model.dataset
         i, j = int(self.displayed_indices[row]), int(self.displayed_indices[col])
         self.left_card.set_item(ds, i, self.thumbnails.get(i))
         self.right_card.set_item(ds, j, self.thumbnails.get(j))
@@ -331,4 +284,4 @@ class HeatmapView(View):
         export_plot_item(self.plot.getPlotItem(), path)
 
     def shutdown(self) -> None:
-        self.runner.cancel("heatmap")
+        self.runner.cancel(JobKind.HEATMAP)

@@ -1,47 +1,39 @@
-"""Neighbours: the current item and its top-k nearest neighbours, or the results of a text search.
+"""Neighbours: the current item and its top-k nearest neighbours, or the hits of a search.
 
-The search for one query is exact (:func:`embedview.core.neighbors.topk`) and runs in the runner
-(key ``"neighbors"``): 100k x 256 takes a few ms, but a million rows would not, and the window
-must never wait.  Cosine uses the set's cached unit vectors with the dot product (the same
-scores, without normalising the matrix again for every click).  Clicking a neighbour makes it
-the current item everywhere (source ``"neighbors"``) and shows its own neighbours.
+The search for one item is exact (:func:`embedview.core.search.neighbors_of`) and runs in the
+runner (``JobKind.NEIGHBORS``): 100k x 256 takes a few ms, but a million rows would not, and the
+window must never wait.  ``k`` and the metric are ``model.views.neighbors``, bound to their
+controls.  The hits of the Search view arrive through the model (``model.views.search.results``)
+and are listed here, best first.  Clicking a neighbour makes it the current item everywhere
+(source ``"neighbors"``) and shows its own neighbours.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout
 
-from embedview.core.embeddings import EmbeddingSet
+from embedview.core.search import NeighborHits, SearchHits, neighbors_of
 from embedview.gui import theme
+from embedview.gui.bind import bind
 from embedview.gui.thumbnails import shared_thumbnails
+from embedview.gui.views.base import View
 from embedview.gui.widgets import ItemCard, ItemList, item_title, score_text
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.gui.views.base import View
+from embedview.model.views.neighbors import K_RANGE
+from embedview.runtime.keys import JobKind
 
 log = logging.getLogger(__name__)
 
 ICON_PX = 64
-
-
-def neighbors_of(emb: EmbeddingSet, index: int, k: int, metric: str, progress=None):
-    """Top-``k`` neighbours of item ``index`` (itself excluded): ``(indices, scores, seconds)``."""
-    from embedview.core.neighbors import topk
-
-    start = time.perf_counter()
-    # cosine on the set's cached unit vectors is the dot product (no re-normalising per click);
-    # one query is a memory-bound matrix-vector product: one BLAS thread is as fast, and on a busy
-    # machine much faster than waking a thread pool
-    X, m = (emb.unit, "dot") if metric == "cosine" else (emb.vectors, metric)
-    idx, scores = topk(X, k, queries=np.array([index]), metric=m, exclude_self=True, n_threads=1, progress=progress)
-    return idx[0], scores[0], time.perf_counter() - start
+#: the view's name of the Search view, whose current-item changes come with its hits
+SEARCH_SOURCE = "search"
 
 
 class NeighborsView(View):
@@ -58,7 +50,7 @@ class NeighborsView(View):
         self.thumbnails = shared_thumbnails(model)
         #: items shown in the list, best first, and their scores (None for substring matches)
         self.displayed_indices = np.empty(0, dtype=np.int64)
-        self.displayed_scores: Optional[np.ndarray] = None
+        self.displayed_scores: np.ndarray | None = None
         self.query_text = ""  # set while showing search results
         self.query_index = -1  # the item whose neighbours are shown
 
@@ -67,8 +59,7 @@ class NeighborsView(View):
         self.header.setWordWrap(True)
         self.card = ItemCard(thumb_size=112)
         self.k_box = QSpinBox()
-        self.k_box.setRange(1, 500)
-        self.k_box.setValue(10)
+        self.k_box.setRange(*K_RANGE)
         self.k_box.setToolTip("How many neighbours to show")
         self.metric_box = QComboBox()
         for text, key in self.METRICS:
@@ -96,8 +87,10 @@ class NeighborsView(View):
         lay.addWidget(self.list, 1)
         lay.addWidget(self.status)
 
-        self.k_box.valueChanged.connect(lambda _v: self._recompute())
-        self.metric_box.currentIndexChanged.connect(lambda _i: self._recompute())
+        choices = model.views.neighbors
+        bind(self.k_box, choices, "k", on_change=lambda _v: self._recompute())
+        bind(self.metric_box, choices, "metric", on_change=lambda _v: self._recompute())
+        model.views.search.events.results.connect(self._on_search_results)
         self.list.item_chosen.connect(self._on_item_chosen)
         self.thumbnails.ready.connect(self._on_thumbnail)
         model.selection.current_changed.connect(self._on_current)
@@ -108,34 +101,36 @@ class NeighborsView(View):
     # -- public ----------------------------------------------------------------------------------------
     @property
     def metric(self) -> str:
-        return self.metric_box.currentData()
+        """The metric chosen (``model.views.neighbors.metric``)."""
+        return self.model.views.neighbors.metric
 
     def show_neighbors(self, index: int) -> None:
         """Show item ``index`` and compute its neighbours (in the runner)."""
         self.query_text = ""
         self.query_index = int(index)
-        ds = self.state.dataset
+        model = self.model
+        ds = model.dataset
         if ds is None or not 0 <= index < len(ds):
             self._reset()
             return
         self.header.setText("<b>Nearest neighbours of</b>")
         self.card.show()
         self.card.set_item(ds, index, self.thumbnails.get(index))
-        emb = self.state.emb
+        emb, name = model.emb, model.active
         if emb is None:
             self._fill([], None)
             self.status.setText("Neighbours appear once the items are encoded.")
             return
         self.status.setText("searching\u2026")
-        metric = self.metric
-        self.runner.submit("neighbors", neighbors_of, emb, index, self.k_box.value(), metric,
-                           on_result=lambda r, i=index, m=metric: self._show_result(i, m, r),
-                           on_error=self._show_error)
+        choices = model.views.neighbors
+        self.runner.submit(JobKind.NEIGHBORS, neighbors_of, emb, index, choices.k, choices.metric,
+                           on_result=self._show_result, on_error=self._show_error,
+                           is_stale=lambda: not model.is_current(emb, name))
 
-    def show_query_results(self, query_text: str, indices: Sequence[int], scores: Optional[Sequence[float]] = None,
+    def show_query_results(self, query_text: str, indices: Sequence[int], scores: Sequence[float] | None = None,
                            metric: str = "cosine") -> None:
         """Show the results of a text search (``scores`` None for plain text matches)."""
-        self.runner.cancel("neighbors")
+        self.runner.cancel(JobKind.NEIGHBORS)
         self.query_text = query_text
         self.query_index = -1
         self.header.setText(f"<b>Results for \u201c{html.escape(query_text)}\u201d</b>")
@@ -145,6 +140,14 @@ class NeighborsView(View):
         self._fill(indices, scores, metric)
 
     # -- internals -----------------------------------------------------------------------------------
+    def _on_search_results(self, hits: SearchHits | None) -> None:
+        """The Search view found ``hits`` (None: they were cleared)."""
+        if hits is None or hits.dataset is not self.model.dataset:
+            if self.query_text:
+                self._reset()
+            return
+        self.show_query_results(hits.query, hits.indices, hits.scores)
+
     def _reset(self) -> None:
         self.query_text = ""
         self.query_index = -1
@@ -155,8 +158,8 @@ class NeighborsView(View):
         self.status.setText("")
 
     def _on_current(self, index: int, source: str) -> None:
-        if source == self.name:
-            return
+        if source == self.name or (source == SEARCH_SOURCE and self.query_text):
+            return  # the search's best hit became current: its hits stay listed here
         if index < 0:
             if not self.query_text:
                 self._reset()
@@ -169,25 +172,24 @@ class NeighborsView(View):
         if self.query_index >= 0:
             self.show_neighbors(self.query_index)
 
-    def _show_result(self, index: int, metric: str, result) -> None:
-        idx, scores, seconds = result
-        if index != self.query_index or self.query_text:
+    def _show_result(self, hits: NeighborHits) -> None:
+        if hits.index != self.query_index or self.query_text:
             return
-        self._fill(idx, scores, metric)
-        emb = self.state.emb
+        self._fill(hits.indices, hits.scores, hits.metric)
+        emb = self.model.emb
         n = len(emb) if emb is not None else 0
-        self.status.setText(f"exact {metric} search over {n:,} items in {seconds * 1000:.0f} ms")
+        self.status.setText(f"exact {hits.metric} search over {n:,} items in {hits.seconds * 1000:.0f} ms")
 
     def _show_error(self, message: str) -> None:
         log.warning("neighbour search failed: %s", message)
         self._fill([], None)
         self.status.setText(theme.error_html(f"Neighbour search failed: {message}"))
 
-    def _fill(self, indices: Sequence[int], scores: Optional[Sequence[float]], metric: str = "cosine") -> None:
+    def _fill(self, indices: Sequence[int], scores: Sequence[float] | None, metric: str = "cosine") -> None:
         self.list.clear_items()
         self.displayed_indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         self.displayed_scores = None if scores is None else np.asarray(scores, dtype=np.float32).reshape(-1)
-        ds = self.state.dataset
+        ds = self.model.dataset
         if ds is None:
             return
         for rank, j in enumerate(self.displayed_indices.tolist()):
@@ -207,4 +209,4 @@ class NeighborsView(View):
         self.show_neighbors(j)
 
     def shutdown(self) -> None:
-        self.runner.cancel("neighbors")
+        self.runner.cancel(JobKind.NEIGHBORS)

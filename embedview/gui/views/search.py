@@ -5,34 +5,40 @@
 * otherwise (an image encoder without a text tower, precomputed vectors) the view says why and
   searches ids, labels and texts for the words instead.
 
-Query encoding (which may first load the model) runs in the runner (key ``"search"``).  Results
-go to every :class:`~embedview.gui.views.neighbors.NeighborsView` of the window
-(``show_query_results``), are emitted as ``results_ready(query, indices, scores)`` and become
-the selection (source ``"search"``), so the map and heatmap show them too.
+The query, ``k`` and the word-match choice are ``model.views.search``, bound to the controls.
+Query encoding (which may first load the model) runs in the runner (``JobKind.SEARCH``); the
+ranking is :mod:`embedview.core.search`.  The hits go to the model: ``model.views.search.results``
+(the Neighbours view lists them), the selection (the map, table and heatmap show them) with the
+best hit as the current item (source ``"search"``), and ``model.show_view_requested("neighbors")``
+asks the window to bring the list to the front.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from typing import Optional, Tuple
 
-import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox,
-                               QVBoxLayout)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout
 
+from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
+from embedview.core.search import SearchHits, search_by_vector, substring_search
 from embedview.gui import theme
-from embedview.gui.views.neighbors import NeighborsView
+from embedview.gui.bind import bind
+from embedview.gui.views.base import View
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.gui.views.base import View
+from embedview.model.views.search import K_RANGE
+from embedview.runtime.keys import JobKind
 
 log = logging.getLogger(__name__)
 
+#: the view that lists the hits (``View.name`` of the Neighbours view)
+RESULTS_VIEW = "neighbors"
 
-def query_support(emb: Optional[EmbeddingSet]) -> Tuple[bool, str]:
+
+def query_support(emb: EmbeddingSet | None) -> tuple[bool, str]:
     """Whether text can search ``emb`` by meaning, and a sentence for the user either way."""
     if emb is None:
         return False, "Search needs embeddings: open data and wait for the encoding."
@@ -51,23 +57,24 @@ def query_support(emb: Optional[EmbeddingSet]) -> Tuple[bool, str]:
     return False, f"The image encoder {emb.encoder} has no text tower: choose a CLIP encoder to search images by text."
 
 
-def semantic_search(emb: EmbeddingSet, query: str, k: int, progress=None):
+def semantic_search(emb: EmbeddingSet, query: str, k: int, progress=None) -> tuple:
     """Embed ``query`` with the set's encoder (its text tower, in the encoder process) and
-    return the ``k`` most similar items."""
-    from embedview.core.neighbors import topk
+    return the ``k`` most similar items as ``(indices, scores)``."""
+    hits = semantic_hits(emb, query, k, progress=progress)
+    return hits.indices, hits.scores
+
+
+def semantic_hits(emb: EmbeddingSet, query: str, k: int, progress=None) -> SearchHits:
+    """:func:`semantic_search` as :class:`~embedview.core.search.SearchHits` (the view's job)."""
     from embedview.runtime.encoder_host import embed_query, encoder_host
 
     q = encoder_host().call(embed_query, emb.encoder, query, progress=progress)
-    idx, scores = topk(emb.unit, k, queries=q, metric="cosine", exclude_self=False)
-    return idx[0], scores[0]
+    return search_by_vector(emb, q, k, query=query)
 
 
-def substring_search(dataset, query: str, limit: int, progress=None):
-    """Items whose id, label or text contains ``query`` (case-insensitive): ``(first indices, total)``."""
-    from embedview.gui.views.table import filter_order, search_text
-
-    hits = filter_order(np.arange(len(dataset), dtype=np.int64), search_text(dataset), query)
-    return hits[:limit], len(hits)
+def word_hits(dataset: Dataset, query: str, k: int, progress=None) -> SearchHits:
+    """The first ``k`` items containing ``query`` (the view's job for a word match)."""
+    return substring_search(dataset, query, k, progress=progress)
 
 
 class SearchView(View):
@@ -77,21 +84,13 @@ class SearchView(View):
     area = "right"
     name = "search"
 
-    #: (query, indices, scores or None)
-    results_ready = Signal(str, object, object)
-
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(model, runner, parent)
-        self.last_query = ""
-        self.last_indices = np.empty(0, dtype=np.int64)
-        self.last_scores: Optional[np.ndarray] = None
-
         self.edit = QLineEdit()
         self.edit.setClearButtonEnabled(True)
         self.button = QPushButton("Search")
         self.k_box = QSpinBox()
-        self.k_box.setRange(1, 1000)
-        self.k_box.setValue(20)
+        self.k_box.setRange(*K_RANGE)
         self.k_box.setPrefix("top ")
         self.k_box.setToolTip("How many results to show")
         self.words = QCheckBox("words")
@@ -113,10 +112,16 @@ class SearchView(View):
         lay.addWidget(self.status)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)  # a compact bar: leave height to others
 
-        self.words.toggled.connect(lambda _on: self._update_placeholder())
+        choices = model.views.search
+        bind(self.edit, choices, "query")
+        # every edit reaches the model at once (bind writes a line edit when editing finishes,
+        # which comes after returnPressed): a search reads the query from the model
+        self.edit.textChanged.connect(lambda text: setattr(choices, "query", text))
+        bind(self.k_box, choices, "k")
+        bind(self.words, choices, "words", on_change=lambda _v: self._update_placeholder())
         self.edit.returnPressed.connect(self.search)
-        self.button.clicked.connect(self.search)
-        model.dataset_changed.connect(self._update_support)
+        self.button.clicked.connect(lambda: self.search())
+        model.dataset_changed.connect(self._on_dataset)
         model.active_changed.connect(lambda _n: self._update_support())
         model.embeddings_changed.connect(lambda _n: self._update_support())
         self._update_support()
@@ -126,64 +131,78 @@ class SearchView(View):
         self.edit.setFocus(Qt.ShortcutFocusReason)
         self.edit.selectAll()
 
-    def search(self, query: Optional[str] = None) -> None:
-        """Run a search for ``query`` (default: the field's text)."""
+    @property
+    def results(self) -> SearchHits | None:
+        """The hits of the last search (``model.views.search.results``)."""
+        return self.model.views.search.results
+
+    def search(self, query: str | None = None) -> None:
+        """Run a search for ``query`` (default: ``model.views.search.query``)."""
+        choices = self.model.views.search
         if isinstance(query, str):
-            self.edit.setText(query)
-        text = self.edit.text().strip()
-        ds = self.state.dataset
+            choices.query = query
+        text = choices.query.strip()
+        model = self.model
+        ds = model.dataset
         if not text or ds is None:
             return
-        k = self.k_box.value()
-        semantic, _ = query_support(self.state.emb)
-        if semantic and not self.words.isChecked():
+        semantic, _ = query_support(model.emb)
+        if semantic and not choices.words:
+            emb, name = model.emb, model.active
             self.status.setText(f"searching for \u201c{html.escape(text)}\u201d\u2026")
-            self.runner.submit("search", semantic_search, self.state.emb, text, k,
-                               on_result=lambda r, q=text: self._deliver(q, r[0], r[1], "by meaning"),
+            self.runner.submit(JobKind.SEARCH, semantic_hits, emb, text, choices.k,
+                               on_result=self._deliver,
                                on_progress=lambda f, msg: self.status.setText(html.escape(msg)),
-                               on_error=self._failed)
+                               on_error=self._failed,
+                               is_stale=lambda: not model.is_current(emb, name))
         else:
-            self.runner.submit("search", substring_search, ds, text, k,
-                               on_result=lambda r, q=text: self._deliver(q, r[0], None, f"{r[1]:,} items contain it"),
-                               on_error=self._failed)
+            self.runner.submit(JobKind.SEARCH, word_hits, ds, text, choices.k,
+                               on_result=self._deliver, on_error=self._failed,
+                               is_stale=lambda: model.dataset is not ds)
 
     # -- internals -----------------------------------------------------------------------------------
+    def _on_dataset(self) -> None:
+        self.runner.cancel(JobKind.SEARCH)
+        self.model.views.search.results = None  # hits of other data
+        self._update_support()
+
     def _update_support(self) -> None:
-        ok, message = query_support(self.state.emb)
+        """Word matching is forced (the box ticked and disabled) while the active set cannot be
+        searched by meaning, and given back when it can."""
+        ok, message = query_support(self.model.emb)
+        choices = self.model.views.search
         was_forced = not self.words.isEnabled()
         self.words.setEnabled(ok)
         if not ok:
-            self.words.setChecked(True)
+            choices.words = True
         elif was_forced:
-            self.words.setChecked(False)
-        self.status.setText(html.escape(message) if self.state.dataset is not None else "")
+            choices.words = False
+        has_data = self.model.dataset is not None
+        self.status.setText(html.escape(message) if has_data else "")
         self._update_placeholder()
-        self.edit.setEnabled(self.state.dataset is not None)
-        self.button.setEnabled(self.state.dataset is not None)
+        self.edit.setEnabled(has_data)
+        self.button.setEnabled(has_data)
 
     def _update_placeholder(self) -> None:
-        if self.words.isChecked():
+        if self.model.views.search.words:
             self.edit.setPlaceholderText("Find words in ids, labels and texts")
         else:
             self.edit.setPlaceholderText("Search by meaning, e.g. \u201ca dog on a beach\u201d")
 
-    def _deliver(self, query: str, indices, scores, how: str) -> None:
-        self.last_query = query
-        self.last_indices = np.asarray(indices, dtype=np.int64)
-        self.last_scores = None if scores is None else np.asarray(scores, dtype=np.float32)
-        n = len(self.last_indices)
-        self.status.setText(f"{n:,} result{'s' if n != 1 else ''} for \u201c{html.escape(query)}\u201d ({how})")
-        self.results_ready.emit(query, self.last_indices, self.last_scores)
-        win = self.window()
-        for view in win.findChildren(NeighborsView):
-            view.show_query_results(query, self.last_indices, self.last_scores)
-        if hasattr(win, "show_view"):
-            win.show_view("NeighborsView")
-        self.selection.set_selection(self.last_indices, self.name)
+    def _deliver(self, hits: SearchHits) -> None:
+        """Hand the hits to the model: listed by the Neighbours view, selected, the best current."""
+        n = len(hits)
+        self.status.setText(f"{n:,} result{'s' if n != 1 else ''} for \u201c{html.escape(hits.query)}\u201d"
+                            f" ({hits.how})")
+        self.model.views.search.results = hits
+        self.selection.set_selection(hits.indices, self.name)
+        if n:
+            self.selection.set_current(int(hits.indices[0]), self.name)
+        self.model.show_view_requested.emit(RESULTS_VIEW)
 
     def _failed(self, message: str) -> None:
         log.warning("search failed: %s", message)
         self.status.setText(theme.error_html(f"Search failed: {message}"))
 
     def shutdown(self) -> None:
-        self.runner.cancel("search")
+        self.runner.cancel(JobKind.SEARCH)

@@ -1,28 +1,43 @@
 """Items: a virtual table of every item (thumbnail, id, label, text, metadata, outlier score).
 
-Built for a million rows: the model reads the dataset's columns on demand (no per-row Python
+Built for a million rows: the Qt model reads the dataset's columns on demand (no per-row Python
 objects), rows are an index array ``order`` into the dataset, sorting is a numpy argsort of the
-column and filtering a vectorised substring test; both run in the runner (key ``"table"``) above
-:data:`INLINE_LIMIT` items so the UI never waits.  Selection syncs both ways with the shared
-:class:`SelectionModel` through selection *ranges*, never one index object per row.
+column and filtering a vectorised substring test (:func:`embedview.core.search.table_rows`); both
+run in the runner (``JobKind.TABLE``) above :data:`INLINE_LIMIT` items so the UI never waits.
+The filter text and the sort column are ``model.views.table`` (the filter box is bound to it);
+the outlier column is the model's ``AnalysisKind.OUTLIERS`` of the active set.  Selection syncs
+both ways with the model's shared selection through selection *ranges*, never one index object
+per row.
 """
 
 from __future__ import annotations
 
 import math
-import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QSignalBlocker,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout
 
 from embedview.core.dataset import Dataset
+from embedview.core.search import column_keys, table_rows
+from embedview.gui.bind import bind
 from embedview.gui.thumbnails import ThumbnailCache, shared_thumbnails
-from embedview.gui.workers import JobRunner
-from embedview.model import AppModel
 from embedview.gui.views.base import View
+from embedview.gui.workers import JobRunner
+from embedview.model import AnalysisKind, AppModel
+from embedview.runtime.keys import JobKind
 
 #: above this many items, sorting and filtering run in the background
 INLINE_LIMIT = 20_000
@@ -32,136 +47,23 @@ MAX_RANGES = 5000
 MAX_DISPLAY_CHARS = 200
 
 
-# -- pure helpers (no Qt; run in worker threads for big data) ------------------------------------------
-def column_keys(dataset: Dataset, scores: Optional[np.ndarray]) -> List[Tuple[str, str]]:
-    """The table's columns as ``(key, title)``: thumbnail (images), id, label, text, metadata, outlier."""
-    cols: List[Tuple[str, str]] = []
-    if dataset.modality == "image":
-        cols.append(("thumb", ""))
-    cols.append(("id", "id"))
-    if dataset.labels is not None:
-        cols.append(("label", "label"))
-    if dataset.texts is not None:
-        cols.append(("text", "text"))
-    cols += [(f"meta:{name}", str(name)) for name in dataset.metadata]
-    if scores is not None:
-        cols.append(("outlier", "outlier score"))
-    return cols
-
-
-def raw_column(dataset: Dataset, key: str, scores: Optional[np.ndarray] = None) -> Any:
-    """The list / array behind a column key (not copied)."""
-    if key in ("id", "thumb"):
-        return dataset.ids
-    if key == "label":
-        return dataset.labels
-    if key == "text":
-        return dataset.texts
-    if key == "outlier":
-        return scores
-    if key.startswith("meta:"):
-        return dataset.metadata[key[5:]]
-    raise KeyError(key)
-
-
-def sort_order(values: Any, descending: bool = False) -> np.ndarray:
-    """Stable argsort of a column: numbers numerically (NaN / None last in both directions),
-    anything else as case-insensitive text (None as empty)."""
-    n = len(values)
-    numeric = _as_float(values)
-    if numeric is not None:
-        missing = np.isnan(numeric)
-        key = np.where(missing, 0.0, -numeric if descending else numeric)
-        order = np.lexsort((key, missing))  # missing last, then by value; lexsort is stable
-        return order.astype(np.int64)
-    text = np.array(["" if v is None else str(v).lower() for v in values], dtype=object)
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-    _, codes = np.unique(text, return_inverse=True)  # rank of each distinct text
-    codes = codes.reshape(-1).astype(np.int64)
-    order = np.argsort(-codes if descending else codes, kind="stable")
-    return np.asarray(order, dtype=np.int64)
-
-
-def _as_float(values: Any) -> Optional[np.ndarray]:
-    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
-        return values.astype(np.float64)
-    try:
-        arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return arr
-
-
-#: search_text per dataset (keyed by id, dropped when the dataset is): the table's filter and the
-#: search view's word match build it once per dataset, not once per keystroke / query
-_SEARCH_TEXT: Dict[int, Tuple[Any, List[str]]] = {}
-
-
-def search_text(dataset: Dataset) -> List[str]:
-    """One lower-cased string per item (id, label, text) that the filter box searches; built
-    once per dataset (datasets are not changed in place)."""
-    key = id(dataset)
-    hit = _SEARCH_TEXT.get(key)
-    if hit is not None and hit[0]() is dataset:
-        return hit[1]
-    out = _build_search_text(dataset)
-    _SEARCH_TEXT[key] = (weakref.ref(dataset, lambda _ref, key=key: _SEARCH_TEXT.pop(key, None)), out)
-    return out
-
-
-def _build_search_text(dataset: Dataset) -> List[str]:
-    ids, labels, texts = dataset.ids, dataset.labels, dataset.texts
-    out = []
-    for i in range(len(ids)):
-        parts = [ids[i]]
-        if labels is not None and labels[i] is not None:
-            parts.append(str(labels[i]))
-        if texts is not None and texts[i] is not None:
-            parts.append(texts[i])
-        out.append("\t".join(parts).lower())
-    return out
-
-
-def filter_order(order: np.ndarray, haystack: List[str], needle: str) -> np.ndarray:
-    """Items of ``order`` whose search text contains ``needle`` (case-insensitive), order kept."""
-    needle = needle.strip().lower()
-    if not needle:
-        return order
-    mask = np.fromiter((needle in s for s in haystack), dtype=bool, count=len(haystack))
-    return order[mask[order]]
-
-
-def compute_rows(dataset: Dataset, scores: Optional[np.ndarray], sort_key: Optional[str], descending: bool,
-                 needle: str, progress=None) -> np.ndarray:
-    """Row order (item indices) for a sort column and filter text."""
-    n = len(dataset)
-    if sort_key is None or sort_key == "thumb":
-        order = np.arange(n, dtype=np.int64)
-    else:
-        order = sort_order(raw_column(dataset, sort_key, scores), descending)
-    if progress is not None:
-        progress.check()
-    return filter_order(order, search_text(dataset), needle) if needle.strip() else order
-
-
 # -- the model ------------------------------------------------------------------------------------------------
 class ItemTableModel(QAbstractTableModel):
     """Rows are ``order`` (item indices into the dataset); cells are read on demand."""
 
     sort_requested = Signal(int, object)  # column, Qt.SortOrder
 
-    def __init__(self, thumbnails: Optional[ThumbnailCache] = None, parent=None) -> None:
+    def __init__(self, thumbnails: ThumbnailCache | None = None, parent=None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails
-        self.dataset: Optional[Dataset] = None
-        self.scores: Optional[np.ndarray] = None
-        self.columns: List[Tuple[str, str]] = []
+        self.dataset: Dataset | None = None
+        self.scores: np.ndarray | None = None
+        self.columns: list[tuple[str, str]] = []
         self.order = np.empty(0, dtype=np.int64)
-        self._pos: Optional[np.ndarray] = None  # item -> row, built on demand
+        self._pos: np.ndarray | None = None  # item -> row, built on demand
 
     # -- content ------------------------------------------------------------------------------
-    def set_dataset(self, dataset: Optional[Dataset], scores: Optional[np.ndarray] = None) -> None:
+    def set_dataset(self, dataset: Dataset | None, scores: np.ndarray | None = None) -> None:
         self.beginResetModel()
         self.dataset = dataset
         self.scores = scores
@@ -176,7 +78,7 @@ class ItemTableModel(QAbstractTableModel):
         self._pos = None
         self.endResetModel()
 
-    def set_scores(self, scores: Optional[np.ndarray]) -> None:
+    def set_scores(self, scores: np.ndarray | None) -> None:
         if self.dataset is None:
             return
         self.beginResetModel()
@@ -272,6 +174,15 @@ class ItemTableModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(r, 0), self.index(r, 0), [Qt.DecorationRole])
 
 
+def _alive(widget: Any) -> bool:
+    """Whether the C++ side of ``widget`` still exists (model events may outlive a view)."""
+    try:
+        widget.objectName()
+    except RuntimeError:
+        return False
+    return True
+
+
 # -- the view ------------------------------------------------------------------------------------------------------
 class TableView(View):
     """Dockable item table with a filter box; selection and current item shared with every view."""
@@ -285,8 +196,7 @@ class TableView(View):
         self.thumbnails = shared_thumbnails(model)
         self._syncing = False
         self._truncated = False
-        self._sort: Tuple[Optional[str], bool] = (None, False)
-        self._dataset: Optional[Dataset] = None
+        self._dataset: Dataset | None = None
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter by id, label or text\u2026")
@@ -299,9 +209,10 @@ class TableView(View):
         top.addWidget(self.filter_edit, 1)
         top.addWidget(self.count_label)
 
-        self.model = ItemTableModel(self.thumbnails, self)
+        #: the Qt model of the rows (``self.model`` is the application model)
+        self.table_model = ItemTableModel(self.thumbnails, self)
         self.table = QTableView()
-        self.table.setModel(self.model)
+        self.table.setModel(self.table_model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.table.setSortingEnabled(True)
@@ -326,14 +237,20 @@ class TableView(View):
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)
         self._filter_timer.timeout.connect(self._recompute)
-        self.filter_edit.textChanged.connect(lambda _t: self._filter_timer.start())
+        choices = model.views.table
+        bind(self.filter_edit, choices, "filter", on_change=lambda _v: self._filter_timer.start())
+        # every keystroke reaches the model (debounced by the timer), not only finished edits
+        self.filter_edit.textChanged.connect(lambda text: setattr(choices, "filter", text))
         self.filter_edit.returnPressed.connect(self._recompute)
+        self._sorting = False  # the view itself is writing the sort choice
+        choices.events.sort.connect(self._on_sort_choice)
+        choices.events.descending.connect(self._on_sort_choice)
 
-        self.model.sort_requested.connect(self._on_sort)
+        self.table_model.sort_requested.connect(self._on_sort)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
         self.table.doubleClicked.connect(self._on_activated)
         self.table.activated.connect(self._on_activated)
-        self.thumbnails.ready.connect(self.model.refresh_item)
+        self.thumbnails.ready.connect(self.table_model.refresh_item)
         model.dataset_changed.connect(self._on_dataset)
         model.embeddings_changed.connect(lambda _name: self._on_dataset_maybe())
         model.active_changed.connect(lambda _name: self._on_scores())
@@ -343,25 +260,25 @@ class TableView(View):
         self._on_dataset()
 
     # -- data --------------------------------------------------------------------------------------
-    def _scores(self) -> Optional[np.ndarray]:
-        res = self.state.get_analysis("outliers") if self.state.active else None
+    def _scores(self) -> np.ndarray | None:
+        res = self.model.get_analysis(AnalysisKind.OUTLIERS) if self.model.active else None
         scores = getattr(res, "scores_", None)
         if scores is None or self._dataset is None or len(scores) != len(self._dataset):
             return None
         return np.asarray(scores)  # the analysis' own array: identity tells whether it changed
 
     def _on_dataset(self) -> None:
-        self.runner.cancel("table")
-        self._dataset = self.state.dataset
-        self._sort = (None, False)
+        self.runner.cancel(JobKind.TABLE)
+        self._dataset = self.model.dataset
         self._syncing = True
         try:
-            self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
-            self.model.set_dataset(self._dataset, self._scores())
+            self.table_model.set_dataset(self._dataset, self._scores())
         finally:
             self._syncing = False
         self._layout_columns()
-        if self.filter_edit.text().strip():
+        self._show_sort_indicator()
+        choices = self.model.views.table
+        if choices.filter.strip() or self._sort_key() is not None:
             self._recompute()
         else:
             self._apply_shared_selection()
@@ -369,22 +286,26 @@ class TableView(View):
 
     def _on_dataset_maybe(self) -> None:
         """Encoding may drop undecodable items: the state's dataset then changes identity."""
-        if self.state.dataset is not self._dataset:
+        if self.model.dataset is not self._dataset:
             self._on_dataset()
 
     def _on_scores(self) -> None:
         scores = self._scores()
-        if scores is not self.model.scores:
+        if scores is not self.table_model.scores:
             self._syncing = True
             try:
-                self.model.set_scores(scores)
+                self.table_model.set_scores(scores)
             finally:
                 self._syncing = False
             self._layout_columns()
-            self._apply_shared_selection()
+            self._show_sort_indicator()
+            if self.model.views.table.sort == "outlier":
+                self._recompute()  # rows sorted by scores that were missing or are new
+            else:
+                self._apply_shared_selection()
 
-    def _on_analysis(self, kind: str) -> None:
-        if kind == "outliers":
+    def _on_analysis(self, kind: AnalysisKind, name: str = "") -> None:
+        if kind == AnalysisKind.OUTLIERS and (not name or name == self.model.active):
             self._on_scores()
 
     def _layout_columns(self) -> None:
@@ -393,8 +314,8 @@ class TableView(View):
         image = self._dataset is not None and self._dataset.modality == "image"
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 6 if image else 24)
         # the text stretches; without text, the id does (not a narrow number column at the end)
-        stretch = "text" if self.model.column_of("text") >= 0 else "id"
-        for c, (key, _title) in enumerate(self.model.columns):
+        stretch = "text" if self.table_model.column_of("text") >= 0 else "id"
+        for c, (key, _title) in enumerate(self.table_model.columns):
             header.setSectionResizeMode(c, QHeaderView.Stretch if key == stretch else QHeaderView.Interactive)
             width = {"thumb": THUMB_PX + 12, "id": 260 if image else 140, "label": 120, "outlier": 110}.get(key, 100)
             if key != stretch:
@@ -402,30 +323,56 @@ class TableView(View):
 
     # -- sorting and filtering ------------------------------------------------------------------------
     def _on_sort(self, column: int, order: Qt.SortOrder) -> None:
-        if not 0 <= column < len(self.model.columns):
+        """The user clicked a header: the choice goes to the model, then the rows follow it."""
+        if not 0 <= column < len(self.table_model.columns):
             return
-        self._sort = (self.model.columns[column][0], order == Qt.DescendingOrder)
+        choices = self.model.views.table
+        self._sorting = True
+        try:
+            choices.descending = order == Qt.DescendingOrder
+            choices.sort = self.table_model.columns[column][0]
+        finally:
+            self._sorting = False
         self._recompute()
+
+    def _on_sort_choice(self, _value: Any = None) -> None:
+        """The sort was chosen elsewhere (a session, a script): the rows follow."""
+        if not self._sorting and _alive(self):
+            self._recompute()
+
+    def _sort_key(self) -> str | None:
+        """``model.views.table.sort`` when the data has that column, else None (item order)."""
+        key = self.model.views.table.sort
+        return key if key and self.table_model.column_of(key) >= 0 else None
+
+    def _show_sort_indicator(self) -> None:
+        key = self._sort_key()
+        order = Qt.DescendingOrder if self.model.views.table.descending else Qt.AscendingOrder
+        header = self.table.horizontalHeader()
+        with QSignalBlocker(header):
+            header.setSortIndicator(-1 if key is None else self.table_model.column_of(key), order)
 
     def _recompute(self) -> None:
         ds = self._dataset
         if ds is None:
             return
-        key, desc = self._sort
-        needle = self.filter_edit.text()
-        args = (ds, self.model.scores, key, desc, needle)
+        self._show_sort_indicator()
+        choices = self.model.views.table
+        args = (ds, self.table_model.scores, self._sort_key(), choices.descending, choices.filter)
         if len(ds) <= INLINE_LIMIT:
-            self._apply_rows(ds, compute_rows(*args))
+            self.runner.cancel(JobKind.TABLE)  # an older background order must not land after this one
+            self._apply_rows(ds, table_rows(*args))
         else:
             self.count_label.setText("sorting / filtering\u2026")
-            self.runner.submit("table", compute_rows, *args, on_result=lambda res, ds=ds: self._apply_rows(ds, res))
+            self.runner.submit(JobKind.TABLE, table_rows, *args, on_result=lambda res, ds=ds: self._apply_rows(ds, res),
+                               is_stale=lambda ds=ds: ds is not self._dataset)
 
     def _apply_rows(self, ds: Dataset, order: np.ndarray) -> None:
         if ds is not self._dataset:
             return
         self._syncing = True
         try:
-            self.model.set_order(order)
+            self.table_model.set_order(order)
         finally:
             self._syncing = False
         self._apply_shared_selection()
@@ -437,11 +384,11 @@ class TableView(View):
             return
         rows = [np.arange(r.top(), r.bottom() + 1, dtype=np.int64) for r in self.table.selectionModel().selection()]
         rows_arr = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
-        self.selection.set_selection(self.model.order[rows_arr], "table")
+        self.selection.set_selection(self.table_model.order[rows_arr], self.name)
         self._update_count()
 
     def _on_shared_selection(self, indices: np.ndarray, source: str) -> None:
-        if source != "table":
+        if source != self.name:
             self._apply_shared_selection()
             self._update_count()
 
@@ -449,18 +396,21 @@ class TableView(View):
         """Show the shared selection in the table as contiguous row ranges (at most
         :data:`MAX_RANGES`: a scattered selection of millions would take Qt minutes)."""
         sm = self.table.selectionModel()
-        rows = self.model.rows_of(self.selection.selected) if self.model.dataset is not None else np.empty(0, np.int64)
+        if self.table_model.dataset is not None:
+            rows = self.table_model.rows_of(self.selection.selected)
+        else:
+            rows = np.empty(0, np.int64)
         sel = QItemSelection()
         self._truncated = False
         if len(rows):
-            last_col = max(self.model.columnCount() - 1, 0)
+            last_col = max(self.table_model.columnCount() - 1, 0)
             breaks = np.flatnonzero(np.diff(rows) != 1)
             starts = np.r_[rows[0], rows[breaks + 1]]
             ends = np.r_[rows[breaks], rows[-1]]
             if len(starts) > MAX_RANGES:
                 starts, ends, self._truncated = starts[:MAX_RANGES], ends[:MAX_RANGES], True
-            for s, e in zip(starts.tolist(), ends.tolist()):
-                sel.select(self.model.index(s, 0), self.model.index(e, last_col))
+            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+                sel.select(self.table_model.index(s, 0), self.table_model.index(e, last_col))
         self._syncing = True
         try:
             # clear, then select: ClearAndSelect diffs the old and new ranges, quadratic in their number
@@ -472,14 +422,14 @@ class TableView(View):
 
     def _on_activated(self, index: QModelIndex) -> None:
         if index.isValid():
-            self.selection.set_current(self.model.item_at(index.row()), "table")
+            self.selection.set_current(self.table_model.item_at(index.row()), self.name)
 
     def _on_shared_current(self, item: int, source: str) -> None:
-        if source == "table" or item < 0:
+        if source == self.name or item < 0:
             return
-        rows = self.model.rows_of(np.array([item]))
+        rows = self.table_model.rows_of(np.array([item]))
         if len(rows):
-            idx = self.model.index(int(rows[0]), 0)
+            idx = self.table_model.index(int(rows[0]), 0)
             self._syncing = True
             try:
                 self.table.selectionModel().setCurrentIndex(idx, QItemSelectionModel.NoUpdate)
@@ -489,7 +439,7 @@ class TableView(View):
 
     def _update_count(self) -> None:
         n = len(self._dataset) if self._dataset is not None else 0
-        shown = len(self.model.order)
+        shown = len(self.table_model.order)
         k = len(self.selection.selected)
         parts = [f"{n:,} items"]
         if shown != n:
