@@ -120,7 +120,11 @@ def search_text(dataset: Dataset) -> list[str]:
     if hit is not None and hit[0]() is dataset:
         return hit[1]
     out = _build_search_text(dataset)
-    _SEARCH_TEXT[key] = (weakref.ref(dataset, lambda _ref, key=key: _SEARCH_TEXT.pop(key, None)), out)
+
+    def forget(_ref: Any) -> None:
+        _SEARCH_TEXT.pop(key, None)
+
+    _SEARCH_TEXT[key] = (weakref.ref(dataset, forget), out)
     return out
 
 

@@ -36,7 +36,7 @@ class ItemChoice(NamedTuple):
     what: str
 
 
-def stratified_sample(labels: Sequence[Any] | None, n_items: int, size: int, seed: int = 0) -> np.ndarray:
+def stratified_sample(labels: Sequence[Any] | np.ndarray | None, n_items: int, size: int, seed: int = 0) -> np.ndarray:
     """``size`` of ``n_items`` indices (sorted), each label represented in proportion to its count.
 
     Systematic sampling: a random permutation is sorted by label and every ``n/size``-th item taken.
@@ -52,7 +52,7 @@ def stratified_sample(labels: Sequence[Any] | None, n_items: int, size: int, see
     return np.sort(take).astype(np.int64)
 
 
-def choose_items(n_items: int, selected: np.ndarray, labels: Sequence[Any] | None = None,
+def choose_items(n_items: int, selected: np.ndarray, labels: Sequence[Any] | np.ndarray | None = None,
                  max_items: int = MAX_ITEMS, sample_size: int = SAMPLE_SIZE) -> ItemChoice:
     """The heatmap's items for a selection: the selection itself when it is 2 .. ``max_items``
     items, else a label-stratified sample of it (too big) or of every item (fewer than 2)."""
@@ -98,8 +98,8 @@ class SimilarityHeatmap:
         labels = emb.dataset.labels
         groups: list[tuple[int, int, str]] = []
         by_label = labels is not None and emb.dataset.has_labels
-        if by_label:
-            names = np.array([_UNLABELLED if labels[i] is None else str(labels[i]) for i in idx], dtype=str)
+        if labels is not None and by_label:
+            names = np.array([_UNLABELLED if labels[i] is None else str(labels[i]) for i in idx]).astype(str)
             order = np.argsort(names, kind="stable")
             idx, names = idx[order], names[order]
             cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
