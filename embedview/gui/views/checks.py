@@ -2,22 +2,22 @@
 clustering, retrieval, outliers and the encoder's invariance to small changes -- with their
 parameters in a form, each run in the background with its own progress and Cancel.
 
-Every number is computed by the core (:mod:`embedview.core.evaluation`,
-:mod:`embedview.core.invariance`) on the set's raw vectors with the chosen metric, exactly as
-``embedview check`` does; the label-aware checks use :func:`embedview.core.checks.usable_labels`
-(unlabelled items and labels with a single item left out, and said so).  Checks run one after
-another (a 2-core machine gains nothing from running them at once), each under its own runner
-key ``"checks.<name>"``; "Run all" queues every check.  Results go to a table (check, metric,
-value, +- std, details) that can be copied or exported as CSV / JSON, and to
-``state.analysis[encoder]["checks"]`` ({check: fitted core object}).
+The form is built from the one registry of checks, :data:`embedview.core.checks.REGISTRY`: a
+row per check of the form (its title, what it needs), a widget per parameter (spin box, combo
+box, text field or menu, with the registry's default, range and help).  The choices live in
+``model.views.checks`` (:class:`~embedview.model.views.checks.ChecksState`): the widgets bind
+to it both ways and the view reads it, never its widgets.  Every check runs
+:func:`embedview.core.checks.run_check` on the set's raw vectors, exactly as ``embedview check``
+does; checks run one after another (a 2-core machine gains nothing from running them at once),
+each under its own job key ``JobKind.CHECK.key(name)``; "Run all" queues them.  A finished run
+(:class:`~embedview.core.checks.CheckRun`: parameters, fitted result, rows, message) is filed in
+the model, ``model.set_analysis(AnalysisKind.CHECKS, {name: run}, name=encoder)``; the result
+table (check, metric, value, +- std, details), Copy and the CSV / JSON export read it there.  A
+result for a set that was replaced meanwhile is dropped by the runner (``is_stale``).
 
-The invariance probe needs the encoder itself (it encodes augmented copies of a sample): it
-uses the loaded encoder of the active set (``encoders.pipeline.get_encoder``, already in memory
-after encoding); for precomputed embeddings it is not available, and the form says why.
-
-:func:`export_report_dialog` (File -> Export HTML report...) writes
-:func:`embedview.core.report.write_report` for every encoded set in the runner (key
-``"report"``), with a progress dialog and Cancel.
+The invariance probe needs the encoder itself (it encodes augmented copies of a sample): it runs
+in the encoder process (``runtime.encoder_host``), where the encoder already is after encoding;
+for precomputed embeddings it is not available, and the form says why.
 """
 
 from __future__ import annotations
@@ -26,280 +26,229 @@ import csv
 import html
 import io
 import json
-import logging
 import os
-import re
-import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoubleSpinBox, QFileDialog, QFrame,
-                               QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QProgressBar,
-                               QProgressDialog, QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget,
-                               QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
+from embedview.core.checks import (
+    FORM_CHECKS,
+    METRICS,
+    ROW_COLUMNS,
+    CheckInput,
+    CheckRun,
+    CheckSpec,
+    Param,
+    ParamKind,
+    get_check,
+    jsonable,
+    run_check,
+)
 from embedview.core.embeddings import EmbeddingSet
+from embedview.gui import theme
+from embedview.gui.bind import bind, show_value
+from embedview.gui.views.base import View
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.gui.views.base import View
+from embedview.model.analyses import AnalysisKind
+from embedview.runtime.keys import JobKey, JobKind
 
-log = logging.getLogger(__name__)
-
-#: the checks of the form, in the order "Run all" runs them
-CHECKS = ("knn", "linear_probe", "clustering", "retrieval", "outliers", "invariance")
-TITLES = {
-    "knn": "kNN accuracy",
-    "linear_probe": "Linear probe",
-    "clustering": "Clustering",
-    "retrieval": "Retrieval",
-    "outliers": "Outliers",
-    "invariance": "Invariance",
-}
-LABEL_CHECKS = ("knn", "linear_probe", "clustering", "retrieval")
-COLUMNS = ("check", "metric", "value", "std", "details")
+#: the form's checks, in the order "Run all" runs them (the registry's)
+CHECKS = FORM_CHECKS
 HEADERS = ("Check", "Metric", "Value", "\u00b1 std", "Details")
-NO_OUTLIERS = "(none)"
-TRUE_WORDS = {"1", "true", "yes", "y", "t", "outlier", "anomaly"}
-ANALYSIS_KIND = "checks"
+WARN_COLOR = "#b26a00"
 
 
-# ==============================================================================================
-# the work (plain functions; run in worker threads)
-# ==============================================================================================
-def invariance_unavailable(emb: Optional[EmbeddingSet]) -> str:
-    """Why the invariance probe cannot run on ``emb`` ("" when it can)."""
-    if emb is None:
-        return "no embeddings yet"
-    if emb.encoder == "precomputed" or emb.dataset.modality not in ("image", "text"):
-        return ("not available for precomputed embeddings: the probe encodes changed copies of the items, "
-                "which needs the encoder (open the images or texts and encode them)")
-    return ""
+def probe_in_encoder_host(encoder: str):
+    """How the window runs the invariance probe (a :data:`~embedview.core.checks.ProbeRunner`): in
+    the encoder process, where ``encoder`` already is after encoding; the window never imports torch."""
 
+    def run(probe: Any, items: Any, modality: str, task: Any) -> Any:
+        from embedview.runtime.encoder_host import encoder_host, probe_encoder
 
-def outlier_flags(emb: EmbeddingSet, choice: str) -> Optional[np.ndarray]:
-    """Known-outlier flags from a form choice: ``"column:<name>"`` (truthy values: true, 1, yes,
-    outlier, ...) or ``"label:<value>"`` (items with that label); None for no choice."""
-    ds = emb.dataset
-    if not choice or choice == NO_OUTLIERS:
-        return None
-    kind, _, key = choice.partition(":")
-    if kind == "label" and ds.labels is not None:
-        return np.array([v is not None and str(v) == key for v in ds.labels], dtype=bool)
-    if kind == "column" and key in ds.metadata:
-        def truthy(v: Any) -> bool:
-            if isinstance(v, (bool, np.bool_)):
-                return bool(v)
-            if isinstance(v, (int, float, np.integer, np.floating)):
-                return bool(np.isfinite(v) and v != 0)
-            return v is not None and str(v).strip().lower() in TRUE_WORDS
+        return encoder_host().call(probe_encoder, probe, encoder, items, modality, progress=task)
 
-        return np.array([truthy(v) for v in ds.metadata[key]], dtype=bool)
-    raise ValueError(f"unknown outlier column {choice!r}")
-
-
-def run_check(name: str, emb: EmbeddingSet, params: Dict[str, Any], progress=None):
-    """Run check ``name`` of :data:`CHECKS` on ``emb`` with the form's ``params``; returns the
-    fitted core object.  Raises ``ValueError`` with the core's reason when the data does not
-    allow it (no labels, too few items per class, ...)."""
-    from embedview.core import evaluation
-    from embedview.core.checks import usable_labels
-
-    X = emb.vectors
-    metric = params.get("metric", "cosine")
-    if name in LABEL_CHECKS:
-        labels, note = usable_labels(emb)
-        if labels is None and not (name == "clustering" and params.get("n_clusters")):
-            raise ValueError(f"needs labels: {note}")
-    if name == "knn":
-        return evaluation.KNNAccuracy(params["k"], params["vote"], metric).fit(X, labels, progress=progress)
-    if name == "linear_probe":
-        return evaluation.LinearProbe(folds=params["folds"], C=params["C"]).fit(X, labels, progress=progress)
-    if name == "clustering":
-        return evaluation.ClusteringMetrics(n_clusters=params.get("n_clusters") or None, sample=params["sample"],
-                                            metric=metric).fit(X, labels, progress=progress)
-    if name == "retrieval":
-        return evaluation.RetrievalMetrics(ks=params["ks"], metric=metric).fit(X, labels, progress=progress)
-    if name == "outliers":
-        return evaluation.OutlierScores(params["k"], metric).fit(X, outliers=outlier_flags(emb, params["known"]),
-                                                                 progress=progress)
-    if name == "invariance":
-        return run_invariance(emb, params, progress=progress)
-    raise ValueError(f"unknown check {name!r}")
-
-
-def run_invariance(emb: EmbeddingSet, params: Dict[str, Any], progress=None):
-    """The invariance probe with the active set's own encoder (loaded once, then kept)."""
-    from embedview.core.images import LazyImages
-    from embedview.core.invariance import InvarianceProbe
-
-    reason = invariance_unavailable(emb)
-    if reason:
-        raise ValueError(reason)
-    if not params.get("augmentations"):
-        raise ValueError("choose at least one augmentation")
-    from embedview.runtime.encoder_host import encoder_host, probe_encoder
-
-    ds = emb.dataset
-    items = LazyImages(ds.sources) if ds.modality == "image" else list(ds.texts)
-    probe = InvarianceProbe(augmentations=list(params["augmentations"]), n_items=params["n_items"])
-    return encoder_host().call(probe_encoder, probe, emb.encoder, items, ds.modality, progress=progress)
-
-
-def result_rows(name: str, result, params: Dict[str, Any], dataset=None) -> List[Dict[str, Any]]:
-    """The table rows of a fitted check: ``{"check", "metric", "value", "std", "details"}``.
-
-    Values are the core's own attributes (plain floats, not rounded); ``std`` is None where the
-    core gives no spread.
-    """
-    title = TITLES[name]
-
-    def row(metric: str, value, std=None, details: str = "") -> Dict[str, Any]:
-        return {"check": title, "metric": metric, "value": None if value is None else float(value),
-                "std": None if std is None else float(std), "details": details}
-
-    if name == "knn":
-        worst = sorted(result.per_class_.items(), key=lambda kv: kv[1])[:3]
-        return [row("accuracy", result.accuracy_,
-                    details=f"k={result.k_}, {result.vote} vote, {result.metric}, {result.n_evaluated_:,} items; "
-                            "lowest: " + ", ".join(f"{c} {a:.2f}" for c, a in worst))]
-    if name == "linear_probe":
-        base = f"{result.folds}-fold, C={result.C:g}, {len(result.classes_)} classes, {result.n_items_:,} items"
-        details = base + (f"; {result.message_}" if result.message_ else "")
-        return [row("accuracy", result.accuracy_mean_, result.accuracy_std_, details),
-                row("macro-F1", result.macro_f1_mean_, result.macro_f1_std_, base)]
-    if name == "clustering":
-        base = f"k-means k={result.n_clusters_}, {result.metric}; silhouette on {result.sample_size_:,} items"
-        out = []
-        if result.nmi_ is not None:
-            out += [row("NMI", result.nmi_, details=base), row("ARI", result.ari_, details=base)]
-        if result.silhouette_ is not None:
-            out.append(row("silhouette (labels)", result.silhouette_, details=base))
-        out.append(row("silhouette (k-means)", result.silhouette_kmeans_, details=base))
-        return out
-    if name == "retrieval":
-        base = (f"{result.metric}, {result.n_queries_:,} queries"
-                + (f", {result.n_skipped_:,} without a relevant item skipped" if result.n_skipped_ else ""))
-        out = [row(f"Recall@{k}", v, details=base) for k, v in result.recall_at_.items()]
-        out += [row(f"Precision@{k}", v, details=base) for k, v in result.precision_at_.items()]
-        out.append(row("mAP", result.map_, float(np.std(result.average_precision_)), base))
-        return out
-    if name == "outliers":
-        ids = dataset.ids if dataset is not None else None
-        top = ", ".join(ids[i] if ids is not None else str(i) for i in result.ranking_[:5].tolist())
-        out = [row("mean outlier score", float(result.scores_.mean()), float(result.scores_.std()),
-                   f"k={result.k_}, {result.metric}; most isolated: {top}")]
-        if result.auroc_ is not None:
-            out.append(row("AUROC (known outliers)", result.auroc_,
-                           details=f"scores against '{params.get('known', '')}'"))
-        elif params.get("known") and params["known"] != NO_OUTLIERS:
-            out.append(row("AUROC (known outliers)", None,
-                           details=f"'{params['known']}' marks no item, or every item, as an outlier"))
-        return out
-    if name == "invariance":
-        out = []
-        for aug, r in result.results_.items():
-            cos = result.cosines_[aug]
-            ranks = result.ranks_[aug]
-            details = (f"{result.n_items_} items; median cosine {r['median_cosine']:.4f}, "
-                       f"median rank {r['median_rank']:g}, top-1 {r['top1']:.2f}")
-            out.append(row(f"{aug}: mean cosine", r["mean_cosine"], float(np.std(cos)), details))
-            out.append(row(f"{aug}: mean rank", r["mean_rank"], float(np.std(ranks)), details))
-        return out
-    raise ValueError(f"unknown check {name!r}")
-
-
-# ==============================================================================================
-# the HTML report (File -> Export HTML report...)
-# ==============================================================================================
-def report_job(sets: Dict[str, EmbeddingSet], path: str, projection: str = "pca", progress=None) -> str:
-    from embedview.core.report import write_report
-
-    return str(write_report(sets, path, progress=progress, projection=projection))
-
-
-@dataclass
-class ReportRun:
-    """A report being written: its job, its progress dialog (None once closed) and the target."""
-
-    job: Any
-    path: str
-    dialog: Optional[QProgressDialog] = None
-
-
-def export_report(parent: Optional[QWidget], state: AppModel, runner: JobRunner, path: str,
-                  on_done: Optional[Callable[[str], None]] = None, key: str = "report") -> ReportRun:
-    """Write the HTML report of every encoded set to ``path`` in the runner, with a non-modal
-    progress dialog whose Cancel stops it (the core writes through a temporary file, so nothing
-    is left half-written)."""
-    if not state.sets:
-        raise ValueError("there are no embeddings to report on yet")
-    dialog = QProgressDialog("Writing the HTML report\u2026", "Cancel", 0, 1000, parent)
-    dialog.setWindowTitle("HTML report")
-    dialog.setWindowModality(Qt.NonModal)
-    dialog.setMinimumDuration(0)
-    dialog.setAutoClose(False)
-    dialog.setAutoReset(False)
-    dialog.canceled.connect(lambda: runner.cancel(key))
-    run = ReportRun(job=None, path=str(path), dialog=dialog)
-
-    def close() -> None:
-        if run.dialog is None:
-            return
-        run.dialog = None
-        dialog.canceled.disconnect()
-        dialog.close()
-        dialog.deleteLater()
-
-    def progressed(fraction: float, message: str) -> None:
-        if run.dialog is not None:
-            dialog.setValue(int(round(fraction * 1000)))
-            if message:
-                dialog.setLabelText(f"Writing the HTML report\u2026\n{message}")
-
-    def done(result: str) -> None:
-        close()
-        if on_done is not None:
-            on_done(result)
-
-    run.job = runner.submit(key, report_job, dict(state.sets), str(path), on_result=done, on_progress=progressed,
-                            on_finished=close)
-    dialog.show()
     return run
 
 
-def export_report_dialog(window) -> None:
-    """Ask for the ``.html`` path, then :func:`export_report` (messages go to the window)."""
-    state = window.state
-    if not state.sets:
-        window.show_message("Nothing to report yet: open data and let it encode first")
-        return
-    name = (state.dataset.name if state.dataset is not None and state.dataset.name else "embedview") + "-report.html"
-    path, _ = QFileDialog.getSaveFileName(window, "Export HTML report", name, "HTML (*.html)")
-    if not path:
-        return
-    if not path.lower().endswith((".html", ".htm")):
-        path += ".html"
-    try:
-        export_report(window, state, window.runner, path, on_done=lambda p: window.show_message(f"Wrote the report to {p}"))
-    except ValueError as exc:
-        window.report_error("report", str(exc))
+def check_input(emb: EmbeddingSet) -> CheckInput:
+    """What the checks of the form run on: the set, with the encoder process for the invariance probe."""
+    return CheckInput(emb, run_probe=probe_in_encoder_host(emb.encoder))
+
+
+def check_key(name: str) -> JobKey:
+    """The job key of check ``name``: one live job per check."""
+    return JobKind.CHECK.key(name)
 
 
 # ==============================================================================================
-# the view
+# the form, built from the registry
 # ==============================================================================================
+class ParamEditor:
+    """The widget of one parameter of one check, bound both ways to ``ChecksState.params``.
+
+    An edit writes the state (``set_param``); :meth:`show` puts the state's value in the widget
+    without echoing back.  Data-dependent choices (known-outlier columns, augmentations) are
+    refilled by :meth:`fill` when the data changes; a chosen value the new data does not offer goes
+    back to the registry default.
+    """
+
+    def __init__(self, spec: CheckSpec, param: Param, view: ChecksView) -> None:
+        self.spec, self.param, self.view = spec, param, view
+        self.state = view.checks_state
+        self.actions: dict[str, QAction] = {}
+        kind = param.kind
+        widget: QWidget
+        if kind is ParamKind.INT:
+            spin = QSpinBox()
+            spin.setRange(int(param.low if param.low is not None else 0), int(param.high or 1_000_000_000))
+            if param.special:
+                spin.setSpecialValueText(param.special)
+            spin.valueChanged.connect(lambda v: self._write(int(v)))
+            widget = spin
+        elif kind is ParamKind.FLOAT:
+            dspin = QDoubleSpinBox()
+            dspin.setDecimals(param.decimals)
+            dspin.setRange(float(param.low if param.low is not None else 0.0), float(param.high or 1e9))
+            dspin.valueChanged.connect(lambda v: self._write(float(v)))
+            widget = dspin
+        elif kind in (ParamKind.CHOICE, ParamKind.DATA_CHOICE):
+            combo = QComboBox()
+            for choice in param.choices:
+                combo.addItem(choice, choice)
+            if kind is ParamKind.DATA_CHOICE:
+                combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+            combo.currentIndexChanged.connect(lambda i: self._write(combo.itemData(i)) if i >= 0 else None)
+            widget = combo
+        elif kind is ParamKind.INTS:
+            line = QLineEdit()
+            line.setMaximumWidth(120)
+            line.textChanged.connect(self._write)
+            widget = line
+        else:  # DATA_MULTI: a button with a menu of checkable items
+            button = QToolButton()
+            button.setPopupMode(QToolButton.InstantPopup)
+            self.menu = QMenu(view)
+            button.setMenu(self.menu)
+            widget = button
+        widget.setToolTip(param.help)
+        self.widget = widget
+
+    # -- widget -> state ------------------------------------------------------------------------
+    def _write(self, value: Any) -> None:
+        self.state.set_param(self.spec.name, self.param.name, value)
+
+    def _write_multi(self) -> None:
+        chosen = [name for name, act in self.actions.items() if act.isChecked()]
+        self._write(None if len(chosen) == len(self.actions) else chosen)
+
+    # -- state -> widget ------------------------------------------------------------------------
+    def value(self) -> Any:
+        return self.state.param(self.spec.name, self.param.name)
+
+    def show(self) -> None:
+        value = self.value()
+        kind = self.param.kind
+        if kind is ParamKind.DATA_MULTI:
+            chosen = set(self.actions) if value is None else {str(v) for v in value}
+            for name, act in self.actions.items():
+                act.blockSignals(True)
+                act.setChecked(name in chosen)
+                act.blockSignals(False)
+            self._label_multi()
+            return
+        if kind is ParamKind.INTS and not isinstance(value, str):
+            value = ", ".join(str(v) for v in value)
+        try:
+            show_value(self.widget, value)
+        except (TypeError, ValueError):  # a hand-edited session: the check says what is wrong when it runs
+            show_value(self.widget, self.param.default)
+
+    def _label_multi(self) -> None:
+        chosen = [a for a, act in self.actions.items() if act.isChecked()]
+        button = self.widget
+        assert isinstance(button, QToolButton)
+        label = self.param.label
+        button.setText(f"{len(chosen)} of {len(self.actions)} {label}" if self.actions else label)
+        button.setToolTip(f"{self.param.help}\n{label.capitalize()}: " + (", ".join(chosen) or "none chosen"))
+
+    def fill(self, dataset: Any) -> None:
+        """Refill data-dependent choices for ``dataset``."""
+        if self.param.choices_of is None:
+            return
+        choices = self.param.choices_of(dataset)
+        values = [v for _, v in choices]
+        current = self.value()
+        if self.param.kind is ParamKind.DATA_CHOICE:
+            combo = self.widget
+            assert isinstance(combo, QComboBox)
+            combo.blockSignals(True)
+            combo.clear()
+            for text, value in choices:
+                combo.addItem(text, value)
+            combo.blockSignals(False)
+            if current not in values:
+                self.state.forget(self.spec.name, self.param.name)
+        else:
+            self.menu.clear()
+            self.actions = {}
+            for text, value in choices:
+                act = self.menu.addAction(text)
+                act.setCheckable(True)
+                act.toggled.connect(lambda _on: self._write_multi())
+                self.actions[value] = act
+            if current is not None and not set(map(str, current)) <= set(values):
+                self.state.forget(self.spec.name, self.param.name)
+        self.show()
+
+
 class _CheckRow:
-    """The widgets of one check in the form."""
+    """The widgets of one check in the form: title, parameters, Run, progress, Cancel, status."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.title = QLabel(f"<b>{TITLES[name]}</b>")
+    def __init__(self, spec: CheckSpec, view: ChecksView) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.title = QLabel(f"<b>{spec.title}</b>")
+        if spec.needs:
+            self.title.setToolTip("Needs " + " and ".join(sorted(n.value for n in spec.needs)))
         self.params = QWidget()
         self.params_layout = QHBoxLayout(self.params)
         self.params_layout.setContentsMargins(0, 0, 0, 0)
+        self.editors: dict[str, ParamEditor] = {}
+        for param in spec.params:
+            editor = ParamEditor(spec, param, view)
+            self.editors[param.name] = editor
+            if param.kind is not ParamKind.DATA_MULTI:  # the menu button names itself
+                lab = QLabel(param.label)
+                lab.setToolTip(param.help)
+                self.params_layout.addWidget(lab)
+            self.params_layout.addWidget(editor.widget)
+        self.params_layout.addStretch(1)
         self.run = QPushButton("Run")
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
@@ -311,22 +260,12 @@ class _CheckRow:
         self.bar.hide()
         self.cancel = QToolButton()
         self.cancel.setText("\u2715")
-        self.cancel.setToolTip(f"Cancel {TITLES[name]}")
+        self.cancel.setToolTip(f"Cancel {spec.title}")
         self.cancel.setEnabled(False)
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.RichText)
         self.status.setStyleSheet("color: palette(placeholder-text);")
-
-    def add(self, label: str, widget: QWidget, tip: str = "") -> QWidget:
-        if label:
-            lab = QLabel(label)
-            lab.setToolTip(tip)
-            self.params_layout.addWidget(lab)
-        if tip:
-            widget.setToolTip(tip)
-        self.params_layout.addWidget(widget)
-        return widget
 
 
 class ChecksView(View):
@@ -338,75 +277,39 @@ class ChecksView(View):
 
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(model, runner, parent)
-        #: fitted core objects, their parameters and their table rows, per check
-        self.results: Dict[str, Any] = {}
-        self.params_used: Dict[str, Dict[str, Any]] = {}
-        self.rows: Dict[str, List[Dict[str, Any]]] = {}
-        self.messages: Dict[str, str] = {}
-        self._queue: List[str] = []
-        self._running: Optional[str] = None
-        self._started = 0.0
-        self._emb: Optional[EmbeddingSet] = None  # the set the results are for
+        self.checks_state = model.views.checks
+        self._queue: list[str] = []
+        self._running: str | None = None
+        self._status: dict[str, tuple[str, str]] = {}  # check -> (text, "" / "warn" / "error")
+        self._emb: EmbeddingSet | None = None  # the set the form and the table are for
+        self._input: CheckInput | None = None
         self._build()
         model.dataset_changed.connect(self._reset)
         model.active_set_changed.connect(lambda _n: self._reset())
+        model.analysis_changed.connect(self._on_analysis)
+        self.checks_state.events.params.connect(lambda _v: self._params_changed())
+        self.checks_state.events.metric.connect(lambda _v: self._update_availability())
         self._reset()
 
     # ======================================================================================
     # construction
     # ======================================================================================
     def _build(self) -> None:
-        self.form_rows: Dict[str, _CheckRow] = {name: _CheckRow(name) for name in CHECKS}
-        r = self.form_rows
+        self.form_rows: dict[str, _CheckRow] = {name: _CheckRow(get_check(name), self) for name in CHECKS}
 
         self.metric_box = QComboBox()
-        for text, key in (("cosine", "cosine"), ("Euclidean", "euclidean"), ("dot product", "dot")):
+        for text, key in METRICS:
             self.metric_box.addItem(text, key)
-        self.metric_box.setToolTip("Similarity used by kNN, clustering, retrieval and outliers")
-
-        self.knn_k = r["knn"].add("k", _spin(1, 1000, 10), "Neighbours that vote (leave-one-out)")
-        self.knn_vote = r["knn"].add("vote", QComboBox(), "majority: one vote each; weighted: 1 / distance")
-        self.knn_vote.addItems(["majority", "weighted"])
-
-        self.probe_folds = r["linear_probe"].add("folds", _spin(2, 20, 5), "Stratified cross-validation folds")
-        self.probe_c = r["linear_probe"].add("C", QDoubleSpinBox(), "Inverse regularisation strength of the "
-                                                                    "logistic regression")
-        self.probe_c.setDecimals(4)
-        self.probe_c.setRange(0.0001, 10000.0)
-        self.probe_c.setValue(1.0)
-
-        self.cluster_k = r["clustering"].add("clusters", _spin(0, 10000, 0),
-                                             "k of k-means; 'labels' = the number of classes")
-        self.cluster_k.setSpecialValueText("labels")
-        self.cluster_sample = r["clustering"].add("sample", _spin(100, 1_000_000, 5000),
-                                                  "Items used for the silhouette scores (random sample)")
-
-        self.retrieval_ks = r["retrieval"].add("K", QLineEdit("1, 5, 10"), "Cut-offs for Recall@K and Precision@K")
-        self.retrieval_ks.setMaximumWidth(120)
-
-        self.outlier_k = r["outliers"].add("k", _spin(1, 1000, 10), "Score = mean distance to the k nearest items")
-        self.outlier_known = r["outliers"].add("known", QComboBox(),
-                                               "A label or a column that marks real outliers: gives the AUROC "
-                                               "of the scores against it")
-        self.outlier_known.setSizeAdjustPolicy(QComboBox.AdjustToContents)
-
-        self.inv_items = r["invariance"].add("items", _spin(2, 100_000, 50), "Items sampled for the probe")
-        self.inv_augs = r["invariance"].add("", QToolButton(), "Augmentations to apply (each changes every "
-                                                               "sampled item once)")
-        self.inv_augs.setPopupMode(QToolButton.InstantPopup)
-        self.inv_menu = QMenu(self)
-        self.inv_augs.setMenu(self.inv_menu)
-        self.aug_actions: Dict[str, QAction] = {}
-
-        for row in r.values():
-            row.params_layout.addStretch(1)
+        users = [get_check(n).title for n in CHECKS if get_check(n).uses_metric]
+        self.metric_box.setToolTip("Similarity used by " + ", ".join(users))
+        bind(self.metric_box, self.checks_state, "metric")
 
         grid = QGridLayout()
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(2)
         line = 0
         for name in CHECKS:
-            row = r[name]
+            row = self.form_rows[name]
             grid.addWidget(row.title, line, 0)
             grid.addWidget(row.params, line, 1)
             grid.addWidget(row.run, line, 2)
@@ -451,7 +354,7 @@ class ChecksView(View):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
 
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.table = QTableWidget(0, len(ROW_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(HEADERS))
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -502,64 +405,98 @@ class ChecksView(View):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(splitter)
+        self._show_params()
+
+    def editor(self, check: str, param: str) -> ParamEditor:
+        """The editor of parameter ``param`` of ``check`` (its ``widget`` is what the user edits)."""
+        return self.form_rows[check].editors[param]
 
     # ======================================================================================
-    # parameters
+    # the state: parameters and what the data allows
     # ======================================================================================
-    def params(self, name: str) -> Dict[str, Any]:
-        """The form's parameters for check ``name`` (read when it starts)."""
-        metric = self.metric_box.currentData()
-        if name == "knn":
-            return {"k": self.knn_k.value(), "vote": self.knn_vote.currentText(), "metric": metric}
-        if name == "linear_probe":
-            return {"folds": self.probe_folds.value(), "C": self.probe_c.value()}
-        if name == "clustering":
-            return {"n_clusters": self.cluster_k.value() or None, "sample": self.cluster_sample.value(),
-                    "metric": metric}
-        if name == "retrieval":
-            return {"ks": parse_ks(self.retrieval_ks.text()), "metric": metric}
-        if name == "outliers":
-            return {"k": self.outlier_k.value(), "known": self.outlier_known.currentData() or NO_OUTLIERS,
-                    "metric": metric}
-        if name == "invariance":
-            return {"n_items": self.inv_items.value(),
-                    "augmentations": [a for a, act in self.aug_actions.items() if act.isChecked()]}
-        raise ValueError(f"unknown check {name!r}")
+    def _show_params(self) -> None:
+        for row in self.form_rows.values():
+            for editor in row.editors.values():
+                editor.show()
+
+    def _params_changed(self) -> None:
+        self._show_params()
+        self._update_availability()
 
     def _fill_choices(self) -> None:
-        """Known-outlier choices and augmentations for the current data."""
-        emb = self.state.emb
-        ds = emb.dataset if emb is not None else self.state.dataset
-        self.outlier_known.clear()
-        self.outlier_known.addItem(NO_OUTLIERS, NO_OUTLIERS)
-        if ds is not None:
-            for col in ds.metadata:
-                self.outlier_known.addItem(f"column {col}", f"column:{col}")
-            if ds.labels is not None:
-                values = sorted({str(v) for v in ds.labels if v is not None})
-                if len(values) <= 200:
-                    for v in values:
-                        self.outlier_known.addItem(f"label = {v}", f"label:{v}")
-        from embedview.core.invariance import DEFAULTS
+        """Data-dependent choices (known-outlier columns and labels, augmentations) for the current data."""
+        emb = self.model.emb
+        ds = emb.dataset if emb is not None else self.model.dataset
+        for row in self.form_rows.values():
+            for editor in row.editors.values():
+                editor.fill(ds)
 
-        self.inv_menu.clear()
-        self.aug_actions = {}
-        names = list(DEFAULTS.get(ds.modality, {})) if ds is not None else []
-        for aug in names:
-            act = self.inv_menu.addAction(aug)
-            act.setCheckable(True)
-            act.setChecked(True)
-            act.toggled.connect(lambda _c: self._update_aug_button())
-            self.aug_actions[aug] = act
-        self._update_aug_button()
+    def unavailable(self, name: str) -> str:
+        """Why check ``name`` cannot run on the active set with the chosen parameters ("" when it can)."""
+        if self._input is None or self.model.emb is None:
+            return "no embeddings yet"
+        try:
+            params: dict[str, Any] | None = self.checks_state.params_for(name)
+        except ValueError:  # a bad value is reported when the check starts
+            params = None
+        return get_check(name).unavailable(self._input, params)
 
-    def _update_aug_button(self) -> None:
-        chosen = [a for a, act in self.aug_actions.items() if act.isChecked()]
-        if not self.aug_actions:
-            self.inv_augs.setText("augmentations")
-        else:
-            self.inv_augs.setText(f"{len(chosen)} of {len(self.aug_actions)} augmentations")
-        self.inv_augs.setToolTip("Augmentations: " + (", ".join(chosen) or "none chosen"))
+    def _update_availability(self) -> None:
+        """Run buttons and the reasons a check cannot run, for the current data and parameters."""
+        has_data = self._emb is not None
+        for name, row in self.form_rows.items():
+            reason = self.unavailable(name) if has_data else ""
+            row.run.setEnabled(has_data and not reason)
+            row.run.setToolTip(reason or f"Run {row.spec.title}")
+            if name == self._running or name in self._queue:
+                continue
+            text, level = self._status.get(name, ("", ""))
+            if reason:
+                self._set_status(name, reason, "error")
+            elif level == "error" and text.startswith("needs "):  # the reason went away
+                self._set_status(name, self._idle_status(name)[0], self._idle_status(name)[1])
+
+    def _idle_status(self, name: str) -> tuple[str, str]:
+        """What a check that is not running says: why it cannot run, its last result, or nothing."""
+        if self._emb is None:
+            return "", ""
+        reason = self.unavailable(name)
+        if reason:
+            return reason, "error"
+        run = self.runs.get(name)
+        if run is not None:
+            return "done" + (f" \u2014 {run.message}" if run.message else ""), "warn" if run.message else ""
+        return "", ""
+
+    # ======================================================================================
+    # the results, as filed in the model
+    # ======================================================================================
+    @property
+    def runs(self) -> dict[str, CheckRun]:
+        """The active set's finished checks, ``{name: CheckRun}``, as the model holds them."""
+        if self.model.emb is None:
+            return {}
+        return dict(self.model.get_analysis(AnalysisKind.CHECKS) or {})
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """``{check: fitted core object}`` of the active set."""
+        return {name: run.result for name, run in self.runs.items()}
+
+    @property
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: run.rows for name, run in self.runs.items()}
+
+    def value(self, check: str, metric: str) -> float | None:
+        """The value of ``metric`` for ``check`` (a name of :data:`CHECKS`)."""
+        run = self.runs.get(check)
+        if run is None:
+            raise KeyError(f"{check}: not run")
+        return run.value(metric)
+
+    def _on_analysis(self, kind: Any, name: str) -> None:
+        if kind == AnalysisKind.CHECKS and name == self.model.active:
+            self._fill_table()
 
     # ======================================================================================
     # running
@@ -568,8 +505,8 @@ class ChecksView(View):
         """Queue check ``name`` (it starts at once when no other check is running)."""
         if name not in CHECKS:
             raise ValueError(f"unknown check {name!r}")
-        if self.state.emb is None:
-            self._set_status(name, "no embeddings yet", error=True)
+        if self.model.emb is None:
+            self._set_status(name, "no embeddings yet", "error")
             return
         if name == self._running or name in self._queue:
             return
@@ -582,28 +519,13 @@ class ChecksView(View):
         self._pump()
 
     def run_all(self) -> None:
-        """Queue every check; those the data does not allow say why instead of running."""
-        for name in CHECKS:
+        """Queue every chosen check (``ChecksState.to_run``); those the data does not allow say why."""
+        for name in self.checks_state.to_run():
             reason = self.unavailable(name)
             if reason:
-                self._set_status(name, reason, error=True)
+                self._set_status(name, reason, "error")
             else:
                 self.run(name)
-
-    def unavailable(self, name: str) -> str:
-        """Why check ``name`` cannot run on the active set ("" when it can)."""
-        emb = self.state.emb
-        if emb is None:
-            return "no embeddings yet"
-        if name == "invariance":
-            return invariance_unavailable(emb)
-        if name in LABEL_CHECKS and not (name == "clustering" and self.cluster_k.value()):
-            from embedview.core.checks import usable_labels
-
-            labels, note = usable_labels(emb)
-            if labels is None:
-                return f"needs labels: {note}"
-        return ""
 
     def cancel(self, name: str) -> None:
         """Stop check ``name`` (running or queued)."""
@@ -611,7 +533,7 @@ class ChecksView(View):
             self._queue.remove(name)
             self._stopped(name, "cancelled")
         elif name == self._running:
-            self.runner.cancel(f"checks.{name}")
+            self.runner.cancel(check_key(name))
             self._set_status(name, "cancelling\u2026")
 
     def cancel_all(self) -> None:
@@ -626,29 +548,30 @@ class ChecksView(View):
     def _pump(self) -> None:
         if self._running is not None or not self._queue:
             return
-        emb = self.state.emb
-        if emb is None:
+        emb, inp = self.model.emb, self._input
+        if emb is None or inp is None:
             for name in self._queue:
                 self._stopped(name, "no embeddings")
             self._queue.clear()
             return
         name = self._queue.pop(0)
         try:
-            params = self.params(name)
+            params = self.checks_state.params_for(name)
         except ValueError as exc:
             self._stopped(name, str(exc), error=True)
             self._pump()
             return
         self._running = name
-        self._started = time.perf_counter()
         self._set_status(name, "running\u2026")
+        encoder = emb.encoder
         self.runner.submit(
-            f"checks.{name}", run_check, name, emb, params,
-            on_result=lambda res, n=name, e=emb, p=params: self._done(n, e, p, res),
+            check_key(name), run_check, name, inp, params,
+            on_result=lambda run, enc=encoder: self._done(enc, run),
             on_error=lambda msg, n=name: self._stopped(n, msg, error=True),
             on_progress=lambda f, msg, n=name: self._progress(n, f, msg),
             on_cancelled=lambda n=name: self._stopped(n, "cancelled"),
             on_finished=lambda n=name: self._finished(n),
+            is_stale=lambda e=emb, enc=encoder: not self.model.is_current(e, enc),
         )
 
     def _progress(self, name: str, fraction: float, message: str) -> None:
@@ -660,69 +583,58 @@ class ChecksView(View):
     def _finished(self, name: str) -> None:
         if self._running == name:
             self._running = None
+        self.form_rows[name].bar.hide()
         self.form_rows[name].cancel.setEnabled(name in self._queue)
         self._pump()
 
-    def _done(self, name: str, emb: EmbeddingSet, params: Dict[str, Any], result) -> None:
-        if emb is not self.state.emb:
-            return  # the data changed meanwhile
-        self.results[name] = result
-        self.params_used[name] = params
-        self.rows[name] = result_rows(name, result, params, emb.dataset)
-        note = ""
-        if name in LABEL_CHECKS:
-            from embedview.core.checks import usable_labels
-
-            note = usable_labels(emb)[1]
-        message = getattr(result, "message_", "") or ""
-        text = "; ".join(t for t in (message, note) if t)
-        self.messages[name] = text
-        self.form_rows[name].bar.hide()
-        seconds = time.perf_counter() - self._started
-        self._set_status(name, f"done in {seconds:.1f} s" + (f" \u2014 {text}" if text else ""), warn=bool(text))
-        self._fill_table()
-        self.state.set_analysis(ANALYSIS_KIND, dict(self.results))
+    def _done(self, encoder: str, run: CheckRun) -> None:
+        """File a finished check in the model (the table follows through ``analysis_changed``)."""
+        runs = dict(self.model.get_analysis(AnalysisKind.CHECKS, name=encoder) or {})
+        runs[run.name] = run
+        self._set_status(run.name, f"done in {run.seconds:.1f} s" + (f" \u2014 {run.message}" if run.message else ""),
+                         "warn" if run.message else "")
+        self.model.set_analysis(AnalysisKind.CHECKS, runs, name=encoder)
 
     def _stopped(self, name: str, message: str, error: bool = False) -> None:
-        self.messages[name] = message
         self.form_rows[name].bar.hide()
         self.form_rows[name].cancel.setEnabled(False)
-        self._set_status(name, message, error=error)
+        self._set_status(name, message, "error" if error else "")
 
-    def _set_status(self, name: str, text: str, error: bool = False, warn: bool = False) -> None:
+    def _set_status(self, name: str, text: str, level: str = "") -> None:
+        self._status[name] = (text, level)
         label = self.form_rows[name].status
-        color = "#c62828" if error else ("#b26a00" if warn else "")
-        body = html.escape(text)
-        label.setText(f"<span style='color:{color}'>{body}</span>" if color else body)
+        if level == "error":
+            label.setText(theme.error_html(text))
+        elif level == "warn":
+            label.setText(f"<span style='color:{WARN_COLOR}'>{html.escape(text)}</span>")
+        else:
+            label.setText(html.escape(text))
         label.setToolTip(text)
         label.setVisible(bool(text))
 
     def status_text(self, name: str) -> str:
         """The status line of check ``name`` as plain text."""
-        return self.form_rows[name].status.toolTip()
+        return self._status.get(name, ("", ""))[0]
+
+    def status_level(self, name: str) -> str:
+        """``""``, ``"warn"`` or ``"error"``: how the status line of ``name`` is coloured."""
+        return self._status.get(name, ("", ""))[1]
 
     # ======================================================================================
     # data changes
     # ======================================================================================
     def _reset(self) -> None:
         self.cancel_all()
-        self.results.clear()
-        self.params_used.clear()
-        self.rows.clear()
-        self.messages.clear()
-        self._fill_table()
-        self._fill_choices()
-        emb = self.state.emb
+        emb = self.model.emb
         self._emb = emb
-        for name in CHECKS:
-            row = self.form_rows[name]
+        self._input = check_input(emb) if emb is not None else None
+        self._fill_choices()
+        for name, row in self.form_rows.items():
             row.bar.hide()
-            reason = self.unavailable(name) if emb is not None else ""
-            row.run.setEnabled(emb is not None and not reason)
-            row.run.setToolTip(reason or f"Run {TITLES[name]}")
-            self._set_status(name, reason, error=bool(reason) and emb is not None)
+            self._set_status(name, *self._idle_status(name))
+        self._update_availability()
         self.run_all_button.setEnabled(emb is not None)
-        if self.state.dataset is None:
+        if self.model.dataset is None:
             self.intro.setText("Open data to evaluate its embeddings.")
         elif emb is None:
             self.intro.setText("The checks can run once the items are encoded.")
@@ -731,18 +643,20 @@ class ChecksView(View):
             labels = "labelled" if ds.has_labels else "no labels"
             self.intro.setText(f"<b>{html.escape(ds.name or 'data')}</b> \u00b7 {len(emb):,} items \u00b7 "
                                f"{html.escape(emb.encoder)} {emb.dim}-d \u00b7 {labels}")
+        self._fill_table()
 
     # ======================================================================================
     # results: table, copy, export
     # ======================================================================================
-    def all_rows(self) -> List[Dict[str, Any]]:
-        return [row for name in CHECKS for row in self.rows.get(name, [])]
+    def all_rows(self) -> list[dict[str, Any]]:
+        runs = self.runs
+        return [row for name in CHECKS if name in runs for row in runs[name].rows]
 
     def _fill_table(self) -> None:
         rows = self.all_rows()
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            for c, key in enumerate(COLUMNS):
+            for c, key in enumerate(ROW_COLUMNS):
                 value = row[key]
                 if key in ("value", "std"):
                     text = "" if value is None else f"{value:.4f}"
@@ -760,7 +674,7 @@ class ChecksView(View):
         self.table.resizeColumnToContents(1)
         self.table.setColumnWidth(1, min(self.table.columnWidth(1), 160))
         self._show_detail(self.table.currentRow())
-        n = len(self.rows)
+        n = len([name for name in CHECKS if name in self.runs])
         self.result_label.setText(f"{n} check{'s' if n != 1 else ''} done" if n else
                                   "Results appear here as the checks finish.")
         self.copy_button.setEnabled(bool(rows))
@@ -775,21 +689,14 @@ class ChecksView(View):
             self.detail_label.setText("")
         self.detail_label.setVisible(bool(self.detail_label.text()))
 
-    def value(self, check: str, metric: str) -> Optional[float]:
-        """The table's value of ``metric`` for ``check`` (a name of :data:`CHECKS`)."""
-        for row in self.rows.get(check, []):
-            if row["metric"] == metric:
-                return row["value"]
-        raise KeyError(f"{check}: no metric {metric!r}")
-
-    def rows_as_text(self, rows: Optional[List[Dict[str, Any]]] = None) -> str:
+    def rows_as_text(self, rows: list[dict[str, Any]] | None = None) -> str:
         """Tab-separated text with a header line (what Copy puts on the clipboard)."""
         rows = self.all_rows() if rows is None else rows
         out = io.StringIO()
         w = csv.writer(out, delimiter="\t", lineterminator="\n")
         w.writerow(HEADERS)
         for row in rows:
-            w.writerow([_cell(row[k]) for k in COLUMNS])
+            w.writerow([_cell(row[k]) for k in ROW_COLUMNS])
         return out.getvalue()
 
     def copy_rows(self) -> None:
@@ -803,41 +710,32 @@ class ChecksView(View):
     def export(self, path: str) -> str:
         """Write the results as JSON (``.json``: parameters, the core's ``to_dict()`` and the rows of
         every check) or CSV (anything else: the table).  Only ``path`` is written."""
-        from embedview.core.checks import jsonable
+        from embedview.core.export import atomic_path
 
         path = os.fspath(path)
         emb = self._emb
+        runs = self.runs
         if path.lower().endswith(".json"):
             doc = {
                 "dataset": emb.dataset.name if emb is not None else None,
                 "encoder": emb.encoder if emb is not None else None,
                 "n_items": len(emb) if emb is not None else 0,
-                "checks": {
-                    name: {
-                        "params": self.params_used[name],
-                        "result": self.results[name].to_dict(),
-                        "rows": self.rows[name],
-                        "message": self.messages.get(name, ""),
-                    }
-                    for name in CHECKS if name in self.results
-                },
+                "checks": {name: runs[name].to_dict() for name in CHECKS if name in runs},
             }
             text = json.dumps(jsonable(doc), indent=1)
         else:
             out = io.StringIO()
-            w = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+            w = csv.DictWriter(out, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
             w.writeheader()
             for row in self.all_rows():
-                w.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
+                w.writerow({k: "" if row[k] is None else row[k] for k in ROW_COLUMNS})
             text = out.getvalue()
-        from embedview.core.export import atomic_path
-
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         return path
 
     def export_dialog(self) -> None:
-        if not self.rows:
+        if not self.runs:
             self.result_label.setText("Nothing to export yet: run a check first.")
             return
         path, chosen = QFileDialog.getSaveFileName(self, "Export check results", "checks.csv",
@@ -850,19 +748,12 @@ class ChecksView(View):
             self.result_label.setText(f"Wrote {self.export(path)}")
         except OSError as exc:
             self.result_label.setText(f"Could not write {path}: {exc}")
-            self.runner.error.emit("checks.export", f"{path}: {exc}")
+            self.runner.error.emit(check_key("export"), f"{path}: {exc}")
 
     def shutdown(self) -> None:
         self._queue.clear()
         if self._running:
-            self.runner.cancel(f"checks.{self._running}")
-
-
-def _spin(lo: int, hi: int, value: int) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(lo, hi)
-    box.setValue(value)
-    return box
+            self.runner.cancel(check_key(self._running))
 
 
 def _cell(value: Any) -> str:
@@ -871,15 +762,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
-
-
-def parse_ks(text: str) -> List[int]:
-    """``"1, 5, 10"`` -> ``[1, 5, 10]``; a clear error for anything else."""
-    parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
-    try:
-        ks = sorted({int(p) for p in parts})
-    except ValueError:
-        raise ValueError(f"K must be whole numbers separated by commas, not {text!r}") from None
-    if not ks or ks[0] < 1:
-        raise ValueError(f"K must be one or more numbers of at least 1, not {text!r}")
-    return ks
