@@ -1,27 +1,26 @@
-"""The main window: menus, toolbar, docks for every view, the open -> encode flow, status bar.
+"""The main window: menus, toolbar, docks for every view, dialogs, status bar, drag-and-drop.
+
+Only chrome.  What the window does is done by Qt-free actions on the model, which it calls and
+whose events it shows: :class:`~embedview.actions.data.DataActions` (open -> load -> encode, the
+encoder for the next encode, comparison encoders), :class:`~embedview.actions.exports.ExportActions`
+and the sessions of :mod:`embedview.actions.session` (through ``gui/session.py``, which adds the
+dock layout).  ``model.message`` goes to the status bar, ``model.show_view_requested`` raises that
+view's dock, errors recorded in the model also show a non-modal box.
 
 Start-up is split in two so the window is on screen before anything heavy is imported:
 ``MainWindow()`` builds only menus, toolbar, status bar and a welcome page (Qt only);
 ``build_docks()`` (called by ``app.main`` after the first paint) imports pyqtgraph and the
 views and creates their docks.  torch, open_clip and umap are imported only by background jobs.
-
-Opening data: ``open_paths`` loads in the runner (key ``"load"``), asking for the text column
-only when a table's column cannot be guessed; then the dataset is shown and encoded in the
-runner (key ``"encode"``) with the encoder chosen in the toolbar (precomputed embeddings skip
-encoding).  Progress, speed, time left and a Cancel button are in the status bar.  Every job
-error ends up in the status bar, the Problems dock, a non-modal message and the log.
 """
 
 from __future__ import annotations
 
-import csv
 import importlib
 import logging
 import os
 import sys
-import time
-from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, Signal
@@ -46,14 +45,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embedview.core.dataset import Dataset, LoadProblem
-from embedview.core.embeddings import EmbeddingSet
-from embedview.gui import theme
 from embedview.actions.analysis import AnalysisScheduler
+from embedview.actions.data import PRECOMPUTED, DataActions, EncodeProgress, n_skipped, noun
+from embedview.actions.errors import Topic, record_error
+from embedview.actions.exports import ExportActions
+from embedview.gui import theme
 from embedview.gui.settings import Settings
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.workers import JobRunner
-from embedview.model import AppModel
+from embedview.model import AnalysisKind, AppModel
+from embedview.runtime.keys import JobKind
 
 log = logging.getLogger(__name__)
 
@@ -64,117 +65,13 @@ _TOP_OF_AREA = {"SearchView"}
 #: comes back from Qt into Python it may wait this long for a busy worker thread to hand over the
 #: GIL, and drawing a frame does that many times; 1 ms keeps frames short while jobs run.
 UI_SWITCH_INTERVAL = 0.001
-TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet")
 OPEN_FILTER = (
-    "Data (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff *.txt *.csv *.tsv *.jsonl *.ndjson *.npy *.npz *.parquet);;"
+    "Data (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff *.txt *.csv *.tsv *.jsonl *.ndjson "
+    "*.npy *.npz *.parquet);;"
     "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;"
     "Text (*.txt *.csv *.tsv *.jsonl *.ndjson);;"
     "Embeddings (*.npy *.npz *.parquet *.tsv);;All files (*)"
 )
-
-
-# -- background jobs (plain functions; run in the runner's threads) -----------------------------------------
-def load_job(paths: Sequence[str], text_column: Optional[str] = None, label_column: Optional[str] = None,
-             progress=None) -> Dict[str, Any]:
-    """Load ``paths``; ``{"ask": (path, columns_info)}`` when a table's text column can't be guessed."""
-    from embedview.core.loaders import load_paths, table_columns
-
-    if text_column is None:
-        for p in paths:
-            if os.path.isfile(p) and p.lower().endswith(TABLE_EXTENSIONS):
-                info = table_columns(p)
-                is_embedding = info.get("kind") == "parquet" and info.get("vector_guess")
-                if info.get("kind") == "table" and not info.get("text_guess") and not is_embedding:
-                    return {"ask": (p, info)}
-    dataset = load_paths(list(paths), text_column=text_column, label_column=label_column, progress=progress)
-    return {"dataset": dataset}
-
-
-def encode_job(dataset: Dataset, model: str, progress=None) -> EmbeddingSet:
-    """``pipeline.embed`` in the encoder process (``gui.encoder_host``: this process never
-    imports torch).  Precomputed vectors need no model and are taken here."""
-    if dataset.embeddings is not None:
-        return EmbeddingSet.from_dataset(dataset)
-    from embedview.encoders.pipeline import embed
-    from embedview.runtime.encoder_host import encoder_host
-
-    emb = encoder_host().call(embed, dataset, model, progress=progress)
-    # the set comes back with an unpickled copy of the dataset; when every item was encoded,
-    # point it at the window's own (same items): thumbnails and the table follow the object
-    if len(emb.dataset) == len(dataset) and emb.dataset.ids == dataset.ids:
-        emb.dataset = dataset
-    return emb
-
-
-def write_embeddings(emb: EmbeddingSet, path: str, progress=None) -> int:
-    """``emb`` to ``path`` (``.parquet`` with ids and labels, else ``.npy``), written atomically;
-    returns the number of vectors."""
-    from embedview.core.export import atomic_path, save_parquet
-
-    with atomic_path(path) as tmp:
-        if path.lower().endswith(".parquet"):
-            save_parquet(emb, tmp)
-        else:
-            with open(tmp, "wb") as f:
-                np.save(f, np.asarray(emb.vectors, dtype=np.float32))
-    return len(emb)
-
-
-def availability_job(specs: Sequence, progress=None) -> Dict[str, Tuple[bool, str]]:
-    out = {}
-    for i, spec in enumerate(specs):
-        progress.report(i, len(specs), "checking encoders")
-        out[spec.name] = spec.availability()
-    return out
-
-
-def demo_job(progress=None) -> Dict[str, str]:
-    from embedview.core.demo import demo_dir
-    from embedview.core.demo import build_demo
-
-    progress.report(0, 1, "building the demo data")
-    return {k: str(v) for k, v in build_demo(demo_dir()).items()}
-
-
-class Eta:
-    """Speed and time left from ``(time, fraction)`` samples over a sliding window.
-
-    Timing starts at the first *increase* of the fraction: before it the model loads (no
-    progress), and the first increase may be the items served from the cache at once, which
-    would inflate the speed.  So the speed shows from the second step on.
-    """
-
-    def __init__(self, total: int, window_s: float = 20.0) -> None:
-        self.total = total
-        self.window_s = window_s
-        self.samples: Deque[Tuple[float, float]] = deque()
-        self._started = False
-
-    def update(self, fraction: float, now: Optional[float] = None) -> Tuple[Optional[float], Optional[float]]:
-        """Add a sample; returns (items per second, seconds left), None while unknown."""
-        now = time.monotonic() if now is None else now
-        if not self._started:
-            if self.samples and fraction > self.samples[-1][1]:
-                self._started = True
-            self.samples.clear()
-            self.samples.append((now, fraction))
-            return None, None
-        self.samples.append((now, fraction))
-        while len(self.samples) > 2 and now - self.samples[0][0] > self.window_s:
-            self.samples.popleft()
-        t0, f0 = self.samples[0]
-        dt, df = now - t0, fraction - f0
-        if dt < 0.5 or df <= 0:
-            return None, None
-        rate = df / dt
-        return rate * self.total, (1.0 - fraction) / rate
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class _WelcomePage(QWidget):
@@ -182,7 +79,7 @@ class _WelcomePage(QWidget):
 
     painted = Signal()
 
-    def __init__(self, actions: Dict[str, QAction], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._painted = False
         title = QLabel("embedview")
@@ -207,7 +104,8 @@ class _WelcomePage(QWidget):
             b.setMinimumWidth(130)
             buttons.addWidget(b)
         buttons.addStretch(1)
-        note = QLabel("Everything runs on this computer; vectors are cached, so opening the same data again is instant.")
+        note = QLabel("Everything runs on this computer; vectors are cached, "
+                      "so opening the same data again is instant.")
         note.setAlignment(Qt.AlignCenter)
         note.setWordWrap(True)
         note.setEnabled(False)
@@ -231,7 +129,7 @@ class _WelcomePage(QWidget):
 
 
 class MainWindow(QMainWindow):
-    """The embedview window.  Owns the AppState, SelectionModel and JobRunner every view shares."""
+    """The embedview window.  Owns the model, the job runner and the actions every view shares."""
 
     #: the window painted for the first time (start-up measurements, deferred building)
     first_paint = Signal()
@@ -240,28 +138,27 @@ class MainWindow(QMainWindow):
     #: the effective theme ("light" / "dark") changed
     theme_changed = Signal(str)
 
-    def __init__(self, settings: Optional[Settings] = None, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         sys.setswitchinterval(min(sys.getswitchinterval(), UI_SWITCH_INTERVAL))
         self.settings = settings or Settings()
         self.model = AppModel()
-        self.state = self.model  # MIGRATION: views still say ``state``
+        self.state = self.model  # MIGRATION: for callers outside the window (benchmarks, the report dialog)
         self.selection = self.model.selection
         self.runner = JobRunner(self)
-        self.analysis = AnalysisScheduler(self.state, self.runner, self)
-        self.thumbnails = shared_thumbnails(self.state)
-        self.views: Dict[str, QWidget] = {}
-        self.docks: Dict[str, QDockWidget] = {}
-        self.main_view: Optional[QWidget] = None
+        self.data = DataActions(self.model, self.runner, memory=self.settings, choose_columns=self._ask_columns)
+        self.exports = ExportActions(self.model, self.runner)
+        self.analysis = AnalysisScheduler(self.model, self.runner, self)
+        self.thumbnails = shared_thumbnails(self.model)
+        self.views: dict[str, QWidget] = {}  # by class name
+        self.docks: dict[str, QDockWidget] = {}  # by class name
+        self._class_of: dict[str, str] = {}  # view name -> class name
+        self.main_view: QWidget | None = None
         self.docks_built = False
-        self._default_layout: Optional[QByteArray] = None
-        self._specs: List[Any] = []
-        self._availability: Dict[str, Tuple[bool, str]] = {}
-        self._encode_job = None  # the running or last encode Job (its state holds the fraction done)
-        self._encode_target = ("", 0)  # encoder name, items
-        self._eta: Optional[Eta] = None
-        self._pending_open: List[Tuple[Callable, tuple]] = []
-        self._error_box: Optional[QMessageBox] = None
+        self.session_restorer: Any = None  # the running or last actions.session.SessionRestorer
+        self._default_layout: QByteArray | None = None
+        self._pending_open: list[tuple[Callable, tuple]] = []
+        self._error_box: QMessageBox | None = None
         self.last_message = ""
 
         self.setWindowTitle("embedview")
@@ -283,11 +180,26 @@ class MainWindow(QMainWindow):
         self.runner.error.connect(self._on_job_error)
         self.runner.progress.connect(self._on_job_progress)
         self.runner.busy_changed.connect(self._on_busy)
-        self.analysis.status_changed.connect(self.analysis_label.setText)
-        self.state.dataset_changed.connect(self._on_dataset_changed)
-        self.state.problems_changed.connect(self._update_problem_label)
-        self.state.active_changed.connect(lambda _n: self._update_title())
+        self.analysis.status_changed.connect(lambda text: self.analysis_label.setText(text))
+        model = self.model
+        model.message.connect(self.show_message)
+        model.show_view_requested.connect(self.show_view)
+        model.dataset_changed.connect(self._on_dataset_changed)
+        model.problems_changed.connect(self._update_problem_label)
+        model.active_changed.connect(self._on_active_changed)
+        model.embeddings_changed.connect(lambda _name: self._update_actions())
         self.selection.selection_changed.connect(lambda *_: self._update_actions())
+        data = self.data
+        data.failed.connect(self._show_error_box)
+        self.exports.failed.connect(self._show_error_box)
+        data.encoders_listed.connect(self._fill_encoder_combo)
+        data.encoder_changed.connect(lambda _name: self._fill_encoder_combo())
+        data.opened.connect(self._add_recent)
+        data.encode_started.connect(self._on_encode_started)
+        data.encode_progress.connect(self._on_encode_progress)
+        data.encode_ended.connect(self._on_encode_ended)
+        data.extra_progress.connect(lambda name, f: self.statusBar().showMessage(
+            f"Encoding with {name} for comparison\u2026 {f * 100:.0f} %"))
 
         self.apply_theme(self.settings.theme(), plots=False)
         geometry = self.settings.window_geometry()
@@ -321,15 +233,17 @@ class MainWindow(QMainWindow):
         return act
 
     def _make_actions(self) -> None:
-        self.actions_by_key: Dict[str, QAction] = {}
+        self.actions_by_key: dict[str, QAction] = {}
         a = self._action
-        a("open_files", "Open files\u2026", self.open_files_dialog, QKeySequence.Open, "Open image, text or embedding files")
+        a("open_files", "Open files\u2026", self.open_files_dialog, QKeySequence.Open,
+          "Open image, text or embedding files")
         a("open_folder", "Open folder\u2026", self.open_folder_dialog, "Ctrl+Shift+O", "Open a folder of images")
         a("export_selection", "Export selection\u2026", self.export_selection_dialog, "Ctrl+E",
           "Save the selected items (index, id, source, label) as CSV")
         a("export_embeddings", "Export embeddings\u2026", self.export_embeddings_dialog, "Ctrl+Shift+E",
           "Save the active embeddings as .npy or .parquet")
-        a("export_plot", "Export plot\u2026", self.export_plot_dialog, "Ctrl+Shift+P", "Save the focused plot as PNG or SVG")
+        a("export_plot", "Export plot\u2026", self.export_plot_dialog, "Ctrl+Shift+P",
+          "Save the focused plot as PNG or SVG")
         # -- duplicates / checks views: exports (views/duplicates.py, views/checks.py) --
         a("export_duplicates", "Export duplicate decisions\u2026", self.export_duplicates_dialog,
           tip="Save the duplicate groups with keep / drop as CSV or JSON (no file of the data is changed)")
@@ -382,7 +296,7 @@ class MainWindow(QMainWindow):
         self._dock_actions_anchor = self.view_menu.addSeparator()
         theme_menu = self.view_menu.addMenu("Theme")
         group = QActionGroup(self)
-        self.theme_actions: Dict[str, QAction] = {}
+        self.theme_actions: dict[str, QAction] = {}
         for mode, label in (("system", "System"), ("light", "Light"), ("dark", "Dark")):
             t = QAction(label, self, checkable=True)
             t.triggered.connect(lambda _c=False, m=mode: self.set_theme(m))
@@ -453,7 +367,7 @@ class MainWindow(QMainWindow):
         self.apply_theme(self.settings.theme(), plots=True)  # imports pyqtgraph: before the views make plots
         from embedview.gui.views import VIEWS
 
-        by_area: Dict[str, List[QDockWidget]] = {}
+        by_area: dict[str, list[QDockWidget]] = {}
         for i, (module_name, class_name) in enumerate(VIEWS):
             try:
                 cls = getattr(importlib.import_module(module_name), class_name)
@@ -466,6 +380,7 @@ class MainWindow(QMainWindow):
                 self.report_error("views", f"the {class_name} view could not be created: {exc}")
                 continue
             self.views[class_name] = view
+            self._class_of[getattr(view, "name", "") or class_name] = class_name
             if i == 0:
                 self.main_view = view
                 self.central.addWidget(view)
@@ -473,7 +388,8 @@ class MainWindow(QMainWindow):
             dock = QDockWidget(getattr(cls, "title", class_name), self)
             dock.setObjectName(f"dock-{class_name}")
             dock.setWidget(view)
-            dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
+            dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                             | QDockWidget.DockWidgetClosable)
             self.docks[class_name] = dock
             by_area.setdefault(getattr(cls, "area", "right"), []).append(dock)
         self._place_docks(by_area)
@@ -483,15 +399,15 @@ class MainWindow(QMainWindow):
         saved = self.settings.window_state(list(self.docks))
         if saved is not None:
             self.restoreState(saved)
-        if self.state.dataset is not None and self.main_view is not None:
+        if self.model.dataset is not None and self.main_view is not None:
             self.central.setCurrentWidget(self.main_view)
-        self._load_encoder_list()
+        self.data.list_encoders()
         self.docks_ready.emit()
         pending, self._pending_open = self._pending_open, []
         for fn, args in pending:
             fn(*args)
 
-    def _place_docks(self, by_area: Dict[str, List[QDockWidget]]) -> None:
+    def _place_docks(self, by_area: dict[str, list[QDockWidget]]) -> None:
         for area_name, docks in by_area.items():
             area = _AREAS.get(area_name, Qt.RightDockWidgetArea)
             tops = [d for d in docks if d.objectName()[5:] in _TOP_OF_AREA]
@@ -513,8 +429,10 @@ class MainWindow(QMainWindow):
         if bottom:
             self.resizeDocks([bottom[0]], [260], Qt.Vertical)
 
-    def show_view(self, class_name: str) -> Optional[QWidget]:
-        """Make a view visible (its dock shown and raised); returns it."""
+    def show_view(self, name: str) -> QWidget | None:
+        """Make a view visible (its dock shown and raised); returns it.  ``name``: the view's
+        ``name`` (what ``model.show_view_requested`` carries, e.g. ``"neighbors"``) or its class name."""
+        class_name = self._class_of.get(name, name)
         dock = self.docks.get(class_name)
         if dock is not None:
             dock.show()
@@ -536,25 +454,10 @@ class MainWindow(QMainWindow):
             self._pending_open.append((fn, args))
 
     # ======================================================================================
-    # encoders
+    # encoders (the choice is DataActions' state; the combo shows it)
     # ======================================================================================
-    def _load_encoder_list(self) -> None:
-        from embedview.encoders.registry import list_encoders
-
-        try:
-            self._specs = list_encoders()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin listing must not stop the app
-            self._specs = list_encoders(include_plugins=False)
-            self.report_error("encoders", f"encoder plugins could not be listed: {exc}")
-        self._fill_encoder_combo()
-        self.runner.submit("encoders.availability", availability_job, list(self._specs), on_result=self._on_availability)
-
-    def _on_availability(self, result: Dict[str, Tuple[bool, str]]) -> None:
-        self._availability = dict(result)
-        self._fill_encoder_combo()
-
     def _modality(self) -> str:
-        ds = self.state.dataset
+        ds = self.model.dataset
         return ds.modality if ds is not None else ""
 
     def _fill_encoder_combo(self) -> None:
@@ -563,70 +466,66 @@ class MainWindow(QMainWindow):
         combo.blockSignals(True)
         combo.clear()
         if modality == "embedding":
-            combo.addItem("precomputed (from the file)", "precomputed")
+            combo.addItem("precomputed (from the file)", PRECOMPUTED)
             combo.setEnabled(False)
             combo.blockSignals(False)
             return
         combo.setEnabled(True)
-        for spec in self._specs:
+        for spec in self.data.specs:
             if modality and spec.modality != modality:
                 continue
-            ok, detail = self._availability.get(spec.name, (None, "checking whether the weights are available\u2026"))
+            ok, detail = self.data.availability.get(
+                spec.name, (None, "checking whether the weights are available\u2026"))
             dim = f"{spec.dim}-d" if spec.dim else "?-d"
             state = "" if ok is None else ("  \u2713 offline" if ok else "  \u2193 needs download")
             label = f"{spec.name}  \u00b7  {spec.modality} {dim}{state}"
             combo.addItem(label, spec.name)
             combo.setItemData(combo.count() - 1, f"{spec.description}\n{detail}", Qt.ToolTipRole)
-        chosen = self.state.active or self._preferred_encoder(modality)
-        i = combo.findData(chosen)
+        # what is (being) encoded, else the encoder the next encode uses
+        shown = self.data.encode_target[0] if self.data.encoding else (self.model.active or self.data.encoder)
+        if shown and combo.findData(shown) < 0:
+            combo.addItem(shown, shown)  # a plugin or a model folder chosen by name
+        i = combo.findData(shown)
         if i >= 0:
             combo.setCurrentIndex(i)
         combo.blockSignals(False)
 
-    def _preferred_encoder(self, modality: str) -> str:
-        """The remembered encoder for ``modality``, else the offline default, else the first offline one."""
-        from embedview.encoders.registry import default_encoder_for
-
-        if not modality:
-            return ""
-        names = [s.name for s in self._specs if s.modality == modality]
-        last = self.settings.last_encoder(modality)
-        if last and (last in names or ":" in last):
-            return last
-        default = default_encoder_for(modality)
-        if self._availability.get(default, (True, ""))[0]:
-            return default
-        for name in names:
-            if self._availability.get(name, (False, ""))[0]:
-                return name
-        return default
-
     def current_encoder(self) -> str:
-        data = self.encoder_combo.currentData()
-        return str(data) if data else self._preferred_encoder(self._modality())
+        """The encoder the next encode uses (DataActions' choice, not the combo's)."""
+        return self.data.encoder
 
     def _on_encoder_activated(self, index: int) -> None:
         name = self.encoder_combo.itemData(index)
-        if name and self.state.dataset is not None and name != self.state.active and name != "precomputed":
-            self.encode(name)
+        if name and name != PRECOMPUTED:
+            self.data.choose_encoder(str(name), encode=self.model.dataset is not None)
 
     def choose_encoder_dialog(self) -> None:
         from embedview.gui.dialogs import EncoderDialog
 
-        if not self._specs:
-            self._load_encoder_list()
-        dlg = EncoderDialog(self._specs, self._availability, current=self.current_encoder(),
-                            modality=self._modality() if self._modality() != "embedding" else "", parent=self)
-        if dlg.exec() != QDialog.Accepted or not dlg.chosen():
+        if not self.data.specs:
+            self.data.list_encoders()
+        modality = self._modality()
+        dlg = EncoderDialog(self.data.specs, self.data.availability, current=self.current_encoder(),
+                            modality=modality if modality != "embedding" else "", parent=self)
+        if dlg.exec() == QDialog.Accepted and dlg.chosen():
+            self.data.choose_encoder(dlg.chosen())
+
+    def add_encoder_dialog(self) -> None:
+        """Encoder -> Add encoder for comparison: pick another encoder for the same data."""
+        from embedview.gui.dialogs import EncoderDialog
+
+        ds = self.model.dataset
+        if ds is None or ds.modality == "embedding":
+            self.show_message("Open images or texts first" if ds is None else
+                              "Precomputed embeddings cannot be encoded again; "
+                              "open the images or texts to compare encoders")
             return
-        name = dlg.chosen()
-        if self.encoder_combo.findData(name) < 0:
-            self.encoder_combo.addItem(name, name)
-        self.encoder_combo.setCurrentIndex(self.encoder_combo.findData(name))
-        if self.state.dataset is None:
-            self.show_message(f"{name} will embed the next data you open")
-            return
-        self.encode(name)
+        if not self.data.specs:
+            self.data.list_encoders()
+        dlg = EncoderDialog(self.data.specs, self.data.availability, current="", modality=ds.modality, parent=self)
+        dlg.setWindowTitle("Add encoder for comparison")
+        if dlg.exec() == QDialog.Accepted and dlg.chosen():
+            self.data.add_encoder(dlg.chosen())
 
     # ======================================================================================
     # opening data
@@ -645,6 +544,10 @@ class MainWindow(QMainWindow):
         recent = self.settings.recent_files()
         return os.path.dirname(recent[0]) if recent else os.path.expanduser("~")
 
+    def _add_recent(self, paths: Sequence[str]) -> None:
+        for p in paths:
+            self.settings.add_recent(p)
+
     def _fill_recent_menu(self) -> None:
         menu = self.recent_menu
         menu.clear()
@@ -661,131 +564,60 @@ class MainWindow(QMainWindow):
 
     def open_demo(self, which: str = "images") -> None:
         """Build the demo data (once; it is kept in the cache folder) and open ``which``."""
-        self.show_message("Preparing the demo data\u2026")
-        self.runner.submit("load", demo_job, on_result=lambda parts: self.open_paths([parts[which]]),
-                           on_error=lambda msg: self.report_error("demo", f"the demo data could not be built: {msg}"))
+        self.when_ready(self.data.open_demo, which)
 
-    def open_paths(self, paths: Sequence[str], text_column: Optional[str] = None,
-                   label_column: Optional[str] = None) -> None:
-        """Load ``paths`` in the background, then show and encode them."""
+    def open_paths(self, paths: Sequence[Any], text_column: str | None = None,
+                   label_column: str | None = None) -> None:
+        """Load ``paths`` in the background, then show and encode them (once the docks exist)."""
         paths = [os.fspath(p) for p in paths]
-        if not paths:
-            return
-        if not self.docks_built:
-            self.when_ready(self.open_paths, paths, text_column, label_column)
-            return
-        self.runner.cancel("encode")
-        self.load_options = {"text_column": text_column, "label_column": label_column}  # for sessions
-        short = os.path.basename(paths[0].rstrip("/\\")) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
-        self.show_message(f"Loading {short}\u2026")
-        self.runner.submit(
-            "load", load_job, paths, text_column, label_column,
-            on_result=lambda res: self._on_loaded(paths, res),
-            on_error=lambda msg: self.report_error("load", msg, paths[0]),
-        )
+        if paths:
+            self.when_ready(self.data.open_paths, paths, text_column, label_column)
 
-    def _on_loaded(self, paths: List[str], result: Dict[str, Any]) -> None:
-        if "ask" in result:
-            path, info = result["ask"]
-            from embedview.gui.dialogs import ColumnDialog
+    def _ask_columns(self, path: str, info: dict[str, Any]) -> tuple[str | None, str | None] | None:
+        """DataActions asks which column of a table holds the text: a dialog (None: cancelled)."""
+        from embedview.gui.dialogs import ColumnDialog
 
-            dlg = ColumnDialog(path, info.get("columns", []), info.get("text_guess"), info.get("label_guess"), self)
-            if dlg.exec() != QDialog.Accepted:
-                self.show_message("Opening cancelled")
-                return
-            text_col, label_col = dlg.columns()
-            self.open_paths(paths, text_col, label_col)
-            return
-        dataset: Dataset = result["dataset"]
-        for p in paths:
-            self.settings.add_recent(p)
-        self.set_dataset(dataset, paths)
-
-    def set_dataset(self, dataset: Dataset, paths: Sequence[str] = ()) -> None:
-        """Show ``dataset`` (selection reset), then embed it: precomputed vectors directly, else encode."""
-        self.runner.cancel("encode")
-        self.state.set_dataset(dataset, list(paths))
-        skipped = sum(1 for p in dataset.problems if getattr(p, "severity", "skipped") == "skipped")
-        what = f"Loaded {len(dataset):,} {_noun(dataset)}"
-        self.show_message(what + (f"; {skipped} file{'s' if skipped != 1 else ''} skipped \u2014 see Problems" if skipped else ""))
-        if dataset.embeddings is not None:
-            self.state.add_embeddings(EmbeddingSet.from_dataset(dataset))
-        elif dataset.modality in ("image", "text"):
-            self.encode(self.current_encoder())
+        dlg = ColumnDialog(path, info.get("columns", []), info.get("text_guess"), info.get("label_guess"), self)
+        if dlg.exec() != QDialog.Accepted:
+            return None
+        return dlg.columns()
 
     def _on_dataset_changed(self) -> None:
-        ds = self.state.dataset
-        if ds is not None and self.main_view is not None:
+        if self.model.dataset is not None and self.main_view is not None:
             self.central.setCurrentWidget(self.main_view)
         self._fill_encoder_combo()
         self._update_title()
         self._update_problem_label()
         self._update_actions()
 
-    # ======================================================================================
-    # encoding
-    # ======================================================================================
-    def encode(self, name: str) -> None:
-        """Embed the current dataset with encoder ``name`` in the background (cancels a running one)."""
-        ds = self.state.dataset
-        if ds is None or not name:
-            return
-        self.settings.set_last_encoder(ds.modality, name)
-        self._encode_target = (name, len(ds))
-        self._eta = Eta(len(ds))
-        self.progress_label.setText(f"{name}: starting\u2026")
-        self.progress_bar.setValue(0)
-        self._set_busy_widgets(True)
-        self._encode_job = self.runner.submit(
-            "encode", encode_job, ds, name,
-            on_result=lambda emb, ds=ds: self._on_encoded(ds, emb),
-            on_progress=self._on_encode_progress,
-            on_cancelled=self._on_encode_cancelled,
-            on_error=lambda msg, name=name: self._on_encode_error(name, msg),
-        )
+    def _on_active_changed(self, _name: str) -> None:
+        self._update_title()
+        self._update_actions()
 
+    # ======================================================================================
+    # encoding: DataActions' events in the status bar
+    # ======================================================================================
     def cancel_encoding(self) -> None:
-        self.runner.cancel("encode")
+        self.data.cancel()
 
-    def _on_encode_progress(self, fraction: float, message: str) -> None:
-        name, total = self._encode_target
-        self.progress_bar.setValue(int(round(fraction * 1000)))
-        self.progress_bar.setFormat(f"{fraction * 100:.0f} %")
-        parts = [f"{name}: {int(round(fraction * total)):,}/{total:,}"]
-        rate, left = self._eta.update(fraction) if self._eta is not None else (None, None)
-        if rate is not None:
-            parts.append(f"{rate:.1f} items/s")
-            parts.append(f"{format_duration(left)} left")
-        elif message:
-            parts.append(message)
-        self.progress_label.setText("  \u00b7  ".join(parts))
-        self.progress_label.setToolTip(message)
-
-    def _on_encoded(self, dataset: Dataset, emb: EmbeddingSet) -> None:
-        if self.state.dataset is not dataset:
-            return
-        self._set_busy_widgets(False)
-        self.state.add_embeddings(emb)
-        stats = getattr(emb, "stats", {}) or {}
-        text = f"Encoded {len(emb):,} {_noun(emb.dataset)} with {emb.encoder}"
-        if stats:
-            text += f" ({stats.get('n_cached', 0):,} cached, {stats.get('n_encoded', 0):,} new, {stats.get('seconds', 0):.1f} s)"
-        skipped = sum(1 for p in self.state.problems if getattr(p, "severity", "skipped") == "skipped")
-        if skipped:
-            text += f"; {skipped} file{'s' if skipped != 1 else ''} skipped \u2014 see Problems"
-        self.show_message(text)
+    def _on_encode_started(self, name: str, total: int) -> None:
+        self.progress_label.setText(f"{name}: starting\u2026")
+        self.progress_label.setToolTip("")
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("0 %")
+        self._set_busy_widgets(True)
         self._fill_encoder_combo()
 
-    def _on_encode_cancelled(self) -> None:
-        self._set_busy_widgets(False)
-        name, total = self._encode_target
-        # every batch reported before the cancel is in the cache (one more may have landed since)
-        done = int(round(self._encode_job.state.fraction * total))
-        self.show_message(f"Encoding cancelled \u2014 {done:,} of {total:,} cached")
+    def _on_encode_progress(self, p: EncodeProgress) -> None:
+        self.progress_bar.setValue(int(round(p.fraction * 1000)))
+        self.progress_bar.setFormat(f"{p.fraction * 100:.0f} %")
+        self.progress_label.setText(p.text())
+        self.progress_label.setToolTip(p.message)
 
-    def _on_encode_error(self, name: str, message: str) -> None:
+    def _on_encode_ended(self, _how: str) -> None:
         self._set_busy_widgets(False)
-        self.report_error("encode", f"encoding with {name} failed: {message}")
+        self._fill_encoder_combo()
+        self._update_title()
 
     def _set_busy_widgets(self, busy: bool) -> None:
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
@@ -800,12 +632,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, timeout_ms)
         log.info("%s", text)
 
-    def report_error(self, key: str, message: str, path: str = "") -> None:
+    def report_error(self, key: Topic, message: str, path: str = "") -> None:
         """An error from a job or an action: status bar, Problems, a non-modal message, the log."""
-        log.error("[%s] %s", key, message)
-        self.show_message(message.splitlines()[0] if message else "error")
-        self.state.problems = list(self.state.problems) + [LoadProblem(path or f"[{key}]", message, "error")]
-        self.state.problems_changed.emit()
+        record_error(self.model, key, message, path)
+        self._show_error_box(key, message, path)
+
+    def _show_error_box(self, _topic: Topic, message: str, _path: str = "") -> None:
+        """An error the model already holds, in a non-modal box (one box, reused)."""
         box = self._error_box
         if box is None:
             box = QMessageBox(QMessageBox.Warning, "embedview", "", QMessageBox.Ok, self)
@@ -816,59 +649,58 @@ class MainWindow(QMainWindow):
         box.setDetailedText(message if "\n" in message else "")
         box.show()
 
-    def _on_job_error(self, key: str, message: str) -> None:
+    def _on_job_error(self, key: Topic, message: str) -> None:
         self.report_error(key, message)
 
-    def _on_job_progress(self, key: str, fraction: float, message: str) -> None:
-        if key == "load":
+    def _on_job_progress(self, key: Any, fraction: float, message: str) -> None:
+        if getattr(key, "kind", None) is JobKind.LOAD:
             self.show_message(f"Loading\u2026 {fraction * 100:.0f} %  {message}")
 
     def _on_busy(self) -> None:
-        if not self.runner.is_running("encode") and self.cancel_button.isVisible():
-            # the encode job ended without a result callback reaching us (e.g. replaced)
-            if "encode" not in self.runner.active_keys():
-                self._set_busy_widgets(False)
+        if self.cancel_button.isVisible() and not self.data.encoding:
+            self._set_busy_widgets(False)  # the encode ended without an end event (e.g. replaced)
 
     def _update_problem_label(self) -> None:
-        n = sum(1 for p in self.state.problems if getattr(p, "severity", "skipped") == "skipped")
-        errors = sum(1 for p in self.state.problems if getattr(p, "severity", "") == "error")
+        n = n_skipped(self.model)
+        errors = sum(1 for p in self.model.problems if getattr(p, "severity", "") == "error")
         parts = []
         if n:
             parts.append(f"{n} file{'s' if n != 1 else ''} skipped")
         if errors:
             parts.append(f"{errors} error{'s' if errors != 1 else ''}")
-        self.problem_label.setText(" \u00b7 ".join(parts) + " \u2014 <a href='problems'>see Problems</a>" if parts else "")
+        link = " \u2014 <a href='problems'>see Problems</a>"
+        self.problem_label.setText(" \u00b7 ".join(parts) + link if parts else "")
 
     def _update_title(self) -> None:
-        ds = self.state.dataset
+        ds = self.model.dataset
         if ds is None:
             self.setWindowTitle("embedview")
             self.dataset_label.setText("")
             return
-        name = ds.name or (os.path.basename(self.state.paths[0].rstrip("/\\")) if self.state.paths else "data")
+        name = self.model.name
         self.setWindowTitle(f"{name} \u2014 embedview")
-        emb = self.state.emb
+        emb = self.model.emb
         enc = f" \u00b7 {emb.encoder} {emb.dim}-d" if emb is not None else ""
-        self.dataset_label.setText(f"{name} \u00b7 {len(ds):,} {_noun(ds)}{enc}  ")
+        self.dataset_label.setText(f"{name} \u00b7 {len(ds):,} {noun(ds)}{enc}  ")
 
     def _update_actions(self) -> None:
-        has_data = self.state.dataset is not None
+        has_data = self.model.dataset is not None
         for key in ("select_all", "clear_selection", "invert_selection"):
             self.actions_by_key[key].setEnabled(has_data)
         self.actions_by_key["export_selection"].setEnabled(has_data and len(self.selection.selected) > 0)
-        self.actions_by_key["export_embeddings"].setEnabled(self.state.emb is not None or has_data)
+        self.actions_by_key["export_embeddings"].setEnabled(self.model.emb is not None or has_data)
 
     # ======================================================================================
     # selection
     # ======================================================================================
     def select_all(self) -> None:
-        self.selection.set_selection(np.arange(self.state.n_items, dtype=np.int64), "window")
+        self.selection.set_selection(np.arange(self.model.n_items, dtype=np.int64), "window")
 
     def clear_selection(self) -> None:
         self.selection.clear("window")
 
     def invert_selection(self) -> None:
-        everything = np.arange(self.state.n_items, dtype=np.int64)
+        everything = np.arange(self.model.n_items, dtype=np.int64)
         self.selection.set_selection(np.setdiff1d(everything, self.selection.selected), "window")
 
     def focus_search(self) -> None:
@@ -890,44 +722,18 @@ class MainWindow(QMainWindow):
                 return
 
     # ======================================================================================
-    # exports
+    # exports: dialogs here, the writing in ExportActions
     # ======================================================================================
-    def export_selection_csv(self, path: str) -> int:
-        """Write the selected items as CSV (index, id, source, label); returns the row count."""
-        ds = self.state.dataset
-        if ds is None:
-            raise ValueError("no data is open")
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["index", "id", "source", "label"])
-            for i in self.selection.selected.tolist():
-                label = ds.labels[i] if ds.labels is not None else None
-                w.writerow([i, ds.ids[i], ds.sources[i], "" if label is None else label])
-        return len(self.selection.selected)
-
-    def export_embeddings(self, path: str):
-        """Write the active embeddings in the runner (hundreds of MB at 100k x 768): ``.npy`` (the
-        matrix) or ``.parquet`` (id, source, label, …, ``embedding`` as a fixed-size list).
-        Returns the job; the status bar says when the file is written."""
-        emb = self.state.emb
-        if emb is None:
-            raise ValueError("there are no embeddings yet (encoding still running or cancelled)")
-        return self.runner.submit(
-            "export.embeddings", write_embeddings, emb, path,
-            on_result=lambda n, path=path: self.show_message(f"Wrote {n:,} vectors to {path}"),
-            on_error=lambda msg, path=path: self.report_error("export", f"could not write {path}: {msg}"),
-        )
-
     def export_selection_dialog(self) -> None:
-        if self.state.dataset is None or not len(self.selection.selected):
+        if self.model.dataset is None or not len(self.selection.selected):
             self.show_message("Select some items first")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export selection", "selection.csv", "CSV (*.csv)")
         if path:
-            self._guarded("export", lambda: self.show_message(f"Wrote {self.export_selection_csv(path):,} rows to {path}"))
+            self._guarded(JobKind.EXPORT_SELECTION, lambda: self.exports.export_selection(path))
 
     def export_embeddings_dialog(self) -> None:
-        if self.state.emb is None:
+        if self.model.emb is None:
             self.show_message("No embeddings yet")
             return
         path, chosen = QFileDialog.getSaveFileName(self, "Export embeddings", "embeddings.parquet",
@@ -936,9 +742,9 @@ class MainWindow(QMainWindow):
             return
         if not path.lower().endswith((".npy", ".parquet")):
             path += ".npy" if "npy" in chosen else ".parquet"
-        self._guarded("export", lambda: self.export_embeddings(path))
+        self._guarded(JobKind.EXPORT_EMBEDDINGS, lambda: self.exports.export_embeddings(path))
 
-    def plot_view(self) -> Optional[QWidget]:
+    def plot_view(self) -> QWidget | None:
         """The view an "Export plot" means: the one holding the focus, else the main view, else a visible one."""
         plots = {name: v for name, v in self.views.items() if hasattr(v, "export_plot")}
         focus = QApplication.focusWidget()
@@ -969,32 +775,38 @@ class MainWindow(QMainWindow):
             view.export_plot(path)
             self.show_message(f"Saved {path}")
 
-        self._guarded("export", run)
+        self._guarded(JobKind.EXPORT_PLOT, run)
 
-    # -- duplicates / checks views: exports ------------------------------------------------
     def export_duplicates_dialog(self) -> None:
-        """File -> Export duplicate decisions: the Duplicates view asks where and writes them."""
-        view = self.show_view("DuplicatesView")
-        if view is None:
-            self.show_message("The duplicates view is not available")
+        """File -> Export duplicate decisions: the groups at the chosen threshold with keep / drop."""
+        if self.model.get_analysis(AnalysisKind.DUPLICATES) is None:
+            self.show_message("No duplicates to export yet")
             return
-        view.export_dialog()
+        self.show_view("duplicates")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export duplicate decisions \u2014 a list only; no file of your data is deleted, moved or changed",
+            "duplicates.csv", "CSV (*.csv);;JSON (*.json)")
+        if not path:
+            return
+        if not path.lower().endswith((".csv", ".json")):
+            path += ".json" if "json" in chosen.lower() else ".csv"
+        self._guarded(JobKind.DUPLICATES_EXPORT, lambda: self.exports.export_duplicates(path))
 
     def export_report_dialog(self) -> None:
         """File -> Export HTML report: core.report.write_report in the runner, with progress and Cancel."""
-        from embedview.gui.views.checks import export_report_dialog
+        from embedview.gui.report_dialog import export_report_dialog
 
         export_report_dialog(self)
 
-    # -- sessions and encoder comparison (gui/session.py, views/compare.py) ----------------
+    # -- sessions (gui/session.py: the dialogs and the layout; actions/session.py: the rest) ----
     def save_session_dialog(self) -> None:
-        """File -> Save session: paths, encoders, maps, selection, decisions, layout (gui/session.py)."""
+        """File -> Save session: paths, encoders, maps, selection, decisions, view choices, layout."""
         from embedview.gui.session import save_dialog
 
         save_dialog(self)
 
     def open_session_dialog(self) -> None:
-        """File -> Open session: restore a saved session into this window (gui/session.py)."""
+        """File -> Open session: restore a saved session into this window."""
         from embedview.gui.session import open_dialog
 
         open_dialog(self)
@@ -1005,56 +817,7 @@ class MainWindow(QMainWindow):
 
         self.when_ready(open_in_background, self, path)
 
-    def add_encoder_dialog(self) -> None:
-        """Encoder -> Add encoder for comparison: pick another encoder for the same data."""
-        from embedview.gui.dialogs import EncoderDialog
-
-        ds = self.state.dataset
-        if ds is None or ds.modality == "embedding":
-            self.show_message("Open images or texts first" if ds is None else
-                              "Precomputed embeddings cannot be encoded again; open the images or texts to compare encoders")
-            return
-        if not self._specs:
-            self._load_encoder_list()
-        dlg = EncoderDialog(self._specs, self._availability, current="", modality=ds.modality, parent=self)
-        dlg.setWindowTitle("Add encoder for comparison")
-        if dlg.exec() == QDialog.Accepted and dlg.chosen():
-            self.add_encoder(dlg.chosen())
-
-    def add_encoder(self, name: str, show: bool = True) -> None:
-        """Encode the open data with ``name`` as well, in the runner (key ``"encode.extra:<name>"``);
-        the set joins the state without becoming active, for the Compare and Collapse views
-        (``show``: raise the Compare view when it is ready)."""
-        ds = self.state.dataset
-        if ds is None or not name:
-            return
-        if name in self.state.sets:
-            self.show_message(f"{name} is already computed")
-            self.show_view("CompareView")
-            return
-        self.show_message(f"Encoding with {name} for comparison\u2026")
-        self.runner.submit(
-            f"encode.extra:{name}", encode_job, ds, name,
-            on_result=lambda emb, paths=list(self.state.paths): self._on_extra_encoded(paths, emb, show),
-            on_progress=lambda f, _m, name=name: self.statusBar().showMessage(
-                f"Encoding with {name} for comparison\u2026 {f * 100:.0f} %"),
-            on_error=lambda msg, name=name: self.report_error("encode", f"encoding with {name} failed: {msg}"),
-        )
-
-    def _on_extra_encoded(self, paths: List[str], emb: EmbeddingSet, show: bool = True) -> None:
-        current = self.state.dataset
-        if current is None or list(self.state.paths) != paths:
-            return  # other data was opened meanwhile
-        if list(emb.dataset.ids) != list(current.ids):
-            self.report_error("encode", f"{emb.encoder} did not encode the same items ({len(emb):,} of {len(current):,}, "
-                                        "see Problems); comparing encoders needs every item")
-            return
-        self.state.add_embeddings(emb, activate=False)
-        self.show_message(f"{emb.encoder} is ready to compare ({len(emb):,} items)")
-        if show:
-            self.show_view("CompareView")
-
-    def _guarded(self, key: str, fn: Callable[[], None]) -> None:
+    def _guarded(self, key: Topic, fn: Callable[[], Any]) -> None:
         try:
             fn()
         except Exception as exc:  # noqa: BLE001 - user actions report, never crash
@@ -1075,7 +838,7 @@ class MainWindow(QMainWindow):
         self.theme_actions[mode].setChecked(True)
         self.apply_theme(mode, plots=self.docks_built)
 
-    def shortcuts(self) -> List[Tuple[str, str]]:
+    def shortcuts(self) -> list[tuple[str, str]]:
         out = []
         for act in self.actions_by_key.values():
             seq = act.shortcut().toString(QKeySequence.NativeText)
@@ -1116,6 +879,8 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Stop every background thread (jobs, thumbnails, views).  True if all ended."""
+        if self.session_restorer is not None:
+            self.session_restorer.stop()
         for view in self.views.values():
             stop = getattr(view, "shutdown", None)
             if stop is not None:
@@ -1139,11 +904,10 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _local_paths(mime) -> List[str]:
+def _local_paths(mime) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
 
 
-def _noun(ds: Dataset) -> str:
-    return {"image": "images", "text": "texts", "embedding": "vectors"}.get(ds.modality, "items")
+

@@ -15,6 +15,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from embedview.runtime.keys import JobKind
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SUBJECTS = ["cat", "dog", "harbour", "mountain", "violin", "bicycle", "teapot", "lighthouse", "glacier", "tram"]
@@ -70,44 +72,50 @@ def _drop(window, paths):
 def test_drop_folder_encodes_shows_items_and_problems(window, qtbot, tmp_path):
     folder = _image_folder(tmp_path / "photos")
     _drop(window, [folder])
-    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=240_000)
+    qtbot.waitUntil(lambda: window.model.emb is not None, timeout=240_000)
 
-    emb = window.state.emb
+    emb = window.model.emb
     assert emb.encoder == "default-image" and len(emb) == 12 and emb.dim == 1280
     table = window.views["TableView"]
-    assert table.model.rowCount() == 12
-    ids = {table.model.data(table.model.index(r, table.model.column_of("id"))) for r in range(12)}
+    assert table.table_model.rowCount() == 12
+    rows = table.table_model
+    ids = {rows.data(rows.index(r, rows.column_of("id"))) for r in range(12)}
     assert "astronaut.jpg" in ids and "broken.jpg" not in ids
 
     problems = window.views["ProblemsView"].rows()
     broken = [row for row in problems if row[0] == "broken.jpg"]
     assert broken and broken[0][1], problems  # named, with a reason
-    assert "1 file skipped" in window.problem_label.text()
+    assert [p.path for p in window.model.problems if p.severity == "skipped"] == [str(folder / "broken.jpg")]
     assert "skipped" in window.last_message and "Problems" in window.last_message
 
     # thumbnails arrive for image rows, decoded off the UI thread
-    thumb_col = table.model.column_of("thumb")
-    table.model.data(table.model.index(0, thumb_col), Qt.DecorationRole)
-    qtbot.waitUntil(lambda: table.model.data(table.model.index(0, thumb_col), Qt.DecorationRole) is not None,
+    thumb_col = table.table_model.column_of("thumb")
+    table.table_model.data(table.table_model.index(0, thumb_col), Qt.DecorationRole)
+    cell = table.table_model.index(0, thumb_col)
+    qtbot.waitUntil(lambda: table.table_model.data(cell, Qt.DecorationRole) is not None,
                     timeout=20_000)
 
     # the shared analyses follow: a PCA map first
-    qtbot.waitUntil(lambda: window.state.projection("pca") is not None, timeout=60_000)
-    assert window.state.projection("pca")[0].shape == (12, 2)
+    qtbot.waitUntil(lambda: window.model.projection("pca") is not None, timeout=60_000)
+    assert window.model.projection("pca")[0].shape == (12, 2)
 
-    # exports
+    # exports, in the runner: the window says when each is written
     window.select_all()
     assert len(window.selection.selected) == 12
     out = tmp_path / "sel.csv"
-    assert window.export_selection_csv(str(out)) == 12
+    written = []
+    window.exports.written.connect(lambda kind, path, n: written.append((path, n)))
+    window.exports.export_selection(str(out))
+    qtbot.waitUntil(lambda: (str(out), 12) in written, timeout=30_000)
+    assert window.last_message == f"Wrote 12 rows to {out}"
     lines = out.read_text().splitlines()
     assert lines[0] == "index,id,source,label" and len(lines) == 13
     npy = tmp_path / "emb.npy"
-    window.export_embeddings(str(npy))  # in the runner: the window says when it is written
+    window.exports.export_embeddings(str(npy))
     qtbot.waitUntil(lambda: f"to {npy}" in window.last_message, timeout=30_000)
     np.testing.assert_allclose(np.load(npy), emb.vectors)
     pq = tmp_path / "emb.parquet"
-    window.export_embeddings(str(pq))
+    window.exports.export_embeddings(str(pq))
     qtbot.waitUntil(lambda: f"to {pq}" in window.last_message, timeout=30_000)
     import pyarrow.parquet as papq
 
@@ -121,17 +129,17 @@ def test_drop_folder_encodes_shows_items_and_problems(window, qtbot, tmp_path):
 def test_cancel_encoding_leaves_consistent_state_and_reopen_uses_cache(window, qtbot, tmp_path):
     path = _write_texts(tmp_path / "notes.txt", 640)
     window.open_paths([str(path)])
-    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.model.dataset is not None, timeout=30_000)
     # cancel once the first batch is in the cache
-    qtbot.waitUntil(lambda: window._encode_job.state.fraction > 0, timeout=240_000)
+    qtbot.waitUntil(lambda: window.data.encode_job.state.fraction > 0, timeout=240_000)
     window.cancel_button.click()
     qtbot.waitUntil(lambda: "Encoding cancelled" in window.last_message, timeout=60_000)
     assert window.runner.wait_all(30)
     qtbot.wait(50)
 
-    assert window.state.dataset is not None and len(window.state.dataset) == 640
-    assert window.state.emb is None and window.state.sets == {}
-    assert window.views["TableView"].model.rowCount() == 640
+    assert window.model.dataset is not None and len(window.model.dataset) == 640
+    assert window.model.emb is None and window.model.sets == {}
+    assert window.views["TableView"].table_model.rowCount() == 640
     assert not window.cancel_button.isVisible()
     msg = window.last_message
     done = int(msg.split("\u2014")[1].split("of")[0].replace(",", ""))
@@ -139,8 +147,8 @@ def test_cancel_encoding_leaves_consistent_state_and_reopen_uses_cache(window, q
     assert window.runner.alive_threads() == []
 
     window.open_paths([str(path)])
-    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=240_000)
-    stats = window.state.emb.stats
+    qtbot.waitUntil(lambda: window.model.emb is not None, timeout=240_000)
+    stats = window.model.emb.stats
     assert stats["n_cached"] >= done, (stats, msg)
     assert stats["n_cached"] + stats["n_encoded"] == 640
 
@@ -149,15 +157,16 @@ def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(w
     """What keeps the window responsive, checked by where the work runs: encoding runs in the
     encoder process (asked from a worker thread), PCA, outlier scores and duplicate search each
     run in a worker thread, never on the UI thread, and UMAP (numba holds the GIL while it
-    compiles) runs in a child process, so UMAP's ``fit`` is never called in this process at all.  A timer measures the event-loop stalls meanwhile; the
-    absolute goal (worst gap < 100 ms) is measured by ``benchmarks/bench_ui_stall.py``."""
+    compiles) runs in a child process, so UMAP's ``fit`` is never called in this process at all.
+    A timer measures the event-loop stalls meanwhile; the absolute goal (worst gap < 100 ms) is
+    measured by ``benchmarks/bench_ui_stall.py``."""
     import threading
 
     import embedview.runtime.isolated as isolated
-    from embedview.runtime.encoder_host import EncoderHost
     from embedview.core.duplicates import DuplicateFinder
     from embedview.core.evaluation import OutlierScores
     from embedview.core.projection import Projection
+    from embedview.runtime.encoder_host import EncoderHost
 
     calls = []
 
@@ -187,17 +196,17 @@ def test_encoding_and_every_analysis_run_off_the_ui_thread_and_umap_in_a_child(w
     timer.start()
     path = _write_texts(tmp_path / "short.txt", 200)
     window.open_paths([str(path)])
-    qtbot.waitUntil(lambda: window.state.emb is not None and len(window.state.emb) == 200, timeout=240_000)
-    qtbot.waitUntil(lambda: window.state.projection("umap") is not None, timeout=300_000)
-    qtbot.waitUntil(lambda: window.state.get_analysis("duplicates") is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model.emb is not None and len(window.model.emb) == 200, timeout=240_000)
+    qtbot.waitUntil(lambda: window.model.projection("umap") is not None, timeout=300_000)
+    qtbot.waitUntil(lambda: window.model.get_analysis("duplicates") is not None, timeout=60_000)
     timer.stop()
-    assert window.state.projection("umap")[0].shape == (200, 2)
+    assert window.model.projection("umap")[0].shape == (200, 2)
     gaps = np.diff(np.asarray(ticks))
     span = ticks[-1] - ticks[0]
     print(f"\nevent loop: {len(ticks)} ticks over {span:.1f} s, worst gap {gaps.max() * 1000:.0f} ms, "
           f"99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")
     assert gaps.max() < 0.25 * span, f"the UI thread stalled {gaps.max():.1f} s of a {span:.1f} s run"
-    assert window.state.get_analysis("outliers") is not None
+    assert window.model.get_analysis("outliers") is not None
 
     names = {name for name, _ in calls}
     assert {"encoder process: embed", "child process", "projection pca", "outliers", "duplicates"} <= names, calls
@@ -233,7 +242,8 @@ def test_window_is_visible_before_torch_and_umap(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
                EMBEDVIEW_CACHE_DIR=str(tmp_path / "cache"))
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     events = {e["event"]: e for e in (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))}
     shown, docks = events["shown"], events["docks"]
@@ -257,20 +267,21 @@ def test_the_window_process_never_imports_torch_even_while_encoding_and_searchin
         state = {"searched": False}
 
         def poll():
-            emb = window.state.emb
+            emb = window.model.emb
             if emb is not None and not state["searched"]:
                 state["searched"] = True
-                window.runner.submit("probe", semantic_search, emb, "a cat near a door", 3,
+                window.runner.submit(JobKind.SEARCH, semantic_search, emb, "a cat near a door", 3,
                                      on_result=done, on_error=lambda m: print("ERROR", m, flush=True))
 
         def done(result):
             idx, scores = result
-            print(json.dumps({"n": len(window.state.emb), "first": window.state.dataset.texts[int(idx[0])],
+            print(json.dumps({"n": len(window.model.emb), "first": window.model.dataset.texts[int(idx[0])],
                               "modules": [m for m in heavy if m in sys.modules]}), flush=True)
             timer.stop()
             QTimer.singleShot(0, window.close)
 
         from embedview.gui.views.search import semantic_search
+        from embedview.runtime.keys import JobKind
         timer = QTimer()
         timer.timeout.connect(poll)
         timer.start(100)
@@ -292,7 +303,7 @@ def test_the_window_process_never_imports_torch_even_while_encoding_and_searchin
 def test_job_errors_reach_the_window_not_a_crash(window, qtbot, tmp_path):
     missing = tmp_path / "nope.txt"
     window.open_paths([str(missing)])
-    qtbot.waitUntil(lambda: any(getattr(p, "severity", "") == "error" for p in window.state.problems), timeout=10_000)
+    qtbot.waitUntil(lambda: any(getattr(p, "severity", "") == "error" for p in window.model.problems), timeout=10_000)
     assert "nope.txt" in window.last_message or "nothing" in window.last_message.lower()
     rows = window.views["ProblemsView"].rows()
     assert any(r[2] == "error" for r in rows)
@@ -301,7 +312,7 @@ def test_job_errors_reach_the_window_not_a_crash(window, qtbot, tmp_path):
     def boom(progress=None):
         raise RuntimeError("the disk caught fire")
 
-    window.runner.submit("boom", boom)
+    window.runner.submit(JobKind.REPORT, boom)
     qtbot.waitUntil(lambda: "the disk caught fire" in window.last_message, timeout=10_000)
     assert window.isVisible()
 
@@ -346,8 +357,8 @@ def test_isolated_jobs_report_child_errors_and_die_on_cancel(tmp_path, monkeypat
     import threading
     from multiprocessing.context import SpawnProcess
 
-    from embedview.core.progress import Cancelled, TaskState
     from embedview.actions.analysis import umap_from_file
+    from embedview.core.progress import Cancelled, TaskState
     from embedview.runtime.isolated import run_isolated, save_array
 
     started = []
@@ -377,47 +388,21 @@ def test_isolated_jobs_report_child_errors_and_die_on_cancel(tmp_path, monkeypat
     assert [p.name for p in multiprocessing.active_children() if p.name != "embedview-encoders"] == []
 
 
-def test_tables_whose_text_column_cannot_be_guessed_ask_first(tmp_path):
-    from embedview.gui.main_window import load_job
-
-    numbers = tmp_path / "measurements.csv"
-    numbers.write_text("a,b,c\n1,2,3\n4,5,6\n", encoding="utf-8")
-    result = load_job([str(numbers)])
-    path, info = result["ask"]
-    assert path == str(numbers) and info["columns"] == ["a", "b", "c"]
-
-    reviews = tmp_path / "reviews.csv"
-    reviews.write_text("stars,review\n5,Lovely little cafe by the river\n1,Cold soup and a long wait\n", encoding="utf-8")
-    dataset = load_job([str(reviews)])["dataset"]
-    assert dataset.texts[0] == "Lovely little cafe by the river"
-
-
 def test_precomputed_embeddings_skip_encoding(window, qtbot, tmp_path):
     vectors = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
     path = tmp_path / "vectors.npy"
     np.save(path, vectors)
     window.open_paths([str(path)])
-    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=20_000)
-    assert window.state.emb.encoder == "precomputed"
-    np.testing.assert_array_equal(window.state.emb.vectors, vectors)
-    assert not window.encoder_combo.isEnabled() and not window.runner.is_running("encode")
-    qtbot.waitUntil(lambda: window.state.projection("pca") is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model.emb is not None, timeout=20_000)
+    assert window.model.emb.encoder == "precomputed"
+    np.testing.assert_array_equal(window.model.emb.vectors, vectors)
+    assert window.data.encoder == "precomputed" and not window.runner.is_running(JobKind.ENCODE)
+    assert not window.encoder_combo.isEnabled()  # nothing to choose: painted as such
+    qtbot.waitUntil(lambda: window.model.projection("pca") is not None, timeout=60_000)
     assert window.plot_view() is window.main_view
     out = tmp_path / "map.png"
     window.main_view.export_plot(str(out))
     assert out.stat().st_size > 1000
-
-
-def test_eta_ignores_the_cache_jump_and_model_loading():
-    from embedview.gui.main_window import Eta, format_duration
-
-    eta = Eta(total=1000)
-    assert eta.update(0.0, now=0.0) == (None, None)
-    assert eta.update(0.0, now=20.0) == (None, None)  # 20 s loading the model: no speed yet
-    assert eta.update(0.5, now=20.1) == (None, None)  # half came from the cache at once
-    rate, left = eta.update(0.6, now=30.1)  # then 100 items in 10 s
-    assert rate == pytest.approx(10.0) and left == pytest.approx(40.0)
-    assert format_duration(3725) == "1:02:05" and format_duration(65) == "1:05"
 
 
 def test_layout_encoder_choice_and_theme_survive_a_restart(qtbot, tmp_path):
@@ -428,7 +413,7 @@ def test_layout_encoder_choice_and_theme_survive_a_restart(qtbot, tmp_path):
     first.show()
     first.build_docks()
     qtbot.waitUntil(lambda: "offline" in first.encoder_combo.currentText(), timeout=30_000)
-    assert first.encoder_combo.currentData() == "default-image"  # no data: the image default first
+    assert first.data.encoder_for("image") == "default-image"
     first.docks["ProblemsView"].raise_()
     first.docks["HeatmapView"].setFloating(True)
     first.set_theme("dark")
@@ -443,23 +428,11 @@ def test_layout_encoder_choice_and_theme_survive_a_restart(qtbot, tmp_path):
     try:
         assert second.docks["HeatmapView"].isFloating()
         assert second.settings.theme() == "dark" and second.theme_actions["dark"].isChecked()
-        assert second._preferred_encoder("text") == "sbert:/models/my-sentence-model"
-        assert second._preferred_encoder("image") == "default-image"
+        assert second.data.encoder_for("text") == "sbert:/models/my-sentence-model"
+        assert second.data.encoder_for("image") == "default-image"
     finally:
         second.set_theme("light")
         assert second.shutdown(30)
-
-
-def test_the_encoded_set_keeps_the_windows_own_dataset(tmp_path):
-    """The encoder process sends back a copy of the dataset; when every item was encoded the set
-    points at the window's own object (thumbnails and the table follow that object)."""
-    from embedview.core.loaders import load_paths
-    from embedview.gui.main_window import encode_job
-
-    ds = load_paths(_write_texts(tmp_path / "few.txt", 12))
-    emb = encode_job(ds, "default-text")
-    assert emb.dataset is ds and len(emb) == 12 and emb.encoder == "default-text"
-    assert emb.stats["n_encoded"] == 12
 
 
 def test_a_layout_saved_without_these_docks_is_never_restored(qtbot):

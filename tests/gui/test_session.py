@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from viewkit import digits_set, open_window, pca_2d
 
 from embedview.core.compare import linear_cka
-
-from viewkit import digits_set, open_window, pca_2d
+from embedview.model import AnalysisKind
 
 
 @pytest.fixture
@@ -31,31 +31,31 @@ def _digits_npz(path, n=400, copies=12):
 
 
 def _stand_in_umap(window):
-    """File a 2-D map as the window's "umap" as soon as a set arrives, so the scheduler computes
+    """File a 2-D map as the model's "umap" as soon as a set arrives, so the scheduler computes
     PCA but not UMAP (whose first run compiles numba for a minute).  What the session tests is
     that saved coordinates come back unchanged and nothing computes them again."""
     def filed(name, window=window):
-        emb = window.state.sets[name]
-        window.state.set_projection("umap", pca_2d(emb)[:, ::-1].copy(), None, name=name)
+        emb = window.model.sets[name]
+        window.model.set_projection("umap", pca_2d(emb)[:, ::-1].copy(), None, name=name)
 
-    window.state.embeddings_changed.connect(filed)
+    window.model.embeddings_changed.connect(filed)
 
 
 def _ready(window, qtbot, duplicates=True):
-    qtbot.waitUntil(lambda: window.state.emb is not None and window.state.projection("pca") is not None
-                    and (not duplicates or window.state.get_analysis("duplicates") is not None), timeout=120_000)
+    qtbot.waitUntil(lambda: window.model.emb is not None and window.model.projection("pca") is not None
+                    and (not duplicates or window.model.get_analysis("duplicates") is not None), timeout=120_000)
 
 
 def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window, qtbot, tmp_path):
-    from embedview.gui.session import (FORMAT, RestoredProjection, load_session, save_session,
-                                       sidecar_path)
+    from embedview.actions.session import FORMAT, RestoredProjection, load_session, sidecar_path
+    from embedview.gui.session import save_session
 
     data = tmp_path / "digits.npz"
     _digits_npz(data)
     _stand_in_umap(window)
     window.open_paths([str(data)])
     _ready(window, qtbot)
-    state, sel = window.state, window.selection
+    state, sel = window.model, window.selection
     assert state.active == "precomputed" and len(state.dataset) == 412
 
     # what the user did: a selection, a current item, a duplicate threshold and decisions, choices
@@ -64,18 +64,14 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     finder = state.get_analysis("duplicates")
     lo = max(finder.floor_, 0.9)
     t = float(np.round(lo + 0.5 * (finder.suggested_threshold_ - lo), 4)) if finder.suggested_threshold_ > lo else 0.99
-    dup = window.views["DuplicatesView"]
-    dup.set_threshold(t)
+    state.views.duplicates.threshold = t  # what the Duplicates view's slider writes
     qtbot.waitUntil(lambda: abs(state.get_analysis("duplicates").threshold_ - t) < 1e-9, timeout=20_000)
     groups = state.get_analysis("duplicates").groups_
     assert groups, "the planted near-copies form groups"
     a, b = (int(i) for i in groups[0][:2])
-    dup.set_decisions({a: "drop", b: "keep"})
-    assert state.get_analysis("duplicate_decisions") == {a: "drop", b: "keep"}
-    map_view = window.views["MapView"]
-    map_view.choose_color(("duplicates", ""))  # not the default, and offered only once duplicates are found
-    assert map_view.color_box.currentData() == ("duplicates", "")
-    window.views["CollapseView"].set_mitigation(whitened=True)
+    state.set_analysis(AnalysisKind.DUPLICATE_DECISIONS, {a: "drop", b: "keep"})
+    state.views.map.color_by = "duplicates"  # not the default, and offered only once duplicates are found
+    state.views.collapse.whiten = True
     window.docks["HeatmapView"].hide()
 
     path = tmp_path / "work.embedview.json"
@@ -88,7 +84,8 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     assert doc["selection"] == {"ids": ["d0003", "d0005", "d0008", "d0400"], "current": "d0005"}
     assert doc["duplicates"]["precomputed"]["decisions"] == {f"d{a:04d}": "drop", f"d{b:04d}": "keep"}
     assert "label-3" not in text  # paths and ids only: no labels, texts or vectors in the session
-    assert doc["views"]["MapView"]["color"] == ["duplicates", ""] and doc["views"]["CollapseView"]["whiten"] is True
+    assert doc["views"] == state.views.to_dict()
+    assert doc["views"]["map"]["color_by"] == "duplicates" and doc["views"]["collapse"]["whiten"] is True
     saved_umap = state.projection("umap")[0].copy()
     saved_pca = state.projection("pca")[0].copy()
 
@@ -97,11 +94,11 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     w2.open_session(str(path))
     qtbot.waitUntil(lambda: getattr(w2, "session_restorer", None) is not None and w2.session_restorer.done,
                     timeout=60_000)
-    qtbot.waitUntil(lambda: w2.state.get_analysis("duplicate_decisions") is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: w2.model.get_analysis("duplicate_decisions") is not None, timeout=60_000)
     assert w2.runner.wait_all(60)
     qtbot.wait(200)  # the duplicates view settles its threshold
     assert w2.runner.wait_all(60)
-    s2 = w2.state
+    s2 = w2.model
     assert list(s2.dataset.ids) == list(state.dataset.ids) and s2.active == "precomputed"
     assert list(w2.selection.selected) == [3, 5, 8, 400] and w2.selection.current == 5
     # the maps come back from the sidecar and nothing computes them again
@@ -112,15 +109,14 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     np.testing.assert_array_equal(pca, saved_pca)
     assert isinstance(model, RestoredProjection) and model.trustworthiness_ == pytest.approx(
         state.projection("pca")[1].trustworthiness_)
-    assert w2.views["MapView"].method == "umap" and np.array_equal(w2.views["MapView"].xy, saved_umap)
+    assert s2.views.map.method == "umap"
     # duplicates: the same threshold and decisions
     assert s2.get_analysis("duplicates").threshold_ == pytest.approx(t, abs=1e-9)
-    assert w2.views["DuplicatesView"].threshold == pytest.approx(t, abs=1e-9)
+    assert s2.views.duplicates.threshold == pytest.approx(t, abs=1e-9)
     assert s2.get_analysis("duplicate_decisions") == {a: "drop", b: "keep"}
-    assert w2.views["DuplicatesView"].decision_of(a) == "drop"
-    # view choices and layout
-    assert w2.views["MapView"].color_box.currentData() == ("duplicates", "")
-    assert w2.views["CollapseView"].whitened
+    # view choices (every view's state) and layout
+    assert s2.views.to_dict() == state.views.to_dict()
+    assert s2.views.map.color_by == "duplicates" and s2.views.collapse.whiten
     assert w2.docks["HeatmapView"].isHidden() and not w2.docks["TableView"].isHidden()
     assert "Session restored" in w2.last_message
 
@@ -139,9 +135,9 @@ def test_missing_sources_are_named_and_the_rest_restores(window, qtbot, tmp_path
     _stand_in_umap(window)
     window.open_paths([str(a), str(b)])
     _ready(window, qtbot, duplicates=False)
-    assert len(window.state.dataset) == 300
-    keep_ids = [i for i in window.state.dataset.ids if i.startswith("a.npy")][:3]
-    pos = {x: i for i, x in enumerate(window.state.dataset.ids)}
+    assert len(window.model.dataset) == 300
+    keep_ids = [i for i in window.model.dataset.ids if i.startswith("a.npy")][:3]
+    pos = {x: i for i, x in enumerate(window.model.dataset.ids)}
     window.selection.set_selection([pos[x] for x in keep_ids] + [250], "test")
     path = tmp_path / "two.embedview.json"
     save_session(window, path)
@@ -152,19 +148,19 @@ def test_missing_sources_are_named_and_the_rest_restores(window, qtbot, tmp_path
     qtbot.waitUntil(lambda: getattr(window, "session_restorer", None) is not None and window.session_restorer.done,
                     timeout=60_000)
     assert window.runner.wait_all(60)
-    assert len(window.state.dataset) == 200  # the rest restored
-    problems = [str(p) for p in window.state.problems]
+    assert len(window.model.dataset) == 200  # the rest restored
+    problems = [str(p) for p in window.model.problems]
     assert any(str(b) in p and "not found" in p for p in problems), problems
-    assert [window.state.dataset.ids[i] for i in window.selection.selected] == keep_ids
+    assert [window.model.dataset.ids[i] for i in window.selection.selected] == keep_ids
     assert "1 selected item(s) are no longer in the data" in window.last_message
     # the saved maps were for 300 items: dropped and computed again, not misapplied
     assert "no longer fits" in window.last_message
-    qtbot.waitUntil(lambda: window.state.projection("pca") is not None, timeout=60_000)
-    assert window.state.projection("pca")[0].shape == (200, 2)
+    qtbot.waitUntil(lambda: window.model.projection("pca") is not None, timeout=60_000)
+    assert window.model.projection("pca")[0].shape == (200, 2)
 
 
 def test_unreadable_session_files_say_why(tmp_path):
-    from embedview.gui.session import SessionError, load_session
+    from embedview.actions.session import SessionError, load_session
 
     cases = {
         "missing.embedview.json": None,
@@ -214,13 +210,13 @@ def test_two_real_encoders_compared_and_restored_from_the_cache(window, second_w
     _stand_in_umap(window)
     window.open_paths([str(data)])
     _ready(window, qtbot, duplicates=False)
-    assert window.state.active == "default-text" and len(window.state.dataset) == 24
-    window.add_encoder(second)
-    qtbot.waitUntil(lambda: second in window.state.sets, timeout=240_000)
-    assert window.state.active == "default-text"  # the added encoder does not take over
+    assert window.model.active == "default-text" and len(window.model.dataset) == 24
+    window.data.add_encoder(second)
+    qtbot.waitUntil(lambda: second in window.model.sets, timeout=240_000)
+    assert window.model.active == "default-text"  # the added encoder does not take over
     compare = window.show_view("CompareView")
     qtbot.waitUntil(lambda: compare.result is not None and len(compare.metrics) == 2, timeout=120_000)
-    sets = window.state.sets
+    sets = window.model.sets
     cka = linear_cka(sets["default-text"].vectors, sets[second].vectors)
     assert cka == pytest.approx(1.0, abs=1e-4)
     assert compare.cell(compare.cka_table, "default-text", second) == f"{cka:.3f}"
@@ -232,9 +228,9 @@ def test_two_real_encoders_compared_and_restored_from_the_cache(window, second_w
 
     w2 = second_window
     w2.open_session(str(path))
-    qtbot.waitUntil(lambda: second in w2.state.sets and w2.session_restorer.done, timeout=240_000)
-    assert w2.state.active == "default-text" and w2.selection.current == 4
+    qtbot.waitUntil(lambda: second in w2.model.sets and w2.session_restorer.done, timeout=240_000)
+    assert w2.model.active == "default-text" and w2.selection.current == 4
     for name in ("default-text", second):
-        stats = w2.state.sets[name].stats
+        stats = w2.model.sets[name].stats
         assert stats["n_encoded"] == 0 and stats["n_cached"] == 24, (name, stats)
-        np.testing.assert_array_equal(w2.state.sets[name].vectors, sets[name].vectors)
+        np.testing.assert_array_equal(w2.model.sets[name].vectors, sets[name].vectors)

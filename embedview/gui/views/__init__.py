@@ -1,12 +1,13 @@
-"""Dockable views.  Each takes the shared AppState and SelectionModel and only listens/acts on them.
+"""Dockable views.  Each takes the window's model and job runner and only listens / acts on the model.
 
 ``VIEWS`` lists them as ``(module path, class name)``; the main window imports each one only
 when it builds its docks, after the window is on screen, so nothing heavy (pyqtgraph) is
 imported before the first paint.  The first entry is the main view, shown in the window's
 centre; every other view becomes a dock in its class's ``area`` ("left", "right", "bottom").
 
-View contract: a QWidget subclass with class attributes ``title`` and ``area``, constructor
-``(state, selection, runner, parent=None)``, optional ``export_plot(path)`` and ``shutdown()``.
+View contract: a :class:`~embedview.gui.views.base.View` subclass with class attributes ``title``,
+``area`` and ``name`` (what ``model.show_view_requested`` names to bring its dock to the front),
+constructor ``(model, runner, parent=None)``, optional ``export_plot(path)`` and ``shutdown()``.
 """
 
 VIEWS = [

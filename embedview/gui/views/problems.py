@@ -1,14 +1,14 @@
 """Problems: every file or row that was skipped while loading or encoding, and every job error,
 each with its reason, so nothing silently disappears.
 
-Reads ``AppState.problems`` (``LoadProblem`` objects: path, reason, severity) and redraws on
-``problems_changed``.  The window adds job errors there too (severity ``"error"``).
+Reads ``model.problems`` (``LoadProblem`` objects: path, reason, severity) and redraws on
+``problems_changed``.  Job and action errors are filed there too (severity ``"error"``, by
+``actions.errors.record_error``).
 """
 
 from __future__ import annotations
 
 import os
-from typing import List
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -23,10 +23,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from embedview.gui.views.base import View
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.gui.views.base import View
-
 
 
 class ProblemsView(View):
@@ -73,9 +72,9 @@ class ProblemsView(View):
 
     # -- content ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        problems = list(self.state.problems)
+        problems = list(self.model.problems)
         self.tree.clear()
-        items: List[QTreeWidgetItem] = []
+        items: list[QTreeWidgetItem] = []
         for p in problems:
             path = str(getattr(p, "path", ""))
             reason = str(getattr(p, "reason", p))
@@ -103,7 +102,7 @@ class ProblemsView(View):
             self.summary.setText(", ".join(parts) + ".")
         self.copy_button.setEnabled(bool(problems))
 
-    def rows(self) -> List[tuple]:
+    def rows(self) -> list[tuple]:
         """(file name, reason, kind, folder) of every listed problem (for tests and copying)."""
         out = []
         for i in range(self.tree.topLevelItemCount()):
@@ -112,5 +111,5 @@ class ProblemsView(View):
         return out
 
     def copy_to_clipboard(self) -> None:
-        lines = [f"{getattr(p, 'path', '')}\t{getattr(p, 'reason', p)}" for p in self.state.problems]
+        lines = [f"{getattr(p, 'path', '')}\t{getattr(p, 'reason', p)}" for p in self.model.problems]
         QGuiApplication.clipboard().setText("\n".join(lines))
