@@ -26,8 +26,8 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 
 
 # -- content hashes ----------------------------------------------------------------------------
-def hash_file(path: Union[str, os.PathLike]) -> str:
+def hash_file(path: str | os.PathLike) -> str:
     """Hex blake2b digest of a file's bytes, read in chunks (the file is opened read-only)."""
     h = hashlib.blake2b(digest_size=_HASH_BYTES)
     with open(path, "rb") as f:  # (hashlib.file_digest would need Python 3.11; we support 3.10)
@@ -95,7 +95,7 @@ class EmbeddingCache:
     looked up through this instance.
     """
 
-    def __init__(self, path: Union[str, os.PathLike, None] = None):
+    def __init__(self, path: str | os.PathLike | None = None):
         p = Path(path) if path is not None else default_cache_path()
         if p.is_dir():
             p = p / FILENAME
@@ -103,7 +103,7 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
         self._lock = threading.RLock()
-        self._conn: Optional[sqlite3.Connection] = None
+        self._conn: sqlite3.Connection | None = None
         self._in_memory = False
         self._open()
 
@@ -177,7 +177,7 @@ class EmbeddingCache:
         return self._conn
 
     # -- reading ---------------------------------------------------------------------------
-    def _rows(self, cache_id: str, keys: Sequence[str]) -> Iterable[Tuple[str, int, bytes]]:
+    def _rows(self, cache_id: str, keys: Sequence[str]) -> Iterable[tuple[str, int, bytes]]:
         conn = self._db()
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
@@ -186,7 +186,7 @@ class EmbeddingCache:
                 f"SELECT key, dim, vec FROM vectors WHERE cache_id=? AND key IN ({marks})", (cache_id, *chunk)
             )
 
-    def _fetch(self, cache_id: str, keys: Sequence[str]) -> Dict[str, Tuple[int, bytes]]:
+    def _fetch(self, cache_id: str, keys: Sequence[str]) -> dict[str, tuple[int, bytes]]:
         unique = list(dict.fromkeys(keys))
         with self._lock:
             try:
@@ -201,11 +201,11 @@ class EmbeddingCache:
             self.misses += len(keys) - hits
         return found
 
-    def get_many(self, cache_id: str, keys: Sequence[str]) -> Dict[str, np.ndarray]:
+    def get_many(self, cache_id: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached vectors for the ``keys`` that have one: ``{key: float32 1-D array}`` (read-only)."""
         return {k: np.frombuffer(v, dtype=np.float32) for k, (_, v) in self._fetch(cache_id, list(keys)).items()}
 
-    def get_matrix(self, cache_id: str, keys: Sequence[str], dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    def get_matrix(self, cache_id: str, keys: Sequence[str], dim: int) -> tuple[np.ndarray, np.ndarray]:
         """Cached vectors in the order of ``keys``: ``(matrix (N, dim) float32, found (N,) bool)``.
 
         Rows of keys without a cached ``dim``-long vector are zero and ``found`` is False there.
@@ -222,7 +222,7 @@ class EmbeddingCache:
 
     # -- writing ---------------------------------------------------------------------------
     def put_many(
-        self, cache_id: str, items: Union[Mapping[str, np.ndarray], Iterable[Tuple[str, np.ndarray]]]
+        self, cache_id: str, items: Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]]
     ) -> int:
         """Store vectors ``{key: 1-D array}`` in one transaction (all or nothing).  Returns the count."""
         pairs = items.items() if isinstance(items, Mapping) else items
@@ -251,7 +251,7 @@ class EmbeddingCache:
                     self._recover(exc)
         return 0  # pragma: no cover - the loop always returns or raises
 
-    def clear(self, cache_id: Optional[str] = None) -> int:
+    def clear(self, cache_id: str | None = None) -> int:
         """Delete the vectors of one encoder (or all of them).  Returns how many rows went."""
         with self._lock:
             conn = self._db()
@@ -265,7 +265,7 @@ class EmbeddingCache:
             return removed
 
     # -- information -----------------------------------------------------------------------
-    def stats(self, cache_id: Optional[str] = None) -> Dict[str, object]:
+    def stats(self, cache_id: str | None = None) -> dict[str, object]:
         """``{"path", "hits", "misses", "entries", "size_bytes", "encoders": {cache_id: count}}``.
 
         ``entries`` counts the rows of ``cache_id`` when given, else of every encoder;
@@ -301,7 +301,7 @@ class EmbeddingCache:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> "EmbeddingCache":
+    def __enter__(self) -> EmbeddingCache:
         return self
 
     def __exit__(self, *exc) -> None:

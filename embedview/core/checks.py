@@ -101,7 +101,8 @@ def usable_labels(emb: EmbeddingSet) -> tuple[np.ndarray | None, str]:
             f"found {int(big.sum())} of {len(classes)} label(s)"
         )
     keep = (codes >= 0) & big[np.maximum(codes, 0)]
-    labels = np.where(keep, np.asarray(raw, dtype=object), None)
+    labels = np.array(raw, dtype=object)  # a copy: the dataset's labels stay as they are
+    labels[~keep] = None
     notes = []
     n_unlabelled = int((codes < 0).sum())
     if n_unlabelled:
@@ -421,9 +422,9 @@ def _run_knn_weighted(inp: CheckInput, p: dict[str, Any], task: TaskState) -> An
 
     metric = "cosine" if p["metric"] == "dot" else p["metric"]  # a vote by distance needs one
     knn = inp.earlier.get("knn")
-    reuse = (knn is not None and knn.metric == metric and knn.k == p["k"])
+    neighbours = knn.neighbours_ if knn is not None and knn.metric == metric and knn.k == p["k"] else None
     return KNNAccuracy(p["k"], "weighted", metric).fit(inp.emb.vectors, inp.labels, progress=task,
-                                                       neighbours=knn.neighbours_ if reuse else None)
+                                                       neighbours=neighbours)
 
 
 def _run_linear_probe(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
@@ -470,7 +471,12 @@ def _run_invariance(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
     if inp.run_probe is None:
         raise ValueError("the invariance probe needs the encoder, and none was given to run it")
     ds = inp.emb.dataset
-    items = LazyImages(ds.sources) if ds.modality == "image" else list(ds.texts)
+    if ds.modality == "image":
+        items: Any = LazyImages(ds.sources)
+    elif ds.texts is not None:
+        items = [t or "" for t in ds.texts]
+    else:
+        raise ValueError("the probe needs the items' texts, and this dataset has none")
     probe = InvarianceProbe(augmentations=p["augmentations"], n_items=p["n_items"])
     return inp.run_probe(probe, items, ds.modality, task)
 

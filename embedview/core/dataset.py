@@ -18,9 +18,10 @@ problems   : :class:`LoadProblem` for every file or row that was skipped, with t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,13 +43,13 @@ class LoadProblem:
 @dataclass
 class Dataset:
     modality: str
-    ids: List[str]
-    sources: List[str]
-    labels: Optional[np.ndarray] = None  # object array of str / None
-    texts: Optional[List[str]] = None
-    metadata: Dict[str, Any] = field(default_factory=dict)
-    embeddings: Optional[np.ndarray] = None
-    problems: List[LoadProblem] = field(default_factory=list)
+    ids: list[str]
+    sources: list[str]
+    labels: np.ndarray | None = None  # object array of str / None
+    texts: list[str | None] | None = None  # None for an item without text (e.g. mixed with images)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    embeddings: np.ndarray | None = None
+    problems: list[LoadProblem] = field(default_factory=list)
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -79,15 +80,15 @@ class Dataset:
         return self.labels is not None and any(lab is not None for lab in self.labels)
 
     @property
-    def label_names(self) -> List[str]:
+    def label_names(self) -> list[str]:
         """Sorted distinct labels (unlabelled items excluded)."""
         if self.labels is None:
             return []
         return sorted({str(lab) for lab in self.labels if lab is not None})
 
-    def label_counts(self) -> Dict[str, int]:
+    def label_counts(self) -> dict[str, int]:
         """Items per label (unlabelled items not counted), most frequent first, then by name."""
-        counts: Dict[str, int] = {}
+        counts: dict[str, int] = {}
         for lab in self.labels if self.labels is not None else ():
             if lab is not None:
                 counts[str(lab)] = counts.get(str(lab), 0) + 1
@@ -95,14 +96,14 @@ class Dataset:
 
     def display_text(self, i: int, max_chars: int = 200) -> str:
         """Short human-readable description of item ``i`` (its text, or its id)."""
-        if self.texts is not None and self.texts[i] is not None:
-            t = self.texts[i]
+        t = self.texts[i] if self.texts is not None else None
+        if t is not None:
             return t if len(t) <= max_chars else t[: max_chars - 1] + "\u2026"
         return self.ids[i]
 
-    def item(self, i: int) -> Dict[str, Any]:
+    def item(self, i: int) -> dict[str, Any]:
         """All fields of item ``i`` as a dict (for tables, tooltips and exports)."""
-        out: Dict[str, Any] = {"id": self.ids[i], "source": self.sources[i]}
+        out: dict[str, Any] = {"id": self.ids[i], "source": self.sources[i]}
         if self.labels is not None:
             out["label"] = self.labels[i]
         if self.texts is not None:
@@ -112,7 +113,7 @@ class Dataset:
         return out
 
     # -- building -----------------------------------------------------------------------
-    def subset(self, indices: Sequence[int]) -> "Dataset":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
         idx = np.asarray(indices, dtype=np.int64)
         return Dataset(
             modality=self.modality,
@@ -127,7 +128,7 @@ class Dataset:
         )
 
     @classmethod
-    def concat(cls, parts: Iterable["Dataset"], name: str = "") -> "Dataset":
+    def concat(cls, parts: Iterable[Dataset], name: str = "") -> Dataset:
         """Join datasets of one modality; metadata columns missing in a part become ``None``.
 
         Ids are made unique by prefixing the part's name when two parts share an id.
@@ -140,7 +141,7 @@ class Dataset:
             raise ValueError(f"cannot mix modalities {sorted(modalities)} in one dataset")
         if len(parts) == 1:
             return parts[0]
-        ids: List[str] = []
+        ids: list[str] = []
         seen: set = set()
         for p in parts:
             for x in p.ids:
@@ -155,18 +156,19 @@ class Dataset:
             else None
         )
         any_texts = any(p.texts is not None for p in parts)
-        texts = None
+        texts: list[str | None] | None = None
         if any_texts:
             texts = []
             for p in parts:
                 texts.extend(p.texts if p.texts is not None else [None] * len(p))
-        keys: List[str] = []
+        keys: list[str] = []
         for p in parts:
             keys.extend(k for k in p.metadata if k not in keys)
         metadata = {k: list(chain.from_iterable(p.metadata.get(k, [None] * len(p)) for p in parts)) for k in keys}
         embeddings = None
-        if all(p.embeddings is not None for p in parts):
-            dims = {p.embeddings.shape[1] for p in parts}
+        matrices = [p.embeddings for p in parts if p.embeddings is not None]
+        if len(matrices) == len(parts):
+            dims = {m.shape[1] for m in matrices}
             if len(dims) != 1:
                 raise ValueError(f"embedding files have different dimensions {sorted(dims)}")
             embeddings = np.concatenate([np.asarray(p.embeddings, dtype=np.float32) for p in parts])

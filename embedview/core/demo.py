@@ -20,9 +20,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Dict, Iterator, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -56,7 +56,7 @@ _MARKER = ".embedview-demo"
 _MANIFEST = "manifest.json"
 
 
-def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size: int = DIGIT_SIZE) -> Iterator[Tuple[int, int, Image.Image]]:
+def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size: int = DIGIT_SIZE) -> Iterator[tuple[int, int, Image.Image]]:
     """``(digit, k, image)`` for the first ``n_per_class`` scikit-learn digits of each class.
 
     Each 8 x 8 digit (values 0-16) is drawn like a photographed sticker: coloured ink on a
@@ -84,7 +84,7 @@ def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size:
             yield digit, k, canvas
 
 
-def photo_images(names: Sequence[str] = tuple(PHOTOS), max_side: int = PHOTO_MAX_SIDE) -> Dict[str, Image.Image]:
+def photo_images(names: Sequence[str] = tuple(PHOTOS), max_side: int = PHOTO_MAX_SIDE) -> dict[str, Image.Image]:
     """The scikit-image sample photos ``names`` (keys of :data:`PHOTOS`), longer side at most ``max_side``."""
     import skimage.data
 
@@ -112,7 +112,7 @@ def demo_dir() -> Path:
     return cache_dir("demo")
 
 
-def build_demo(folder: Union[str, os.PathLike], n_per_class: int = 30) -> Dict[str, Path]:
+def build_demo(folder: str | os.PathLike, n_per_class: int = 30) -> dict[str, Path]:
     """Write the demo dataset into ``folder`` (or reuse it) and return its two paths.
 
     Returns ``{"images": folder/"images", "texts": folder/"texts.csv"}``.  Idempotent: when
@@ -149,7 +149,7 @@ def build_demo(folder: Union[str, os.PathLike], n_per_class: int = 30) -> Dict[s
     return out
 
 
-def _write_all(tmp: Path, n_per_class: int) -> Dict[str, int]:
+def _write_all(tmp: Path, n_per_class: int) -> dict[str, int]:
     """Write images/ and texts.csv under ``tmp``; return {relative path: size in bytes}."""
     images = tmp / "images"
     for digit, k, im in digit_images(n_per_class):

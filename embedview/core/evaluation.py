@@ -480,11 +480,11 @@ class RetrievalMetrics:
         if relevant is not None:
             candidates = np.arange(n)
             rel_sets: dict[int, np.ndarray] = {}
-            for q, items in relevant.items():
-                r = np.array(sorted({int(i) for i in items} - {int(q)}), dtype=np.int64)
-                if not 0 <= int(q) < n or (len(r) and (r.min() < 0 or r.max() >= n)):
-                    raise ValueError(f"relevance for query {q} refers to items outside 0..{n - 1}")
-                rel_sets[int(q)] = r
+            for query, items in relevant.items():
+                r = np.array(sorted({int(i) for i in items} - {int(query)}), dtype=np.int64)
+                if not 0 <= int(query) < n or (len(r) and (r.min() < 0 or r.max() >= n)):
+                    raise ValueError(f"relevance for query {query} refers to items outside 0..{n - 1}")
+                rel_sets[int(query)] = r
             queries = np.array(sorted(q for q, r in rel_sets.items() if len(r)), dtype=np.int64)
             n_skipped = len(rel_sets) - len(queries)
             codes = None
@@ -567,7 +567,7 @@ class OutlierScores:
         self.k = k
         self.metric = metric
 
-    def fit(self, X: Any, outliers: Sequence[bool] | None = None, progress=None) -> OutlierScores:
+    def fit(self, X: Any, outliers: Sequence[bool] | np.ndarray | None = None, progress=None) -> OutlierScores:
         X = as_matrix(X)
         if len(X) < 2:
             raise ValueError("outlier scores need at least 2 items")

@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Union
+from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_path(target: Union[str, os.PathLike]) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary path beside ``target``; when the block ends without an error,
     move it over ``target`` atomically (``os.replace``), else delete it.
 
@@ -30,7 +31,7 @@ def atomic_path(target: Union[str, os.PathLike]) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _label_strings(dataset) -> List[str]:
+def _label_strings(dataset) -> list[str]:
     if dataset.labels is None:
         return [""] * len(dataset)
     return ["" if lab is None else str(lab) for lab in dataset.labels]
@@ -47,14 +48,14 @@ def save_npz(emb, path) -> None:
     if emb.dataset.texts is not None:
         texts["text"] = np.asarray(["" if t is None else t for t in emb.dataset.texts], dtype=str)
     with open(path, "wb") as f:
-        np.savez(
-            f,
-            embeddings=np.asarray(emb.vectors, dtype=np.float32),
-            ids=np.asarray(emb.dataset.ids, dtype=str),
-            labels=np.asarray(_label_strings(emb.dataset), dtype=str),
-            sources=np.asarray(emb.dataset.sources, dtype=str),
+        arrays: dict[str, Any] = {  # Any: numpy's stub would match a ** dict against savez's allow_pickle
+            "embeddings": np.asarray(emb.vectors, dtype=np.float32),
+            "ids": np.asarray(emb.dataset.ids, dtype=str),
+            "labels": np.asarray(_label_strings(emb.dataset), dtype=str),
+            "sources": np.asarray(emb.dataset.sources, dtype=str),
             **texts,
-        )
+        }
+        np.savez(f, **arrays)
 
 
 def save_parquet(emb, path) -> None:
@@ -68,7 +69,7 @@ def save_parquet(emb, path) -> None:
 
     ds = emb.dataset
     vectors = np.ascontiguousarray(emb.vectors, dtype=np.float32)
-    columns: Dict[str, Any] = {"id": pa.array(ds.ids, pa.string()), "source": pa.array(ds.sources, pa.string())}
+    columns: dict[str, Any] = {"id": pa.array(ds.ids, pa.string()), "source": pa.array(ds.sources, pa.string())}
     if ds.labels is not None:
         columns["label"] = pa.array([None if lab is None else str(lab) for lab in ds.labels], pa.string())
     if ds.texts is not None:

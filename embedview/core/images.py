@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -64,7 +65,7 @@ def _check_file(path: Path) -> None:
         raise ImageLoadError(path, "empty file (0 bytes)")
 
 
-def _check_size(path: Path, size: Tuple[int, int], max_pixels: Optional[int]) -> None:
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
     w, h = size
     if w <= 0 or h <= 0:
         raise ImageLoadError(path, f"invalid image size {w} x {h} in the header")
@@ -76,7 +77,7 @@ def _check_size(path: Path, size: Tuple[int, int], max_pixels: Optional[int]) ->
         )
 
 
-def _open_header(path: Path, fp, max_pixels: Optional[int]) -> Image.Image:
+def _open_header(path: Path, fp, max_pixels: int | None) -> Image.Image:
     """``Image.open`` on an already-open binary file: reads the header only, checks the size."""
     try:
         im = Image.open(fp)
@@ -97,7 +98,7 @@ def _open_header(path: Path, fp, max_pixels: Optional[int]) -> Image.Image:
     return im
 
 
-def probe_image(path: PathLike, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
+def probe_image(path: PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """``(width, height)`` from the file's header, without decoding the pixels.
 
     Fast enough to validate every file of a folder at load time: refuses missing, empty and
@@ -114,8 +115,8 @@ def probe_image(path: PathLike, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) 
 
 def open_image(
     path: PathLike,
-    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
-    draft_size: Optional[int] = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
 ) -> Image.Image:
     """Decode an image file into an RGB ``PIL.Image`` (EXIF orientation applied).
 
@@ -207,9 +208,9 @@ def _to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 
 
 def make_thumbnail(
-    path_or_image: Union[PathLike, Image.Image],
+    path_or_image: PathLike | Image.Image,
     size: int = 96,
-    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """An RGB thumbnail whose longer side is at most ``size`` pixels (aspect ratio kept).
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def rotation(im, rng: np.random.Generator):
 
     im = _rgb(im)
     fill = tuple(int(c) for c in np.asarray(im).reshape(-1, 3).mean(axis=0))
-    return im.rotate(rng.uniform(-10.0, 10.0), resample=Image.BILINEAR, fillcolor=fill)
+    return im.rotate(rng.uniform(-10.0, 10.0), resample=Image.Resampling.BILINEAR, fillcolor=fill)
 
 
 def random_crop(im, rng: np.random.Generator):
@@ -77,7 +78,7 @@ def random_crop(im, rng: np.random.Generator):
     cw, ch = max(1, round(w * f)), max(1, round(h * f))
     x0 = int(rng.integers(0, w - cw + 1))
     y0 = int(rng.integers(0, h - ch + 1))
-    return im.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.BICUBIC)
+    return im.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.Resampling.BICUBIC)
 
 
 def jpeg(im, rng: np.random.Generator, quality: int = 30):
@@ -145,7 +146,7 @@ def word_dropout(text: str, rng: np.random.Generator, rate: float = 0.15) -> str
     return " ".join(w for w, k in zip(words, keep) if k)
 
 
-IMAGE_AUGMENTATIONS: Dict[str, Augmentation] = {
+IMAGE_AUGMENTATIONS: dict[str, Augmentation] = {
     "color_jitter": color_jitter,
     "brightness": brightness,
     "rotation": rotation,
@@ -153,7 +154,7 @@ IMAGE_AUGMENTATIONS: Dict[str, Augmentation] = {
     "jpeg": jpeg,
     "blur": blur,
 }
-TEXT_AUGMENTATIONS: Dict[str, Augmentation] = {
+TEXT_AUGMENTATIONS: dict[str, Augmentation] = {
     "casing": random_casing,
     "typos": typos,
     "word_dropout": word_dropout,
@@ -185,7 +186,7 @@ class InvarianceProbe:
 
     def __init__(
         self,
-        augmentations: Union[None, Sequence[str], Mapping[str, Augmentation]] = None,
+        augmentations: None | Sequence[str] | Mapping[str, Augmentation] = None,
         n_items: int = 100,
         random_state: int = 0,
         batch_size: int = 32,
@@ -195,7 +196,7 @@ class InvarianceProbe:
         self.random_state = random_state
         self.batch_size = batch_size
 
-    def _resolve(self, modality: str) -> Dict[str, Augmentation]:
+    def _resolve(self, modality: str) -> dict[str, Augmentation]:
         if modality not in DEFAULTS:
             raise ValueError(f"the invariance probe works on 'image' or 'text' items, not {modality!r}")
         builtin = DEFAULTS[modality]
@@ -208,7 +209,7 @@ class InvarianceProbe:
             raise ValueError(f"unknown {modality} augmentation(s) {unknown}; available: {list(builtin)}")
         return {a: builtin[a] for a in self.augmentations}
 
-    def _encode(self, items: List[Any], encode_fn: Callable, task: TaskState, message: str) -> np.ndarray:
+    def _encode(self, items: list[Any], encode_fn: Callable, task: TaskState, message: str) -> np.ndarray:
         parts = []
         for start in range(0, len(items), self.batch_size):
             batch = items[start : start + self.batch_size]
@@ -219,7 +220,7 @@ class InvarianceProbe:
             task.report(start + len(batch), len(items), message)
         return l2_normalize(np.concatenate(parts))
 
-    def run(self, items: Sequence[Any], encode_fn: Callable, modality: str, progress=None) -> "InvarianceProbe":
+    def run(self, items: Sequence[Any], encode_fn: Callable, modality: str, progress=None) -> InvarianceProbe:
         """Probe ``encode_fn`` with augmented versions of ``items`` (PIL images or strings)."""
         task = TaskState.coerce(progress)
         augs = self._resolve(modality)
@@ -233,9 +234,9 @@ class InvarianceProbe:
         chosen = [items[i] for i in self.indices_]
         steps = len(augs) + 1
         originals = self._encode(chosen, encode_fn, task.sub(0, 1 / steps), "encoding the originals")
-        self.results_: Dict[str, Dict[str, float]] = {}
-        self.cosines_: Dict[str, np.ndarray] = {}
-        self.ranks_: Dict[str, np.ndarray] = {}
+        self.results_: dict[str, dict[str, float]] = {}
+        self.cosines_: dict[str, np.ndarray] = {}
+        self.ranks_: dict[str, np.ndarray] = {}
         for step, (name, fn) in enumerate(augs.items(), start=1):
             seed = [int(self.random_state), zlib.crc32(name.encode("utf-8"))]
             aug_rng = np.random.default_rng(seed)
@@ -259,7 +260,7 @@ class InvarianceProbe:
         task.report(1, 1, "invariance probe done")
         return self
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "modality": self.modality_,
             "n_items": int(self.n_items_),

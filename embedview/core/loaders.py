@@ -31,9 +31,10 @@ import os
 import re
 import stat
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -91,13 +92,13 @@ class LoadError(Exception):
 
 
 def load_paths(
-    paths: Union[PathArg, Iterable[PathArg]],
+    paths: PathArg | Iterable[PathArg],
     *,
-    text_column: Optional[str] = None,
-    label_column: Optional[str] = None,
-    id_column: Optional[str] = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
     progress: Any = None,
-    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Dataset:
     """Load folders and files into one dataset.
 
@@ -127,10 +128,10 @@ def load_paths(
     path_list = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
     if not path_list:
         raise LoadError("nothing to load: no files or folders were given")
-    problems: List[LoadProblem] = []
+    problems: list[LoadProblem] = []
     jobs = _plan(path_list, problems)
 
-    by_modality: Dict[str, List[str]] = {}
+    by_modality: dict[str, list[str]] = {}
     for job in jobs:
         by_modality.setdefault(job.modality, []).extend(str(p) for p in job.paths)
     if len(by_modality) > 1:
@@ -138,7 +139,7 @@ def load_paths(
         raise LoadError(f"cannot load different kinds of data together ({kinds}); load one kind at a time")
 
     columns = dict(text_column=text_column, label_column=label_column, id_column=id_column)
-    parts: List[Dataset] = []
+    parts: list[Dataset] = []
     for i, job in enumerate(jobs):
         sub = task.sub(i / len(jobs), (i + 1) / len(jobs))
         sub.report(0, 1, f"loading {job.paths[0].name}")
@@ -166,7 +167,7 @@ def _short_list(items: Sequence[str], n: int = 3) -> str:
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
-def describe(dataset: Dataset) -> Dict[str, Any]:
+def describe(dataset: Dataset) -> dict[str, Any]:
     """A JSON-ready summary of a dataset (what ``embedview info`` prints)."""
     labels = dataset.label_counts()
     n_labelled = sum(labels.values())
@@ -189,7 +190,7 @@ def describe(dataset: Dataset) -> Dict[str, Any]:
     }
 
 
-def table_columns(path: PathArg) -> Dict[str, Any]:
+def table_columns(path: PathArg) -> dict[str, Any]:
     """Columns of a table file and the guesses :func:`load_paths` would make.
 
     Returns ``dict(kind=..., columns=[...], text_guess=..., label_guess=..., id_guess=...)``;
@@ -198,8 +199,8 @@ def table_columns(path: PathArg) -> Dict[str, Any]:
     Raises :class:`LoadError` for missing, empty, unreadable or unsupported files.
     """
     path = Path(path)
-    problems: List[LoadProblem] = []
-    out: Dict[str, Any] = {"kind": None, "columns": [], "text_guess": None, "label_guess": None, "id_guess": None}
+    problems: list[LoadProblem] = []
+    out: dict[str, Any] = {"kind": None, "columns": [], "text_guess": None, "label_guess": None, "id_guess": None}
     ext = path.suffix.lower()
     problem = _check_readable_file(path)
     if problem is None and ext not in TEXT_EXTENSIONS | {".parquet", ".npz"}:
@@ -246,13 +247,13 @@ class _Job:
     """One unit of loading: a folder, a group of image files, or one file (plus its metadata)."""
 
     modality: str
-    load: Callable[..., Optional[Dataset]]
-    paths: List[Path]
-    meta: Optional[Path] = None  # projector metadata for a vectors .tsv
-    extra: Dict[str, Any] = field(default_factory=dict)
+    load: Callable[..., Dataset | None]
+    paths: list[Path]
+    meta: Path | None = None  # projector metadata for a vectors .tsv
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_readable_file(path: Path) -> Optional[LoadProblem]:
+def _check_readable_file(path: Path) -> LoadProblem | None:
     if not os.path.lexists(path):
         return LoadProblem(str(path), "no such file or folder")
     if not path.exists():
@@ -268,12 +269,12 @@ def _check_readable_file(path: Path) -> Optional[LoadProblem]:
     return None
 
 
-def _plan(paths: List[Path], problems: List[LoadProblem]) -> List[_Job]:
+def _plan(paths: list[Path], problems: list[LoadProblem]) -> list[_Job]:
     """Classify every path; pair projector vectors with their metadata; report the rest."""
-    jobs: List[_Job] = []
-    image_files: List[Path] = []
-    vectors_tsv: List[Path] = []
-    other_tsv: List[Path] = []
+    jobs: list[_Job] = []
+    image_files: list[Path] = []
+    vectors_tsv: list[Path] = []
+    other_tsv: list[Path] = []
     for path in paths:
         if path.is_dir():
             jobs.append(_Job("image", _load_image_folder, [path]))
@@ -324,20 +325,21 @@ def _plan(paths: List[Path], problems: List[LoadProblem]) -> List[_Job]:
     return jobs
 
 
-def _same_dimension(parts: List[Dataset], problems: List[LoadProblem]) -> List[Dataset]:
+def _same_dimension(parts: list[Dataset], problems: list[LoadProblem]) -> list[Dataset]:
     """Keep the embedding files whose dimension matches the first one; report the others."""
     if not parts or parts[0].embeddings is None:
         return parts
     dim = parts[0].embeddings.shape[1]
     kept = []
     for part in parts:
-        if part.embeddings.shape[1] == dim:
+        part_dim = dim if part.embeddings is None else part.embeddings.shape[1]
+        if part_dim == dim:
             kept.append(part)
         else:
             problems.append(
                 LoadProblem(
                     part.sources[0],
-                    f"vectors have {part.embeddings.shape[1]} dimensions but {parts[0].sources[0]} has {dim}; skipped",
+                    f"vectors have {part_dim} dimensions but {parts[0].sources[0]} has {dim}; skipped",
                 )
             )
     return kept
@@ -357,17 +359,17 @@ def _is_hidden(entry: os.DirEntry) -> bool:
         return False
 
 
-def _scan_folder(root: Path, problems: List[LoadProblem]) -> List[Path]:
+def _scan_folder(root: Path, problems: list[LoadProblem]) -> list[Path]:
     """All image files under ``root`` (following symbolic links once, never in a loop)."""
-    found: List[Path] = []
+    found: list[Path] = []
     ignored: Counter = Counter()
     try:
         st = root.stat()
     except OSError as exc:
         problems.append(LoadProblem(str(root), f"cannot read folder ({exc.strerror or exc})"))
         return found
-    visited: Dict[Tuple[int, int], Path] = {(st.st_dev, st.st_ino): root}
-    stack: List[Tuple[Path, frozenset]] = [(root, frozenset([(st.st_dev, st.st_ino)]))]
+    visited: dict[tuple[int, int], Path] = {(st.st_dev, st.st_ino): root}
+    stack: list[tuple[Path, frozenset]] = [(root, frozenset([(st.st_dev, st.st_ino)]))]
     while stack:
         folder, ancestors = stack.pop()
         try:
@@ -423,8 +425,8 @@ def _scan_folder(root: Path, problems: List[LoadProblem]) -> List[Path]:
 
 
 def _probe_all(
-    files: List[Path], problems: List[LoadProblem], task: TaskState, max_pixels: Optional[int]
-) -> Tuple[List[Path], List[int], List[int]]:
+    files: list[Path], problems: list[LoadProblem], task: TaskState, max_pixels: int | None
+) -> tuple[list[Path], list[int], list[int]]:
     """Header-check every file; return the good ones with their sizes."""
     good, widths, heights = [], [], []
     for i, path in enumerate(files):
@@ -441,7 +443,7 @@ def _probe_all(
     return good, widths, heights
 
 
-def _load_image_folder(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+def _load_image_folder(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     root = job.paths[0]
     files = _scan_folder(root, problems)
     if not files:
@@ -460,7 +462,7 @@ def _load_image_folder(job: _Job, problems, task, columns, max_pixels) -> Option
     )
 
 
-def _load_image_files(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+def _load_image_files(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     good, widths, heights = _probe_all(job.paths, problems, task, max_pixels)
     if not good:
         return None
@@ -483,7 +485,7 @@ def _load_image_files(job: _Job, problems, task, columns, max_pixels) -> Optiona
 # ==============================================================================================
 
 
-def _decode(path: Path, data: bytes, problems: List[LoadProblem]) -> str:
+def _decode(path: Path, data: bytes, problems: list[LoadProblem]) -> str:
     """UTF-8 (with or without BOM; UTF-16 with a BOM), else cp1252, else latin-1 with a warning."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
@@ -510,12 +512,12 @@ def _decode(path: Path, data: bytes, problems: List[LoadProblem]) -> str:
     raise AssertionError("latin-1 decodes any bytes")
 
 
-def _read_text(path: Path, problems: List[LoadProblem]) -> str:
+def _read_text(path: Path, problems: list[LoadProblem]) -> str:
     with open(path, "rb") as fh:
         return _decode(path, fh.read(), problems)
 
 
-def _rows_problem(path: Path, what: str, rows: List[str], severity: str = "skipped") -> LoadProblem:
+def _rows_problem(path: Path, what: str, rows: list[str], severity: str = "skipped") -> LoadProblem:
     """One problem for many bad rows: how many, and the first :data:`MAX_LISTED` of them."""
     listed = "; ".join(rows[:MAX_LISTED])
     more = f"; and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
@@ -526,16 +528,16 @@ def _rows_problem(path: Path, what: str, rows: List[str], severity: str = "skipp
 class _Table:
     """A parsed text table: column names, values per column (``None`` = empty), row line numbers."""
 
-    columns: List[str]
-    data: Dict[str, List[Any]]
-    lines: List[int]
+    columns: list[str]
+    data: dict[str, list[Any]]
+    lines: list[int]
 
     def __len__(self) -> int:
         return len(self.lines)
 
 
-def _clean_header(names: Sequence[str]) -> List[str]:
-    out: List[str] = []
+def _clean_header(names: Sequence[str]) -> list[str]:
+    out: list[str] = []
     for i, name in enumerate(names):
         name = str(name).strip() or f"column_{i + 1}"
         base, k = name, 1
@@ -548,11 +550,11 @@ def _clean_header(names: Sequence[str]) -> List[str]:
 
 def _sniff_delimiter(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 
-def _read_table(path: Path, problems: List[LoadProblem]) -> Optional[_Table]:
+def _read_table(path: Path, problems: list[LoadProblem]) -> _Table | None:
     """Parse a ``.csv`` / ``.tsv`` / ``.jsonl`` into a :class:`_Table`; None (+ problem) if unusable."""
     text = _read_text(path, problems)
     if not text.strip():
@@ -563,13 +565,13 @@ def _read_table(path: Path, problems: List[LoadProblem]) -> Optional[_Table]:
     return _parse_csv(path, text, problems)
 
 
-def _parse_csv(path: Path, text: str, problems: List[LoadProblem]) -> Optional[_Table]:
+def _parse_csv(path: Path, text: str, problems: list[LoadProblem]) -> _Table | None:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header: Optional[List[str]] = None
-    bad: List[str] = []
-    rows: List[List[str]] = []
-    lines: List[int] = []
+    header: list[str] | None = None
+    bad: list[str] = []
+    rows: list[list[str]] = []
+    lines: list[int] = []
     while True:
         start = reader.line_num + 1
         try:
@@ -601,11 +603,11 @@ def _parse_csv(path: Path, text: str, problems: List[LoadProblem]) -> Optional[_
     return _Table(header, data, lines)
 
 
-def _parse_jsonl(path: Path, text: str, problems: List[LoadProblem]) -> Optional[_Table]:
-    records: List[Dict[str, Any]] = []
-    lines: List[int] = []
-    bad: List[str] = []
-    columns: Dict[str, None] = {}
+def _parse_jsonl(path: Path, text: str, problems: list[LoadProblem]) -> _Table | None:
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    bad: list[str] = []
+    columns: dict[str, None] = {}
     for lineno, line in enumerate(text.split("\n"), start=1):
         line = line.strip()
         if not line:
@@ -639,7 +641,7 @@ def _parse_jsonl(path: Path, text: str, problems: List[LoadProblem]) -> Optional
     return _Table(list(columns), data, lines)
 
 
-def _by_name(columns: Sequence[str], candidates: Sequence[str]) -> Optional[str]:
+def _by_name(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
     """The first of ``candidates`` present in ``columns`` (case-insensitive)."""
     lower = {c.lower(): c for c in reversed(list(columns))}
     for name in candidates:
@@ -658,7 +660,7 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _guess_columns(table: _Table, sample: int = 2000) -> Tuple[Optional[str], Optional[str], Optional[str]]:
+def _guess_columns(table: _Table, sample: int = 2000) -> tuple[str | None, str | None, str | None]:
     """(text, label, id) column guesses: by name, else text = longest mostly-non-numeric strings."""
     label = _by_name(table.columns, LABEL_COLUMN_NAMES)
     ident = _by_name(table.columns, ID_COLUMN_NAMES)
@@ -681,12 +683,12 @@ def _guess_columns(table: _Table, sample: int = 2000) -> Tuple[Optional[str], Op
 def _resolve_column(
     path: Path,
     columns: Sequence[str],
-    wanted: Optional[str],
-    guess: Optional[str],
+    wanted: str | None,
+    guess: str | None,
     role: str,
-    problems: List[LoadProblem],
+    problems: list[LoadProblem],
     severity: str = "warning",
-) -> Tuple[Optional[str], bool]:
+) -> tuple[str | None, bool]:
     """(column, ok): the asked-for column if present, else the guess; ok=False if asked but missing."""
     if wanted is None:
         return guess, True
@@ -699,7 +701,7 @@ def _resolve_column(
     return None, False
 
 
-def _label_array(values: Sequence[Any]) -> Optional[np.ndarray]:
+def _label_array(values: Sequence[Any]) -> np.ndarray | None:
     """Per-item labels as an object array of ``str`` / ``None`` (None for empty and NaN)."""
     out = np.empty(len(values), dtype=object)
     any_label = False
@@ -718,10 +720,10 @@ def _label_array(values: Sequence[Any]) -> Optional[np.ndarray]:
     return out if any_label else None
 
 
-def _unique_ids(ids: List[str], path: Path, problems: List[LoadProblem]) -> List[str]:
+def _unique_ids(ids: list[str], path: Path, problems: list[LoadProblem]) -> list[str]:
     """Make ids unique (``x``, ``x#2``, ...), with a warning when the id column repeated values."""
     seen: set = set()
-    out: List[str] = []
+    out: list[str] = []
     repeated = 0
     for x in ids:
         if x in seen:
@@ -734,7 +736,7 @@ def _unique_ids(ids: List[str], path: Path, problems: List[LoadProblem]) -> List
     return out
 
 
-def _load_text_file(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+def _load_text_file(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     path = job.paths[0]
     if path.suffix.lower() == ".txt":
         return _load_txt(path, problems)
@@ -744,9 +746,10 @@ def _load_text_file(job: _Job, problems, task, columns, max_pixels) -> Optional[
     return _dataset_from_table(path, table, problems, **columns)
 
 
-def _load_txt(path: Path, problems: List[LoadProblem]) -> Optional[Dataset]:
+def _load_txt(path: Path, problems: list[LoadProblem]) -> Dataset | None:
     text = _read_text(path, problems)
-    ids, texts = [], []
+    ids: list[str] = []
+    texts: list[str | None] = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         line = line.strip()
         if line:
@@ -762,11 +765,11 @@ def _load_txt(path: Path, problems: List[LoadProblem]) -> Optional[Dataset]:
 def _dataset_from_table(
     path: Path,
     table: _Table,
-    problems: List[LoadProblem],
-    text_column: Optional[str] = None,
-    label_column: Optional[str] = None,
-    id_column: Optional[str] = None,
-) -> Optional[Dataset]:
+    problems: list[LoadProblem],
+    text_column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+) -> Dataset | None:
     text_guess, label_guess, id_guess = _guess_columns(table)
     text_col, ok = _resolve_column(path, table.columns, text_column, text_guess, "text", problems, "skipped")
     if not ok:
@@ -830,7 +833,7 @@ def _row_name(row: int) -> str:
     return f"row {row}"
 
 
-def _as_float_matrix(path: Path, x: np.ndarray, problems: List[LoadProblem]) -> Optional[np.ndarray]:
+def _as_float_matrix(path: Path, x: np.ndarray, problems: list[LoadProblem]) -> np.ndarray | None:
     """Validate shape and dtype; float32 C-contiguous input passes through untouched (no copy)."""
     if x.ndim != 2:
         hint = " (a single vector? save it with shape (1, D))" if x.ndim == 1 else ""
@@ -852,17 +855,17 @@ def _as_float_matrix(path: Path, x: np.ndarray, problems: List[LoadProblem]) -> 
 def _embedding_dataset(
     path: Path,
     vectors: np.ndarray,
-    problems: List[LoadProblem],
+    problems: list[LoadProblem],
     *,
-    rows: Optional[np.ndarray] = None,
-    ids: Optional[Sequence[Any]] = None,
-    labels: Optional[Sequence[Any]] = None,
-    sources: Optional[List[str]] = None,
-    texts: Optional[Sequence[Any]] = None,
-    metadata: Optional[Dict[str, Any]] = None,
-    nonfinite: Optional[np.ndarray] = None,
+    rows: np.ndarray | None = None,
+    ids: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
+    sources: list[str] | None = None,
+    texts: Sequence[Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    nonfinite: np.ndarray | None = None,
     row_name: Callable[[int], str] = _row_name,
-) -> Optional[Dataset]:
+) -> Dataset | None:
     """Build an embedding dataset; rows with NaN/inf are dropped (with a problem) everywhere.
 
     ``vectors`` has one row per kept item; ``rows`` are their original row numbers (for ids and
@@ -873,7 +876,7 @@ def _embedding_dataset(
     n = vectors.shape[0]
     rows = np.arange(n) if rows is None else rows
     bad = _nonfinite_rows(vectors) if nonfinite is None else nonfinite
-    columns: Dict[str, Any] = dict(metadata or {})
+    columns: dict[str, Any] = dict(metadata or {})
     if len(bad):
         listed = [row_name(int(r)) for r in rows[bad]]
         problems.append(_rows_problem(path, "vectors skipped that contain NaN or infinity", listed))
@@ -908,14 +911,14 @@ def _embedding_dataset(
 
 
 def _split_named_columns(
-    path: Path, data: Dict[str, Any], columns: Dict[str, Optional[str]], problems: List[LoadProblem]
-) -> Dict[str, Any]:
+    path: Path, data: dict[str, Any], columns: dict[str, str | None], problems: list[LoadProblem]
+) -> dict[str, Any]:
     """Pop the id / label / text columns out of ``data`` (asked for, else recognised by name).
 
     Returns ``{"ids": ..., "labels": ..., "texts": ...}`` with the ones found; whatever stays
     in ``data`` is metadata.
     """
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, role, names in (("ids", "id", ID_COLUMN_NAMES), ("labels", "label", LABEL_COLUMN_NAMES), ("texts", "text", TEXT_COLUMN_NAMES)):
         name, _ = _resolve_column(path, list(data), columns.get(f"{role}_column"), _by_name(list(data), names), role, problems)
         if name is not None:
@@ -930,7 +933,7 @@ def _column_values(values: Any) -> Any:
     return values
 
 
-def _load_npy(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+def _load_npy(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     path = job.paths[0]
     try:
         x = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -947,9 +950,9 @@ def _load_npy(job: _Job, problems, task, columns, max_pixels) -> Optional[Datase
     return _embedding_dataset(path, x, problems)
 
 
-def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     path = job.paths[0]
-    arrays: Dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as z:
             for key in z.files:
@@ -978,7 +981,7 @@ def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Optional[Datase
     if x is None:
         return None
     n = x.shape[0]
-    extra: Dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for k, a in arrays.items():
         if a.ndim == 1 and len(a) == n:
             extra[k] = a
@@ -999,7 +1002,7 @@ def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Optional[Datase
 # -- parquet -------------------------------------------------------------------------------------
 
 
-def _parquet_schema(path: Path, problems: List[LoadProblem]):
+def _parquet_schema(path: Path, problems: list[LoadProblem]):
     import pyarrow.parquet as pq
 
     try:
@@ -1018,7 +1021,7 @@ def _is_vector_type(t) -> bool:
     return pa.types.is_floating(v) or pa.types.is_integer(v)
 
 
-def _pick_vector_column(schema, path: Path, problems: List[LoadProblem]) -> Optional[str]:
+def _pick_vector_column(schema, path: Path, problems: list[LoadProblem]) -> str | None:
     candidates = [f.name for f in schema if _is_vector_type(f.type)]
     name = _by_name(candidates, VECTOR_COLUMN_NAMES)
     if name is None and len(candidates) == 1:
@@ -1030,7 +1033,7 @@ def _pick_vector_column(schema, path: Path, problems: List[LoadProblem]) -> Opti
     return name
 
 
-def _list_batch(arr, dim: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _list_batch(arr, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One arrow list array -> (vectors of the good rows, good mask, ragged mask).
 
     Fixed-size lists of float32 without nulls are viewed, not copied.
@@ -1071,7 +1074,7 @@ def _common_list_length(pf, column: str) -> int:
     return 0
 
 
-def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -1098,10 +1101,10 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Optional[Da
         return None
 
     out = np.empty((n, dim), dtype=np.float32)  # filled batch by batch: the one copy
-    kept_rows: List[np.ndarray] = []
-    nonfinite: List[np.ndarray] = []
-    nulls: List[str] = []
-    ragged_rows: List[str] = []
+    kept_rows: list[np.ndarray] = []
+    nonfinite: list[np.ndarray] = []
+    nulls: list[str] = []
+    ragged_rows: list[str] = []
     written = start = 0
     batch_rows = max(1024, (32 << 20) // (4 * dim))  # ~32 MB of float32 per batch
     for batch in pf.iter_batches(batch_size=batch_rows, columns=[vec]):
@@ -1129,7 +1132,7 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Optional[Da
     vectors = out[:written]
 
     others = [name for name in schema.names if name != vec]
-    cols: Dict[str, Any] = {}
+    cols: dict[str, Any] = {}
     if others:
         table = pf.read(columns=others)
         for name in others:
@@ -1174,7 +1177,7 @@ def _looks_like_metadata(path: Path) -> bool:
 _VECTOR_WORDS = re.compile(r"(vectors?|vecs?|embeddings?|tensors?)", re.IGNORECASE)
 
 
-def _find_metadata(vectors: Path, given: List[Path], single: bool) -> Optional[Path]:
+def _find_metadata(vectors: Path, given: list[Path], single: bool) -> Path | None:
     """The projector metadata for ``vectors``: matching name among ``given``, else next to it."""
     stem = vectors.stem
     names = {f"{stem}_metadata.tsv".lower(), f"{stem}-metadata.tsv".lower(), f"{stem}.metadata.tsv".lower()}
@@ -1202,7 +1205,7 @@ def _find_metadata(vectors: Path, given: List[Path], single: bool) -> Optional[P
     return metas[0] if len(metas) == 1 else None
 
 
-def _parse_vector_lines(lines: List[str], dim: int) -> Tuple[np.ndarray, np.ndarray, List[Tuple[int, str]]]:
+def _parse_vector_lines(lines: list[str], dim: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
     """Parse tab-separated numeric lines -> (matrix of good rows, their positions, bad (pos, why))."""
     try:
         mat = np.loadtxt(lines, delimiter="\t", dtype=np.float32, comments=None, ndmin=2)
@@ -1237,17 +1240,17 @@ def _count_lines(path: Path, block: int = 1 << 24) -> int:
             n += data.count(b"\n")
 
 
-def _load_vectors_tsv(job: _Job, problems, task, columns, max_pixels) -> Optional[Dataset]:
+def _load_vectors_tsv(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     """Projector vectors: streamed in chunks of lines into one preallocated matrix."""
     path = job.paths[0]
     size = max(1, path.stat().st_size)
     capacity = _count_lines(path)
-    out: Optional[np.ndarray] = None
+    out: np.ndarray | None = None
     dim = 0
-    kept: List[np.ndarray] = []  # positions (among the non-blank lines) of the rows kept
-    line_of: List[int] = []  # file line number of every non-blank line
-    bad: List[str] = []
-    chunk: List[str] = []
+    kept: list[np.ndarray] = []  # positions (among the non-blank lines) of the rows kept
+    line_of: list[int] = []  # file line number of every non-blank line
+    bad: list[str] = []
+    chunk: list[str] = []
     written = consumed = 0
 
     def flush() -> None:
@@ -1266,7 +1269,7 @@ def _load_vectors_tsv(job: _Job, problems, task, columns, max_pixels) -> Optiona
         chunk.clear()
         task.report(consumed, size, f"reading {path.name}")
 
-    with open(path, "r", encoding="utf-8", errors="replace", newline="") as fh:
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         for lineno, line in enumerate(fh, start=1):
             consumed += len(line)
             line = line.rstrip("\r\n")
@@ -1287,8 +1290,8 @@ def _load_vectors_tsv(job: _Job, problems, task, columns, max_pixels) -> Optiona
 
 
 def _projector_metadata(
-    meta: Path, n_rows: int, rows: np.ndarray, problems: List[LoadProblem], columns: Dict[str, Optional[str]]
-) -> Dict[str, Any]:
+    meta: Path, n_rows: int, rows: np.ndarray, problems: list[LoadProblem], columns: dict[str, str | None]
+) -> dict[str, Any]:
     """Read projector metadata: one column -> labels, no header; several -> header + columns.
 
     Returns keyword arguments for :func:`_embedding_dataset`, aligned with the kept vector
@@ -1318,6 +1321,6 @@ def _projector_metadata(
     width = len(header)
     cells = [(body[i].split("\t") + [""] * width)[:width] for i in rows]
     data = {name: [c[j] if c[j].strip() else None for c in cells] for j, name in enumerate(header)}
-    out: Dict[str, Any] = _split_named_columns(meta, data, columns, problems)
+    out: dict[str, Any] = _split_named_columns(meta, data, columns, problems)
     out["metadata"] = data
     return out

@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from typing import Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +99,10 @@ def prepare_vectors(X, metric: str, name: str = "X") -> np.ndarray:
         if not np.all((np.abs(norms - 1.0) < 1e-4) | (norms == 0.0)):
             X = l2_normalize(X)
     if X is X_in and isinstance(X, np.ndarray) and not X.flags.writeable:
-        _VALIDATED[key] = weakref.ref(X, lambda _r, key=key: _VALIDATED.pop(key, None))
+        def forget(_ref: Any, key: Any = key) -> None:  # the array is gone: so is its entry
+            _VALIDATED.pop(key, None)
+
+        _VALIDATED[key] = weakref.ref(X, forget)
     return X
 
 
@@ -110,7 +113,7 @@ def block_rows(n_items: int, memory_budget_mb: float, bytes_per_score: int = _BY
 
 
 @contextlib.contextmanager
-def _blas_threads(n_threads: Optional[int]):
+def _blas_threads(n_threads: int | None):
     """Limit BLAS threads to ``n_threads`` inside the block; ``None`` keeps the library default."""
     if n_threads is None:
         yield
@@ -127,7 +130,7 @@ def _n_groups(n: int, k: int) -> int:
     return c if c >= 2 * k else 0
 
 
-def _select_block(S: np.ndarray, k: int, mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _select_block(S: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` (largest) of every row of ``S``: (indices int64, values float32), ties by index.
 
     ``mask`` is a scratch bool buffer with at least ``S.shape[0]`` rows of ``S.shape[1]``
@@ -148,7 +151,7 @@ def _select_block(S: np.ndarray, k: int, mask: np.ndarray) -> Tuple[np.ndarray, 
         np.maximum(gmax[:, : n - c * g], S[:, c * g :], out=gmax[:, : n - c * g])
     bound = np.partition(gmax, c - k, axis=1)[:, c - k]
 
-    mk = mask[:m]
+    mk = mask[:m] if mask is not None else np.empty(S.shape, dtype=bool)
     np.greater_equal(S, bound[:, None], out=mk)
     cap = max(n // 16, 64 * k)
     heavy = np.empty(0, dtype=np.int64)
@@ -194,8 +197,8 @@ def topk(
     exclude_self: bool = True,
     memory_budget_mb: float = 256,
     progress=None,
-    n_threads: Optional[int] = None,
-) -> Tuple[np.ndarray, np.ndarray]:
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours, computed block by block within a memory budget.
 
     Parameters
@@ -234,7 +237,7 @@ def topk(
     X = prepare_vectors(X, metric, "X")
     n = X.shape[0]
 
-    self_idx: Optional[np.ndarray] = None
+    self_idx: np.ndarray | None = None
     if queries is None:
         Q = X
         if exclude_self:
@@ -357,7 +360,7 @@ class NeighborIndex:
         self.n_recall_queries = int(n_recall_queries)
 
     # -- building -----------------------------------------------------------------------
-    def fit(self, X, progress=None) -> "NeighborIndex":
+    def fit(self, X, progress=None) -> NeighborIndex:
         """Prepare ``X`` (normalised for cosine) and, on the approximate path, build the HNSW graph."""
         task = TaskState.coerce(progress)
         self._X = prepare_vectors(X, self.metric, "X")
@@ -404,8 +407,11 @@ class NeighborIndex:
             raise RuntimeError("NeighborIndex is not fitted; call fit(X) first")
 
     # -- searching ----------------------------------------------------------------------
-    def _search(self, Q: np.ndarray, k: int, task: TaskState, self_idx: Optional[np.ndarray]):
+    def _search(self, Q: np.ndarray, k: int, task: TaskState, self_idx: np.ndarray | None):
         """HNSW search in chunks; drops each query's own item when ``self_idx`` is given."""
+        index = self._index
+        if index is None:
+            raise RuntimeError("NeighborIndex has no approximate index; the exact path searches without one")
         extra = 1 if self_idx is not None else 0
         kk = min(k + extra, self.n_items_)
         nq = Q.shape[0]
@@ -417,7 +423,7 @@ class NeighborIndex:
         chunk = 8192
         for start in range(0, nq, chunk):
             stop = min(start + chunk, nq)
-            D, I = self._index.search(np.ascontiguousarray(Q[start:stop]), kk)
+            D, I = index.search(np.ascontiguousarray(Q[start:stop]), kk)
             I = I.astype(np.int64, copy=False)
             if self.metric == "euclidean":
                 D = np.sqrt(np.maximum(D, 0.0))
@@ -437,7 +443,7 @@ class NeighborIndex:
             task.report(stop, nq, f"Approximate neighbours: {stop:,} of {nq:,} queries")
         return out_idx, out_val
 
-    def query(self, Q, k: int = 10, progress=None) -> Tuple[np.ndarray, np.ndarray]:
+    def query(self, Q, k: int = 10, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours of external query vectors ``Q``: ``(indices (Q, k), scores (Q, k))``."""
         self._check_fitted()
         task = TaskState.coerce(progress)
@@ -449,7 +455,7 @@ class NeighborIndex:
             raise ValueError(f"queries have dimension {Qp.shape[1]} but the index has {self.dim_}")
         return self._search(Qp, max(0, min(int(k), self.n_items_)), task, None)
 
-    def kneighbors(self, k: int = 10, indices=None, progress=None) -> Tuple[np.ndarray, np.ndarray]:
+    def kneighbors(self, k: int = 10, indices=None, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours of the indexed items themselves (each item's own row excluded).
 
         ``indices``: only these items (default: all).  Returns ``(indices (n, k'), scores (n, k'))``
@@ -501,7 +507,7 @@ def similarity_matrix(X, indices=None, metric: str = "cosine", max_items: int = 
     return np.sqrt(d2).astype(np.float32, copy=False)
 
 
-def knn_for_umap(X, n_neighbors: int, metric: str = "cosine", progress=None) -> Tuple[np.ndarray, np.ndarray]:
+def knn_for_umap(X, n_neighbors: int, metric: str = "cosine", progress=None) -> tuple[np.ndarray, np.ndarray]:
     """k-NN graph in the layout umap-learn's ``precomputed_knn`` expects.
 
     Each row starts with the item itself at distance 0, followed by its ``n_neighbors - 1``

@@ -157,7 +157,7 @@ class _Plot:
         return "".join(out)
 
 
-def svg_line(values: Sequence[float], *, log_y: bool = False, title: str = "", xlabel: str = "",
+def svg_line(values: Sequence[float] | np.ndarray, *, log_y: bool = False, title: str = "", xlabel: str = "",
              ylabel: str = "", min_ratio: float = 1e-7) -> str:
     """A line through ``values`` against 1, 2, 3, ... (e.g. a singular-value spectrum).
 
@@ -180,7 +180,7 @@ def svg_line(values: Sequence[float], *, log_y: bool = False, title: str = "", x
     return plot.svg([f'<polyline points="{points}" {_LINE}/>'])
 
 
-def svg_bars(values: Sequence[float], *, edges: Sequence[float] | None = None, title: str = "",
+def svg_bars(values: Sequence[float] | np.ndarray, *, edges: Sequence[float] | np.ndarray | None = None, title: str = "",
              xlabel: str = "", ylabel: str = "") -> str:
     """Bars: ``values[i]`` over ``[edges[i], edges[i + 1]]`` (a histogram), or over ``i + 1``.
 
@@ -241,7 +241,7 @@ def svg_scatter(xy: np.ndarray, groups: np.ndarray, colours: Sequence[str], *,
         for i in members:
             cx, cy = px[i, 0], size - px[i, 1]
             if titles is not None:
-                tip = html.escape(titles[i])
+                tip = html.escape(titles[int(i)])
                 out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}"><title>{tip}</title></circle>')
             else:
                 out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}"/>')

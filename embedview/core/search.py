@@ -135,8 +135,9 @@ def _build_search_text(dataset: Dataset) -> list[str]:
         parts = [ids[i]]
         if labels is not None and labels[i] is not None:
             parts.append(str(labels[i]))
-        if texts is not None and texts[i] is not None:
-            parts.append(texts[i])
+        text = texts[i] if texts is not None else None
+        if text is not None:
+            parts.append(text)
         out.append("\t".join(parts).lower())
     return out
 
