@@ -20,7 +20,7 @@ class AnalysisKind(str, Enum):
 
     OUTLIERS = "outliers"  #: ``core.evaluation.OutlierScores`` (fitted)
     DUPLICATES = "duplicates"  #: ``core.duplicates.DuplicateFinder`` at the chosen threshold
-    DUPLICATE_DECISIONS = "duplicate_decisions"  #: {group key: "keep" / "drop"}, explicit choices only
+    DUPLICATE_DECISIONS = "duplicate_decisions"  #: {item index: "keep" / "drop"}, explicit choices only
     CHECKS = "checks"  #: {check name: result dict} from the Checks view / ``core.checks``
 
     def __str__(self) -> str:  # f-strings and logs show the plain name
@@ -50,7 +50,7 @@ class EncoderAnalyses:
     projections: Dict[str, Projection2D] = field(default_factory=dict)
     outliers: Optional[Any] = None
     duplicates: Optional[Any] = None
-    duplicate_decisions: Dict[str, str] = field(default_factory=dict)
+    duplicate_decisions: Dict[int, str] = field(default_factory=dict)
     checks: Dict[str, Any] = field(default_factory=dict)
 
     def get(self, kind: AnalysisKind) -> Any:

@@ -109,9 +109,9 @@ def test_analyses_are_typed_and_per_set():
     model.add_embeddings(a)
     model.add_embeddings(b, activate=False)
     rec = Recorder(model)
-    model.set_analysis(AnalysisKind.DUPLICATE_DECISIONS, {"g1": "keep"}, name="B")
+    model.set_analysis(AnalysisKind.DUPLICATE_DECISIONS, {3: "keep"}, name="B")
     assert model.get_analysis(AnalysisKind.DUPLICATE_DECISIONS) == {}
-    assert model.analyses("B").duplicate_decisions == {"g1": "keep"}
+    assert model.analyses("B").duplicate_decisions == {3: "keep"}
     assert rec.events == [("analysis_changed", AnalysisKind.DUPLICATE_DECISIONS, "B")]
     with pytest.raises(ValueError):
         model.set_analysis("no-such-kind", 1)  # type: ignore[arg-type]

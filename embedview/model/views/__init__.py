@@ -53,6 +53,7 @@ class ViewStates:
         self.map.highlighted_labels = ()
         self.compare.encoders = ()
         self.search.query = ""
+        self.search.results = None
         self.table.filter = ""
 
 
