@@ -324,8 +324,11 @@ class DataActions:
         """Build the demo data (once; it is kept in the cache folder) and open ``which``."""
         self.say("Preparing the demo data\u2026")
         return self.runner.submit(
-            JobKind.LOAD, demo_job, on_result=lambda parts: self.open_paths([parts[which]]),
+            JobKind.LOAD, demo_job, on_result=lambda parts: self._open_demo_part(parts, which),
             on_error=lambda msg: self.fail(JobKind.LOAD, f"the demo data could not be built: {msg}"))
+
+    def _open_demo_part(self, parts: dict[str, str], which: str) -> None:
+        self.open_paths([parts[which]])
 
     def open_paths(self, paths: Sequence[Any], text_column: str | None = None,
                    label_column: str | None = None) -> Job | None:
@@ -388,8 +391,8 @@ class DataActions:
             on_result=self._on_encoded,
             on_progress=self._on_encode_progress,
             on_cancelled=self._on_encode_cancelled,
-            on_error=lambda msg, name=name: self._on_encode_error(name, msg),
-            is_stale=lambda ds=ds: self.model.dataset is not ds,
+            on_error=lambda msg: self._on_encode_error(name, msg),
+            is_stale=lambda: self.model.dataset is not ds,
         )
         return self.encode_job
 
@@ -450,10 +453,9 @@ class DataActions:
         return self.runner.submit(
             JobKind.ENCODE_EXTRA.key(name), encode_job, ds, name,
             on_result=lambda emb: self._on_extra_encoded(emb, show),
-            on_progress=lambda f, _m, name=name: self.extra_progress.emit(name, f),
-            on_error=lambda msg, name=name: self.fail(JobKind.ENCODE_EXTRA.key(name),
-                                                      f"encoding with {name} failed: {msg}"),
-            is_stale=lambda ds=ds: self.model.dataset is not ds,
+            on_progress=lambda f, _m: self.extra_progress.emit(name, f),
+            on_error=lambda msg: self.fail(JobKind.ENCODE_EXTRA.key(name), f"encoding with {name} failed: {msg}"),
+            is_stale=lambda: self.model.dataset is not ds,
         )
 
     def _on_extra_encoded(self, emb: EmbeddingSet, show: bool = True) -> None:

@@ -38,6 +38,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,7 @@ def write_session(snap: Snapshot, path: Any, progress: TaskState | None = None) 
     doc["data"]["paths_relative"] = rel
     if snap.arrays:
         side = sidecar_path(path)
-        _write_atomic(side, lambda f: np.savez(f, **snap.arrays))
+        _write_atomic(side, lambda f: np.savez(f, **snap.arrays))  # type: ignore[arg-type]
         doc["maps_file"] = side.name
     text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
     _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
@@ -486,10 +487,12 @@ class SessionRestorer:
         decisions = {name: entry.get("decisions") or {} for name, entry in self.pending_duplicates.items()}
         self.runner.submit(JobKind.SESSION_IDS, find_indices, ds.ids, sel.get("ids") or [], sel.get("current"),
                            decisions, on_result=self._indices_found,
-                           is_stale=lambda ds=ds: self.stopped or self.model.dataset is not ds)
+                           is_stale=lambda: self.stopped or self.model.dataset is not ds)
 
     def _indices_found(self, found: dict[str, Any]) -> None:
         ds = self.model.dataset
+        if ds is None:  # (is_stale drops results for other data; this is for the type checker)
+            return
         self.done = True
         selected = found["selected"]
         self.model.selection.set_selection(selected, "session")
@@ -526,12 +529,14 @@ class SessionRestorer:
                 self._moving[set_name] = finder
                 self.runner.submit(
                     JobKind.SESSION_DUPLICATES.key(set_name), apply_threshold, finder, t,
-                    on_result=lambda res, n=set_name, base=finder: self._moved(n, base, res[0]),
-                    on_error=lambda msg, n=set_name: self._duplicates_failed(n, msg))
+                    on_result=partial(self._moved, set_name, finder),
+                    on_error=partial(self._duplicates_failed, set_name))
                 continue
             self._apply_decisions(set_name, entry, t)
 
-    def _moved(self, name: str, base: Any, finder: Any) -> None:
+    def _moved(self, name: str, base: Any, table: Any) -> None:
+        """``table``: ``core.duplicates.apply_threshold``'s result, the new finder first."""
+        finder = table[0]
         self._moving.pop(name, None)
         if self.model.get_analysis(AnalysisKind.DUPLICATES, name) is base and name in self.pending_duplicates:
             self.model.set_analysis(AnalysisKind.DUPLICATES, finder, name=name)  # -> _on_analysis -> decisions

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections.abc import Sequence
 from importlib import resources
-from typing import List, Optional, Sequence, Tuple
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -37,8 +37,8 @@ def app_icon() -> QIcon:
     return QIcon()
 
 
-def create(paths: Optional[Sequence[str]] = None, demo: bool = False,
-           argv: Optional[List[str]] = None) -> Tuple[QApplication, MainWindow]:
+def create(paths: Sequence[str] | None = None, demo: bool = False,
+           argv: list[str] | None = None) -> tuple[QApplication, MainWindow]:
     """The application and its shown window; docks and data follow from the event loop.
 
     UMAP runs in a *spawned* child process (``gui.isolated``), which re-imports the script
@@ -91,7 +91,7 @@ def _install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
-def main(paths: Optional[List[str]] = None, demo: bool = False) -> int:
+def main(paths: list[str] | None = None, demo: bool = False) -> int:
     """Run the app until its window closes; returns the exit status."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Sequence
 from importlib import metadata
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
@@ -33,8 +33,8 @@ NO_COLUMN = "(none)"
 class ColumnDialog(QDialog):
     """Ask which column of a CSV / JSONL / Parquet file holds the text (and the label)."""
 
-    def __init__(self, path: str, columns: Sequence[str], text_column: Optional[str] = None,
-                 label_column: Optional[str] = None, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, path: str, columns: Sequence[str], text_column: str | None = None,
+                 label_column: str | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Choose columns")
         intro = QLabel(f"Which column of <b>{_escape(path)}</b> holds the text to embed?")
@@ -57,7 +57,7 @@ class ColumnDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
 
-    def columns(self) -> Tuple[str, Optional[str]]:
+    def columns(self) -> tuple[str, str | None]:
         """(text column, label column or None)."""
         label = self.label_combo.currentText()
         return self.text_combo.currentText(), (None if label == NO_COLUMN else label)
@@ -68,8 +68,8 @@ class EncoderDialog(QDialog):
     """Pick a registered encoder (with its dimension and offline availability) or type any name
     (``clip:ARCH@/path/checkpoint.pt``, ``sbert:/path/to/model``, a plugin name)."""
 
-    def __init__(self, specs: Sequence, availability: Dict[str, Tuple[bool, str]], current: str = "",
-                 modality: str = "", parent: Optional[QWidget] = None) -> None:
+    def __init__(self, specs: Sequence, availability: dict[str, tuple[bool, str]], current: str = "",
+                 modality: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Choose encoder")
         self.resize(760, 420)
@@ -100,7 +100,8 @@ class EncoderDialog(QDialog):
             if spec.name == current:
                 self.tree.setCurrentItem(item)
         self.custom = QLineEdit()
-        self.custom.setPlaceholderText("or any name: clip:ViT-B-32@/path/model.pt, sbert:/path/to/model, a plugin\u2026")
+        self.custom.setPlaceholderText(
+            "or any name: clip:ViT-B-32@/path/model.pt, sbert:/path/to/model, a plugin\u2026")
         self.tree.currentItemChanged.connect(
             lambda item, _prev: self.custom.setText(item.data(0, Qt.UserRole)) if item is not None else None
         )
@@ -121,7 +122,7 @@ class EncoderDialog(QDialog):
 
 
 # -- about / shortcuts ----------------------------------------------------------------------------------------
-def versions() -> List[Tuple[str, str]]:
+def versions() -> list[tuple[str, str]]:
     """(component, version) of everything worth naming in a bug report.  Never imports torch."""
     rows = [
         ("embedview", embedview.__version__),
@@ -129,7 +130,8 @@ def versions() -> List[Tuple[str, str]]:
         ("Qt", qVersion()),
         ("PySide6", pyside_version),
     ]
-    for dist in ("pyqtgraph", "numpy", "scikit-learn", "umap-learn", "torch", "open_clip_torch", "sentence-transformers"):
+    for dist in ("pyqtgraph", "numpy", "scikit-learn", "umap-learn", "torch", "open_clip_torch",
+                 "sentence-transformers"):
         try:
             rows.append((dist, metadata.version(dist)))
         except metadata.PackageNotFoundError:
@@ -151,7 +153,7 @@ def about_html() -> str:
 class ShortcutsDialog(QDialog):
     """Every action that has a keyboard shortcut, in a table."""
 
-    def __init__(self, shortcuts: Sequence[Tuple[str, str]], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, shortcuts: Sequence[tuple[str, str]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         self.resize(460, 440)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -29,7 +30,7 @@ class Settings:
         Use this store instead of the user's INI file (tests, a second profile).
     """
 
-    def __init__(self, qsettings: Optional[QSettings] = None) -> None:
+    def __init__(self, qsettings: QSettings | None = None) -> None:
         self._s = qsettings or QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANIZATION, APPLICATION)
 
     @property
@@ -37,7 +38,7 @@ class Settings:
         return self._s
 
     # -- generic ------------------------------------------------------------------------------
-    def value(self, key: str, default: Any = None, type: Optional[type] = None) -> Any:  # noqa: A002 - QSettings' name
+    def value(self, key: str, default: Any = None, type: type | None = None) -> Any:  # noqa: A002 - QSettings' name
         """The stored value of ``key`` converted to ``type`` (``bool``, ``int``, ``float``, ``str``),
         or ``default`` when unset or not convertible."""
         raw = self._s.value(key, None)
@@ -64,7 +65,7 @@ class Settings:
         self._s.sync()
 
     # -- window -------------------------------------------------------------------------------
-    def save_window(self, geometry: QByteArray, state: Optional[QByteArray] = None,
+    def save_window(self, geometry: QByteArray, state: QByteArray | None = None,
                     docks: Sequence[str] = ()) -> None:
         """The window's geometry and, when given, its dock layout with the names of the docks in it
         (a window closed before its docks exist keeps the layout saved before)."""
@@ -73,10 +74,10 @@ class Settings:
             self._s.setValue("window/state", state)
             self._s.setValue("window/docks", json.dumps(sorted(docks)))
 
-    def window_geometry(self) -> Optional[QByteArray]:
+    def window_geometry(self) -> QByteArray | None:
         return _bytes(self._s.value("window/geometry"))
 
-    def window_state(self, docks: Sequence[str]) -> Optional[QByteArray]:
+    def window_state(self, docks: Sequence[str]) -> QByteArray | None:
         """The saved dock layout, only if it was saved with exactly these docks: a layout from
         another set of views (an older version, a window closed early) would hide some."""
         try:
@@ -95,7 +96,7 @@ class Settings:
         self.set_value(f"encoder/{modality}", name)
 
     # -- recent files ---------------------------------------------------------------------------
-    def recent_files(self) -> List[str]:
+    def recent_files(self) -> list[str]:
         """Most recent first; stored as JSON (QSettings turns one-element lists into strings)."""
         try:
             items = json.loads(self.value("recent/files", "[]", str))
@@ -103,7 +104,7 @@ class Settings:
             return []
         return [str(p) for p in items if isinstance(p, str)][:MAX_RECENT]
 
-    def add_recent(self, path: str) -> List[str]:
+    def add_recent(self, path: str) -> list[str]:
         path = os.path.abspath(path)
         items = [path] + [p for p in self.recent_files() if p != path]
         items = items[:MAX_RECENT]
@@ -124,7 +125,7 @@ class Settings:
         self.set_value("appearance/theme", mode)
 
 
-def _bytes(value: Any) -> Optional[QByteArray]:
+def _bytes(value: Any) -> QByteArray | None:
     if isinstance(value, QByteArray) and not value.isEmpty():
         return value
     if isinstance(value, (bytes, bytearray)) and value:

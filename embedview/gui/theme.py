@@ -8,14 +8,12 @@ imports pyqtgraph, so the window calls it only after its first paint (pyqtgraph 
 
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 #: named colours per effective theme, for views that draw their own things
-COLORS: Dict[str, Dict[str, str]] = {
+COLORS: dict[str, dict[str, str]] = {
     "light": {
         "window": "#f4f5f7",
         "base": "#ffffff",
@@ -113,7 +111,7 @@ def apply_theme(app: QApplication, mode: str) -> str:
     return eff
 
 
-def colors(mode: str) -> Dict[str, str]:
+def colors(mode: str) -> dict[str, str]:
     """Named colours of ``mode`` (``"system"`` resolved)."""
     return dict(COLORS[effective_mode(mode)])
 
@@ -127,7 +125,7 @@ def error_html(text: str) -> str:
     return f"<span style='color:{color}'>{html.escape(text)}</span>"
 
 
-def apply_plot_theme(mode: str, root: Optional[QWidget] = None) -> None:
+def apply_plot_theme(mode: str, root: QWidget | None = None) -> None:
     """pyqtgraph defaults for new plots, and restyle the plots already under ``root``."""
     import pyqtgraph as pg  # ~0.7 s: only after the window is up
 

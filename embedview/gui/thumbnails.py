@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import Dict, List, Optional
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
@@ -43,26 +42,26 @@ class ThumbnailCache(QObject):
     _decoded = Signal(int, int, object)  # generation, index, QImage or None
 
     def __init__(self, size: int = 96, capacity: int = 2000, workers: int = 2, max_pending: int = 512,
-                 parent: Optional[QObject] = None) -> None:
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.size = int(size)
         self.capacity = int(capacity)
         self.max_pending = int(max_pending)
         self._n_workers = max(1, int(workers))
-        self._pixmaps: "OrderedDict[int, QPixmap]" = OrderedDict()
-        self._failed: Dict[int, str] = {}
-        self._pending: "OrderedDict[int, str]" = OrderedDict()  # index -> path, newest last
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._failed: dict[int, str] = {}
+        self._pending: OrderedDict[int, str] = OrderedDict()  # index -> path, newest last
         self._in_flight: set = set()
-        self._sources: List[str] = []
-        self.dataset: Optional[Dataset] = None
+        self._sources: list[str] = []
+        self.dataset: Dataset | None = None
         self._generation = 0
         self._cond = threading.Condition()
         self._stop = False
-        self._threads: List[threading.Thread] = []
+        self._threads: list[threading.Thread] = []
         self._decoded.connect(self._on_decoded)
 
     # -- dataset ------------------------------------------------------------------------------
-    def set_dataset(self, dataset: Optional[Dataset]) -> None:
+    def set_dataset(self, dataset: Dataset | None) -> None:
         """Forget everything; thumbnails are served for ``dataset`` (images only) from now on."""
         with self._cond:
             self._generation += 1
@@ -74,7 +73,7 @@ class ThumbnailCache(QObject):
         self._failed.clear()
 
     # -- access ---------------------------------------------------------------------------------
-    def get(self, index: int) -> Optional[QPixmap]:
+    def get(self, index: int) -> QPixmap | None:
         """The thumbnail of item ``index``, or None (not an image, failed, or being decoded)."""
         pix = self._pixmaps.get(index)
         if pix is not None:
@@ -85,7 +84,7 @@ class ThumbnailCache(QObject):
         self._request(index)
         return None
 
-    def error(self, index: int) -> Optional[str]:
+    def error(self, index: int) -> str | None:
         """Why item ``index`` has no thumbnail, if decoding failed."""
         return self._failed.get(index)
 
@@ -124,7 +123,7 @@ class ThumbnailCache(QObject):
                 self._in_flight.add(index)
                 generation = self._generation
             try:
-                image: Optional[object] = _to_qimage(make_thumbnail(path, self.size))
+                image: object | None = _to_qimage(make_thumbnail(path, self.size))
             except (ImageLoadError, OSError, ValueError) as exc:
                 log.debug("no thumbnail for %s: %s", path, exc)
                 image = str(getattr(exc, "reason", exc))
@@ -149,7 +148,7 @@ class ThumbnailCache(QObject):
             self._failed[index] = str(image)
         self.ready.emit(index)
 
-    def alive_threads(self) -> List[threading.Thread]:
+    def alive_threads(self) -> list[threading.Thread]:
         return [t for t in self._threads if t.is_alive()]
 
     def shutdown(self, timeout: float = 5.0) -> bool:
@@ -172,7 +171,7 @@ def _to_qimage(im) -> QImage:
 
 
 def shared_thumbnails(state) -> ThumbnailCache:
-    """The one :class:`ThumbnailCache` of an ``AppState`` (created on first use), following its
+    """The one :class:`ThumbnailCache` of an ``AppModel`` (created on first use), following its
     dataset.  Every view asks for it here, so each thumbnail is decoded once for all of them."""
     cache = getattr(state, "_embedview_thumbnails", None)
     if cache is None:
