@@ -139,7 +139,8 @@ class EmbeddingCache:
             self._use_memory(f"{self.path}: {exc}")
 
     def _use_memory(self, reason: str) -> None:
-        warnings.warn(f"embedding cache unavailable ({reason}); vectors are kept in memory only", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"embedding cache unavailable ({reason}); vectors are kept in memory only", RuntimeWarning,
+                      stacklevel=2)
         self._in_memory = True
         self._conn = self._connect(":memory:")
 

@@ -56,7 +56,8 @@ _MARKER = ".embedview-demo"
 _MANIFEST = "manifest.json"
 
 
-def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size: int = DIGIT_SIZE) -> Iterator[tuple[int, int, Image.Image]]:
+def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES,
+                 size: int = DIGIT_SIZE) -> Iterator[tuple[int, int, Image.Image]]:
     """``(digit, k, image)`` for the first ``n_per_class`` scikit-learn digits of each class.
 
     Each 8 x 8 digit (values 0-16) is drawn like a photographed sticker: coloured ink on a
@@ -73,7 +74,8 @@ def digit_images(n_per_class: int, classes: Sequence[int] = DIGIT_CLASSES, size:
         for k, i in enumerate(idx):
             alpha = np.clip(digits.images[i] / 16.0, 0.0, 1.0)
             glyph_side = int(size * rng.uniform(0.55, 0.95))
-            mask = Image.fromarray((alpha * 255).astype(np.uint8)).resize((glyph_side, glyph_side), Image.Resampling.BICUBIC)
+            mask = Image.fromarray((alpha * 255).astype(np.uint8)).resize((glyph_side, glyph_side),
+                                                                          Image.Resampling.BICUBIC)
             mask = mask.rotate(float(rng.uniform(-25, 25)), resample=Image.Resampling.BICUBIC, expand=True)
             paper = tuple(int(c) for c in rng.integers(150, 256, size=3))
             ink = tuple(int(c) for c in rng.integers(0, 110, size=3))
@@ -129,7 +131,8 @@ def build_demo(folder: str | os.PathLike, n_per_class: int = 30) -> dict[str, Pa
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / _MARKER
     if not marker.exists() and any(p.exists() for p in out.values()):
-        raise FileExistsError(f"{folder} already holds 'images' or 'texts.csv' not written by embedview; use an empty folder")
+        raise FileExistsError(f"{folder} already holds 'images' or 'texts.csv' not written by embedview; "
+                              "use an empty folder")
     marker.write_text("written by embedview.core.demo.build_demo\n", encoding="utf-8")
 
     tmp = folder / f".build-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -171,6 +174,7 @@ def _is_complete(folder: Path, n_per_class: int) -> bool:
         manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("version") != DEMO_VERSION or manifest.get("n_per_class") != n_per_class:
             return False
-        return all((folder / rel).is_file() and (folder / rel).stat().st_size == size for rel, size in manifest["files"].items())
+        return all((folder / rel).is_file() and (folder / rel).stat().st_size == size
+                   for rel, size in manifest["files"].items())
     except (OSError, ValueError, KeyError, AttributeError, TypeError):
         return False

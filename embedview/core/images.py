@@ -91,7 +91,8 @@ def _open_header(path: Path, fp, max_pixels: int | None) -> Image.Image:
         )
         raise ImageLoadError(path, f"image too large ({detail}); refused as a possible decompression bomb") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(path, "not a recognised image (the contents are not an image format Pillow can read)") from None
+        raise ImageLoadError(path, "not a recognised image (the contents are not an image format Pillow can read)") \
+            from None
     except Exception as exc:  # corrupt headers raise assorted errors (OSError, SyntaxError, struct.error, ...)
         raise ImageLoadError(path, f"corrupt image header ({type(exc).__name__}: {exc})") from None
     _check_size(path, im.size, max_pixels)

@@ -143,7 +143,7 @@ def word_dropout(text: str, rng: np.random.Generator, rate: float = 0.15) -> str
         keep[int(rng.integers(0, len(words)))] = False
     if not keep.any():
         keep[int(rng.integers(0, len(words)))] = True
-    return " ".join(w for w, k in zip(words, keep) if k)
+    return " ".join(w for w, k in zip(words, keep, strict=False) if k)
 
 
 IMAGE_AUGMENTATIONS: dict[str, Augmentation] = {

@@ -299,7 +299,8 @@ def _plan(paths: list[Path], problems: list[LoadProblem]) -> list[_Job]:
         else:
             kinds = " ".join(sorted(SUPPORTED_EXTENSIONS))
             problems.append(
-                LoadProblem(str(path), f"unsupported file type {ext or '(no extension)'!r}; supported: {kinds}, or a folder")
+                LoadProblem(str(path),
+                            f"unsupported file type {ext or '(no extension)'!r}; supported: {kinds}, or a folder")
             )
     if image_files:
         jobs.append(_Job("image", _load_image_files, image_files))
@@ -402,7 +403,8 @@ def _scan_folder(root: Path, problems: list[LoadProblem]) -> list[Path]:
                 elif key in visited:
                     problems.append(
                         LoadProblem(
-                            str(path), f"same folder as {visited[key]} (through a symbolic link); not loaded twice", "warning"
+                            str(path), f"same folder as {visited[key]} (through a symbolic link); not loaded twice",
+                            "warning",
                         )
                     )
                 else:
@@ -419,7 +421,8 @@ def _scan_folder(root: Path, problems: list[LoadProblem]) -> list[Path]:
         stack.extend(reversed(subfolders))
     if ignored:
         kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(ignored.items()))
-        problems.append(LoadProblem(str(root), f"ignored {sum(ignored.values())} files that are not images ({kinds})", "warning"))
+        problems.append(LoadProblem(str(root), f"ignored {sum(ignored.values())} files that are not images ({kinds})",
+                                    "warning"))
     found.sort(key=lambda p: p.relative_to(root).parts)
     return found
 
@@ -599,7 +602,8 @@ def _parse_csv(path: Path, text: str, problems: list[LoadProblem]) -> _Table | N
     if not rows:
         problems.append(LoadProblem(str(path), f"no data rows, only a header ({', '.join(header)})"))
         return None
-    data = {name: [(v if v.strip() else None) for v in col] for name, col in zip(header, zip(*rows))}
+    columns = zip(header, zip(*rows, strict=False), strict=False)
+    data = {name: [(v if v.strip() else None) for v in col] for name, col in columns}
     return _Table(header, data, lines)
 
 
@@ -697,7 +701,8 @@ def _resolve_column(
     match = _by_name(columns, [wanted.lower()])
     if match is not None:
         return match, True
-    problems.append(LoadProblem(str(path), f"{role} column {wanted!r} not found; columns are: {', '.join(columns)}", severity))
+    problems.append(LoadProblem(str(path), f"{role} column {wanted!r} not found; columns are: {', '.join(columns)}",
+                                severity))
     return None, False
 
 
@@ -838,7 +843,8 @@ def _as_float_matrix(path: Path, x: np.ndarray, problems: list[LoadProblem]) -> 
     if x.ndim != 2:
         hint = " (a single vector? save it with shape (1, D))" if x.ndim == 1 else ""
         problems.append(
-            LoadProblem(str(path), f"{x.ndim}-D array of shape {x.shape}; expected a 2-D matrix (items x dimensions){hint}")
+            LoadProblem(str(path),
+                        f"{x.ndim}-D array of shape {x.shape}; expected a 2-D matrix (items x dimensions){hint}")
         )
         return None
     if x.dtype.kind not in "fiu":
@@ -886,7 +892,9 @@ def _embedding_dataset(
         rows = rows[keep]
 
         def take(col):
-            return None if col is None else (col[keep] if isinstance(col, np.ndarray) else [v for v, k in zip(col, keep) if k])
+            if col is None:
+                return None
+            return col[keep] if isinstance(col, np.ndarray) else [v for v, k in zip(col, keep, strict=False) if k]
 
         ids, labels, sources, texts = take(ids), take(labels), take(sources), take(texts)
         columns = {k: take(v) for k, v in columns.items()}
@@ -896,7 +904,8 @@ def _embedding_dataset(
     if ids is None:
         id_list = [str(int(r)) for r in rows]
     else:
-        id_list = _unique_ids([str(int(r)) if v is None else str(v) for v, r in zip(ids, rows)], path, problems)
+        id_list = _unique_ids([str(int(r)) if v is None else str(v) for v, r in zip(ids, rows, strict=False)], path,
+                              problems)
     src = os.path.abspath(path)
     return Dataset(
         modality="embedding",
@@ -919,8 +928,11 @@ def _split_named_columns(
     in ``data`` is metadata.
     """
     out: dict[str, Any] = {}
-    for key, role, names in (("ids", "id", ID_COLUMN_NAMES), ("labels", "label", LABEL_COLUMN_NAMES), ("texts", "text", TEXT_COLUMN_NAMES)):
-        name, _ = _resolve_column(path, list(data), columns.get(f"{role}_column"), _by_name(list(data), names), role, problems)
+    roles = (("ids", "id", ID_COLUMN_NAMES), ("labels", "label", LABEL_COLUMN_NAMES),
+             ("texts", "text", TEXT_COLUMN_NAMES))
+    for key, role, names in roles:
+        name, _ = _resolve_column(path, list(data), columns.get(f"{role}_column"), _by_name(list(data), names), role,
+                                  problems)
         if name is not None:
             out[key] = data.pop(name)
     return out
@@ -986,9 +998,11 @@ def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
         if a.ndim == 1 and len(a) == n:
             extra[k] = a
         elif a.ndim == 1:
-            problems.append(LoadProblem(str(path), f"array {k!r} has {len(a)} entries for {n} vectors; ignored", "warning"))
+            problems.append(LoadProblem(str(path), f"array {k!r} has {len(a)} entries for {n} vectors; ignored",
+                                        "warning"))
         else:
-            problems.append(LoadProblem(str(path), f"array {k!r} of shape {a.shape} ignored (not one value per vector)", "warning"))
+            problems.append(LoadProblem(str(path), f"array {k!r} of shape {a.shape} ignored (not one value per vector)",
+                                        "warning"))
 
     extra = {k: _column_values(v) for k, v in extra.items()}
     named = _split_named_columns(path, extra, columns, problems)
@@ -1028,7 +1042,8 @@ def _pick_vector_column(schema, path: Path, problems: list[LoadProblem]) -> str 
         name = candidates[0]
     if name is None:
         cols = ", ".join(f"{f.name} ({f.type})" for f in schema)
-        what = f"several vector columns ({', '.join(candidates)}) and none named 'embedding'" if candidates else "no vector column (a list of numbers per row)"
+        what = (f"several vector columns ({', '.join(candidates)}) and none named 'embedding'" if candidates
+                else "no vector column (a list of numbers per row)")
         problems.append(LoadProblem(str(path), f"{what}; columns are: {cols}"))
     return name
 
@@ -1149,7 +1164,8 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | N
     named = _split_named_columns(path, cols, columns, problems)
     del pf
     pa.default_memory_pool().release_unused()  # arrow's decoded pages, freed but kept by its allocator
-    return _embedding_dataset(path, vectors, problems, rows=rows, metadata=cols, nonfinite=np.concatenate(nonfinite), **named)
+    return _embedding_dataset(path, vectors, problems, rows=rows, metadata=cols, nonfinite=np.concatenate(nonfinite),
+                              **named)
 
 
 # -- TensorFlow Embedding Projector TSV ----------------------------------------------------------
@@ -1286,7 +1302,8 @@ def _load_vectors_tsv(job: _Job, problems, task, columns, max_pixels) -> Dataset
         return None
     rows = np.concatenate(kept)  # positions among the data lines = rows of the metadata
     fields = _projector_metadata(job.meta, len(line_of), rows, problems, columns) if job.meta is not None else {}
-    return _embedding_dataset(path, out[:written], problems, rows=rows, row_name=lambda r: f"line {line_of[r]}", **fields)
+    return _embedding_dataset(path, out[:written], problems, rows=rows, row_name=lambda r: f"line {line_of[r]}",
+                              **fields)
 
 
 def _projector_metadata(

@@ -423,22 +423,22 @@ class NeighborIndex:
         chunk = 8192
         for start in range(0, nq, chunk):
             stop = min(start + chunk, nq)
-            D, I = index.search(np.ascontiguousarray(Q[start:stop]), kk)
-            I = I.astype(np.int64, copy=False)
+            D, found = index.search(np.ascontiguousarray(Q[start:stop]), kk)
+            found = found.astype(np.int64, copy=False)
             if self.metric == "euclidean":
                 D = np.sqrt(np.maximum(D, 0.0))
             if self_idx is not None:
-                is_self = I == self_idx[start:stop, None]
+                is_self = found == self_idx[start:stop, None]
                 is_self[~is_self.any(axis=1), -1] = True  # self not returned: drop the last one
                 keep = np.argsort(is_self, axis=1, kind="stable")[:, : kk - 1]
-                I = np.take_along_axis(I, keep, axis=1)
+                found = np.take_along_axis(found, keep, axis=1)
                 D = np.take_along_axis(D, keep, axis=1)
-            bad = np.flatnonzero((I < 0).any(axis=1))
+            bad = np.flatnonzero((found < 0).any(axis=1))
             if bad.size:  # HNSW returned fewer results than asked: answer those queries exactly
                 q = self_idx[start:stop][bad] if self_idx is not None else Q[start:stop][bad]
-                I[bad], D[bad] = topk(self._X, I.shape[1], queries=q, metric=self.metric,
-                                      exclude_self=self_idx is not None, memory_budget_mb=self.memory_budget_mb)
-            out_idx[start:stop] = I
+                found[bad], D[bad] = topk(self._X, found.shape[1], queries=q, metric=self.metric,
+                                          exclude_self=self_idx is not None, memory_budget_mb=self.memory_budget_mb)
+            out_idx[start:stop] = found
             out_val[start:stop] = D
             task.report(stop, nq, f"Approximate neighbours: {stop:,} of {nq:,} queries")
         return out_idx, out_val

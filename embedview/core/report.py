@@ -180,7 +180,8 @@ def svg_line(values: Sequence[float] | np.ndarray, *, log_y: bool = False, title
     return plot.svg([f'<polyline points="{points}" {_LINE}/>'])
 
 
-def svg_bars(values: Sequence[float] | np.ndarray, *, edges: Sequence[float] | np.ndarray | None = None, title: str = "",
+def svg_bars(values: Sequence[float] | np.ndarray, *, edges: Sequence[float] | np.ndarray | None = None,
+             title: str = "",
              xlabel: str = "", ylabel: str = "") -> str:
     """Bars: ``values[i]`` over ``[edges[i], edges[i + 1]]`` (a histogram), or over ``i + 1``.
 
