@@ -22,7 +22,7 @@ def _keys(n, prefix="item"):
 def test_round_trip_order_and_counts(tmp_path):
     keys, X = _keys(2500), _vectors(2500, 48)  # more keys than one IN (...) chunk
     with EmbeddingCache(tmp_path / "c.sqlite3") as cache:
-        assert cache.put_many("enc-a", dict(zip(keys[:2000], X[:2000]))) == 2000
+        assert cache.put_many("enc-a", dict(zip(keys[:2000], X[:2000], strict=False))) == 2000
         got = cache.get_many("enc-a", keys)
         assert set(got) == set(keys[:2000])
         assert all(np.array_equal(got[k], X[i]) for i, k in enumerate(keys[:2000]))
@@ -55,7 +55,7 @@ def test_persists_and_env_var_sets_default_location(tmp_path, monkeypatch):
     assert default_cache_path() == tmp_path / "cachedir" / "embeddings.sqlite3"
     keys, X = _keys(50), _vectors(50, 8)
     with EmbeddingCache() as cache:
-        cache.put_many("enc", zip(keys, X))  # pairs work as well as a dict
+        cache.put_many("enc", zip(keys, X, strict=False))  # pairs work as well as a dict
     assert (tmp_path / "cachedir" / "embeddings.sqlite3").exists()
     with EmbeddingCache(tmp_path / "cachedir") as cache:  # a folder path means the file inside it
         M, found = cache.get_matrix("enc", keys, 8)
@@ -64,8 +64,8 @@ def test_persists_and_env_var_sets_default_location(tmp_path, monkeypatch):
 
 def test_clear_one_encoder_or_all(tmp_path):
     with EmbeddingCache(tmp_path / "c.sqlite3") as cache:
-        cache.put_many("a", dict(zip(_keys(5), _vectors(5, 4))))
-        cache.put_many("b", dict(zip(_keys(7), _vectors(7, 4))))
+        cache.put_many("a", dict(zip(_keys(5), _vectors(5, 4), strict=False)))
+        cache.put_many("b", dict(zip(_keys(7), _vectors(7, 4), strict=False)))
         assert cache.clear("a") == 5
         assert cache.stats()["encoders"] == {"b": 7}
         assert cache.clear() == 7
@@ -99,7 +99,7 @@ def test_corrupt_pages_found_on_read_are_recovered(tmp_path):
     path = tmp_path / "embeddings.sqlite3"
     keys = _keys(2000)
     with EmbeddingCache(path) as cache:
-        cache.put_many("enc", dict(zip(keys, _vectors(2000, 64))))
+        cache.put_many("enc", dict(zip(keys, _vectors(2000, 64), strict=False)))
     data = bytearray(path.read_bytes())
     data[4096:-4096] = np.random.default_rng(1).integers(0, 256, len(data) - 8192, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
@@ -131,7 +131,7 @@ def test_concurrent_writer_and_reader(tmp_path):
         def write():
             try:
                 for s in range(0, 1000, 50):
-                    cache.put_many("enc", dict(zip(keys[s:s + 50], X[s:s + 50])))
+                    cache.put_many("enc", dict(zip(keys[s:s + 50], X[s:s + 50], strict=False)))
             except Exception as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -163,5 +163,5 @@ def test_hashes(tmp_path):
     g = tmp_path / "other.bin"
     g.write_bytes(payload[:-1] + bytes([payload[-1] ^ 1]))
     assert hash_file(g) != hash_file(f)
-    assert hash_text("café") == hashlib.blake2b("café".encode("utf-8"), digest_size=20).hexdigest()
+    assert hash_text("café") == hashlib.blake2b("café".encode(), digest_size=20).hexdigest()
     assert hash_text("a") != hash_text("a ")

@@ -6,6 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
+from english_sentences import SENTENCES as ENGLISH
 from PIL import Image
 from skimage import data
 
@@ -17,7 +18,6 @@ from embedview.core.invariance import (
     typos,
     word_dropout,
 )
-from english_sentences import SENTENCES as ENGLISH
 
 SENTENCES = ENGLISH[:16]
 
@@ -37,7 +37,8 @@ def trigram_encoder(lowercase: bool):
 
 def pixel_encoder(images):
     """Each photo as its 16 x 16 RGB thumbnail, centred per image."""
-    vecs = np.stack([np.asarray(im.convert("RGB").resize((16, 16), Image.BILINEAR), np.float32).ravel() for im in images])
+    vecs = np.stack([np.asarray(im.convert("RGB").resize((16, 16), Image.Resampling.BILINEAR), np.float32).ravel()
+                     for im in images])
     return vecs - vecs.mean(axis=1, keepdims=True)
 
 

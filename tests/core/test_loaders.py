@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_digits
 
-from embedview.core.demo import DIGIT_SIZE
 from embedview.core.dataset import Dataset
+from embedview.core.demo import DIGIT_SIZE
 from embedview.core.loaders import LoadError, describe, load_paths, table_columns
 from embedview.core.progress import Cancelled, TaskState
 
@@ -118,7 +118,8 @@ def test_txt_lines_with_line_number_ids(tmp_path):
 
 def test_csv_columns_by_name(tmp_path):
     path = tmp_path / "reviews.csv"
-    path.write_text('id,stars,Body,category\nr1,5,"Great sound, comfy",audio\nr2,1,Broke in a week,audio\nr3,4,Tasty and quick,food\n')
+    path.write_text('id,stars,Body,category\nr1,5,"Great sound, comfy",audio\nr2,1,Broke in a week,audio\n'
+                    "r3,4,Tasty and quick,food\n")
     ds = load_paths(path)
     assert ds.texts == ["Great sound, comfy", "Broke in a week", "Tasty and quick"]
     assert ds.ids == ["r1", "r2", "r3"] and list(ds.labels) == ["audio", "audio", "food"]
@@ -163,7 +164,8 @@ def test_csv_bad_rows_and_empty_text_are_listed_by_line(tmp_path):
 
 def test_jsonl_with_bad_lines(tmp_path):
     path = tmp_path / "q.jsonl"
-    lines = ['{"query": "cheap flights to rome", "y": 1, "tags": ["a"]}', "{not json", "[1, 2]", "", '{"query": "pasta recipe", "y": 2}']
+    lines = ['{"query": "cheap flights to rome", "y": 1, "tags": ["a"]}', "{not json", "[1, 2]", "",
+             '{"query": "pasta recipe", "y": 2}']
     path.write_text("\n".join(lines) + "\n")
     ds = load_paths(path)
     assert ds.texts == ["cheap flights to rome", "pasta recipe"]
@@ -193,7 +195,8 @@ def test_non_utf8_text_is_decoded_with_a_stated_fallback(tmp_path):
 
 
 def test_empty_files(tmp_path):
-    for name, content in [("zero.txt", b""), ("blank.txt", b"\n  \n"), ("zero.csv", b""), ("header.csv", b"text,label\n")]:
+    empty = [("zero.txt", b""), ("blank.txt", b"\n  \n"), ("zero.csv", b""), ("header.csv", b"text,label\n")]
+    for name, content in empty:
         (tmp_path / name).write_bytes(content)
     (tmp_path / "ok.txt").write_text("content\n")
     ds = load_paths(sorted(tmp_path.iterdir()))
@@ -292,7 +295,8 @@ def test_parquet_fixed_size_list_with_metadata(tmp_path, digits):
     x, y = digits
     n = 50
     vectors = pa.FixedSizeListArray.from_arrays(pa.array(x[:n].ravel()), 64)
-    table = pa.table({"doc_id": [f"d{i}" for i in range(n)], "emb": vectors, "class": y[:n], "caption": [f"digit {v}" for v in y[:n]]})
+    table = pa.table({"doc_id": [f"d{i}" for i in range(n)], "emb": vectors, "class": y[:n],
+                      "caption": [f"digit {v}" for v in y[:n]]})
     pq.write_table(table, tmp_path / "e.parquet", row_group_size=16)
     ds = load_paths(tmp_path / "e.parquet")
     assert ds.embeddings.dtype == np.float32 and np.array_equal(ds.embeddings, x[:n])
@@ -304,7 +308,8 @@ def test_parquet_fixed_size_list_with_metadata(tmp_path, digits):
 
 def test_parquet_ragged_null_and_nan_rows(tmp_path):
     rows = [[1.0, 2.0, 3.0], [4.0, 5.0], None, [float("nan"), 0.0, 1.0], [7.0, 8.0, 9.0]]
-    pq.write_table(pa.table({"vector": pa.array(rows, pa.list_(pa.float64())), "note": list("abcde")}), tmp_path / "v.parquet")
+    pq.write_table(pa.table({"vector": pa.array(rows, pa.list_(pa.float64())), "note": list("abcde")}),
+                   tmp_path / "v.parquet")
     ds = load_paths(tmp_path / "v.parquet")
     assert np.array_equal(ds.embeddings, np.array([[1, 2, 3], [7, 8, 9]], dtype=np.float32))
     assert ds.ids == ["0", "4"] and ds.metadata["note"] == ["a", "e"]
@@ -370,7 +375,8 @@ def test_input_files_are_never_modified(tmp_image_folder, tmp_path, digits):
     shutil.copytree(tmp_image_folder, tmp_path / "imgs")
     np.save(tmp_path / "e.npy", x[:10])
     np.savez(tmp_path / "e.npz", embeddings=x[:10])
-    pq.write_table(pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(x[:10].ravel()), 64)}), tmp_path / "e.parquet")
+    pq.write_table(pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(x[:10].ravel()), 64)}),
+                   tmp_path / "e.parquet")
     write_projector(tmp_path, x[:10])
     (tmp_path / "t.csv").write_text("text,label\nhi,a\n")
     (tmp_path / "t.jsonl").write_text('{"text": "hi"}\n')

@@ -107,7 +107,8 @@ def test_image_set_embeds_thumbnails_and_duplicates(tmp_path):
     feats.append(feats[0])
     X = np.asarray(feats, dtype=np.float32) + np.random.default_rng(0).normal(scale=1e-3, size=(5, 16))
     ds = Dataset("image", [p.name for p in paths], [str(p) for p in paths], name="photos")
-    page = write_report([EmbeddingSet(ds, X.astype(np.float32), "histogram")], tmp_path / "img.html").read_text(encoding="utf-8")
+    page = write_report([EmbeddingSet(ds, X.astype(np.float32), "histogram")], tmp_path / "img.html").read_text(
+        encoding="utf-8")
     thumbs = re.findall(r'<img src="data:image/jpeg;base64,[A-Za-z0-9+/=]+"', page)
     assert len(thumbs) >= 2  # at least the duplicate pair (and the outliers)
     dups = page[page.index("<h3>Duplicates</h3>"):page.index("<h3>Most isolated items</h3>")]
