@@ -10,8 +10,8 @@
   ``k`` reads directly as "the fraction of my neighbours the other encoder also finds".)
 * :class:`EncoderComparison` -- both, for every pair of encoders, a per-item disagreement for
   colouring the map, and each encoder's own checks.
-* :func:`compare_checks` -- each encoder's full suite of checks plus the comparison (what
-  ``embedview report`` shows for several encoders); :func:`comparison` -- the geometry only.
+* :func:`compare_checks` -- each encoder's full suite of checks plus the comparison, as one
+  JSON-ready dict; :func:`comparison` -- the geometry only (what the report shows).
 
 Imports go one way: this module runs :class:`embedview.core.checks.Checks` for each encoder;
 the checks never import the comparison.
