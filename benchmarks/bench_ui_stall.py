@@ -23,7 +23,6 @@ import tempfile
 import time
 
 import numpy as np
-
 from _common import Stall, machine_line, make_sentences, wait_until
 
 GOAL_MS = 100.0
@@ -59,6 +58,7 @@ def main() -> None:
     os.environ["XDG_CONFIG_HOME"] = os.path.join(work, "config")
 
     from embedview.gui.app import create
+    from embedview.model import AnalysisKind
 
     print(machine_line())
     app, window = create()
@@ -67,9 +67,9 @@ def main() -> None:
         time.sleep(0.01)
 
     def finished(n: int):
-        st = window.state
+        st = window.model
         return lambda: (st.emb is not None and len(st.emb) == n and st.projection("umap") is not None
-                        and st.get_analysis("duplicates") is not None and not window.runner.active_keys())
+                        and st.get_analysis(AnalysisKind.DUPLICATES) is not None and not window.runner.active_keys())
 
     if not args.cold:
         warm = os.path.join(work, "warm.txt")

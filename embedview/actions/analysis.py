@@ -120,8 +120,7 @@ class AnalysisScheduler:
 
     status_changed = Signal(str)
 
-    def __init__(self, model: AppModel, runner: JobRunner, parent: Any = None) -> None:
-        # ``parent``: MIGRATION, ignored (the window still passes itself, as to the old QObject)
+    def __init__(self, model: AppModel, runner: JobRunner) -> None:
         self.model = model
         self.runner = runner
         self._scheduled: EmbeddingSet | None = None

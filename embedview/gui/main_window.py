@@ -143,12 +143,11 @@ class MainWindow(QMainWindow):
         sys.setswitchinterval(min(sys.getswitchinterval(), UI_SWITCH_INTERVAL))
         self.settings = settings or Settings()
         self.model = AppModel()
-        self.state = self.model  # MIGRATION: for callers outside the window (benchmarks, the report dialog)
         self.selection = self.model.selection
         self.runner = JobRunner(self)
         self.data = DataActions(self.model, self.runner, memory=self.settings, choose_columns=self._ask_columns)
         self.exports = ExportActions(self.model, self.runner)
-        self.analysis = AnalysisScheduler(self.model, self.runner, self)
+        self.analysis = AnalysisScheduler(self.model, self.runner)
         self.thumbnails = shared_thumbnails(self.model)
         self.views: dict[str, QWidget] = {}  # by class name
         self.docks: dict[str, QDockWidget] = {}  # by class name
@@ -705,20 +704,9 @@ class MainWindow(QMainWindow):
 
     def focus_search(self) -> None:
         """Ctrl+F: the search view's field if there is one, else the table's filter."""
-        from PySide6.QtWidgets import QLineEdit
-
         for name in ("SearchView", "TableView"):
             view = self.show_view(name)
-            if view is None:
-                continue
-            for method in ("focus_search", "focus_filter"):
-                if hasattr(view, method):
-                    getattr(view, method)()
-                    return
-            edit = view.findChild(QLineEdit)
-            if edit is not None:
-                edit.setFocus(Qt.ShortcutFocusReason)
-                edit.selectAll()
+            if view is not None and view.focus_input():
                 return
 
     # ======================================================================================

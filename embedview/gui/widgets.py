@@ -19,6 +19,7 @@ This module imports pyqtgraph, so import it only from views (after the window is
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -464,3 +465,25 @@ class ItemList(QListWidget):
         index = item.data(Qt.UserRole)
         if index is not None:
             self.item_chosen.emit(int(index))
+
+
+#: encoders shown side by side in Collapse and Compare (the active one first)
+MAX_SETS = 3
+
+
+def short_name(name: str, width: int = 28) -> str:
+    """An encoder name short enough for a column header or a plot title.
+
+    A local path inside the name (``sbert:/models/my-model``, ``clip:ARCH@/ckpt/file.pt``) is cut
+    to its last part; what is still longer than ``width`` loses its middle.
+    """
+    kind, sep, rest = name.partition(":")
+    if sep:
+        head, at, path = rest.rpartition("@") if "@" in rest else ("", "", rest)
+        if path.startswith(("/", "~", ".", "\\")) or (len(path) > 2 and path[1] == ":" and path[2] in "/\\"):
+            rest = head + at + os.path.basename(path.rstrip("/\\"))
+        name = kind + sep + rest
+    if len(name) > width:
+        keep = width - 1
+        name = name[: (keep + 1) // 2] + "\u2026" + name[len(name) - keep // 2:]
+    return name

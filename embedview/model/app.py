@@ -14,7 +14,8 @@ reach the model through the runtime's dispatcher, never from a worker thread.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from psygnal import Signal
@@ -44,20 +45,20 @@ class AppModel:
     message = Signal(str, int)
 
     def __init__(self) -> None:
-        self.dataset: Optional[Dataset] = None
-        self.paths: List[str] = []  # what the user opened
+        self.dataset: Dataset | None = None
+        self.paths: list[str] = []  # what the user opened
         #: how ``paths`` were read: {"text_column": ..., "label_column": ...}
-        self.load_options: Dict[str, Optional[str]] = {}
-        self.sets: Dict[str, EmbeddingSet] = {}
+        self.load_options: dict[str, str | None] = {}
+        self.sets: dict[str, EmbeddingSet] = {}
         self.active: str = ""
-        self.analyses_by_set: Dict[str, EncoderAnalyses] = {}
-        self.problems: List[LoadProblem] = []
+        self.analyses_by_set: dict[str, EncoderAnalyses] = {}
+        self.problems: list[LoadProblem] = []
         self.selection = Selection()
         self.views = ViewStates()
 
     # -- data ---------------------------------------------------------------------------------
-    def set_dataset(self, dataset: Optional[Dataset], paths: Optional[Sequence[str]] = None,
-                    load_options: Optional[Dict[str, Optional[str]]] = None) -> None:
+    def set_dataset(self, dataset: Dataset | None, paths: Sequence[str] | None = None,
+                    load_options: dict[str, str | None] | None = None) -> None:
         """Show ``dataset``: every set, analysis and the selection are cleared; view choices that
         only made sense for the old data go back to their defaults."""
         self.dataset = dataset
@@ -108,9 +109,15 @@ class AppModel:
             self.problems_changed.emit()
 
     @property
-    def emb(self) -> Optional[EmbeddingSet]:
+    def emb(self) -> EmbeddingSet | None:
         """The active embedding set, or None."""
         return self.sets.get(self.active)
+
+    def ordered_sets(self, limit: int | None = None) -> dict[str, EmbeddingSet]:
+        """The embedding sets, the active one first, at most ``limit`` (what side-by-side views show)."""
+        names = [self.active] if self.active in self.sets else []
+        names += [n for n in self.sets if n not in names]
+        return {n: self.sets[n] for n in names[:limit]}
 
     @property
     def n_items(self) -> int:
@@ -126,27 +133,27 @@ class AppModel:
         return os.path.basename(self.paths[0].rstrip("/\\")) if self.paths else "data"
 
     # -- analyses -----------------------------------------------------------------------------
-    def analyses(self, name: Optional[str] = None) -> EncoderAnalyses:
+    def analyses(self, name: str | None = None) -> EncoderAnalyses:
         """The analyses of set ``name`` (default: the active one), created empty on first use."""
         return self.analyses_by_set.setdefault(name or self.active, EncoderAnalyses())
 
-    def set_projection(self, method: str, embedding: np.ndarray, model: Any = None, name: Optional[str] = None) -> None:
+    def set_projection(self, method: str, embedding: np.ndarray, model: Any = None, name: str | None = None) -> None:
         name = name or self.active
         self.analyses(name).projections[str(method)] = Projection2D(np.asarray(embedding, dtype=np.float32), model)
         self.projection_changed.emit(name)
 
-    def projection(self, method: str, name: Optional[str] = None) -> Optional[Projection2D]:
+    def projection(self, method: str, name: str | None = None) -> Projection2D | None:
         found = self.analyses_by_set.get(name or self.active)
         return None if found is None else found.projections.get(str(method))
 
-    def set_analysis(self, kind: AnalysisKind, result: Any, name: Optional[str] = None) -> None:
+    def set_analysis(self, kind: AnalysisKind, result: Any, name: str | None = None) -> None:
         """File ``result`` as the ``kind`` of set ``name`` (default: the active one)."""
         kind = AnalysisKind(kind)
         name = name or self.active
         self.analyses(name).set(kind, result)
         self.analysis_changed.emit(kind, name)
 
-    def get_analysis(self, kind: AnalysisKind, name: Optional[str] = None) -> Any:
+    def get_analysis(self, kind: AnalysisKind, name: str | None = None) -> Any:
         found = self.analyses_by_set.get(name or self.active) or EncoderAnalyses()  # not computed: the empty value
         return found.get(AnalysisKind(kind))
 

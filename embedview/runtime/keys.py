@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Union
 
 
 class JobKind(str, Enum):
@@ -58,7 +57,7 @@ class JobKind(str, Enum):
     SESSION_IDS = "session.ids"
     SESSION_DUPLICATES = "session.duplicates"  # part: encoder name
 
-    def key(self, part: str = "") -> "JobKey":
+    def key(self, part: str = "") -> JobKey:
         return JobKey(self, part)
 
     def __str__(self) -> str:
@@ -74,7 +73,7 @@ class JobKey:
         return f"{self.kind.value}:{self.part}" if self.part else self.kind.value
 
 
-KeyLike = Union[JobKey, JobKind]
+KeyLike = JobKey | JobKind
 
 
 def as_key(key: KeyLike) -> JobKey:
@@ -83,6 +82,4 @@ def as_key(key: KeyLike) -> JobKey:
         return key
     if isinstance(key, JobKind):
         return JobKey(key)
-    if isinstance(key, str):  # MIGRATION: removed once every view submits typed keys
-        return key  # type: ignore[return-value]
     raise TypeError(f"job keys are JobKind / JobKey, not {type(key).__name__} ({key!r})")

@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
+from embedview.actions import analysis
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.progress import TaskState
-from embedview.actions import analysis
 from embedview.gui.workers import JobRunner
 from embedview.model import AnalysisKind, AppModel
 

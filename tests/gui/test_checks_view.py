@@ -41,13 +41,13 @@ def _wait_done(qtbot, view, timeout=120_000):
 
 def _runs(env):
     """The active set's check runs, as the model holds them: {name: CheckRun}."""
-    return env.state.get_analysis(AnalysisKind.CHECKS) or {}
+    return env.model.get_analysis(AnalysisKind.CHECKS) or {}
 
 
 def test_run_all_equals_the_core_on_digits(env, qtbot, tmp_path):
     emb = digits_set(500)
     view = _view(env, emb)
-    checks = env.state.views.checks
+    checks = env.model.views.checks
     # non-default parameters, so the state really reaches the core
     checks.set_param("knn", "k", 7)
     checks.set_param("knn", "vote", "weighted")
@@ -122,8 +122,8 @@ def test_euclidean_metric_and_explicit_cluster_count(env, qtbot):
     emb = digits_set(300)
     view = _view(env, emb)
     view.metric_box.setCurrentIndex(view.metric_box.findData("euclidean"))  # the widget writes the state
-    assert env.state.views.checks.metric == "euclidean"
-    env.state.views.checks.set_param("clustering", "n_clusters", 4)
+    assert env.model.views.checks.metric == "euclidean"
+    env.model.views.checks.set_param("clustering", "n_clusters", 4)
     view.run("knn")
     view.run("clustering")
     _wait_done(qtbot, view)
@@ -138,7 +138,7 @@ def test_euclidean_metric_and_explicit_cluster_count(env, qtbot):
 def test_a_bad_parameter_says_what_is_wrong(env, qtbot):
     view = _view(env, digits_set(200))
     view.editor("retrieval", "ks").widget.setText("1, five")
-    assert env.state.views.checks.param("retrieval", "ks") == "1, five"
+    assert env.model.views.checks.param("retrieval", "ks") == "1, five"
     view.run("retrieval")
     _wait_done(qtbot, view)
     assert "K must be whole numbers" in view.status_text("retrieval") and view.status_level("retrieval") == "error"
@@ -148,7 +148,7 @@ def test_a_bad_parameter_says_what_is_wrong(env, qtbot):
 def test_cancel_a_running_check(env, qtbot):
     emb = digits_set()
     view = _view(env, emb)
-    env.state.views.checks.set_param("linear_probe", "folds", 10)
+    env.model.views.checks.set_param("linear_probe", "folds", 10)
     view.run("linear_probe")
     view.run("knn")  # queued behind it
     assert view.runner.is_running(JobKind.CHECK.key("linear_probe")) and view.status_text("knn") == "queued"
@@ -181,9 +181,9 @@ def test_clear_messages_without_labels_and_for_small_classes(env, qtbot):
         assert not view.form_rows[name].run.isEnabled()
     assert view.form_rows["outliers"].run.isEnabled()
     # k-means with a chosen number of clusters needs no labels: the form follows the state
-    env.state.views.checks.set_param("clustering", "n_clusters", 3)
+    env.model.views.checks.set_param("clustering", "n_clusters", 3)
     assert view.form_rows["clustering"].run.isEnabled() and view.status_text("clustering") == ""
-    env.state.views.checks.set_param("clustering", "n_clusters", 0)
+    env.model.views.checks.set_param("clustering", "n_clusters", 0)
     assert not view.form_rows["clustering"].run.isEnabled()
     view.run_all()
     _wait_done(qtbot, view)
@@ -218,9 +218,9 @@ def test_results_stay_with_their_encoder(env, qtbot):
     _wait_done(qtbot, view)
     assert view.table.rowCount() == 1
     other = EmbeddingSet(first.dataset, first.vectors[:, ::-1].copy(), encoder="reversed")
-    env.state.add_embeddings(other)
-    assert env.state.active == "reversed" and _runs(env) == {} and view.table.rowCount() == 0
-    env.state.set_active("precomputed")
+    env.model.add_embeddings(other)
+    assert env.model.active == "reversed" and _runs(env) == {} and view.table.rowCount() == 0
+    env.model.set_active("precomputed")
     assert set(_runs(env)) == {"knn"} and view.table.rowCount() == 1
     assert view.status_text("knn").startswith("done")
 
@@ -229,17 +229,17 @@ def test_a_stale_result_is_dropped(env, qtbot):
     """A check whose set was replaced while it ran files nothing (the runner's is_stale)."""
     emb = digits_set(300)
     view = _view(env, emb)
-    env.state.views.checks.set_param("linear_probe", "folds", 10)
+    env.model.views.checks.set_param("linear_probe", "folds", 10)
     view.run("linear_probe")
     replacement = digits_set(300)
-    env.state.sets["precomputed"] = replacement  # replaced behind the view's back: no reset, no cancel
+    env.model.sets["precomputed"] = replacement  # replaced behind the view's back: no reset, no cancel
     _wait_done(qtbot, view)
-    assert env.state.get_analysis(AnalysisKind.CHECKS) in (None, {})
+    assert env.model.get_analysis(AnalysisKind.CHECKS) in (None, {})
 
 
 def test_the_choices_are_saved_with_the_state(env, qtbot):
     view = _view(env, digits_set(100))
-    checks = env.state.views.checks
+    checks = env.model.views.checks
     view.editor("knn", "k").widget.setValue(12)
     view.editor("linear_probe", "C").widget.setValue(2.5)
     saved = checks.to_dict()
@@ -266,8 +266,8 @@ def test_invariance_probe_with_the_real_text_encoder(env, qtbot):
     augs = view.editor("invariance", "augmentations")
     assert set(augs.actions) == {"casing", "typos", "word_dropout"}
     augs.actions["word_dropout"].setChecked(False)  # the menu writes the state
-    assert env.state.views.checks.param("invariance", "augmentations") == ["casing", "typos"]
-    env.state.views.checks.set_param("invariance", "n_items", 10)
+    assert env.model.views.checks.param("invariance", "augmentations") == ["casing", "typos"]
+    env.model.views.checks.set_param("invariance", "n_items", 10)
     view.run("invariance")
     _wait_done(qtbot, view, timeout=240_000)
     assert "invariance" in _runs(env), view.status_text("invariance")

@@ -77,7 +77,7 @@ def test_whitening_and_centring_equal_the_core_on_transformed_data(env, tmp_path
     _wait_result(env, view)
     raw_rank = view.results["precomputed"].effective_rank_
 
-    choices = env.state.views.collapse
+    choices = env.model.views.collapse
     view.whiten_box.click()  # the user ticks the box: the choice is the model's
     assert choices.whiten is True and view.whitened
     white = CollapseDiagnostics().fit(whiten(emb.vectors))
@@ -113,7 +113,7 @@ def test_spread_choice_redraws_and_new_data_clears_the_mitigations(env, tmp_path
     emb = digits_set(300)
     env.load(emb)
     _wait_result(env, view)
-    choices = env.state.views.collapse
+    choices = env.model.views.collapse
     drawn = view.spread_plot.listDataItems()[0].getOriginalDataset()[1]
     np.testing.assert_allclose(drawn, collapse_curves(view.results["precomputed"]).spread)
     view.spread_box.setCurrentIndex(view.spread_box.findData("var"))
@@ -145,7 +145,7 @@ def test_two_encoders_side_by_side_and_export(env, tmp_path):
     rng = np.random.default_rng(1)
     squashed = EmbeddingSet(emb.dataset, (emb.vectors @ rng.normal(size=(64, 3)) @ rng.normal(size=(3, 256))
                                           ).astype(np.float32), "squashed")
-    env.state.add_embeddings(squashed, activate=False)
+    env.model.add_embeddings(squashed, activate=False)
     env.qtbot.waitUntil(lambda: len(view.results) == 2, timeout=20_000)
     env.wait_idle()
     assert list(view.results) == ["precomputed", "squashed"]  # active first

@@ -42,7 +42,7 @@ def test_hint_until_a_second_encoder_then_numbers_equal_the_core(env):
     assert view.stack.currentWidget() is view.hint_page  # one encoder: nothing to compare
     assert list(view.shown_sets()) == ["precomputed"]
 
-    env.state.add_embeddings(projected, activate=False)
+    env.model.add_embeddings(projected, activate=False)
     assert view.stack.currentWidget() is view.content
     _wait_compared(env, view)
     comp = view.comparison
@@ -77,7 +77,7 @@ def test_hint_until_a_second_encoder_then_numbers_equal_the_core(env):
     got = np.lexsort((drawn_xy[:, 1], drawn_xy[:, 0]))
     np.testing.assert_array_equal(drawn_codes[got], expected[order])
     assert panel.method == "pca" and len(panel.xy) == N  # the non-active set's own PCA, computed here
-    assert env.state.projection("pca", "random-12") is not None
+    assert env.model.projection("pca", "random-12") is not None
 
     # "which items disagree most" selects them
     top = view.select_most_disagreeing()
@@ -92,7 +92,7 @@ def test_maps_are_linked_to_the_shared_selection(env, tmp_path):
     env.show()
     pixels, projected = _two_sets(300)
     env.load(pixels, pca_2d(pixels))
-    env.state.add_embeddings(projected, activate=False)
+    env.model.add_embeddings(projected, activate=False)
     _wait_compared(env, view)
     a, b = view.panels["precomputed"], view.panels["random-12"]
     env.qtbot.waitUntil(lambda: a.tree is not None and b.tree is not None, timeout=10_000)
@@ -118,7 +118,7 @@ def test_maps_are_linked_to_the_shared_selection(env, tmp_path):
         np.testing.assert_allclose(panel.sel_item.xy, panel.xy[[1, 2, 3]])
 
     # colour by label instead (the box writes the model), and export the maps
-    state = env.state.views.compare
+    state = env.model.views.compare
     view.color_box.setCurrentIndex(view.color_box.findData("label"))
     assert state.color_by == "label"
     env.wait_idle()
@@ -143,8 +143,8 @@ def test_three_encoders_and_mismatched_items(env):
     pixels, projected = _two_sets(200)
     third = EmbeddingSet(pixels.dataset, np.sqrt(np.abs(pixels.vectors)).astype(np.float32), "sqrt")
     env.load(pixels, pca_2d(pixels))
-    env.state.add_embeddings(projected, activate=False)
-    env.state.add_embeddings(third, activate=False)
+    env.model.add_embeddings(projected, activate=False)
+    env.model.add_embeddings(third, activate=False)
     _wait_compared(env, view)
     assert view.comparison.names_ == ["precomputed", "random-12", "sqrt"]
     assert view.cka_table.rowCount() == 3 and len(view.panels) == 3
@@ -166,10 +166,10 @@ def test_chosen_encoders_are_compared_in_their_order(env):
     pixels, projected = _two_sets(100)
     third = EmbeddingSet(pixels.dataset, np.sqrt(np.abs(pixels.vectors)).astype(np.float32), "sqrt")
     env.load(pixels)
-    env.state.add_embeddings(projected, activate=False)
-    env.state.add_embeddings(third, activate=False)
+    env.model.add_embeddings(projected, activate=False)
+    env.model.add_embeddings(third, activate=False)
     assert list(view.shown_sets()) == ["precomputed", "random-12", "sqrt"]
-    env.state.views.compare.encoders = ("sqrt", "precomputed", "gone")
+    env.model.views.compare.encoders = ("sqrt", "precomputed", "gone")
     assert list(view.shown_sets()) == ["sqrt", "precomputed"]
-    env.state.views.compare.encoders = ("sqrt",)  # fewer than two: every set
+    env.model.views.compare.encoders = ("sqrt",)  # fewer than two: every set
     assert list(view.shown_sets()) == ["precomputed", "random-12", "sqrt"]

@@ -58,7 +58,7 @@ def _open(env, qtbot, emb, finder=None):
     env.show()
     env.load(emb)
     finder = finder or DuplicateFinder().fit(emb)
-    env.state.set_analysis(DUPLICATES, finder)
+    env.model.set_analysis(DUPLICATES, finder)
     qtbot.waitUntil(lambda: view.finder is not None and len(view.groups) > 0, timeout=10000)
     return view, finder
 
@@ -79,15 +79,15 @@ def test_placeholder_then_find_now_with_progress(env, qtbot):
     assert "Finding" in view.wait_label.text() and view.wait_bar.isVisible()
     qtbot.waitUntil(lambda: view.stack.currentWidget() is view.content and len(view.groups) == 6, timeout=30000)
     assert fractions and max(fractions) == pytest.approx(1.0)
-    finder = env.state.get_analysis(DUPLICATES)
+    finder = env.model.get_analysis(DUPLICATES)
     assert isinstance(finder, DuplicateFinder) and len(finder.groups_) == 6
-    assert env.state.views.duplicates.threshold is None  # nobody chose: the suggestion
+    assert env.model.views.duplicates.threshold is None  # nobody chose: the suggestion
 
 
 def test_moving_the_threshold_updates_counts_live_from_the_stored_graph(env, qtbot, monkeypatch):
     emb, copies = planted_set()
     view, finder = _open(env, qtbot, emb)
-    model, choice = env.state, env.state.views.duplicates
+    model, choice = env.model, env.model.views.duplicates
     # starts at the suggested threshold (None: nobody chose), listing exactly the planted groups
     assert choice.threshold is None and view.threshold == pytest.approx(finder.suggested_threshold_)
     planted = sorted(sorted([s] + c) for s, c in copies.items())
@@ -145,7 +145,7 @@ def test_the_model_threshold_drives_every_control_and_the_groups(env, qtbot):
     groups follow; back to None shows the suggestion again."""
     emb, _ = planted_set()
     view, finder = _open(env, qtbot, emb)
-    model, choice = env.state, env.state.views.duplicates
+    model, choice = env.model, env.model.views.duplicates
     choice.threshold = 0.985
     assert view.spin.value() == pytest.approx(0.985, abs=1e-4) and view.line.value() == pytest.approx(0.985)
     assert view.slider.value() == view._to_slider(0.985)
@@ -216,7 +216,7 @@ def test_keep_drop_decisions_and_csv_json_export(env, qtbot, tmp_path):
     emb, copies = planted_set()
     view, finder = _open(env, qtbot, emb)
     # the keep rule pre-marks one item per group
-    model = env.state
+    model = env.model
     for g, members in enumerate(view.groups):
         kept = view.kept_of_group(g)
         assert kept == int(model.get_analysis(DUPLICATES).keep_[g]) and kept in members.tolist()
@@ -281,7 +281,7 @@ def test_keep_drop_decisions_and_csv_json_export(env, qtbot, tmp_path):
 def test_threshold_is_remembered_per_encoder(env, qtbot):
     emb, _ = planted_set()
     view, finder = _open(env, qtbot, emb)
-    model, choice = env.state, env.state.views.duplicates
+    model, choice = env.model, env.model.views.duplicates
     view.set_threshold(0.97)
     qtbot.waitUntil(lambda: model.get_analysis(DUPLICATES).threshold_ == pytest.approx(0.97), timeout=10000)
     env.wait_idle()
@@ -289,7 +289,7 @@ def test_threshold_is_remembered_per_encoder(env, qtbot):
     env.load(emb)
     assert choice.threshold is None
     # ... and a fresh finder starts at the remembered threshold
-    env.state.set_analysis(DUPLICATES, DuplicateFinder().fit(emb))
+    env.model.set_analysis(DUPLICATES, DuplicateFinder().fit(emb))
     qtbot.waitUntil(lambda: view.finder is not None and view.finder.threshold_ == pytest.approx(0.97), timeout=10000)
     assert choice.threshold == pytest.approx(0.97) and view.n_groups == finder.groups_at(0.97)[0]
     view.reset_threshold()
@@ -299,7 +299,7 @@ def test_threshold_is_remembered_per_encoder(env, qtbot):
     env.wait_idle()
     # back at the suggestion: nothing is remembered any more
     env.load(emb)
-    env.state.set_analysis(DUPLICATES, DuplicateFinder().fit(emb))
+    env.model.set_analysis(DUPLICATES, DuplicateFinder().fit(emb))
     qtbot.waitUntil(lambda: len(view.groups) == 6, timeout=10000)
     assert choice.threshold is None
     env.wait_idle()
@@ -314,9 +314,9 @@ def test_demo_photos_in_the_window_find_the_planted_copies(window, qtbot, tmp_pa
     photos = build_demo(tmp_path / "demo", n_per_class=2)["images"] / "photos"
     view = window.views["DuplicatesView"]
     window.open_paths([str(photos)])
-    qtbot.waitUntil(lambda: window.state.emb is not None, timeout=240_000)
+    qtbot.waitUntil(lambda: window.model.emb is not None, timeout=240_000)
     qtbot.waitUntil(lambda: view.finder is not None and len(view.groups) > 0, timeout=120_000)
-    ids = window.state.dataset.ids
+    ids = window.model.dataset.ids
     assert sorted(sorted(ids[i] for i in g) for g in view.groups) == sorted(
         sorted([f"{name}.jpg", f"{name}_copy.jpg"]) for name in NEAR_DUPLICATES)
     for name in NEAR_DUPLICATES:

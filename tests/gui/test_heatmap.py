@@ -137,7 +137,7 @@ def test_colour_scale_is_the_models_choice(env, qtbot):
     env.show()
     env.load(emb)
     qtbot.waitUntil(lambda: len(heat.displayed_indices) == 200, timeout=10000)
-    choices = env.state.views.heatmap
+    choices = env.model.views.heatmap
     assert choices.scale == "data" and heat.scale_box.currentData() == "data"
     assert heat.bar.levels() == pytest.approx(color_levels(heat.matrix, "data"))
     lo, hi = heat.bar.levels()
@@ -160,7 +160,7 @@ def test_a_reencoded_active_set_is_shown_again(env, qtbot):
     qtbot.waitUntil(lambda: len(heat.displayed_indices) == 300, timeout=10000)
     # the active set is re-encoded (another object, other vectors): the matrix is of the new vectors
     other = EmbeddingSet(emb.dataset, emb.vectors[:, ::-1].copy(), emb.encoder)
-    env.state.add_embeddings(other)
+    env.model.add_embeddings(other)
     env.wait_idle()
     U = other.unit[heat.displayed_indices]
     np.testing.assert_allclose(heat.matrix, U @ U.T, atol=1e-5)

@@ -152,7 +152,7 @@ def test_colour_by_outlier_score_label_and_column(env, qtbot):
     env.show()
     env.load(emb, pca_2d(emb))
     qtbot.waitUntil(lambda: view.coloring is not None and view.mode == "points", timeout=10000)
-    state = env.state.views.map
+    state = env.model.views.map
     assert state.color_by == "label" and view.coloring.title == "label"
     assert view.coloring.names == [str(d) for d in range(10)]  # ten digits, in order
     assert len(view.legend.rows) == 10 and view.legend.isVisible()
@@ -161,7 +161,7 @@ def test_colour_by_outlier_score_label_and_column(env, qtbot):
     state.color_by = "outliers"
     assert view.color_box.findData("outliers") == -1 and view.color_box.currentData() == "label"
     scores = OutlierScores(k=5).fit(emb)
-    env.state.set_analysis(AnalysisKind.OUTLIERS, scores)
+    env.model.set_analysis(AnalysisKind.OUTLIERS, scores)
     assert view.color_box.currentData() == "outliers"  # the box follows the state
     qtbot.waitUntil(lambda: view.coloring is not None and view.coloring.continuous, timeout=10000)
     assert view.coloring.vrange == pytest.approx((scores.scores_.min(), scores.scores_.max()), rel=1e-5)
@@ -178,8 +178,8 @@ def test_colour_by_outlier_score_label_and_column(env, qtbot):
     state.color_by = "outliers"
     qtbot.waitUntil(lambda: view.coloring.title == "outlier score", timeout=10000)
     other = EmbeddingSet(emb.dataset, emb.vectors[:, ::-1].copy(), "reversed")
-    env.state.add_embeddings(other)
-    env.state.set_projection("pca", pca_2d(other))
+    env.model.add_embeddings(other)
+    env.model.set_projection("pca", pca_2d(other))
     qtbot.waitUntil(lambda: view.coloring.title == "label", timeout=10000)
     assert state.color_by == "outliers" and view.color_box.currentData() == "label"
 
@@ -192,10 +192,10 @@ def test_umap_choice_falls_back_to_pca_until_it_exists(env, qtbot):
     view = env.add(MapView)
     env.show()
     env.load(emb, xy)
-    state = env.state.views.map
+    state = env.model.views.map
     assert state.method == "umap" and view.method_box.currentData() == "umap" and view.method == "pca"
     umap_like = xy[:, ::-1].copy()
-    env.state.set_projection("umap", umap_like)
+    env.model.set_projection("umap", umap_like)
     assert view.method == "umap" and np.array_equal(view.xy, umap_like)
 
     # the method box and the state follow each other

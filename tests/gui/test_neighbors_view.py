@@ -23,7 +23,7 @@ def test_neighbours_match_exact_search_for_each_metric(env, qtbot, metric):
     env.load(emb)
     view.metric_box.setCurrentIndex(view.metric_box.findData(metric))
     view.k_box.setValue(7)
-    assert env.state.views.neighbors.metric == metric and env.state.views.neighbors.k == 7
+    assert env.model.views.neighbors.metric == metric and env.model.views.neighbors.k == 7
     env.selection.set_current(42, "test")
     qtbot.waitUntil(lambda: view.query_index == 42 and len(view.displayed_indices) == 7, timeout=10000)
     want_idx, want_scores = topk(emb.vectors, 7, queries=np.array([42]), metric=metric)
@@ -68,7 +68,7 @@ def test_show_query_results_and_reset(env, qtbot):
     assert view.list.count() == 3 and "cos 0.900" in view.list.item(0).text()
     view.show_query_results("zero", [1], None)  # plain text match: no score
     assert "cos" not in view.list.item(0).text()
-    env.state.set_dataset(None)
+    env.model.set_dataset(None)
     assert view.list.count() == 0 and view.query_text == ""
 
 
@@ -82,7 +82,7 @@ def test_search_hits_arrive_through_the_model(env, qtbot):
     view = env.add(NeighborsView)
     env.show()
     env.load(emb)
-    choices = env.state.views.search
+    choices = env.model.views.search
     choices.results = SearchHits("round zero", np.array([5, 3, 9]), np.array([0.9, 0.8, 0.7], dtype=np.float32),
                                  dataset=emb.dataset)
     assert view.query_text == "round zero" and view.displayed_indices.tolist() == [5, 3, 9]
@@ -106,7 +106,7 @@ def test_k_and_metric_set_in_the_model_recompute(env, qtbot):
     env.load(emb)
     env.selection.set_current(12, "test")
     qtbot.waitUntil(lambda: len(view.displayed_indices) == 10, timeout=10000)
-    choices = env.state.views.neighbors
+    choices = env.model.views.neighbors
     choices.k = 4
     choices.metric = "euclidean"
     assert view.k_box.value() == 4 and view.metric_box.currentData() == "euclidean"

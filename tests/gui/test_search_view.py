@@ -53,11 +53,11 @@ def test_text_search_with_the_default_sentence_encoder(env, qtbot):
     neigh = env.add(NeighborsView)
     env.show()
     env.load(emb)
-    choices = env.state.views.search
+    choices = env.model.views.search
     assert search.words.isEnabled() and not choices.words
     got, shown = [], []
     choices.events.results.connect(lambda hits: got.append(hits))
-    env.state.show_view_requested.connect(shown.append)
+    env.model.show_view_requested.connect(shown.append)
     for query, expected in (("a kitten napping on the couch", 0), ("rocket travelling to the red planet", 5),
                             ("baking a loaf in the oven", 2)):
         search.search(query)
@@ -100,7 +100,7 @@ def test_image_encoder_without_text_tower_says_so_and_matches_words(env, qtbot, 
     assert not ok and "default-image has no text tower" in why and "CLIP" in why
     assert why in search.status.text()  # the user is told
     # word matching is forced: the model says so, the box shows it ticked and locked
-    assert env.state.views.search.words is True
+    assert env.model.views.search.words is True
     assert search.words.isChecked() and not search.words.isEnabled()
     search.search("CAT")
     qtbot.waitUntil(lambda: search.results is not None and search.results.query == "CAT", timeout=10000)
@@ -122,14 +122,14 @@ def test_precomputed_vectors_fall_back_to_word_matching(env, qtbot):
     search = env.add(SearchView)
     env.show()
     env.load(digits_set(50))
-    assert query_support(env.state.emb)[1] in search.status.text()
-    assert "Precomputed vectors have no encoder" in query_support(env.state.emb)[1]
-    assert env.state.views.search.words is True
+    assert query_support(env.model.emb)[1] in search.status.text()
+    assert "Precomputed vectors have no encoder" in query_support(env.model.emb)[1]
+    assert env.model.views.search.words is True
     assert "Find words" in search.edit.placeholderText()
     search.k_box.setValue(5)
-    assert env.state.views.search.k == 5
+    assert env.model.views.search.k == 5
     search.edit.setText("digit-4")  # typed: the model has the query; Return runs it
-    assert env.state.views.search.query == "digit-4"
+    assert env.model.views.search.query == "digit-4"
     search.edit.returnPressed.emit()
     qtbot.waitUntil(lambda: search.results is not None, timeout=10000)
     hits = search.results

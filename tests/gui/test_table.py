@@ -35,7 +35,7 @@ def env(qtbot):
     e = ViewEnv(qtbot, 900, 400)
     view = e.add(TableView)
     e.show()
-    yield e.state, e.selection, e.runner, view
+    yield e.model, e.selection, e.runner, view
     e.close()
 
 

@@ -6,19 +6,17 @@ stops every job and fails if a worker or thumbnail thread survives.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.gui.state import AppState
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.workers import JobRunner
+from embedview.model import AppModel
 
 
-def digits_set(n: Optional[int] = None, labelled: bool = True) -> EmbeddingSet:
+def digits_set(n: int | None = None, labelled: bool = True) -> EmbeddingSet:
     """scikit-learn's handwritten digits (8x8 pixels as 64-d vectors) as a precomputed set."""
     from sklearn.datasets import load_digits
 
@@ -48,8 +46,8 @@ class ViewEnv:
 
     def __init__(self, qtbot, width: int = 1000, height: int = 700) -> None:
         self.qtbot = qtbot
-        self.state = AppState()
-        self.selection = self.state.selection
+        self.model = AppModel()
+        self.selection = self.model.selection
         self.runner = JobRunner()
         self.host = QWidget()
         self.host.resize(width, height)
@@ -58,7 +56,7 @@ class ViewEnv:
         self.views = []
 
     def add(self, cls):
-        view = cls(self.state, self.runner)
+        view = cls(self.model, self.runner)
         self.layout.addWidget(view, 1)
         self.views.append(view)
         return view
@@ -67,12 +65,12 @@ class ViewEnv:
         self.host.show()
         self.qtbot.waitExposed(self.host)
 
-    def load(self, emb: EmbeddingSet, projection: Optional[np.ndarray] = None) -> None:
+    def load(self, emb: EmbeddingSet, projection: np.ndarray | None = None) -> None:
         """Make ``emb`` the dataset and active set (and its PCA map when given), as the window does."""
-        self.state.set_dataset(emb.dataset)
-        self.state.add_embeddings(emb)
+        self.model.set_dataset(emb.dataset)
+        self.model.add_embeddings(emb)
         if projection is not None:
-            self.state.set_projection("pca", projection)
+            self.model.set_projection("pca", projection)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Process events until no job runs (results delivered)."""
@@ -85,7 +83,7 @@ class ViewEnv:
             getattr(view, "shutdown", lambda: None)()
         assert self.runner.shutdown(timeout=60), "background jobs did not stop"
         assert self.runner.alive_threads() == [], f"worker threads left running: {self.runner.alive_threads()}"
-        thumbs = shared_thumbnails(self.state)
+        thumbs = shared_thumbnails(self.model)
         assert thumbs.shutdown(timeout=10)
         assert thumbs.alive_threads() == []
 

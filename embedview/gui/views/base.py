@@ -7,7 +7,7 @@ choices in its state object (``model.views.<name>``), results in ``model.analyse
 reads another view's widgets.  ``title`` is the dock title, ``area`` where the dock goes ("left",
 "right", "bottom"), and ``name`` the ``source`` string the view puts on selection changes (it
 ignores changes carrying its own name).  Optional: ``export_plot(path)`` (PNG / SVG) and
-``shutdown()``.
+``shutdown()``; ``focus_input()`` (Ctrl+F puts the cursor in the view's text field).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ class View(QWidget):
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
         self.model = model
-        self.state = model  # MIGRATION: the views' old name for the model; removed once unused
         self.selection = model.selection
         self.runner = runner
+
+    def focus_input(self) -> bool:
+        """Put the keyboard focus in the view's text field (Ctrl+F); False when it has none."""
+        return False

@@ -25,7 +25,6 @@ mitigation, so switching a toggle back is instant.
 from __future__ import annotations
 
 import html
-import os
 
 import numpy as np
 import pyqtgraph as pg
@@ -50,40 +49,23 @@ from embedview.core.metric_table import metric_rows
 from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.views.base import View
-from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item, fill_metric_rows, metric_table
+from embedview.gui.widgets import (
+    MAX_SETS,
+    LegendBox,
+    categorical_colors,
+    export_plot_item,
+    fill_metric_rows,
+    metric_table,
+    short_name,
+)
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
 from embedview.runtime.keys import JobKind
 
-#: encoders shown side by side at most (the active one first)
-MAX_SETS = 3
 #: badge colours per verdict (white text on them)
 VERDICT_COLORS = {"healthy": "#2e7d32", "dimensional collapse": "#b26a00", "complete collapse": "#c62828"}
 
 
-def ordered_sets(model: AppModel, limit: int = MAX_SETS) -> dict[str, EmbeddingSet]:
-    """The model's embedding sets, the active one first, at most ``limit`` (what Collapse and Compare show)."""
-    names = [model.active] if model.active in model.sets else []
-    names += [n for n in model.sets if n not in names]
-    return {n: model.sets[n] for n in names[:limit]}
-
-
-def short_name(name: str, width: int = 28) -> str:
-    """An encoder name short enough for a column header or a plot title.
-
-    A local path inside the name (``sbert:/models/my-model``, ``clip:ARCH@/ckpt/file.pt``) is cut
-    to its last part; what is still longer than ``width`` loses its middle.
-    """
-    kind, sep, rest = name.partition(":")
-    if sep:
-        head, at, path = rest.rpartition("@") if "@" in rest else ("", "", rest)
-        if path.startswith(("/", "~", ".", "\\")) or (len(path) > 2 and path[1] == ":" and path[2] in "/\\"):
-            rest = head + at + os.path.basename(path.rstrip("/\\"))
-        name = kind + sep + rest
-    if len(name) > width:
-        keep = width - 1
-        name = name[: (keep + 1) // 2] + "\u2026" + name[len(name) - keep // 2:]
-    return name
 
 
 # -- the metric table ----------------------------------------------------------------------------------
@@ -236,7 +218,7 @@ class CollapseView(View):
 
     def shown_sets(self) -> dict[str, EmbeddingSet]:
         """The sets the view shows: the active one first, then the others, at most :data:`MAX_SETS`."""
-        return ordered_sets(self.model)
+        return self.model.ordered_sets(MAX_SETS)
 
     def refresh(self) -> None:
         """Show the diagnostics for the current sets and toggles (computing what is missing)."""

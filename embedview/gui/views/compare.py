@@ -61,8 +61,8 @@ from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.canvas import CanvasKeys, MapCanvas, small_point_style
 from embedview.gui.views.base import View
-from embedview.gui.views.collapse import MAX_SETS, ordered_sets, short_name
 from embedview.gui.widgets import (
+    MAX_SETS,
     colormap,
     export_plot_item,
     fill_metric_rows,
@@ -70,6 +70,7 @@ from embedview.gui.widgets import (
     item_html,
     item_title,
     metric_table,
+    short_name,
 )
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
@@ -465,7 +466,7 @@ class CompareView(View):
         chosen = [n for n in self.view_state.encoders if n in self.model.sets]
         if len(chosen) >= 2:
             return {n: self.model.sets[n] for n in chosen[:MAX_SETS]}
-        return ordered_sets(self.model, MAX_SETS)
+        return self.model.ordered_sets(MAX_SETS)
 
     def hover_text(self, i: int) -> str:
         """Rich text of a map's hover card for item ``i`` (with its disagreement once compared)."""

@@ -127,9 +127,10 @@ class SearchView(View):
         self._update_support()
 
     # -- public ----------------------------------------------------------------------------------------
-    def focus_search(self) -> None:
+    def focus_input(self) -> bool:
         self.edit.setFocus(Qt.ShortcutFocusReason)
         self.edit.selectAll()
+        return True
 
     @property
     def results(self) -> SearchHits | None:

@@ -449,6 +449,7 @@ class TableView(View):
         self.count_label.setText(" \u00b7 ".join(parts) if n else "")
 
     # -- view contract -------------------------------------------------------------------------------------
-    def focus_filter(self) -> None:
+    def focus_input(self) -> bool:
         self.filter_edit.setFocus(Qt.ShortcutFocusReason)
         self.filter_edit.selectAll()
+        return True
