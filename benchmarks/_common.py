@@ -12,9 +12,9 @@ import random
 import resource
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 class Timer:
     """``with Timer() as t: ...`` then ``t.seconds``."""
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         self.seconds = 0.0
         return self
@@ -60,7 +60,7 @@ def peak_rss_mb() -> float:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
-def rates(n: int, seconds: List[float]) -> str:
+def rates(n: int, seconds: list[float]) -> str:
     """Items per second of each run, e.g. ``"41.2, 39.8"``."""
     return ", ".join(f"{n / s:.1f}" for s in seconds)
 
@@ -85,7 +85,7 @@ class Stall:
         self.timer.timeout.connect(self._tick)
         self.worst = self.worst_cpu = 0.0
         self.last = self.last_cpu = 0.0
-        self.gaps: List[float] = []  # every gap, in seconds (for percentiles)
+        self.gaps: list[float] = []  # every gap, in seconds (for percentiles)
 
     def _tick(self) -> None:
         now, cpu = time.perf_counter(), time.thread_time()
@@ -144,7 +144,7 @@ _TAILS = ["before the storm arrived", "on a rainy Tuesday morning", "after month
           "", ""]
 
 
-def make_sentences(n: int, seed: int = 0) -> List[str]:
+def make_sentences(n: int, seed: int = 0) -> list[str]:
     """``n`` distinct English sentences of varied length (about 4 to 40 words)."""
     rng = random.Random(seed)
     out, seen = [], set()

@@ -20,7 +20,6 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from typing import List
 
 import numpy as np
 from _common import Timer, machine_line, make_sentences, peak_rss_mb, rates, ratio_line, step
@@ -28,7 +27,7 @@ from _common import Timer, machine_line, make_sentences, peak_rss_mb, rates, rat
 from embedview.core.dataset import Dataset
 
 
-def make_images(folder: Path, n: int, seed: int = 0) -> List[Path]:
+def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
     """``n`` JPEG / PNG files of 256-512 px: crops of scikit-image's photos and upscaled digits."""
     from PIL import Image
     from skimage import data

@@ -82,7 +82,8 @@ def row(label: str, path: Path, reference: str, size: int, dim: int, of: str = "
     kb = size / 1024
     print(f"  {label:<9} load_paths {ours['seconds']:6.2f} s   reference {ref['seconds']:6.2f} s   "
           f"ratio {ours['seconds'] / ref['seconds']:5.2f}   peak memory {ours['peak_kb'] / kb:4.2f}x {of}, "
-          f"held {ours['held_kb'] / kb:4.2f}x (reference: peak {ref['peak_kb'] / kb:4.2f}x, held {ref['held_kb'] / kb:4.2f}x)",
+          f"held {ours['held_kb'] / kb:4.2f}x "
+          f"(reference: peak {ref['peak_kb'] / kb:4.2f}x, held {ref['held_kb'] / kb:4.2f}x)",
           flush=True)
 
 

@@ -19,8 +19,8 @@ import argparse
 import os
 
 import numpy as np
-
 from _common import Timer, peak_rss_mb  # also puts the repository root on sys.path
+
 from embedview.core.neighbors import topk
 
 

@@ -23,7 +23,7 @@ from _common import ROOT, machine_line
 
 HEAVY = ("torch", "open_clip", "umap", "pyqtgraph", "sklearn")
 
-EMBEDVIEW = """
+EMBEDVIEW = f"""
 import json, sys, time
 t0 = time.perf_counter()
 from PySide6.QtCore import QTimer
@@ -31,12 +31,13 @@ from embedview.gui.app import create
 app, window = create()
 
 def shown():
-    print(json.dumps({"inner": time.perf_counter() - t0, "modules": [m for m in %r if m in sys.modules]}), flush=True)
+    loaded = [m for m in {HEAVY!r} if m in sys.modules]
+    print(json.dumps({{"inner": time.perf_counter() - t0, "modules": loaded}}), flush=True)
     QTimer.singleShot(0, app.quit)
 
 window.first_paint.connect(shown)
 app.exec()
-""" % (HEAVY,)
+"""
 
 BARE = """
 import json, sys, time
@@ -85,7 +86,8 @@ def main() -> int:
     args = parser.parse_args()
     print(machine_line())
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(tmp, "config"), EMBEDVIEW_CACHE_DIR=os.path.join(tmp, "cache"))
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(tmp, "config"),
+                   EMBEDVIEW_CACHE_DIR=os.path.join(tmp, "cache"))
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
         print(f"platform: {env['QT_QPA_PLATFORM']}, {args.runs} runs each, alternating")
         app_runs, bare_runs = [], []
@@ -97,7 +99,8 @@ def main() -> int:
     app_inner = statistics.median(r["inner"] for r in app_runs)
     bare_inner = statistics.median(r["inner"] for r in bare_runs)
     imported = sorted({m for r in app_runs for m in r["modules"]})
-    print(f"bare QMainWindow painted : {bare_wall:.2f} s from process start ({bare_inner:.2f} s after the script began)")
+    print(f"bare QMainWindow painted : {bare_wall:.2f} s from process start "
+          f"({bare_inner:.2f} s after the script began)")
     print(f"embedview window painted : {app_wall:.2f} s from process start ({app_inner:.2f} s after the script began)")
     print(f"ratio embedview / bare   : {app_wall / bare_wall:.2f}x; embedview's extra: {app_wall - bare_wall:.2f} s")
     print(f"heavy modules imported before the first paint: {', '.join(imported) if imported else 'none'}")

@@ -12,8 +12,9 @@ import os
 import platform
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any
 
 _MIB = 1 << 20
 
@@ -97,7 +98,7 @@ def _has_snapshot(repo: Path) -> bool:
     return snapshots.is_dir() and any(any(s.iterdir()) for s in snapshots.iterdir() if s.is_dir())
 
 
-def hf_cached_models() -> List[Path]:
+def hf_cached_models() -> list[Path]:
     """Model folders in the hub cache that hold at least one downloaded snapshot."""
     root = hf_cache_root()
     if not root.is_dir():
@@ -105,7 +106,7 @@ def hf_cached_models() -> List[Path]:
     return [repo for repo in root.glob("models--*") if _has_snapshot(repo)]
 
 
-def hf_cached_repo(repo_id: str) -> Optional[Path]:
+def hf_cached_repo(repo_id: str) -> Path | None:
     """The cache folder of hub model ``org/name`` when a snapshot of it was downloaded (looked
     up by its folder name, not by listing every cached model)."""
     repo = hf_cache_root() / ("models--" + repo_id.replace("/", "--"))

@@ -18,7 +18,8 @@ vectors an encoder produces for the same input would change.
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class Encoder:
             return self.encode_text(list(batch))
         raise NotImplementedError
 
-    def encode_text(self, texts: List[str]) -> np.ndarray:
+    def encode_text(self, texts: list[str]) -> np.ndarray:
         """Text -> vectors in this encoder's space (text encoders and CLIP's text tower)."""
         raise NotImplementedError(f"{self.name} has no text tower")
 

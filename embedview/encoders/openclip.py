@@ -19,8 +19,9 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def _normalised(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def available(arch: str = "", pretrained: str = "", **_: Any) -> Tuple[bool, str]:
+def available(arch: str = "", pretrained: str = "", **_: Any) -> tuple[bool, str]:
     """Whether the model loads offline, without importing torch or open_clip.
 
     A local checkpoint must exist; for a hub tag the Hugging Face cache is searched for a
@@ -89,7 +90,7 @@ class OpenClipEncoder(Encoder):
             image = image.convert("RGB")
         return self._preprocess(image)
 
-    def encode_preprocessed(self, batch: List[Any]) -> np.ndarray:
+    def encode_preprocessed(self, batch: list[Any]) -> np.ndarray:
         """Preprocessed image tensors -> float32 (len(batch), dim) image embeddings."""
         import torch
 
@@ -99,7 +100,7 @@ class OpenClipEncoder(Encoder):
         with torch.inference_mode():
             return np.ascontiguousarray(self.model.encode_image(x).float().cpu().numpy(), dtype=np.float32)
 
-    def encode_text(self, texts: List[str]) -> np.ndarray:
+    def encode_text(self, texts: list[str]) -> np.ndarray:
         """Strings -> float32 (len(texts), dim) text embeddings in the image space."""
         import torch
 
@@ -126,8 +127,8 @@ def _output_dim(model: Any) -> int:
     raise EncoderLoadError(f"{type(model).__name__}: cannot tell the embedding size of this open_clip model")
 
 
-def _config_sources(config: Any) -> List[Path]:
-    paths: List[str] = []
+def _config_sources(config: Any) -> list[Path]:
+    paths: list[str] = []
     if config:
         paths += [str(c) for c in (config if isinstance(config, (list, tuple)) else [config])]
     if os.environ.get(CONFIG_ENV):
@@ -159,7 +160,7 @@ def _register_configs(open_clip: Any, sources: Iterable[Path]) -> None:
         _registered.add(key)
 
 
-def load(arch: str = "", pretrained: str = "", device: Optional[str] = None, config: Any = None,
+def load(arch: str = "", pretrained: str = "", device: str | None = None, config: Any = None,
          **_: Any) -> OpenClipEncoder:
     """Load an open_clip model.
 

@@ -27,8 +27,9 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ DEFAULT_BATCH_SIZE = {"image": 16, "text": 64}
 #: how many loaded encoders :func:`get_encoder` keeps (weights are large)
 MAX_LOADED_ENCODERS = 3
 
-CacheArg = Union[EmbeddingCache, bool, None]
+CacheArg = EmbeddingCache | bool | None
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -58,8 +59,8 @@ def encode_dataset(
     encoder: Encoder,
     *,
     cache: CacheArg = None,
-    batch_size: Optional[int] = None,
-    num_workers: Optional[int] = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
     progress=None,
 ) -> EmbeddingSet:
     """Vectors for every usable item of ``dataset`` from ``encoder``, cached by content.
@@ -103,7 +104,7 @@ def encode_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     workers = max(1, int(num_workers or default_workers(encoder)))
-    store: Optional[EmbeddingCache] = EmbeddingCache() if cache is None else (cache or None)
+    store: EmbeddingCache | None = EmbeddingCache() if cache is None else (cache or None)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embedview-encode") as pool:
             run = _Run(dataset, encoder, store, batch_size, pool, task)
@@ -141,7 +142,7 @@ def default_workers(encoder: Encoder) -> int:
 class _Run:
     """State of one :func:`encode_dataset` call (keeps the steps small and readable)."""
 
-    def __init__(self, dataset: Dataset, encoder: Encoder, store: Optional[EmbeddingCache], batch_size: int,
+    def __init__(self, dataset: Dataset, encoder: Encoder, store: EmbeddingCache | None, batch_size: int,
                  pool: ThreadPoolExecutor, task: TaskState):
         self.dataset, self.encoder, self.store = dataset, encoder, store
         self.batch_size, self.pool, self.task = batch_size, pool, task
@@ -150,7 +151,7 @@ class _Run:
         self.dim = int(encoder.dim)
         self.out = np.zeros((n, self.dim), dtype=np.float32)
         self.valid = np.zeros(n, dtype=bool)
-        self.problems: List[LoadProblem] = []
+        self.problems: list[LoadProblem] = []
         self.n_cached = self.n_encoded = 0
         self.done = 0
         self.encode_start = 0.0
@@ -169,7 +170,7 @@ class _Run:
             self.n_cached = len(hit)
             self.done += len(hit)
         # each distinct missing content once: key -> every index holding it
-        groups: Dict[str, List[int]] = {}
+        groups: dict[str, list[int]] = {}
         for i in usable:
             if not self.valid[i]:
                 groups.setdefault(keys[i], []).append(i)
@@ -183,18 +184,18 @@ class _Run:
             self._encode_images(todo)
         self.task.report(n, n, f"{n} items: {self.n_cached} cached, {self.n_encoded} encoded")
 
-    def _keys(self) -> List[Optional[str]]:
+    def _keys(self) -> list[str | None]:
         ds = self.dataset
         if ds.modality == "text":
             if ds.texts is None:
                 raise ValueError(f"text dataset {ds.name!r} has no texts")
             return [hash_text(t if t is not None else "") for t in ds.texts]
-        keys: List[Optional[str]] = []
+        keys: list[str | None] = []
         n, chunk = len(ds), 256
         for s in range(0, n, chunk):  # in chunks, so a long hashing phase can be cancelled
             self.task.report(0, n, f"reading {s}/{n} files")
             sources = ds.sources[s:s + chunk]
-            for src, key in zip(sources, self.pool.map(_try_hash_file, sources)):
+            for src, key in zip(sources, self.pool.map(_try_hash_file, sources), strict=True):
                 if isinstance(key, OSError):
                     self.problems.append(LoadProblem(src, _reason(key)))
                     keys.append(None)
@@ -207,23 +208,24 @@ class _Run:
         elapsed = time.perf_counter() - self.encode_start if self.encode_start else 0.0
         return self.n_encoded / elapsed if elapsed > 0 else 0.0
 
-    def _finish_batch(self, items: Sequence[Tuple[str, List[int]]], vectors: np.ndarray) -> None:
+    def _finish_batch(self, items: Sequence[tuple[str, list[int]]], vectors: np.ndarray) -> None:
         """Place one encoded batch, commit it to the cache, then report (may raise Cancelled)."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(items), self.dim):
             raise RuntimeError(
-                f"encoder {self.encoder.name!r} returned shape {vectors.shape} for {len(items)} items; expected (n, {self.dim})"
+                f"encoder {self.encoder.name!r} returned shape {vectors.shape} for {len(items)} items; "
+                f"expected (n, {self.dim})"
             )
-        for (_, idx), vec in zip(items, vectors):
+        for (_, idx), vec in zip(items, vectors, strict=True):
             self.out[idx] = vec
             self.valid[idx] = True
             self.n_encoded += len(idx)
         if self.store is not None and len(items):
-            self.store.put_many(self.cache_id, ((key, vec) for (key, _), vec in zip(items, vectors)))
+            self.store.put_many(self.cache_id, ((key, vec) for (key, _), vec in zip(items, vectors, strict=True)))
         n = len(self.dataset)
         self.task.report(self.done, n, f"encoding {self.done}/{n} ({self.rate():.1f} items/s)")
 
-    def _encode_texts(self, todo: List[Tuple[str, List[int]]]) -> None:
+    def _encode_texts(self, todo: list[tuple[str, list[int]]]) -> None:
         texts = self.dataset.texts
         todo.sort(key=lambda item: len(texts[item[1][0]] or ""))  # similar lengths: little padding
         for s in range(0, len(todo), self.batch_size):
@@ -233,10 +235,10 @@ class _Run:
             self.done += sum(len(idx) for _, idx in batch)
             self._finish_batch(batch, vectors)
 
-    def _encode_images(self, todo: List[Tuple[str, List[int]]]) -> None:
+    def _encode_images(self, todo: list[tuple[str, list[int]]]) -> None:
         sources = self.dataset.sources
         batches = iter([todo[s:s + self.batch_size] for s in range(0, len(todo), self.batch_size)])
-        pending: Deque[Tuple[list, List[Future]]] = deque()
+        pending: deque[tuple[list, list[Future]]] = deque()
 
         def submit_next() -> None:
             batch = next(batches, None)
@@ -252,7 +254,7 @@ class _Run:
                 batch, futures = pending.popleft()
                 submit_next()
                 good, tensors = [], []
-                for (key, idx), fut in zip(batch, futures):
+                for (key, idx), fut in zip(batch, futures, strict=True):
                     try:
                         tensors.append(fut.result())
                         good.append((key, idx))
@@ -268,7 +270,7 @@ class _Run:
                     fut.cancel()
 
 
-def _try_hash_file(path: str) -> Union[str, OSError]:
+def _try_hash_file(path: str) -> str | OSError:
     try:
         return hash_file(path)
     except OSError as exc:
@@ -295,12 +297,12 @@ def _reason(exc: BaseException) -> str:
 
 
 # -- choosing and loading a model -----------------------------------------------------------------
-_LOADED: "OrderedDict[Tuple[str, Optional[str]], Encoder]" = OrderedDict()
+_LOADED: OrderedDict[tuple[str, str | None], Encoder] = OrderedDict()
 _LOADED_LOCK = threading.Lock()  # guards _LOADED and _LOADING, held only for dictionary work
-_LOADING: Dict[Tuple[str, Optional[str]], threading.Lock] = {}  # one lock per model being loaded
+_LOADING: dict[tuple[str, str | None], threading.Lock] = {}  # one lock per model being loaded
 
 
-def get_encoder(name: str, device: Optional[str] = None) -> Encoder:
+def get_encoder(name: str, device: str | None = None) -> Encoder:
     """``registry.load_encoder(name, device)``, remembering the last few so weights load once.
 
     Loading takes the model's own lock, not a global one: a query for a loaded model never waits
@@ -338,10 +340,10 @@ def forget_encoders() -> None:
 
 def embed(
     dataset: Dataset,
-    model: Union[str, Encoder, None] = None,
+    model: str | Encoder | None = None,
     *,
     cache: CacheArg = None,
-    device: Optional[str] = None,
+    device: str | None = None,
     progress=None,
     **encode_kw: Any,
 ) -> EmbeddingSet:
@@ -377,7 +379,7 @@ def embed(
     return encode_dataset(dataset, encoder, cache=cache, progress=task, **encode_kw)
 
 
-def encode_queries(encoder: Encoder, texts: Union[str, Sequence[str]]) -> np.ndarray:
+def encode_queries(encoder: Encoder, texts: str | Sequence[str]) -> np.ndarray:
     """Text queries -> float32 ``(len(texts), dim)`` raw vectors in ``encoder``'s space."""
     if encoder.modality != "text" and not encoder.supports_text_query:
         raise ValueError(

@@ -40,8 +40,9 @@ name does.  A plugin that fails to import is listed with the error instead of br
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 ENTRY_POINT_GROUP = "embedview.encoders"
 
@@ -62,14 +63,14 @@ class EncoderSpec:
 
     name: str
     modality: str  # "image", "text"
-    dim: Optional[int]
+    dim: int | None
     description: str
     factory: Any
     offline_check: Any = None
     text_query: bool = False  # has a text tower mapping queries into its space
-    options: Dict[str, Any] = field(default_factory=dict)  # passed to factory
+    options: dict[str, Any] = field(default_factory=dict)  # passed to factory
 
-    def availability(self) -> Tuple[bool, str]:
+    def availability(self) -> tuple[bool, str]:
         if self.offline_check is None:
             return False, "weights are downloaded on first use (needs internet)"
         try:
@@ -77,7 +78,7 @@ class EncoderSpec:
         except Exception as exc:  # a broken plugin must not break the listing
             return False, f"availability check failed: {exc}"
 
-    def load(self, device: Optional[str] = None, **overrides: Any):
+    def load(self, device: str | None = None, **overrides: Any):
         opts = dict(self.options)
         opts.update(overrides)
         return _resolve(self.factory)(device=device, **opts)
@@ -122,7 +123,7 @@ _KNOWN_CLIP = [
 _KNOWN_SBERT = [("sentence-transformers/all-mpnet-base-v2", 768)]
 
 
-def _clip_spec(arch: str, pretrained: str, dim: Optional[int] = None) -> EncoderSpec:
+def _clip_spec(arch: str, pretrained: str, dim: int | None = None) -> EncoderSpec:
     from embedview.encoders._torchutil import looks_like_path  # stdlib only: no torch here
 
     local = looks_like_path(pretrained)  # the rule openclip.load goes by
@@ -131,7 +132,8 @@ def _clip_spec(arch: str, pretrained: str, dim: Optional[int] = None) -> Encoder
         name=f"clip:{arch}{sep}{pretrained}",
         modality="image",
         dim=dim,
-        description=f"open_clip {arch} ({'local checkpoint ' if local else ''}{pretrained}); text queries via its text tower",
+        description=(f"open_clip {arch} ({'local checkpoint ' if local else ''}{pretrained}); "
+                     "text queries via its text tower"),
         factory="embedview.encoders.openclip:load",
         offline_check="embedview.encoders.openclip:available",
         text_query=True,
@@ -139,7 +141,7 @@ def _clip_spec(arch: str, pretrained: str, dim: Optional[int] = None) -> Encoder
     )
 
 
-def _sbert_spec(model: str, dim: Optional[int] = None) -> EncoderSpec:
+def _sbert_spec(model: str, dim: int | None = None) -> EncoderSpec:
     return EncoderSpec(
         name=f"sbert:{model}",
         modality="text",
@@ -152,10 +154,10 @@ def _sbert_spec(model: str, dim: Optional[int] = None) -> EncoderSpec:
     )
 
 
-def _plugin_specs() -> List[EncoderSpec]:
+def _plugin_specs() -> list[EncoderSpec]:
     from importlib.metadata import entry_points
 
-    specs: List[EncoderSpec] = []
+    specs: list[EncoderSpec] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
@@ -178,7 +180,7 @@ def _broken(name: str, exc: Exception) -> Callable:
     return factory
 
 
-def list_encoders(include_plugins: bool = True) -> List[EncoderSpec]:
+def list_encoders(include_plugins: bool = True) -> list[EncoderSpec]:
     """Every encoder embedview knows: built-ins, well-known hub models, plugins."""
     specs = list(_BUILTIN)
     specs += [_clip_spec(a, p, d) for a, p, d in _KNOWN_CLIP]
@@ -218,7 +220,7 @@ def get_spec(name: str) -> EncoderSpec:
     )
 
 
-def load_encoder(name: str, device: Optional[str] = None, **options: Any):
+def load_encoder(name: str, device: str | None = None, **options: Any):
     """Load encoder ``name`` (imports torch etc. now).  ``device=None`` picks CUDA/MPS/CPU."""
     return get_spec(name).load(device=device, **options)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -22,11 +23,11 @@ PREPROCESS_VERSION = 1
 DEFAULT_BATCH = 64
 
 
-def _hub_ids(model: str) -> List[str]:
+def _hub_ids(model: str) -> list[str]:
     return [model] if "/" in model else [model, f"sentence-transformers/{model}"]
 
 
-def available(model: str = "", **_: Any) -> Tuple[bool, str]:
+def available(model: str = "", **_: Any) -> tuple[bool, str]:
     """Whether ``model`` loads offline: an existing local folder or a hub-cache snapshot."""
     if importlib.util.find_spec("sentence_transformers") is None:
         return False, "package sentence-transformers is not installed"
@@ -61,7 +62,7 @@ class SentenceEncoder(Encoder):
     def cache_id(self) -> str:
         return f"{self.name}:{self._fingerprint}:len{self.model.max_seq_length}:pp{PREPROCESS_VERSION}"
 
-    def encode_text(self, texts: List[str]) -> np.ndarray:
+    def encode_text(self, texts: list[str]) -> np.ndarray:
         """Strings -> float32 (len(texts), dim), as the model outputs them (no extra normalisation)."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -113,7 +114,7 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load(model: str = "", device: Optional[str] = None, batch_size: int = DEFAULT_BATCH, **_: Any) -> SentenceEncoder:
+def load(model: str = "", device: str | None = None, batch_size: int = DEFAULT_BATCH, **_: Any) -> SentenceEncoder:
     """Load ``sbert:<model>``: a hub name or a local folder."""
     if not model:
         raise EncoderLoadError("sbert: give a model name or folder, e.g. sbert:sentence-transformers/all-mpnet-base-v2")

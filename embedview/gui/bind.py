@@ -12,7 +12,8 @@ QLineEdit (on editing finished).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QSignalBlocker
 from PySide6.QtWidgets import (
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 
-def combo_value(combo: QComboBox, index: Optional[int] = None) -> Any:
+def combo_value(combo: QComboBox, index: int | None = None) -> Any:
     index = combo.currentIndex() if index is None else index
     data = combo.itemData(index)
     return combo.itemText(index) if data is None else data
@@ -61,7 +62,7 @@ def show_value(widget: QWidget, value: Any, scale: float = 1.0) -> None:
 
 
 def bind(widget: QWidget, state: Any, field: str, scale: float = 1.0,
-         on_change: Optional[Callable[[Any], None]] = None) -> None:
+         on_change: Callable[[Any], None] | None = None) -> None:
     """Bind ``widget`` to ``state.<field>`` both ways (see the module doc).  ``on_change(value)``
     runs after the field changed by any route (the view's reaction, e.g. start a job)."""
 

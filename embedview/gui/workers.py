@@ -8,11 +8,12 @@ the runtime's runner wired to one.  So a view's ``on_result`` may touch widgets.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from embedview.runtime.jobs import Job, JobRunner as _RuntimeRunner, error_message
+from embedview.runtime.jobs import Job, error_message
+from embedview.runtime.jobs import JobRunner as _RuntimeRunner
 
 __all__ = ["Job", "JobRunner", "QtDispatcher", "error_message"]
 
@@ -22,7 +23,7 @@ class QtDispatcher(QObject):
 
     _post = Signal(object)
 
-    def __init__(self, parent: Optional[QObject] = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._post.connect(self._run, Qt.QueuedConnection)
 
@@ -37,6 +38,6 @@ class QtDispatcher(QObject):
 class JobRunner(_RuntimeRunner):
     """The runtime's :class:`~embedview.runtime.jobs.JobRunner` delivering on the GUI thread."""
 
-    def __init__(self, parent: Optional[QObject] = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         self.dispatcher = QtDispatcher(parent)
         super().__init__(self.dispatcher)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,11 +47,11 @@ class Projection2D(NamedTuple):
 class EncoderAnalyses:
     """Everything computed from one embedding set.  ``None`` / empty: not computed yet."""
 
-    projections: Dict[str, Projection2D] = field(default_factory=dict)
-    outliers: Optional[Any] = None
-    duplicates: Optional[Any] = None
-    duplicate_decisions: Dict[int, str] = field(default_factory=dict)
-    checks: Dict[str, Any] = field(default_factory=dict)
+    projections: dict[str, Projection2D] = field(default_factory=dict)
+    outliers: Any | None = None
+    duplicates: Any | None = None
+    duplicate_decisions: dict[int, str] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
 
     def get(self, kind: AnalysisKind) -> Any:
         return getattr(self, AnalysisKind(kind).value)

@@ -11,12 +11,12 @@ thread, in the window: every change comes from a widget or from a job's result c
 
 from __future__ import annotations
 
-from typing import Iterable, Union
+from collections.abc import Iterable
 
 import numpy as np
 from psygnal import Signal
 
-IndexLike = Union[Iterable[int], np.ndarray]
+IndexLike = Iterable[int] | np.ndarray
 
 
 def as_indices(indices: IndexLike) -> np.ndarray:
@@ -86,4 +86,5 @@ class Selection:
     # -- sessions -------------------------------------------------------------------------
     def to_dict(self, ids: list) -> dict:
         """By item id, so a session survives items being reordered or dropped."""
-        return {"ids": [ids[int(i)] for i in self._selected], "current": ids[self._current] if self._current >= 0 else None}
+        current = ids[self._current] if self._current >= 0 else None
+        return {"ids": [ids[int(i)] for i in self._selected], "current": current}

@@ -28,7 +28,8 @@ import os
 import queue
 import threading
 import traceback
-from typing import Any, Callable, Dict, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from embedview.core.progress import Cancelled, TaskState
 
@@ -45,15 +46,15 @@ class EncoderHost:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # start / stop / send
-        self._proc: Optional[Any] = None  # multiprocessing Process of the spawn context
-        self._conn: Optional[Any] = None  # its end of the pipe
-        self._reader: Optional[threading.Thread] = None
-        self._pending: Dict[int, Tuple["queue.Queue", Any]] = {}  # call id -> (its messages, its process)
+        self._proc: Any | None = None  # multiprocessing Process of the spawn context
+        self._conn: Any | None = None  # its end of the pipe
+        self._reader: threading.Thread | None = None
+        self._pending: dict[int, tuple[queue.Queue, Any]] = {}  # call id -> (its messages, its process)
         self._ids = itertools.count(1)
 
     # -- the process ------------------------------------------------------------------------------
     @property
-    def pid(self) -> Optional[int]:
+    def pid(self) -> int | None:
         proc = self._proc
         return proc.pid if proc is not None and proc.is_alive() else None
 
@@ -66,8 +67,8 @@ class EncoderHost:
         proc.start()
         child_end.close()
         self._proc, self._conn = proc, parent_end
-        self._reader = threading.Thread(target=self._read, args=(proc, parent_end), name="embedview-encoder-host-reader",
-                                        daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(proc, parent_end),
+                                        name="embedview-encoder-host-reader", daemon=True)
         self._reader.start()
 
     def _read(self, proc, conn) -> None:
@@ -117,7 +118,7 @@ class EncoderHost:
         task = TaskState.coerce(progress)
         task.check()
         call_id = next(self._ids)
-        box: "queue.Queue" = queue.Queue()
+        box: queue.Queue = queue.Queue()
         try:
             with self._lock:
                 self._ensure_started()
@@ -164,7 +165,7 @@ class EncoderHost:
             pass  # the host is gone: nothing left to cancel
 
 
-_HOST: Optional[EncoderHost] = None
+_HOST: EncoderHost | None = None
 _HOST_LOCK = threading.Lock()
 
 
@@ -209,7 +210,7 @@ def _host_main(conn) -> None:
         except OSError:
             pass
     send_lock = threading.Lock()
-    tasks: Dict[int, TaskState] = {}
+    tasks: dict[int, TaskState] = {}
     env_lock = threading.Lock()
 
     def send(message) -> None:
@@ -258,7 +259,7 @@ def _host_main(conn) -> None:
     conn.close()
 
 
-def _mirror_environment(env: Dict[str, str]) -> None:
+def _mirror_environment(env: dict[str, str]) -> None:
     """Make this process's environment the caller's (cache folders, offline switches, ...)."""
     for key in [k for k in os.environ if k not in env]:
         del os.environ[key]

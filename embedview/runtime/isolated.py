@@ -18,12 +18,13 @@ their entry script, as for any use of ``multiprocessing``.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import tempfile
-import logging
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -28,7 +28,8 @@ import queue
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from psygnal import Signal
 
@@ -50,7 +51,7 @@ class QueueDispatcher:
     For a thread that owns the model without an event loop (headless drivers, tests)."""
 
     def __init__(self) -> None:
-        self._queue: "queue.Queue[Callable[[], None]]" = queue.Queue()
+        self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
 
     def __call__(self, fn: Callable[[], None]) -> None:
         self._queue.put(fn)
@@ -80,7 +81,7 @@ class Job:
         self.args = args
         self.kwargs = kwargs
         self.state = TaskState(on_progress)
-        self.thread: Optional[threading.Thread] = None
+        self.thread: threading.Thread | None = None
 
     def cancel(self) -> None:
         self.state.cancel()
@@ -111,8 +112,8 @@ class JobRunner:
 
     def __init__(self, dispatch: Dispatcher = call_now) -> None:
         self.dispatch = dispatch
-        self._jobs: Dict[JobKey, Job] = {}
-        self._all: List[Job] = []  # every job whose thread may still be alive
+        self._jobs: dict[JobKey, Job] = {}
+        self._all: list[Job] = []  # every job whose thread may still be alive
         self._lock = threading.Lock()
 
     def submit(
@@ -120,12 +121,12 @@ class JobRunner:
         key: KeyLike,
         fn: Callable,
         *args: Any,
-        on_result: Optional[Callable[[Any], None]] = None,
-        on_error: Optional[Callable[[str], None]] = None,
-        on_progress: Optional[Callable[[float, str], None]] = None,
-        on_cancelled: Optional[Callable[[], None]] = None,
-        on_finished: Optional[Callable[[], None]] = None,
-        is_stale: Optional[Callable[[], bool]] = None,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_progress: Callable[[float, str], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        is_stale: Callable[[], bool] | None = None,
         **kwargs: Any,
     ) -> Job:
         key = as_key(key)
@@ -233,17 +234,17 @@ class JobRunner:
         for job in list(self._all):
             job.cancel()
 
-    def job(self, key: KeyLike) -> Optional[Job]:
+    def job(self, key: KeyLike) -> Job | None:
         return self._jobs.get(as_key(key))
 
     def is_running(self, key: KeyLike) -> bool:
         job = self._jobs.get(as_key(key))
         return job is not None and job.running
 
-    def active_keys(self) -> List[JobKey]:
+    def active_keys(self) -> list[JobKey]:
         return [k for k, j in list(self._jobs.items()) if j.running]
 
-    def alive_threads(self) -> List[threading.Thread]:
+    def alive_threads(self) -> list[threading.Thread]:
         return [j.thread for j in self._all if j.thread is not None and j.thread.is_alive()]
 
     def wait_all(self, timeout: float = 30.0) -> bool:

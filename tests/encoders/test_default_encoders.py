@@ -139,7 +139,9 @@ def test_digits_one_nn_accuracy_far_above_chance(image_onnx):
     rng = np.random.default_rng(0)
     idx = np.concatenate([rng.choice(np.flatnonzero(digits.target == c), 30, replace=False) for c in range(10)])
     images = [
-        Image.fromarray((255 - digits.images[i] * (255 / 16)).astype(np.uint8)).resize((64, 64), Image.Resampling.BILINEAR).convert("RGB")
+        Image.fromarray((255 - digits.images[i] * (255 / 16)).astype(np.uint8))
+        .resize((64, 64), Image.Resampling.BILINEAR)
+        .convert("RGB")
         for i in idx
     ]
     labels = digits.target[idx]
@@ -168,12 +170,14 @@ def test_bad_weights_give_clear_errors(tmp_path):
     state[key] = torch.zeros(state[key].shape[0] + 1, *state[key].shape[1:])
     wrong = tmp_path / "wrong.pth"
     torch.save(state, wrong)
-    with pytest.raises(EncoderLoadError, match=r"wrong.pth: incompatible checkpoint.*_blocks\.3\._project_conv\.weight"):
+    expected = r"wrong.pth: incompatible checkpoint.*_blocks\.3\._project_conv\.weight"
+    with pytest.raises(EncoderLoadError, match=expected):
         default_image.load(device="cpu", backend="torch", weights=str(wrong))
 
     del state[key]
     torch.save(state, wrong)
-    with pytest.raises(EncoderLoadError, match=r"wrong.pth: incompatible checkpoint, \d+ weight tensors where tf_efficientnet_lite0 has \d+"):
+    expected = r"wrong.pth: incompatible checkpoint, \d+ weight tensors where tf_efficientnet_lite0 has \d+"
+    with pytest.raises(EncoderLoadError, match=expected):
         default_image.load(device="cpu", backend="torch", weights=str(wrong))
 
 

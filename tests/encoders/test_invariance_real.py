@@ -1,10 +1,10 @@
 """The invariance probe on the real default text encoder (all-MiniLM-L6-v2, offline weights)."""
 
 import pytest
+from english_sentences import SENTENCES
 
 from embedview.core.invariance import InvarianceProbe
 from embedview.encoders.pipeline import get_encoder  # load_encoder, kept loaded for the session
-from english_sentences import SENTENCES
 
 pytestmark = pytest.mark.slow
 

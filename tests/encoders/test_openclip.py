@@ -63,7 +63,8 @@ def test_custom_architecture_from_env_config_encodes_images_and_text(tiny, photo
     assert np.linalg.norm(images - images[0], axis=1)[1:].min() > 0  # different photos, different vectors
 
     # the weights really came from the checkpoint: same vectors as the model it was saved from
-    reference = open_clip.CLIP(**{k: json.loads(config.read_text())[k] for k in ("embed_dim", "vision_cfg", "text_cfg")})
+    arch = json.loads(config.read_text())
+    reference = open_clip.CLIP(**{k: arch[k] for k in ("embed_dim", "vision_cfg", "text_cfg")})
     reference.load_state_dict(torch.load(checkpoint, weights_only=True))
     reference.eval()
     with torch.inference_mode():

@@ -240,7 +240,7 @@ from embedview.encoders.pipeline import encode_dataset
 def report(fraction, message):
     print(message, flush=True)
 
-texts = ["kill test sentence %d" % i for i in range(2000)]
+texts = ["kill test sentence %d" % i for i in range(2000)]  # noqa: UP031 - a str.format template
 with EmbeddingCache({path!r}) as cache:
     encode_dataset(text_dataset(texts), HashTextEncoder(delay=0.02), cache=cache, batch_size=10,
                    progress=TaskState(report, min_interval=0.0))
@@ -252,7 +252,8 @@ def test_sigkill_mid_encode_leaves_a_valid_cache(tmp_path):
     path = tmp_path / "embeddings.sqlite3"
     script = KILL_SCRIPT.format(here=str(HERE), path=str(path))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env, cwd=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
+                            cwd=str(tmp_path))
     try:
         finished_batches = 0
         for line in proc.stdout:
@@ -268,7 +269,7 @@ def test_sigkill_mid_encode_leaves_a_valid_cache(tmp_path):
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
-    texts = ["kill test sentence %d" % i for i in range(2000)]
+    texts = [f"kill test sentence {i}" for i in range(2000)]
     by_key = {hash_text(t): t for t in texts}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # opening must not need any recovery

@@ -6,8 +6,9 @@ field in :class:`ViewStates`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Mapping
+from typing import Any
 
 from embedview.model.views.checks import ChecksState
 from embedview.model.views.collapse import CollapseState
@@ -34,7 +35,7 @@ class ViewStates:
     search: SearchState = field(default_factory=SearchState)
     table: TableState = field(default_factory=TableState)
 
-    def to_dict(self) -> Dict[str, Dict[str, Any]]:
+    def to_dict(self) -> dict[str, dict[str, Any]]:
         return {f.name: getattr(self, f.name).to_dict() for f in fields(self)}
 
     def update(self, saved: Mapping[str, Any]) -> None:

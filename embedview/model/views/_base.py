@@ -11,13 +11,14 @@ Each subclass is a ``@evented @dataclass``: every field has an event,
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class ViewStateMixin:
     """``to_dict()`` / ``update(dict)`` for the dataclass it is mixed into."""
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     def update(self, values: Mapping[str, Any]) -> None:

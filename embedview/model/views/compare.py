@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401 - field is used by some states
-from typing import Any, Dict, Optional, Tuple  # noqa: F401
+from dataclasses import dataclass
 
 from psygnal import evented
 
@@ -17,7 +16,7 @@ class CompareState(ViewStateMixin):
 
     #: encoders side by side, in this order (fewer than two of them encoded: every encoded set,
     #: the active one first); at most three are shown
-    encoders: Tuple[str, ...] = ()
+    encoders: tuple[str, ...] = ()
     #: neighbours per item for the kNN overlap and each encoder's checks
     k: int = 10
     #: "disagreement" (how much the encoders disagree about each item's neighbours) or "label"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401 - field is used by some states
-from typing import Any, Dict, Optional, Tuple  # noqa: F401
+from dataclasses import dataclass
 
 from psygnal import evented
 
@@ -20,4 +19,4 @@ class MapState(ViewStateMixin):
     #: "none", "label", "outliers", "duplicates" or "meta:<column>"
     color_by: str = "label"
     #: labels isolated from the legend (empty: all shown alike)
-    highlighted_labels: Tuple[str, ...] = ()
+    highlighted_labels: tuple[str, ...] = ()
