@@ -18,15 +18,19 @@ Linear probe
     Standardised features, multinomial logistic regression, stratified k-fold; accuracy and
     macro-F1 per fold, reported as mean and standard deviation.
 Clustering
-    k-means (on L2-normalised vectors for cosine) with k = number of classes; NMI and ARI
+    k-means (on L2-normalised vectors for cosine) with k = number of classes, the best of
+    ``n_init`` initialisations (k-means++; lowest inertia); NMI and ARI
     against the labels; silhouette (cosine) of the true labels and of the k-means clusters,
     on a random sample of at most ``sample`` items.
 Retrieval
-    Every query is ranked against all other candidates (ties keep index order).
-    ``recall_at_[k]`` is the fraction of queries with at least one relevant item in the top k
-    (Recall@K as used in metric-learning papers), ``precision_at_[k]`` the mean fraction of the
-    top k that is relevant, and ``map_`` the mean over queries of the average precision over the
-    full ranking: ``AP = (1/R) * sum over relevant items of precision at their rank``.
+    Each query is ranked against the candidates (ties keep index order): against the documents
+    only when the queries are a separate set, else against every other item.
+    ``hit_rate_at_[k]`` is the fraction of queries with at least one relevant item in the top k
+    (what metric-learning papers call Recall@K); ``recall_at_[k]`` the mean over queries of the
+    share of their relevant items found in the top k (recall as in information retrieval);
+    ``precision_at_[k]`` the mean fraction of the top k that is relevant, and ``map_`` the mean
+    over queries of the average precision over the full ranking:
+    ``AP = (1/R) * sum over relevant items of precision at their rank``.
 Outliers
     Score = mean distance (``1 - cosine``) to the ``k`` nearest other items; higher is more
     isolated.
@@ -304,6 +308,7 @@ class ClusteringMetrics:
     silhouette_kmeans_ : float or None, of the k-means clusters
     assignments_ : (n,) int, k-means cluster of each item (-1 for items left out)
     n_clusters_, sample_size_ : int
+    inertia_ : float, the k-means objective of the run kept (the lowest of ``n_init`` starts)
     """
 
     #: above this many items k-means runs in mini-batches
@@ -315,7 +320,10 @@ class ClusteringMetrics:
         random_state: int | None = 0,
         sample: int = 5000,
         metric: str = "cosine",
+        n_init: int = 10,
     ):
+        """``n_init``: k-means starts; the one with the lowest inertia is kept."""
+        self.n_init = n_init
         self.n_clusters = n_clusters
         self.random_state = random_state
         self.sample = sample
@@ -341,10 +349,15 @@ class ClusteringMetrics:
         Xr = l2_normalize(X[rows]) if self.metric == "cosine" else X[rows]
         task.report(0, 3, f"k-means with k={k}")
         algo = MiniBatchKMeans if len(rows) > self.MINIBATCH_ABOVE else KMeans
-        km = algo(n_clusters=int(k), n_init="auto", random_state=self.random_state).fit(Xr)
+        if int(self.n_init) < 1:
+            raise ValueError(f"n_init must be at least 1, not {self.n_init}")
+        # several starts: one k-means++ start can land in a poor local optimum (on real data one
+        # run gave the lowest NMI of ten seeds); the run with the lowest inertia is kept
+        km = algo(n_clusters=int(k), n_init=int(self.n_init), random_state=self.random_state).fit(Xr)
         self.assignments_ = np.full(len(X), -1, dtype=np.int64)
         self.assignments_[rows] = km.labels_
         self.n_clusters_ = int(k)
+        self.inertia_ = float(km.inertia_)
         self.nmi_ = self.ari_ = None
         if codes is not None:
             truth = codes[rows]
@@ -375,6 +388,7 @@ class ClusteringMetrics:
             "silhouette_kmeans": self.silhouette_kmeans_,
             "silhouette_sample_size": self.sample_size_,
             "metric": self.metric,
+            "n_init": int(self.n_init),
         }
 
 
@@ -390,16 +404,20 @@ def _similarity(Q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
     raise ValueError(f"unknown metric {metric!r}; expected cosine, dot or euclidean")
 
 
-def load_relevance_file(path: str, ids: Sequence[str]) -> tuple[dict[int, set[int]], list[LoadProblem]]:
+def load_relevance_file(path: str, ids: Sequence[str],
+                        document_ids: Sequence[str] | None = None) -> tuple[dict[int, set[int]], list[LoadProblem]]:
     """Read query -> relevant pairs from a CSV file with columns ``query`` and ``relevant``.
 
-    One pair per row (a query may appear on many rows); values are item ids from ``ids``.
+    One pair per row (a query may appear on many rows).  Without ``document_ids`` both columns
+    hold item ids from ``ids`` (queries are items of the index); with it, ``query`` holds ids
+    from ``ids`` (the query set) and ``relevant`` ids from ``document_ids``.
     Returns ``(relevant, problems)``: ``{query_index: {relevant indices}}`` and a
     :class:`LoadProblem` for every row that was skipped (unknown id, empty cell).  Raises
     ``ValueError`` naming the file when it cannot be read or holds no usable pair.  The file is
     only read.
     """
     position = {str(x): i for i, x in enumerate(ids)}
+    doc_position = position if document_ids is None else {str(x): i for i, x in enumerate(document_ids)}
     relevant: dict[int, set[int]] = {}
     problems: list[LoadProblem] = []
     delimiter = "\t" if str(path).lower().endswith((".tsv", ".tab")) else ","
@@ -421,11 +439,12 @@ def load_relevance_file(path: str, ids: Sequence[str]) -> tuple[dict[int, set[in
                     problems.append(LoadProblem(where, "row has too few columns"))
                     continue
                 q, r = row[qcol].strip(), row[rcol].strip()
-                missing = [v for v in (q, r) if v not in position]
+                missing = ([f"query {q!r}"] if q not in position else []) + (
+                    [f"relevant {r!r}"] if r not in doc_position else [])
                 if missing:
-                    problems.append(LoadProblem(where, f"unknown id(s) {', '.join(map(repr, missing))}"))
+                    problems.append(LoadProblem(where, f"unknown id(s): {', '.join(missing)}"))
                     continue
-                relevant.setdefault(position[q], set()).add(position[r])
+                relevant.setdefault(position[q], set()).add(doc_position[r])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"{path}: cannot read relevance file ({exc})") from exc
     if not relevant:
@@ -435,20 +454,36 @@ def load_relevance_file(path: str, ids: Sequence[str]) -> tuple[dict[int, set[in
 
 
 class RetrievalMetrics:
-    """Recall@K, Precision@K and mAP with every item (or each given query) as a query.
+    """Hit rate@K, Recall@K, Precision@K and mAP of a retrieval task.
 
-    ``fit(X, y)`` uses same-label relevance among the labelled items; ``fit(X,
-    relevant={query: {relevant items}})`` uses explicit relevance among all items (see
-    :func:`load_relevance_file`).  A query is ranked against every other candidate, never
-    itself.  Queries without any relevant candidate are skipped (``n_skipped_``).  With more
-    than ``max_queries`` queries a random sample of them is used (``n_queries_``).
+    Three ways to say what is relevant:
+
+    * ``fit(X, y)``: every labelled item is a query; the relevant items are the *other* items
+      with the same label.  A query is ranked against every other labelled item, never itself.
+    * ``fit(X, relevant={query: {relevant items}})``: the queries are items of ``X`` too (see
+      :func:`load_relevance_file`); each is ranked against every other item of ``X``, other
+      queries included.  Use this only when the queries belong in the index.
+    * ``fit(X, relevant=..., queries=Q)`` (or ``fit(X, y, queries=Q, query_labels=yq)``): the
+      queries are a separate set ``Q`` and are ranked against the documents ``X`` only -- the
+      usual semantic-search evaluation (``embedview check DOCS --queries QUERIES``).  Keys of
+      ``relevant`` are rows of ``Q``, values rows of ``X``.
+
+    Queries without any relevant candidate are skipped (``n_skipped_``).  With more than
+    ``max_queries`` queries a random sample of them is used (``n_queries_``).  Ties keep index
+    order.
 
     Attributes
     ----------
-    recall_at_ : {k: fraction of queries with at least one relevant item in the top k}
+    hit_rate_at_ : {k: fraction of queries with at least one relevant item in the top k}
+        (what metric-learning papers call "Recall@K")
+    recall_at_ : {k: mean over queries of (relevant items in the top k) / (relevant items)}
+        (recall as in information retrieval; at most k / R for a query with R relevant items)
     precision_at_ : {k: mean fraction of the top k that is relevant}
     map_ : mean average precision over the full ranking
-    average_precision_ : (n_queries,) AP of each query; ``queries_`` their item indices
+    average_precision_ : (n_queries,) AP of each query; ``queries_`` their indices (rows of ``Q``
+        when queries were given, else items of ``X``)
+    n_candidates_ : how many items each query was ranked against
+    separate_queries_ : whether the queries were a separate set
     """
 
     def __init__(
@@ -469,86 +504,138 @@ class RetrievalMetrics:
         y: Any = None,
         relevant: Mapping[int, Iterable[int]] | None = None,
         progress=None,
+        queries: Any = None,
+        query_labels: Any = None,
     ) -> RetrievalMetrics:
         task = TaskState.coerce(progress)
+        if self.metric not in ("cosine", "dot", "euclidean"):
+            raise ValueError(f"unknown metric {self.metric!r}; expected cosine, dot or euclidean")
         X = as_matrix(X)
         if self.metric == "cosine":
             X = l2_normalize(X)
         n = len(X)
         if (y is None) == (relevant is None):
             raise ValueError("give either labels (y) or explicit relevance (relevant=...), not both or neither")
-        if relevant is not None:
+        separate = queries is not None
+        rel_sets: dict[int, np.ndarray] = {}
+        codes = qcodes = None
+        if separate:
+            Q = as_matrix(queries)
+            if Q.shape[1] != X.shape[1]:
+                raise ValueError(f"the queries have {Q.shape[1]} dimensions and the documents {X.shape[1]}: "
+                                 "encode both with the same model")
+            if self.metric == "cosine":
+                Q = l2_normalize(Q)
             candidates = np.arange(n)
-            rel_sets: dict[int, np.ndarray] = {}
-            for query, items in relevant.items():
-                r = np.array(sorted({int(i) for i in items} - {int(query)}), dtype=np.int64)
-                if not 0 <= int(query) < n or (len(r) and (r.min() < 0 or r.max() >= n)):
-                    raise ValueError(f"relevance for query {query} refers to items outside 0..{n - 1}")
-                rel_sets[int(query)] = r
-            queries = np.array(sorted(q for q, r in rel_sets.items() if len(r)), dtype=np.int64)
-            n_skipped = len(rel_sets) - len(queries)
-            codes = None
+            if relevant is not None:
+                for query, items in relevant.items():
+                    r = np.array(sorted({int(i) for i in items}), dtype=np.int64)
+                    if not 0 <= int(query) < len(Q):
+                        raise ValueError(f"relevance names query {query}, outside 0..{len(Q) - 1}")
+                    if len(r) and (r.min() < 0 or r.max() >= n):
+                        raise ValueError(f"relevance for query {query} refers to documents outside 0..{n - 1}")
+                    rel_sets[int(query)] = r
+                qs = np.array(sorted(q for q, r in rel_sets.items() if len(r)), dtype=np.int64)
+                n_skipped = len(rel_sets) - len(qs)
+            else:
+                if query_labels is None:
+                    raise ValueError("separate queries need relevance pairs, or labels on both queries and documents")
+                both, _ = encode_labels(list(y) + list(query_labels))
+                if len(y) != n or len(query_labels) != len(Q):
+                    raise ValueError(f"{n} documents / {len(Q)} queries but {len(y)} / {len(query_labels)} labels")
+                codes, qcodes = both[:n], both[n:]
+                sizes = np.bincount(codes[codes >= 0], minlength=int(both.max()) + 1 if len(both) else 0)
+                labelled = np.flatnonzero(qcodes >= 0)
+                has_doc = sizes[qcodes[labelled]] >= 1 if len(labelled) else np.zeros(0, dtype=bool)
+                qs = labelled[has_doc]
+                n_skipped = int((~has_doc).sum())
         else:
-            codes, _ = encode_labels(y)
-            if len(codes) != n:
-                raise ValueError(f"{n} vectors but {len(codes)} labels")
-            candidates = np.flatnonzero(codes >= 0)
-            sizes = np.bincount(codes[candidates]) if len(candidates) else np.zeros(0, dtype=np.int64)
-            has_peer = sizes[codes[candidates]] >= 2
-            queries = candidates[has_peer]
-            n_skipped = int((~has_peer).sum())
-        if len(queries) == 0:
+            Q = X
+            if relevant is not None:
+                candidates = np.arange(n)
+                for query, items in relevant.items():
+                    r = np.array(sorted({int(i) for i in items} - {int(query)}), dtype=np.int64)
+                    if not 0 <= int(query) < n or (len(r) and (r.min() < 0 or r.max() >= n)):
+                        raise ValueError(f"relevance for query {query} refers to items outside 0..{n - 1}")
+                    rel_sets[int(query)] = r
+                qs = np.array(sorted(q for q, r in rel_sets.items() if len(r)), dtype=np.int64)
+                n_skipped = len(rel_sets) - len(qs)
+            else:
+                codes, _ = encode_labels(y)
+                if len(codes) != n:
+                    raise ValueError(f"{n} vectors but {len(codes)} labels")
+                qcodes = codes
+                candidates = np.flatnonzero(codes >= 0)
+                sizes = np.bincount(codes[candidates]) if len(candidates) else np.zeros(0, dtype=np.int64)
+                has_peer = sizes[codes[candidates]] >= 2
+                qs = candidates[has_peer]
+                n_skipped = int((~has_peer).sum())
+        if len(qs) == 0:
             raise ValueError("no query has a relevant item to find")
-        if len(queries) > self.max_queries:
-            queries = queries[_sample(len(queries), self.max_queries, self.random_state)]
+        if len(qs) > self.max_queries:
+            qs = qs[_sample(len(qs), self.max_queries, self.random_state)]
         ks = sorted({int(k) for k in self.ks})
-        pos_of = np.full(n, -1, dtype=np.int64)
-        pos_of[candidates] = np.arange(len(candidates))
         Xc = X[candidates]
         n_c = len(candidates)
-        ap = np.empty(len(queries))
-        hits = {k: np.empty(len(queries), dtype=bool) for k in ks}
-        prec = {k: np.empty(len(queries)) for k in ks}
+        pos_of = np.full(n, -1, dtype=np.int64)
+        pos_of[candidates] = np.arange(n_c)
+        # the number of candidates a query really competes with (itself is not one of them)
+        n_ranked = n_c if separate else n_c - 1
+        ap = np.empty(len(qs))
+        hits = {k: np.empty(len(qs), dtype=bool) for k in ks}
+        rec = {k: np.empty(len(qs)) for k in ks}
+        prec = {k: np.empty(len(qs)) for k in ks}
         chunk = max(1, 2_000_000 // max(n_c, 1))
         ranks = np.arange(1, n_c + 1, dtype=np.float64)
-        for start in range(0, len(queries), chunk):
-            q = queries[start : start + chunk]
-            sims = _similarity(X[q], Xc, self.metric)
+        for start in range(0, len(qs), chunk):
+            q = qs[start : start + chunk]
+            sims = _similarity(Q[q], Xc, self.metric)
             rows = np.arange(len(q))
-            sims[rows, pos_of[q]] = -np.inf  # the query itself goes last ...
+            if not separate:
+                sims[rows, pos_of[q]] = -np.inf  # the query itself goes last ...
             order = np.argsort(-sims, axis=1, kind="stable")
-            if codes is not None:
-                rel_mask = codes[candidates][None, :] == codes[q][:, None]
+            if codes is not None and qcodes is not None:
+                rel_mask = codes[candidates][None, :] == qcodes[q][:, None]
             else:
                 rel_mask = np.zeros((len(q), n_c), dtype=bool)
                 for i, qi in enumerate(q):
-                    rel_mask[i, rel_sets[int(qi)]] = True
-            rel_mask[rows, pos_of[q]] = False  # ... and is never relevant to itself
+                    rel_mask[i, pos_of[rel_sets[int(qi)]]] = True
+            if not separate:
+                rel_mask[rows, pos_of[q]] = False  # ... and is never relevant to itself
             rel = np.take_along_axis(rel_mask, order, axis=1)
             cum = np.cumsum(rel, axis=1)
-            ap[start : start + len(q)] = (rel * (cum / ranks)).sum(axis=1) / cum[:, -1]
+            n_rel = cum[:, -1]
+            sl = slice(start, start + len(q))
+            ap[sl] = (rel * (cum / ranks)).sum(axis=1) / n_rel
             for k in ks:
-                top = rel[:, : min(k, n_c - 1)]
-                hits[k][start : start + len(q)] = top.any(axis=1)
-                prec[k][start : start + len(q)] = top.sum(axis=1) / k
-            task.report(start + len(q), len(queries), "ranking")
-        self.recall_at_ = {k: float(hits[k].mean()) for k in ks}
+                found = cum[:, min(k, n_ranked) - 1]
+                hits[k][sl] = found > 0
+                rec[k][sl] = found / n_rel
+                prec[k][sl] = found / k
+            task.report(start + len(q), len(qs), "ranking")
+        self.hit_rate_at_ = {k: float(hits[k].mean()) for k in ks}
+        self.recall_at_ = {k: float(rec[k].mean()) for k in ks}
         self.precision_at_ = {k: float(prec[k].mean()) for k in ks}
         self.map_ = float(ap.mean())
         self.average_precision_ = ap
-        self.queries_ = queries
-        self.n_queries_ = int(len(queries))
+        self.queries_ = qs
+        self.n_queries_ = int(len(qs))
         self.n_skipped_ = int(n_skipped)
+        self.n_candidates_ = int(n_ranked)
+        self.separate_queries_ = bool(separate)
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
+            "hit_rate_at": {str(k): v for k, v in self.hit_rate_at_.items()},
             "recall_at": {str(k): v for k, v in self.recall_at_.items()},
             "precision_at": {str(k): v for k, v in self.precision_at_.items()},
             "map": self.map_,
             "n_queries": self.n_queries_,
             "n_skipped": self.n_skipped_,
+            "n_candidates": self.n_candidates_,
+            "separate_queries": self.separate_queries_,
         }
 
 

@@ -122,6 +122,24 @@ def test_clustering_metrics_equal_sklearn(digits):
     assert m.sample_size_ == len(X)
 
 
+def test_clustering_keeps_the_best_of_several_starts(digits):
+    """One k-means++ start can land in a poor optimum: the default runs several and keeps the one
+    with the lowest inertia, as scikit-learn's KMeans(n_init=10) on the same normalised vectors."""
+    from sklearn.cluster import KMeans
+
+    from embedview.core.embeddings import l2_normalize
+
+    X, y = digits
+    m = ClusteringMetrics(random_state=0).fit(X, y)
+    assert m.n_init >= 10
+    ref = KMeans(n_clusters=10, n_init=10, random_state=0).fit(l2_normalize(X))
+    assert m.inertia_ == pytest.approx(ref.inertia_, rel=1e-6)
+    assert m.nmi_ == pytest.approx(normalized_mutual_info_score(y, ref.labels_), abs=1e-9)
+    singles = [ClusteringMetrics(random_state=s, n_init=1, sample=100).fit(X, y) for s in range(10)]
+    assert m.inertia_ <= min(s.inertia_ for s in singles) + 1e-6 * m.inertia_
+    assert m.nmi_ >= np.median([s.nmi_ for s in singles]) - 0.02
+
+
 def test_clustering_sample_and_unlabelled(digits):
     X, y = digits
     labels = np.array(y, dtype=object)
@@ -143,7 +161,9 @@ def test_clustering_sample_and_unlabelled(digits):
 #   q3 (B,  90): 4 A, 2 B, 1 A, 0 A   rel 0 1 0 0  AP = 1/2
 #   q4 (A, 105): 3 B, 2 B, 1 A, 0 A   rel 0 0 1 1  AP = (1/3 + 2/4) / 2 = 5/12
 # mAP = (0.75 + 0.75 + 1/3 + 1/2 + 5/12) / 5 = 0.55
-# Recall@1 (hit in top 1): q0, q1 -> 0.4; Recall@2: q0, q1, q3 -> 0.6
+# Hit rate@1 (a relevant item in the top 1): q0, q1 -> 0.4; hit rate@2: q0, q1, q3 -> 0.6
+# Recall@K (share of the relevant items in the top K; R = 2, 2, 1, 1, 2):
+#   @1: (1/2 + 1/2 + 0 + 0 + 0) / 5 = 0.2; @2: (1/2 + 1/2 + 0 + 1 + 0) / 5 = 0.4
 # Precision@1 = 0.4; Precision@2 = (1/2 + 1/2 + 0 + 1/2 + 0) / 5 = 0.3
 ANGLES = np.deg2rad([0, 12, 30, 90, 105, 5])
 POINTS = np.stack([np.cos(ANGLES), np.sin(ANGLES)], axis=1).astype(np.float32) * [[1], [2], [3], [1], [5], [1]]
@@ -153,7 +173,8 @@ LABELS = ["A", "A", "B", "B", "A", None]
 def test_retrieval_hand_checked_labels():
     m = RetrievalMetrics(ks=(1, 2)).fit(POINTS, LABELS)
     assert m.map_ == pytest.approx(0.55)
-    assert m.recall_at_ == pytest.approx({1: 0.4, 2: 0.6})
+    assert m.hit_rate_at_ == pytest.approx({1: 0.4, 2: 0.6})
+    assert m.recall_at_ == pytest.approx({1: 0.2, 2: 0.4})
     assert m.precision_at_ == pytest.approx({1: 0.4, 2: 0.3})
     assert m.average_precision_ == pytest.approx([0.75, 0.75, 1 / 3, 0.5, 5 / 12])
     assert m.n_queries_ == 5 and m.n_skipped_ == 0
@@ -161,10 +182,12 @@ def test_retrieval_hand_checked_labels():
 
 def test_retrieval_hand_checked_explicit_relevance():
     # q0 relevant {3}: ranking 1 2 3 4 -> rel 0 0 1 0, AP 1/3; q4 relevant {0, 1}: 3 2 1 0 ->
-    # rel 0 0 1 1, AP 5/12.  mAP = 0.375.  Top 3 holds a relevant item for both; P@3 = 1/3.
+    # rel 0 0 1 1, AP 5/12.  mAP = 0.375.  Top 3 holds a relevant item for both (hit rate 1) but
+    # only one of q4's two: recall@3 = (1 + 1/2) / 2 = 0.75; P@3 = 1/3.
     m = RetrievalMetrics(ks=(1, 3)).fit(POINTS[:5], relevant={0: {3}, 4: {0, 1}})
     assert m.map_ == pytest.approx(0.375)
-    assert m.recall_at_ == pytest.approx({1: 0.0, 3: 1.0})
+    assert m.hit_rate_at_ == pytest.approx({1: 0.0, 3: 1.0})
+    assert m.recall_at_ == pytest.approx({1: 0.0, 3: 0.75})
     assert m.precision_at_[3] == pytest.approx(1 / 3)
 
 
