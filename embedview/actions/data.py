@@ -8,8 +8,13 @@
 * the dataset goes into the model, then is embedded: precomputed vectors directly, else
   ``encode`` in the runner (``JobKind.ENCODE``) with the encoder chosen for the next encode;
 * ``add_encoder`` encodes the same data with another encoder (``JobKind.ENCODE_EXTRA.key(name)``)
-  without making it active, for Compare and Collapse;
-* progress, speed and time left are plain numbers (:class:`EncodeProgress`), through events.
+  without making it active, for Compare and Collapse; ``cancel_extra`` stops it;
+* progress, speed and time left are plain numbers (:class:`EncodeProgress`), through events, for
+  the main encode (``encode_started`` / ``encode_progress`` / ``encode_ended``) and for each
+  comparison encode (``extra_started`` / ``extra_status`` / ``extra_ended``);
+* an encoder whose weights are not here while the model hub cannot be reached fails at once with
+  a message naming it and why (``registry.ensure_available`` in the job, before the encoder
+  process starts), not after the download libraries' retries.
 
 The encoder for the next encode is state of these actions (``encoder_for(modality)``): an
 explicit choice (``choose_encoder``), else the one remembered for the modality (``memory``: the
@@ -70,6 +75,10 @@ def encode_job(dataset: Dataset, model: str, progress: TaskState | None = None) 
     imports torch).  Precomputed vectors need no model and are taken here."""
     if dataset.embeddings is not None:
         return EmbeddingSet.from_dataset(dataset)
+    from embedview.encoders.registry import ensure_available
+
+    TaskState.coerce(progress).report(0, 1, f"checking {model}")
+    ensure_available(model)  # not here and offline: say so now (a file-system look, one connect)
     from embedview.encoders.pipeline import embed
     from embedview.runtime.encoder_host import encoder_host
 
@@ -180,6 +189,16 @@ def _skipped_note(n: int) -> str:
     return f"; {n} file{'s' if n != 1 else ''} skipped \u2014 see Problems" if n else ""
 
 
+def _failure_text(name: str, message: str) -> str:
+    """``encoding with NAME failed: ...``, unless the message already names the encoder and
+    says what is wrong (``registry.unavailable_reason``)."""
+    from embedview.encoders.registry import display_name
+
+    if message.startswith((name, display_name(name))):
+        return message
+    return f"encoding with {name} failed: {message}"
+
+
 # -- the actions -------------------------------------------------------------------------------------------------
 class EncoderMemory(Protocol):
     """Where the last encoder per modality is remembered (the window's ``Settings``)."""
@@ -217,8 +236,14 @@ class DataActions:
     encode_progress = Signal(object)
     #: the encode ended: "done", "cancelled" or "failed"
     encode_ended = Signal(str)
+    #: a comparison encode began: (encoder, items)
+    extra_started = Signal(str, int)
     #: a comparison encode progressed: (encoder, fraction)
     extra_progress = Signal(str, float)
+    #: :class:`EncodeProgress` of a comparison encode (its ``encoder`` names which)
+    extra_status = Signal(object)
+    #: a comparison encode ended: (encoder, "done" / "cancelled" / "failed")
+    extra_ended = Signal(str, str)
     #: an error was recorded in the model: (topic, message, path); the window shows a box
     failed = Signal(object, str, str)
 
@@ -234,6 +259,8 @@ class DataActions:
         self.encode_job: Job | None = None  # the running or last encode (its state holds the fraction)
         self.encode_target: tuple[str, int] = ("", 0)  # encoder, items
         self._eta: Eta | None = None
+        self.extra_jobs: dict[str, Job] = {}  # running comparison encodes by encoder
+        self._extra_eta: dict[str, Eta] = {}
 
     # -- errors ---------------------------------------------------------------------------------------
     def fail(self, topic: Topic, message: str, path: str = "") -> None:
@@ -382,6 +409,7 @@ class DataActions:
         name = name or self.encoder
         if ds is None or not name:
             return None
+        previous = self.memory.last_encoder(ds.modality)
         self.memory.set_last_encoder(ds.modality, name)
         self.encode_target = (name, len(ds))
         self._eta = Eta(len(ds))
@@ -391,7 +419,7 @@ class DataActions:
             on_result=self._on_encoded,
             on_progress=self._on_encode_progress,
             on_cancelled=self._on_encode_cancelled,
-            on_error=lambda msg: self._on_encode_error(name, msg),
+            on_error=lambda msg: self._on_encode_error(name, msg, ds.modality, previous),
             is_stale=lambda: self.model.dataset is not ds,
         )
         return self.encode_job
@@ -430,9 +458,16 @@ class DataActions:
         fraction = self.encode_job.state.fraction if self.encode_job is not None else 0.0
         self.say(f"Encoding cancelled \u2014 {int(round(fraction * total)):,} of {total:,} cached")
 
-    def _on_encode_error(self, name: str, message: str) -> None:
+    def _on_encode_error(self, name: str, message: str, modality: str = "", previous: str = "") -> None:
+        # the failed choice is not kept: the next data opened (or the next start) uses the encoder
+        # remembered before it, not one that cannot load here
+        if modality and self.memory.last_encoder(modality) == name and previous != name:
+            self.memory.set_last_encoder(modality, previous)
+        if self.chosen == name:
+            self.chosen = ""
+            self.encoder_changed.emit(self.encoder)
         self.encode_ended.emit("failed")
-        self.fail(JobKind.ENCODE, f"encoding with {name} failed: {message}")
+        self.fail(JobKind.ENCODE, _failure_text(name, message))
 
     # -- comparison -----------------------------------------------------------------------------------
     def add_encoder(self, name: str, show: bool = True) -> Job | None:
@@ -449,17 +484,64 @@ class DataActions:
             self.say(f"{name} is already computed")
             self.model.show_view_requested.emit("compare")
             return None
+        if name in self.extra_jobs and self.extra_jobs[name].running:
+            self.say(f"{name} is already encoding for comparison")
+            return self.extra_jobs[name]
         self.say(f"Encoding with {name} for comparison\u2026")
-        return self.runner.submit(
+        self._extra_eta[name] = Eta(len(ds))
+        job = self.runner.submit(
             JobKind.ENCODE_EXTRA.key(name), encode_job, ds, name,
-            on_result=lambda emb: self._on_extra_encoded(emb, show),
-            on_progress=lambda f, _m: self.extra_progress.emit(name, f),
-            on_error=lambda msg: self.fail(JobKind.ENCODE_EXTRA.key(name), f"encoding with {name} failed: {msg}"),
+            on_result=lambda emb: self._on_extra_encoded(emb, show, name),
+            on_progress=lambda f, m: self._on_extra_progress(name, len(ds), f, m),
+            on_cancelled=lambda: self._on_extra_cancelled(name, len(ds)),
+            on_error=lambda msg: self._on_extra_error(name, msg),
+            on_finished=lambda: self._extra_finished(name),
             is_stale=lambda: self.model.dataset is not ds,
         )
+        self.extra_jobs[name] = job
+        self.extra_started.emit(name, len(ds))
+        return job
 
-    def _on_extra_encoded(self, emb: EmbeddingSet, show: bool = True) -> None:
+    def cancel_extra(self, name: str | None = None) -> None:
+        """Stop the comparison encode with ``name`` (every one when None); finished batches stay
+        in the cache, so encoding with it again resumes there."""
+        for key in [name] if name is not None else list(self.extra_jobs):
+            self.runner.cancel(JobKind.ENCODE_EXTRA.key(key))
+
+    @property
+    def extras_running(self) -> list[str]:
+        """The encoders of the comparison encodes running now, in the order they began."""
+        return [n for n, job in self.extra_jobs.items() if job.running and not job.cancelled]
+
+    def extra_progress_now(self, name: str, total: int, fraction: float, message: str = "",
+                           now: float | None = None) -> EncodeProgress:
+        eta = self._extra_eta.get(name)
+        rate, left = eta.update(fraction, now) if eta is not None else (None, None)
+        return EncodeProgress(name, total, fraction, rate, left, message)
+
+    def _on_extra_progress(self, name: str, total: int, fraction: float, message: str) -> None:
+        self.extra_progress.emit(name, fraction)
+        self.extra_status.emit(self.extra_progress_now(name, total, fraction, message))
+
+    def _on_extra_cancelled(self, name: str, total: int) -> None:
+        job = self.extra_jobs.get(name)
+        fraction = job.state.fraction if job is not None else 0.0
+        self.extra_ended.emit(name, "cancelled")
+        self.say(f"Encoding with {name} for comparison cancelled \u2014 {int(round(fraction * total)):,} of "
+                 f"{total:,} cached")
+
+    def _on_extra_error(self, name: str, message: str) -> None:
+        self.extra_ended.emit(name, "failed")
+        self.fail(JobKind.ENCODE_EXTRA.key(name), _failure_text(name, message))
+
+    def _extra_finished(self, name: str) -> None:
+        if self.runner.job(JobKind.ENCODE_EXTRA.key(name)) is None:  # no newer encode with it
+            self.extra_jobs.pop(name, None)
+            self._extra_eta.pop(name, None)
+
+    def _on_extra_encoded(self, emb: EmbeddingSet, show: bool = True, name: str = "") -> None:
         current = self.model.dataset
+        self.extra_ended.emit(name or emb.encoder, "done")
         if current is None:
             return
         if list(emb.dataset.ids) != list(current.ids):

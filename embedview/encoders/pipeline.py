@@ -39,7 +39,7 @@ from embedview.core.embeddings import EmbeddingSet
 from embedview.core.images import ImageLoadError, open_image
 from embedview.core.progress import TaskState
 from embedview.encoders.base import Encoder, UnusableEncoderError
-from embedview.encoders.registry import default_encoder_for, get_spec, load_encoder
+from embedview.encoders.registry import default_encoder_for, ensure_available, get_spec, load_encoder
 
 #: batches decoded ahead of the one the model is working on
 PREFETCH_BATCHES = 2
@@ -351,7 +351,8 @@ def embed(
 
     ``model`` is a registry name (default: the default encoder for the dataset's modality) or a
     loaded :class:`Encoder`.  ``encode_kw`` (``batch_size``, ``num_workers``) go to
-    :func:`encode_dataset`.
+    :func:`encode_dataset`.  A name whose weights are not here while the model hub cannot be
+    reached raises :class:`~embedview.encoders.registry.EncoderUnavailableError` before loading.
     """
     if dataset.embeddings is not None:
         if model is not None:
@@ -370,6 +371,9 @@ def embed(
         if spec.modality != dataset.modality:
             raise UnusableEncoderError(f"encoder {model!r} takes {spec.modality} but dataset {dataset.name!r} "
                                        f"holds {dataset.modality}")
+        # weights neither here nor downloadable (offline), or a missing local folder: say so now,
+        # not after the hub libraries' retries (~75 s)
+        ensure_available(model)
     task = TaskState.coerce(progress)
     if isinstance(model, str):
         task.set_fraction(0.0, f"loading {model}")
