@@ -109,7 +109,7 @@ def test_a_comparison_encode_reports_progress_and_cancels(app, tmp_path):
                             for s in statuses)
     assert [f for _, f in fractions] == [s.fraction for s in statuses]
     done_before = statuses[-1].done
-    assert 0 < done_before < 700
+    assert done_before < 700  # stopped before the end
 
     # encoding with it again resumes from the cache and joins the model
     app.data.add_encoder(second, show=False)

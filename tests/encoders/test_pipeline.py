@@ -206,6 +206,24 @@ def test_embed_refuses_an_encoder_of_another_modality_before_loading_it(monkeypa
         embed(text_dataset(["a note"], name="notes"), "default-image")
 
 
+def test_embed_says_at_once_that_a_model_is_not_here_while_offline(monkeypatch, tmp_path):
+    """A hub model that is not cached, offline: the reason names it, before any load (and its
+    ~75 s of download retries)."""
+    from embedview.encoders import pipeline
+    from embedview.encoders.registry import EncoderUnavailableError
+
+    def no_load(*a, **k):
+        raise AssertionError("the model was loaded before its availability was checked")
+
+    monkeypatch.setattr(pipeline, "get_encoder", no_load)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EncoderUnavailableError, match=r"^sbert:all-mpnet-base-v2 is not available offline"):
+        embed(text_dataset(["a note"], name="notes"), "sbert:all-mpnet-base-v2")
+    with pytest.raises(EncoderUnavailableError, match="cannot be loaded: folder not found"):
+        embed(text_dataset(["a note"], name="notes"), f"sbert:{tmp_path / 'gone' / 'model'}")
+
+
 # -- mechanics: cancel and kill ---------------------------------------------------------------------
 def test_cancel_after_first_batch_keeps_it(tmp_path):
     texts = [f"sentence number {i}" for i in range(80)]

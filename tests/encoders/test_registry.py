@@ -9,11 +9,17 @@ from embedview.encoders.base import Encoder, pick_device
 from embedview.encoders.registry import (
     ENTRY_POINT_GROUP,
     EncoderSpec,
+    EncoderUnavailableError,
     UnknownEncoderError,
     default_encoder_for,
+    display_name,
+    display_names,
+    ensure_available,
     get_spec,
+    hub_reachable,
     list_encoders,
     load_encoder,
+    unavailable_reason,
 )
 
 
@@ -173,3 +179,46 @@ def test_hub_cache_lookup_finds_downloaded_snapshots_only(tmp_path, monkeypatch)
     assert hf_cached_repo("my-org/my-model") == tmp_path / "models--my-org--my-model"
     assert hf_cached_repo("my-org/half-done") is None and hf_cached_repo("my-org/absent") is None
     assert hf_cached_models() == [tmp_path / "models--my-org--my-model"]
+
+
+def test_local_model_folders_get_names_that_tell_them_apart(tmp_path):
+    a, b = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    names = [f"sbert:{a}", f"sbert:{b}", "default-text", "sbert:all-mpnet-base-v2"]
+    shown = display_names(names)
+    assert shown == {f"sbert:{a}": "sbert:a/model", f"sbert:{b}": "sbert:b/model",
+                     "default-text": "default-text", "sbert:all-mpnet-base-v2": "sbert:all-mpnet-base-v2"}
+    # deeper when the parents are alike too; a telling folder name alone; a checkpoint file; a hub snapshot
+    deep = display_names(["sbert:/m/run/model", "sbert:/n/run/model"])
+    assert sorted(deep.values()) == ["sbert:m/run/model", "sbert:n/run/model"]
+    assert display_name("sbert:/home/me/models/minilm-finetuned") == "sbert:minilm-finetuned"
+    assert display_names(["clip:ViT-B-32@/x/a/model.pt", "clip:ViT-B-32@/x/b/model.pt"]) == {
+        "clip:ViT-B-32@/x/a/model.pt": "clip:ViT-B-32@a/model.pt",
+        "clip:ViT-B-32@/x/b/model.pt": "clip:ViT-B-32@b/model.pt"}
+    snap = "sbert:/c/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/8b3219a92973c328a8e2"
+    assert display_name(snap) == "sbert:sentence-transformers/all-MiniLM-L6-v2"
+    # the registry name (the cache key) is unchanged
+    assert get_spec(f"sbert:{a}").name == f"sbert:{a}"
+
+
+def test_availability_now_offline_and_online(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub = "sbert:embedview-tests/not-cached"
+    # offline: the reason names the model, why, and what works instead
+    reason = unavailable_reason(hub, online=False)
+    assert reason.startswith(f"{hub} is not available offline") and "default-text" in reason
+    # online: it may download, so it is let through (the load says what happens)
+    assert unavailable_reason(hub, online=True) is None
+    # a missing local folder is final, whatever the network
+    gone = f"sbert:{tmp_path / 'gone' / 'model'}"
+    assert "cannot be loaded: folder not found" in unavailable_reason(gone, online=True)
+    # weights shipped with pip need nothing
+    assert unavailable_reason("default-text", online=False) is None
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_reachable() == (False, "HF_HUB_OFFLINE is set")
+    with pytest.raises(EncoderUnavailableError, match="HF_HUB_OFFLINE is set"):
+        ensure_available(hub)
+    # a cached snapshot is available offline
+    done = tmp_path / "hub" / "models--embedview-tests--not-cached" / "snapshots" / "abc123"
+    done.mkdir(parents=True)
+    (done / "config.json").write_text("{}", encoding="utf-8")
+    ensure_available(hub)
