@@ -114,3 +114,47 @@ def test_k_and_metric_set_in_the_model_recompute(env, qtbot):
     env.wait_idle()
     want, _ = topk(emb.vectors, 4, queries=np.array([12]), metric="euclidean")
     assert view.displayed_indices.tolist() == want[0].tolist()
+
+
+@pytest.mark.parametrize("how", ["current", "table-selection"])
+def test_a_pick_made_while_encoding_fills_the_list_once_vectors_exist(env, qtbot, how):
+    from embedview.gui.views.neighbors import NeighborsView
+
+    emb = digits_set(300)
+    view = env.add(NeighborsView)
+    env.show()
+    env.model.set_dataset(emb.dataset)  # opened, still encoding: no vectors yet
+    if how == "current":
+        env.selection.set_current(42, "map")
+    else:  # a table row clicked: selected, not current
+        env.selection.set_selection([42], "table")
+    assert len(view.displayed_indices) == 0
+    env.model.add_embeddings(emb)  # the encode finished
+    qtbot.waitUntil(lambda: view.query_index == 42 and len(view.displayed_indices) == 10, timeout=10000)
+    want, _ = topk(emb.vectors, 10, queries=np.array([42]))
+    assert view.displayed_indices.tolist() == want[0].tolist()
+    assert view.card.index == 42
+
+
+def test_unlabelled_rows_name_each_item_once(env, qtbot):
+    from embedview.gui.views.neighbors import NeighborsView
+
+    emb = digits_set(200, labelled=False)
+    view = env.add(NeighborsView)
+    env.show()
+    env.load(emb)
+    env.selection.set_current(7, "test")
+    qtbot.waitUntil(lambda: len(view.displayed_indices) == 10, timeout=10000)
+    for row in range(view.list.count()):
+        text = view.list.item(row).text()
+        item_id = emb.dataset.ids[int(view.displayed_indices[row])]
+        assert text.count(item_id) == 1, text
+        assert "cos " in text
+
+    labelled = digits_set(200)  # labelled: the label heads the row, the id below it, once
+    env.load(labelled)
+    env.selection.set_current(8, "test")
+    qtbot.waitUntil(lambda: view.query_index == 8 and len(view.displayed_indices) == 10, timeout=10000)
+    first = view.list.item(0).text()
+    assert first.count(labelled.dataset.ids[int(view.displayed_indices[0])]) == 1
+    assert first.startswith(f"1. {labelled.dataset.labels[int(view.displayed_indices[0])]}")

@@ -36,6 +36,20 @@ ICON_PX = 64
 SEARCH_SOURCE = "search"
 
 
+def neighbor_row_text(ds, j: int, rank: int, scores: np.ndarray | None, metric: str) -> str:
+    """One row of the list: rank, label (or the id when unlabelled) and score; below it the text,
+    or the id when the label took the first line -- never the id twice."""
+    title = item_title(ds, j)
+    head = f"{rank + 1}. {title or ds.ids[j]}"
+    if scores is not None:
+        head += f"   {score_text(metric, float(scores[rank]))}"
+    if ds.texts is not None and ds.texts[j] is not None:
+        body = ds.display_text(j, 160)
+    else:
+        body = ds.ids[j] if title else ""
+    return f"{head}\n{body}" if body else head
+
+
 class NeighborsView(View):
     """Nearest neighbours of the current item (or text-search results) with thumbnails / text."""
 
@@ -95,7 +109,7 @@ class NeighborsView(View):
         self.thumbnails.ready.connect(self._on_thumbnail)
         model.selection.current_changed.connect(self._on_current)
         model.dataset_changed.connect(self._reset)
-        model.active_set_changed.connect(lambda _n: self._recompute())
+        model.active_set_changed.connect(lambda _n: self._on_active_set())
         self._reset()
 
     # -- public ----------------------------------------------------------------------------------------
@@ -172,6 +186,18 @@ class NeighborsView(View):
         if self.query_index >= 0:
             self.show_neighbors(self.query_index)
 
+    def _on_active_set(self) -> None:
+        """Vectors arrived (or another set became active): list the neighbours of what the user
+        picked meanwhile -- the current item, else the first selected one (a table row clicked
+        while encoding selects it without making it current)."""
+        if self.query_text:
+            return
+        index = self.query_index if self.query_index >= 0 else self.selection.current
+        if index < 0 and self.selection.selected.size:
+            index = int(self.selection.selected[0])
+        if index >= 0:
+            self.show_neighbors(index)
+
     def _show_result(self, hits: NeighborHits) -> None:
         if hits.index != self.query_index or self.query_text:
             return
@@ -193,11 +219,8 @@ class NeighborsView(View):
         if ds is None:
             return
         for rank, j in enumerate(self.displayed_indices.tolist()):
-            head = f"{rank + 1}. {item_title(ds, j) or ds.ids[j]}"
-            if self.displayed_scores is not None:
-                head += f"   {score_text(metric, float(self.displayed_scores[rank]))}"
-            body = ds.display_text(j, 160) if ds.texts is not None else ds.ids[j]
-            self.list.add_item(ds, j, f"{head}\n{body}", ds.display_text(j, 1000))
+            self.list.add_item(ds, j, neighbor_row_text(ds, j, rank, self.displayed_scores, metric),
+                               ds.display_text(j, 1000))
 
     def _on_thumbnail(self, index: int) -> None:
         self.list.thumbnail_ready(index)
