@@ -28,10 +28,14 @@ Definitions (all on a random sample of at most ``sample`` items; pairwise measur
 * ``singular_values_``: of the centred matrix divided by ``sqrt(n)``, so their squares are the
   eigenvalues of the (biased) covariance; ``explained_variance_ratio_`` are those squares over
   their sum.
-* ``effective_rank_``: RankMe (Garrido et al. 2023), ``exp(entropy(p))`` with
-  ``p = s / sum(s)`` of the singular values above, i.e. of the **centred** matrix.  RankMe as
-  published uses the raw matrix; centring keeps a shared offset (common in CLIP-like models)
-  from reading as collapse.  Offsets show up in ``cosine_mean_`` instead.
+* ``effective_rank_`` ("effective rank (centred)"): ``exp(entropy(p))`` with ``p = s / sum(s)``
+  of the singular values above, i.e. of the **centred** matrix (Roy & Vetterli's effective rank
+  of the covariance).  Centring keeps a shared offset (common in CLIP-like models) from reading
+  as collapse; offsets show up in ``cosine_mean_`` instead.  The verdict uses this one.
+* ``rankme_`` ("RankMe"): the same entropy of the singular values of the **raw** matrix, as
+  published (Garrido et al. 2023, "RankMe").  A shared offset dominates the raw spectrum, so
+  RankMe is far lower than the centred rank on such data (a collapsed set measured here: 3.3
+  against 253); both are reported, each under its own name.
 * ``participation_ratio_``: ``(sum lambda)^2 / sum lambda^2`` of the covariance eigenvalues.
 * ``dead_dims_``: dimensions whose standard deviation is below ``DEAD_TOL`` (1e-3) times the
   largest per-dimension standard deviation.
@@ -105,13 +109,24 @@ def mitigate(X: Any, center: bool = False, whitened: bool = False) -> np.ndarray
 
 
 def _centred_singular_values(Xc: np.ndarray) -> np.ndarray:
-    """Singular values of ``Xc / sqrt(n)``, descending, from the eigenvalues of the smaller
+    """Singular values of ``Xc / sqrt(n)`` (``Xc`` centred or not), descending, from the eigenvalues of the smaller
     Gram matrix (``D x D`` or ``n x n``): one matrix product and a symmetric eigensolve, several
     times faster than an SVD of the tall matrix."""
     n, d = Xc.shape
     G = (Xc.T @ Xc) if d <= n else (Xc @ Xc.T)
     lam = np.linalg.eigvalsh(G / n)[::-1]
     return np.sqrt(np.clip(lam, 0.0, None))
+
+
+def _entropy_rank(s: np.ndarray, eps: float = 1e-12) -> float:
+    """``exp(entropy(s / sum(s)))`` of singular values ``s``: 1 when all are zero (RankMe's
+    ``eps`` keeps log 0 away: entries below it are left out)."""
+    total = float(np.sum(s))
+    if total <= 0:
+        return 1.0
+    p = s / total
+    p = p[p > eps]
+    return float(np.exp(-np.sum(p * np.log(p))))
 
 
 def _skew(x: np.ndarray) -> float:
@@ -226,6 +241,7 @@ class CollapseDiagnostics:
             self.effective_rank_ = float(np.exp(-np.sum(p * np.log(p))))
             self.participation_ratio_ = float(total**2 / np.sum(lam**2))
             self.n_components_90_ = int(np.searchsorted(np.cumsum(evr), self.VARIANCE_SHARE) + 1)
+        self.rankme_ = _entropy_rank(_centred_singular_values(X), self.eps)
         task.report(1, 4, "pairwise cosines")
 
         pairs_rows = _sample(n, self.pair_sample, self.random_state)
@@ -329,6 +345,7 @@ class CollapseDiagnostics:
             "dim": self.dim_,
             "dead_dims": self.dead_dims_,
             "effective_rank": self.effective_rank_,
+            "rankme": self.rankme_,
             "participation_ratio": self.participation_ratio_,
             "n_components_90": self.n_components_90_,
             "total_variance": self.total_variance_,

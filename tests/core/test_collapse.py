@@ -75,6 +75,12 @@ def test_real_digits_are_healthy_and_figures_match_references():
     p = s / s.sum()
     p = p[p > 0]
     assert c.effective_rank_ == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-6)
+    # RankMe as published (Garrido et al. 2023): the same entropy on the raw, uncentred matrix
+    raw = np.linalg.svd(X.astype(np.float64), compute_uv=False)
+    q = raw / raw.sum()
+    q = q[q > 1e-12]
+    assert c.rankme_ == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-6)
+    assert c.to_dict()["rankme"] == c.rankme_ and c.to_dict()["effective_rank"] == c.effective_rank_
     std = X.std(axis=0)
     assert c.dead_dims_ == int((std < 1e-3 * std.max()).sum()) > 0  # digits have blank border pixels
     assert c.hubness_ == pytest.approx(skew(c.k_occurrence_), abs=1e-9)
@@ -188,3 +194,20 @@ def test_curves_sorted_relative_and_floored():
     assert c.cosine_fraction.sum() == pytest.approx(1.0) and len(c.cosine_edges) == len(c.cosine_fraction) + 1
     assert log_floor([np.array([10.0, 0.1, 0.0])]) == pytest.approx(-1.5)
     assert log_floor([np.zeros(3)]) == 0.0
+
+
+def test_rankme_on_the_raw_matrix_differs_from_the_centred_rank_under_a_shared_offset():
+    """Vectors that all share one large offset (every pairwise cosine ~0.98) spread around it
+    in every direction: the centred effective rank sees the spread, RankMe as published sees the
+    offset dominate the raw spectrum.  Both are reported, under their own names."""
+    offset = RNG.standard_normal(D).astype(np.float32)
+    offset *= 10 / np.linalg.norm(offset)
+    X = offset + 0.02 * RNG.standard_normal((N, D)).astype(np.float32)
+    c = _fit(X)
+    assert c.effective_rank_ > 0.8 * D  # isotropic around the offset
+    assert c.rankme_ < 0.25 * c.effective_rank_
+    raw = np.linalg.svd(X.astype(np.float64), compute_uv=False)
+    q = raw / raw.sum()
+    assert c.rankme_ == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-5)
+    same = _fit(np.tile(offset, (50, 1)))  # all identical: one direction in the raw matrix
+    assert same.rankme_ == pytest.approx(1.0, abs=1e-4) and same.effective_rank_ == 1.0
