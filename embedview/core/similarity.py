@@ -5,7 +5,14 @@ otherwise a label-stratified sample of :data:`SAMPLE_SIZE` items (of the selecti
 too big, else of everything) — :func:`choose_items`.  :class:`SimilarityHeatmap` orders them
 (grouped by label, or by average-linkage clustering when there are no labels, so blocks of
 similar items show) and computes their cosine similarity matrix.  :func:`color_levels` is the
-colour range for a scale choice.  No Qt: the Heatmap view only draws what these return.
+colour range for a scale choice and :func:`color_ticks` the numbers on its colour bar.
+
+The diagonal (each item with itself: cosine 1 by construction, 0 for a zero vector) says nothing
+about the data, so it never takes part in a colour scale: :func:`color_levels` spans the
+off-diagonal values only, and :func:`without_diagonal` gives the matrix to draw, with NaN on the
+diagonal, which the view paints in its own colour (one that neither colour map contains).  On
+3 items the most similar pair is then the top of the "data" scale, but it no longer looks like
+the diagonal.  No Qt: the Heatmap view only draws what these return.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ from embedview.core.progress import TaskState
 MAX_ITEMS = 2000
 #: items sampled when there is no usable selection
 SAMPLE_SIZE = 300
-#: colour scales: "data" spans the off-diagonal values shown (most contrast), "full" is -1 .. 1
+#: colour scales: "data" spans the off-diagonal values shown (most contrast), "full" is -1 .. 1;
+#: the diagonal is in neither (see :func:`without_diagonal`)
 SCALES = ("data", "full")
+#: half the width of the "data" range of a constant matrix (never an empty range)
+FLAT_PAD = 0.01
 
 _UNLABELLED = "\uffff"  # sorts after every label
 
@@ -137,16 +147,85 @@ def cluster_order(similarity: np.ndarray) -> np.ndarray:
 
 def color_levels(matrix: np.ndarray, scale: str) -> tuple[float, float]:
     """The colour range of a similarity matrix: ``(-1, 1)`` for the "full" scale, else the range
-    of the off-diagonal values (most contrast among the items shown; never an empty range)."""
+    of the off-diagonal values (most contrast among the items shown).
+
+    The diagonal never counts: with it, the "data" range of nearly any set would end at 1 and the
+    most similar pair of 3 items would take the diagonal's colour.  A constant (or single-valued)
+    off-diagonal gets :data:`FLAT_PAD` either side, kept inside -1 .. 1: never an empty range.
+    """
     if scale == "full" or matrix.size == 0:
         return -1.0, 1.0
-    off = matrix[~np.eye(len(matrix), dtype=bool)]
+    off = np.asarray(matrix)[~np.eye(len(matrix), dtype=bool)]
+    off = off[np.isfinite(off)]
     if not off.size:
         return -1.0, 1.0
     lo, hi = float(off.min()), float(off.max())
-    if hi <= lo:
-        lo, hi = lo - 0.01, hi + 0.01
+    if hi - lo < 1e-7:
+        mid = 0.5 * (lo + hi)
+        lo, hi = mid - FLAT_PAD, mid + FLAT_PAD
+        if hi > 1.0:  # e.g. identical vectors: all 1 (float32 may say 1.0000001)
+            lo, hi = lo - (hi - max(1.0, mid)), max(1.0, mid)
+        elif lo < -1.0:
+            lo, hi = min(-1.0, mid), hi + (min(-1.0, mid) - lo)
     return lo, hi
+
+
+def without_diagonal(matrix: np.ndarray) -> np.ndarray:
+    """A float32 copy of a square matrix with NaN on the diagonal: what the heatmap draws, the
+    diagonal left to its own colour (see the module's docstring)."""
+    out = np.array(matrix, dtype=np.float32, copy=True)
+    if out.ndim == 2 and out.shape[0] == out.shape[1]:
+        np.fill_diagonal(out, np.nan)
+    return out
+
+
+_NICE_STEPS = (1.0, 2.0, 2.5, 5.0)
+
+
+def color_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[tuple[float, str]]:
+    """Numbered ticks for a colour bar over ``lo .. hi``: 3 .. ``max_ticks`` round values inside
+    the range, each written with as many decimals as their spacing needs (so 0.9990 .. 0.9998 for a
+    collapsed set, whose values all read "1.00" at two decimals) and distinct.
+
+    A range too narrow for 3 round values (or an empty one) gets its two ends and its middle.
+    """
+    lo, hi = float(min(lo, hi)), float(max(lo, hi))
+    span = hi - lo
+    max_ticks = max(3, int(max_ticks))
+    if not np.isfinite(span) or span <= 0:
+        return [(lo, _tick_text(lo, 6))]
+    eps = span * 1e-9
+    best: tuple[int, list[float]] | None = None
+    top = int(np.floor(np.log10(span))) + 1
+    for e in range(top - 3, top + 1):  # the smallest round step that gives at most max_ticks ticks
+        for mantissa in _NICE_STEPS:
+            step = mantissa * 10.0 ** e
+            first = np.ceil((lo - eps) / step)
+            values = [float((first + k) * step) for k in range(int((hi + eps) / step - first) + 1)]
+            values = [v for v in values if lo - eps <= v <= hi + eps]
+            if 3 <= len(values) <= max_ticks:
+                decimals = max(0, -int(np.floor(np.log10(step) + 1e-9))) + (1 if mantissa == 2.5 else 0)
+                best = (decimals, values)
+                break
+        if best is not None:
+            break
+    if best is None:  # a range too narrow for 3 round values: its ends and its middle
+        decimals = max(0, -int(np.floor(np.log10(span / 2)))) + 1
+        values = [lo, 0.5 * (lo + hi), hi]
+    else:
+        decimals, values = best
+    texts = [_tick_text(v, decimals) for v in values]
+    while len(set(texts)) < len(texts) and decimals < 12:  # never two ticks that read the same
+        decimals += 1
+        texts = [_tick_text(v, decimals) for v in values]
+    return list(zip((float(v) for v in values), texts, strict=True))
+
+
+def _tick_text(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    if float(text) == 0.0:
+        text = text.lstrip("-")  # no "-0.0"
+    return text.replace("-", "\u2212")
 
 
 def label_boundaries(groups: Sequence[tuple[int, int, str]], size: int) -> tuple[np.ndarray, np.ndarray]:
