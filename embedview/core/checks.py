@@ -17,7 +17,9 @@ What :class:`Checks` (the suite) runs:
     only when the dataset has labels: at least :data:`MIN_CLASSES` classes with at least
     :data:`MIN_PER_CLASS` items each.  Items of smaller classes are left out of these measures
     (a class of one item has no neighbour of its own kind), and the result says so in
-    ``notes``.  ``retrieval`` also runs without labels on explicit relevance pairs.
+    ``notes``.  ``retrieval`` also runs without labels on explicit relevance pairs, and with a
+    separate query set (``CheckInput.queries``, ``embedview check DOCS --queries QUERIES``) it
+    ranks those queries against the documents only.
 ``outliers``
     the most isolated items (:class:`~embedview.core.evaluation.OutlierScores`).
 ``duplicates``
@@ -262,7 +264,10 @@ ProbeRunner = Callable[[Any, Any, str, TaskState], Any]
 class CheckInput:
     """What checks run on: the set, and what some checks may use besides its vectors.
 
-    ``relevant``: explicit relevance pairs for ``retrieval``; ``run_probe``: how to run the
+    ``relevant``: explicit relevance pairs for ``retrieval`` (query -> relevant items; with
+    ``queries`` the keys are rows of the query set and the values rows of ``emb``);
+    ``queries``: a separate query set for ``retrieval``, ranked against ``emb`` (the documents)
+    only -- with ``relevant``, or by same label when both sets are labelled; ``run_probe``: how to run the
     invariance probe with the set's encoder (the CLI loads it here, the GUI in its encoder
     process); ``earlier``: fitted results of checks already run on this input (the weighted kNN
     vote reuses the majority vote's neighbour search).
@@ -271,6 +276,7 @@ class CheckInput:
     emb: EmbeddingSet
     relevant: Mapping[int, Iterable[int]] | None = None
     run_probe: ProbeRunner | None = None
+    queries: EmbeddingSet | None = None
     earlier: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -361,6 +367,9 @@ class CheckSpec:
                     return need
             if need is Need.LABELS_OR_RELEVANCE and inp.labels is None and inp.relevant is None:
                 return need
+            if (need is Need.LABELS_OR_RELEVANCE and inp.queries is not None and inp.relevant is None
+                    and not inp.queries.dataset.has_labels):
+                return need
         return None
 
     def unavailable(self, inp: CheckInput, params: Mapping[str, Any] | None = None) -> str:
@@ -370,10 +379,18 @@ class CheckSpec:
             return ""
         if need is Need.ENCODER:
             return invariance_unavailable(inp.emb)
+        if need is Need.LABELS_OR_RELEVANCE and inp.queries is not None:
+            return ("needs relevance pairs (query,relevant ids), or labels on both the queries and the documents: "
+                    "the queries have no labels" if inp.labels is not None else f"the documents' {inp.label_note}")
         return f"needs labels: {inp.label_note}"
 
     def note(self, inp: CheckInput) -> str:
         """What a result on ``inp`` should say about its input (items left out, relevance file)."""
+        if Need.LABELS_OR_RELEVANCE in self.needs and inp.queries is not None:
+            how = (f"relevance from query -> relevant pairs ({len(inp.relevant):,} queries)" if inp.relevant is not None
+                   else "relevance by same label")
+            return (f"{len(inp.queries):,} separate queries ranked against the {len(inp.emb):,} documents only; "
+                    + how)
         if Need.LABELS_OR_RELEVANCE in self.needs and inp.relevant is not None:
             return f"relevance from a file of query -> relevant pairs ({len(inp.relevant)} queries)"
         if (Need.LABELS in self.needs or Need.LABELS_OR_RELEVANCE in self.needs) and inp.labels is not None:
@@ -444,6 +461,12 @@ def _run_retrieval(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
     from embedview.core.evaluation import RetrievalMetrics
 
     metrics = RetrievalMetrics(ks=p["ks"], metric=p["metric"])
+    if inp.queries is not None:
+        if inp.relevant is not None:
+            return metrics.fit(inp.emb.vectors, None, inp.relevant, progress=task, queries=inp.queries.vectors)
+        docs, _ = usable_labels(inp.emb)
+        return metrics.fit(inp.emb.vectors, docs, progress=task, queries=inp.queries.vectors,
+                           query_labels=inp.queries.dataset.labels)
     if inp.relevant is not None:
         return metrics.fit(inp.emb.vectors, None, inp.relevant, progress=task)
     return metrics.fit(inp.emb.vectors, inp.labels, progress=task)
@@ -510,9 +533,15 @@ def _rows_clustering(r: Any, p: dict[str, Any], ds: Dataset | None) -> list[RowT
 
 
 def _rows_retrieval(r: Any, p: dict[str, Any], ds: Dataset | None) -> list[RowTuple]:
-    base = (f"{r.metric}, {r.n_queries_:,} queries"
+    against = (f"against the {r.n_candidates_:,} documents only" if r.separate_queries_
+               else f"each against the {r.n_candidates_:,} other items")
+    base = (f"{r.metric}, {r.n_queries_:,} queries {against}"
             + (f", {r.n_skipped_:,} without a relevant item skipped" if r.n_skipped_ else ""))
-    out: list[RowTuple] = [(f"Recall@{k}", v, None, base) for k, v in r.recall_at_.items()]
+    out: list[RowTuple] = [(f"Hit rate@{k}", v, None, "queries with a relevant item in the top K "
+                            "(what metric-learning papers call Recall@K); " + base)
+                           for k, v in r.hit_rate_at_.items()]
+    out += [(f"Recall@{k}", v, None, "share of each query's relevant items found in the top K; " + base)
+            for k, v in r.recall_at_.items()]
     out += [(f"Precision@{k}", v, None, base) for k, v in r.precision_at_.items()]
     out.append(("mAP", r.map_, float(np.std(r.average_precision_)), base))
     return out
@@ -544,7 +573,11 @@ def _rows_invariance(r: Any, p: dict[str, Any], ds: Dataset | None) -> list[RowT
 def _rows_collapse(r: Any, p: dict[str, Any], ds: Dataset | None) -> list[RowTuple]:
     d = r.to_dict()
     return [("verdict: " + str(d.get("verdict")), None, None, str(d.get("verdict_reason", ""))),
-            ("effective rank", d.get("effective_rank"), None, f"of {d.get('dim')} dimensions")]
+            ("effective rank (centred)", d.get("effective_rank"), None,
+             f"of {d.get('dim')} dimensions; entropy of the centred matrix's singular values (the verdict uses it)"),
+            ("RankMe (raw matrix)", d.get("rankme"), None,
+             "as published (Garrido et al. 2023): the same entropy on the uncentred vectors; "
+             "a shared offset lowers it")]
 
 
 def _rows_duplicates(r: Any, p: dict[str, Any], ds: Dataset | None) -> list[RowTuple]:
@@ -575,7 +608,7 @@ REGISTRY: dict[str, CheckSpec] = {spec.name: spec for spec in (
     CheckSpec("retrieval", "Retrieval", _run_retrieval, needs=frozenset({Need.LABELS_OR_RELEVANCE}),
               uses_metric=True, weight=1.5, rows=_rows_retrieval,
               params=(Param("ks", "K", ParamKind.INTS, (1, 5, 10), low=1,
-                            help="Cut-offs for Recall@K and Precision@K"),)),
+                            help="Cut-offs for hit rate@K, Recall@K and Precision@K"),)),
     CheckSpec("outliers", "Outliers", _run_outliers, uses_metric=True, rows=_rows_outliers,
               params=(Param("k", "k", ParamKind.INT, 10, 1, 1000, help="Score = mean distance to the k nearest items"),
                       Param("known", "known", ParamKind.DATA_CHOICE, "", choices_of=known_outlier_choices,
@@ -660,6 +693,9 @@ class Checks:
         Explicit relevance for ``retrieval`` (e.g. from
         :func:`~embedview.core.evaluation.load_relevance_file`) instead of same-label relevance;
         retrieval then runs without labels.
+    queries : EmbeddingSet, optional
+        A separate query set for ``retrieval``: ranked against the documents (the set being
+        checked) only; ``relevant`` then maps query rows to document rows.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -670,11 +706,12 @@ class Checks:
     """
 
     def __init__(self, k: int = 10, include: Iterable[str] | None = None, metric: str = "cosine",
-                 relevant: Mapping[int, Iterable[int]] | None = None):
+                 relevant: Mapping[int, Iterable[int]] | None = None, queries: EmbeddingSet | None = None):
         self.k = k
         self.include = include
         self.metric = metric
         self.relevant = relevant
+        self.queries = queries
 
     def _selected(self) -> list[str]:
         if self.include is None:
@@ -700,7 +737,7 @@ class Checks:
         self.notes_: dict[str, str] = {}
         self.seconds_: dict[str, float] = {}
         names = self._selected()
-        inp = CheckInput(emb, relevant=self.relevant, earlier=self.results_)
+        inp = CheckInput(emb, relevant=self.relevant, earlier=self.results_, queries=self.queries)
         total = sum(REGISTRY[n].weight for n in names)
         done = 0.0
         for name in names:
@@ -710,7 +747,8 @@ class Checks:
             params = self.params(name)
             need = spec.missing(inp, params)
             if need is not None:
-                reason = inp.label_note if need is not Need.ENCODER else spec.unavailable(inp, params)
+                plain = need is not Need.ENCODER and (need is Need.LABELS or inp.queries is None)
+                reason = inp.label_note if plain else spec.unavailable(inp, params)
                 self.skipped_.append({"check": name, "reason": reason})
                 continue
             note = spec.note(inp)
@@ -758,6 +796,11 @@ class Checks:
                 "problems": [str(p) for p in problems[:100]],
             },
         }
+        if self.queries is not None:
+            q = self.queries.dataset
+            out["queries"] = {"name": q.name, "modality": q.modality, "encoder": self.queries.encoder,
+                              "n_items": len(self.queries), "dim": self.queries.dim,
+                              "n_with_relevance": None if self.relevant is None else len(self.relevant)}
         for name, result in self.results_.items():
             if name == "outliers":
                 d = result.to_dict(top=10)
@@ -777,7 +820,7 @@ class Checks:
 
 def run_checks(
     emb: EmbeddingSet, *, k: int = 10, progress: ProgressArg = None, include: Iterable[str] | None = None,
-    relevant: Mapping[int, Iterable[int]] | None = None,
+    relevant: Mapping[int, Iterable[int]] | None = None, queries: EmbeddingSet | None = None,
 ) -> dict[str, Any]:
     """Every check the data allows on ``emb``, as a JSON-ready dict.
 
@@ -785,8 +828,11 @@ def run_checks(
     labels, problems), one key per check that ran (``collapse``, ``knn``, ``knn_weighted``,
     ``linear_probe``, ``clustering``, ``retrieval``, ``outliers``, ``duplicates``; each the
     check's ``to_dict()``), ``skipped`` (``[{"check", "reason"}]``) and ``seconds``.
+    ``queries``: a separate query set for ``retrieval`` (see :class:`Checks`); the result then
+    has a ``queries`` key describing it.
     """
-    result: dict[str, Any] = Checks(k=k, include=include, relevant=relevant).fit(emb, progress=progress).to_dict()
+    result: dict[str, Any] = Checks(k=k, include=include, relevant=relevant, queries=queries).fit(
+        emb, progress=progress).to_dict()
     return result
 
 

@@ -9,6 +9,12 @@ not apply to a result (a check that was skipped) reads :data:`MISSING`.
 group of rows; :func:`table_rows` fills them for several results and leaves out the rows (and
 groups) that have nothing to show.
 
+Names say exactly what is measured: "effective rank (centred)" is the entropy rank of the centred
+matrix (the collapse verdict uses it), "RankMe" the same on the raw matrix as Garrido et al.
+published it; "Hit rate@K" is the share of queries with a relevant item in the top K (what
+metric-learning papers call Recall@K), "Recall@K" the share of each query's relevant items
+found in the top K.
+
 (Results are the nested dicts of :func:`embedview.core.checks.run_checks`; :func:`get_path`
 reads them without a ``KeyError`` for checks that did not run.)
 """
@@ -68,7 +74,8 @@ def metric_rows(k: int) -> list[tuple[str, Cell | None]]:
     return [
         ("Collapse", None),
         ("verdict", lambda r: fmt_value(r.get("verdict"))),
-        ("effective rank (RankMe)", _field("collapse", "effective_rank", digits=1)),
+        ("effective rank (centred)", _field("collapse", "effective_rank", digits=1)),
+        ("RankMe (raw matrix)", _field("collapse", "rankme", digits=1)),
         ("directions for 90% of variance", _field("collapse", "n_components_90")),
         ("participation ratio", _field("collapse", "participation_ratio", digits=1)),
         ("dead dimensions", _dead_dims),
@@ -83,7 +90,8 @@ def metric_rows(k: int) -> list[tuple[str, Cell | None]]:
         ("k-means NMI", _field("clustering", "nmi")),
         ("k-means ARI", _field("clustering", "ari")),
         ("silhouette of the labels", _field("clustering", "silhouette")),
-        ("Recall@1", _field("retrieval", "recall_at", "1")),
+        ("Hit rate@1", _field("retrieval", "hit_rate_at", "1")),
+        (f"Hit rate@{k}", _field("retrieval", "hit_rate_at", str(k))),
         (f"Recall@{k}", _field("retrieval", "recall_at", str(k))),
         ("mAP", _field("retrieval", "map")),
         ("Duplicates and outliers", None),
@@ -92,6 +100,25 @@ def metric_rows(k: int) -> list[tuple[str, Cell | None]]:
         ("mean outlier score", _field("outliers", "score_mean")),
         ("map trustworthiness", _field("map", "trustworthiness")),
     ]
+
+
+#: what a row measures, by the start of its title (the report's and the views' tooltips)
+ROW_HELP: tuple[tuple[str, str], ...] = (
+    ("effective rank (centred)", "exp(entropy) of the normalised singular values of the mean-centred vectors; "
+                                 "the collapse verdict uses it"),
+    ("RankMe", "RankMe as published (Garrido et al. 2023): the same entropy on the raw, uncentred vectors; "
+               "a shared offset lowers it"),
+    ("Hit rate@", "share of queries with at least one relevant item in the top K "
+                  "(what metric-learning papers call Recall@K)"),
+    ("Recall@", "mean over queries of the share of their relevant items found in the top K"),
+    ("mAP", "mean over queries of the average precision over the full ranking"),
+    ("k-means", "k-means with k = the number of labels, best of 10 starts"),
+)
+
+
+def row_help(title: str) -> str:
+    """What the row ``title`` measures ("" when the title says it all)."""
+    return next((text for start, text in ROW_HELP if title.startswith(start)), "")
 
 
 def table_rows(results: Mapping[str, Result], k: int,

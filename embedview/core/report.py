@@ -36,7 +36,7 @@ from embedview.core.checks import Checks, jsonable
 from embedview.core.compare import comparison
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.export import atomic_path
-from embedview.core.metric_table import get_path, table_rows
+from embedview.core.metric_table import get_path, row_help, table_rows
 from embedview.core.progress import TaskState
 
 #: duplicate groups shown per encoder, and items shown per group
@@ -361,7 +361,9 @@ def _metrics_table(results: Mapping[str, dict[str, Any]], k: int) -> str:
         if cells is None:
             rows.append(f'<tr class="group"><td colspan="{len(names) + 1}">{_e(title)}</td></tr>')
         else:
-            rows.append(f"<tr><td>{_e(title)}</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
+            tip = row_help(title)
+            first = f'<td title="{_e(tip)}">{_e(title)}</td>' if tip else f"<td>{_e(title)}</td>"
+            rows.append(f"<tr>{first}" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
     return f"<table><thead><tr><th>metric</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 

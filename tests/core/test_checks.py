@@ -58,7 +58,11 @@ def test_labelled_digits_run_every_check(digits):
     assert result["knn"]["accuracy"] > 0.9
     assert result["knn"]["vote"] == "majority" and result["knn_weighted"]["vote"] == "weighted"
     assert result["linear_probe"]["accuracy_mean"] > 0.85
-    assert result["retrieval"]["recall_at"]["1"] > 0.9
+    assert result["retrieval"]["hit_rate_at"]["1"] > 0.9
+    # Recall@K is the share of the ~50 relevant items of a query's class found in the top K
+    assert 0 < result["retrieval"]["recall_at"]["10"] <= 10 / 40
+    assert result["retrieval"]["separate_queries"] is False and "queries" not in result
+    assert result["collapse"]["rankme"] > 1 and result["clustering"]["n_init"] >= 10
     assert result["dataset"]["n_items"] == 500 and result["dataset"]["labels"]["0"] == int((y == "0").sum())
     assert result["outliers"]["top"][0]["id"].startswith("item")
 

@@ -56,7 +56,9 @@ def test_report_shows_verdict_metrics_and_plots(digits_report):
     verdict = Checks(include=["collapse"]).fit(emb).verdict_
     assert verdict == "healthy"
     assert re.search(r'class="verdict ok"><span class="badge">healthy</span>', page)
-    assert "kNN accuracy" in page and "linear probe accuracy" in page and "Recall@1" in page
+    assert "kNN accuracy" in page and "linear probe accuracy" in page and "Hit rate@1" in page
+    assert "Recall@10" in page and "effective rank (centred)" in page and "RankMe (raw matrix)" in page
+    assert 'title="share of queries with at least one relevant item in the top K' in page
     assert "Singular-value spectrum" in page and "Pairwise cosine similarity" in page
     assert page.count("<svg") == 4  # three collapse plots and the map
 
