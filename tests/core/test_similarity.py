@@ -14,8 +14,10 @@ from embedview.core.similarity import (
     choose_items,
     cluster_order,
     color_levels,
+    color_ticks,
     label_boundaries,
     stratified_sample,
+    without_diagonal,
 )
 
 
@@ -89,3 +91,77 @@ def test_color_levels_and_boundaries():
     xs, ys = label_boundaries([(0, 2, "a"), (2, 5, "b")], 5)
     assert xs.tolist() == [2, 2, 0, 5] and ys.tolist() == [0, 5, 2, 2]
     assert label_boundaries([(0, 5, "a")], 5)[0].size == 0
+
+
+# -- issue 10: the diagonal outside the scales; numbers on a collapsed set's colour bar -------------------------
+def collapsed(n=300, offset=200.0) -> EmbeddingSet:
+    """Real collapsed vectors: the digits plus a large common offset (cosines 0.9989 .. 0.99998)."""
+    emb = digits(n)
+    return EmbeddingSet(emb.dataset, (emb.vectors + offset).astype(np.float32), emb.encoder)
+
+
+def test_three_items_the_diagonal_never_sets_the_data_range():
+    emb = digits(300)
+    h = SimilarityHeatmap().fit(emb, [0, 10, 20])  # two 0s and a 1: one pair far more similar
+    m = h.matrix_
+    off = m[~np.eye(3, dtype=bool)]
+    lo, hi = color_levels(m, "data")
+    assert (lo, hi) == (pytest.approx(float(off.min())), pytest.approx(float(off.max())))
+    assert hi < 0.999  # the range ends at the most similar pair, not at the diagonal's 1
+    drawn = without_diagonal(m)
+    assert drawn.dtype == np.float32 and np.isnan(np.diag(drawn)).all()
+    assert np.array_equal(drawn[~np.eye(3, dtype=bool)], off)  # the pairs are drawn as they are
+    assert np.diag(m).tolist() == pytest.approx([1.0, 1.0, 1.0])  # and the matrix itself is untouched
+
+
+def test_many_items_the_data_range_is_the_pairs():
+    emb = digits(700)
+    h = SimilarityHeatmap().fit(emb, np.arange(0, 700, 2))
+    m = h.matrix_.copy()
+    lo, hi = color_levels(m, "data")
+    off = m[~np.eye(len(m), dtype=bool)]
+    assert (lo, hi) == (pytest.approx(float(off.min())), pytest.approx(float(off.max())))
+    np.fill_diagonal(m, -5.0)  # whatever the diagonal holds, the range is the same
+    assert color_levels(m, "data") == (lo, hi)
+    np.fill_diagonal(m, np.nan)
+    assert color_levels(m, "data") == (lo, hi)
+    assert color_levels(m, "full") == (-1.0, 1.0)
+
+
+def test_constant_matrices_get_a_range_inside_minus_one_to_one():
+    ones = np.ones((4, 4), dtype=np.float32)  # identical vectors (fully collapsed)
+    lo, hi = color_levels(ones, "data")
+    assert lo < hi <= 1.0 and lo == pytest.approx(0.98)
+    lo, hi = color_levels(np.full((3, 3), -1.0, dtype=np.float32), "data")
+    assert -1.0 <= lo < hi
+    assert color_levels(np.eye(1, dtype=np.float32), "data") == (-1.0, 1.0)  # one item: no pairs
+
+
+def test_colour_bar_ticks_on_a_collapsed_set():
+    emb = collapsed()
+    h = SimilarityHeatmap().fit(emb, np.arange(300))
+    lo, hi = color_levels(h.matrix_, "data")
+    assert 0.998 < lo < hi < 1.0
+    ticks = color_ticks(lo, hi)
+    values, texts = [v for v, _t in ticks], [t for _v, t in ticks]
+    assert 3 <= len(ticks) <= 6
+    assert len(set(texts)) == len(texts)  # at 2 or 3 decimals they would all read "1.00" / "0.999"
+    assert all(lo <= v <= hi for v in values) and values == sorted(values)
+    assert [float(t) for t in texts] == pytest.approx(values, abs=1e-9)
+    assert texts == ["0.9990", "0.9992", "0.9994", "0.9996", "0.9998"]
+
+
+@pytest.mark.parametrize("lo,hi", [(-1.0, 1.0), (0.3, 0.99), (-0.1, 0.5), (0.29, 0.31), (0.9999, 1.0),
+                                   (0.98, 1.0), (0.5, 0.5000001), (-0.999999, -0.99999)])
+def test_colour_bar_ticks_are_round_numbered_and_distinct(lo, hi):
+    ticks = color_ticks(lo, hi)
+    texts = [t for _v, t in ticks]
+    assert 3 <= len(ticks) <= 6 and len(set(texts)) == len(texts), ticks
+    for v, t in ticks:
+        assert lo - 1e-12 <= v <= hi + 1e-12
+        assert float(t.replace("\u2212", "-")) == pytest.approx(v, abs=1e-12 + 1e-9 * abs(v))
+        assert not (t.startswith("\u2212") and float(t[1:]) == 0)  # no negative zero
+
+
+def test_colour_bar_ticks_of_the_full_scale():
+    assert [t for _v, t in color_ticks(-1.0, 1.0)] == ["\u22121.0", "\u22120.5", "0.0", "0.5", "1.0"]
