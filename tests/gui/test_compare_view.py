@@ -4,6 +4,7 @@ precomputed embedding sets of the same items); numbers equal to the core run dir
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtWidgets import QPushButton
 from viewkit import digits_set, pca_2d
 
 from embedview.core.compare import EncoderComparison, linear_cka
@@ -35,6 +36,7 @@ def test_hint_until_a_second_encoder_then_numbers_equal_the_core(env):
     from embedview.gui.views.compare import CompareView
 
     view = env.add(CompareView)
+    env.model.views.compare.method = "pca"  # the maps' method has its own test below
     env.show()
     assert view.stack.currentWidget() is view.hint_page  # no data
     pixels, projected = _two_sets()
@@ -89,6 +91,7 @@ def test_maps_are_linked_to_the_shared_selection(env, tmp_path):
     from embedview.gui.views.compare import CompareView
 
     view = env.add(CompareView)
+    env.model.views.compare.method = "pca"  # the maps' method has its own test below
     env.show()
     pixels, projected = _two_sets(300)
     env.load(pixels, pca_2d(pixels))
@@ -139,6 +142,7 @@ def test_three_encoders_and_mismatched_items(env):
     from embedview.gui.views.compare import CompareView, state_order
 
     view = env.add(CompareView)
+    env.model.views.compare.method = "pca"  # the maps' method has its own test below
     env.show()
     pixels, projected = _two_sets(200)
     third = EmbeddingSet(pixels.dataset, np.sqrt(np.abs(pixels.vectors)).astype(np.float32), "sqrt")
@@ -173,3 +177,81 @@ def test_chosen_encoders_are_compared_in_their_order(env):
     assert list(view.shown_sets()) == ["sqrt", "precomputed"]
     env.model.views.compare.encoders = ("sqrt",)  # fewer than two: every set
     assert list(view.shown_sets()) == ["precomputed", "random-12", "sqrt"]
+
+
+def test_a_comparison_encode_shows_its_progress_and_cancels_here(env, tmp_path):
+    """The view's own progress row for ``DataActions.add_encoder`` (real texts, the offline text model
+    under its folder name), whose Cancel stops the encode."""
+    from embedview.actions.data import DataActions
+    from embedview.core.loaders import load_paths
+    from embedview.encoders.default_text import model_folder
+    from embedview.gui.views.compare import CompareView
+
+    view = env.add(CompareView)
+    env.show()
+    path = tmp_path / "notes.txt"
+    path.write_text("\n".join(f"note {i} about the harbour, the tram and a teapot" for i in range(600)) + "\n")
+    data = DataActions(env.model, env.runner)
+    ds = load_paths([str(path)])
+    env.model.set_dataset(ds)
+    env.model.add_embeddings(EmbeddingSet(ds, np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32),
+                                          "random-8"))
+    ended = []
+    data.extra_ended.connect(lambda name, how: ended.append(how))
+    second = f"sbert:{model_folder()}"
+    data.add_encoder(second)
+    assert list(view._encode_rows) == [second] and view.encodes_box.isVisible()
+    assert "for comparison" in view.hint.text()
+    row, bar, text = view._encode_rows[second]
+    env.qtbot.waitUntil(lambda: bar.value() > 0, timeout=120_000)
+    assert "%" in text.text()
+    cancel = [w for w in row.findChildren(QPushButton) if w.text() == "Cancel"][0]
+    cancel.click()
+    env.qtbot.waitUntil(lambda: ended == ["cancelled"], timeout=60_000)
+    env.wait_idle()
+    assert view._encode_rows == {} and not view.encodes_box.isVisible() and second not in env.model.sets
+
+
+def test_every_map_shows_the_same_method_and_local_folders_are_told_apart(env):
+    """Two encoders with the same geometry (the digits and an orthogonal rotation of them: linear CKA
+    1.000) must look alike: never one encoder's UMAP beside the other's PCA."""
+    from embedview.actions.analysis import run_umap
+    from embedview.gui.views.compare import CompareView
+
+    view = env.add(CompareView)
+    env.show()
+    pixels = digits_set(300)
+    rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(64, 64)))
+    a, b = "sbert:/models/a/model", "sbert:/models/b/model"  # two local folders with the same last part
+    first = EmbeddingSet(pixels.dataset, pixels.vectors, a)
+    rotated = EmbeddingSet(pixels.dataset, (pixels.vectors @ rotation).astype(np.float32), b)
+    env.model.set_dataset(pixels.dataset)
+    env.model.add_embeddings(first)
+    env.model.set_projection("pca", pca_2d(first))
+    env.model.set_projection("umap", run_umap(first).embedding_, name=a)  # the scheduler's UMAP of the active set
+    env.model.add_embeddings(rotated, activate=False)
+    assert env.model.views.compare.method == "umap"
+    env.qtbot.waitUntil(lambda: view.result is not None and all(p.xy is not None for p in view.panels.values()),
+                        timeout=60_000)
+    assert view.comparison.cka_[0, 1] == pytest.approx(1.0, abs=1e-4)
+    if env.model.projection("umap", b) is None:  # its UMAP is still computing: PCA for both meanwhile
+        assert [p.method for p in view.panels.values()] == ["pca", "pca"]
+        assert "PCA until every UMAP is ready" in view.map_note.text()
+        pa, pb = (view.panels[n].xy for n in (a, b))
+        for axis in range(2):  # the same geometry gives the same PCA map, up to each axis's sign
+            assert abs(np.corrcoef(pa[:, axis], pb[:, axis])[0, 1]) > 0.99
+    # the other encoder's UMAP is computed here; then every map shows UMAP at once
+    env.qtbot.waitUntil(lambda: env.model.projection("umap", b) is not None, timeout=240_000)
+    env.qtbot.waitUntil(lambda: [p.method for p in view.panels.values()] == ["umap", "umap"], timeout=10_000)
+    assert view.map_note.text() == ""
+    # choosing PCA switches every map
+    view.method_box.setCurrentIndex(view.method_box.findData("pca"))
+    assert env.model.views.compare.method == "pca" and [p.method for p in view.panels.values()] == ["pca", "pca"]
+
+    # the two folders are told apart everywhere the view names them (the registry name stays the key)
+    assert view.label(a) == "sbert:a/model" and view.label(b) == "sbert:b/model"
+    assert {view.cka_table.horizontalHeaderItem(c).text() for c in (1, 2)} == {"sbert:a/model", "sbert:b/model"}
+    titles = [p.canvas.plot_item.titleLabel.text for p in view.panels.values()]
+    assert "sbert:a/model" in titles[0] and "sbert:b/model" in titles[1]
+    assert list(env.model.sets) == [a, b]
+    env.wait_idle(60)

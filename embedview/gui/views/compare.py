@@ -9,15 +9,24 @@ runner, key ``JobKind.COMPARE``, only while the view is visible; each encoder's 
   collapse and how similar their geometries are;
 * every quality metric side by side (the report's metric rows over ``metrics_``);
 * linear CKA for every pair (``cka_``) and the mean kNN overlap of every pair;
-* one small map per encoder (its UMAP from the model, else its PCA; PCA of a non-active set is
-  computed here with the scheduler's own job and filed in the model), each the shared
+* one small map per encoder, every one drawn by the same method (``model.views.compare.method``):
+  with "umap", each encoder's UMAP (the active set's from the scheduler, the others' computed here
+  under ``JobKind.UMAP.key(name)``) once every one is ready and every map's PCA until then, so two
+  encoders with the same geometry never look different because one map is a UMAP and the other a
+  PCA; with "pca", PCA (of a non-active set computed here, ``JobKind.COMPARE_PCA.key(name)``);
+  projections are filed in the model for the other views; each map is the shared
   :class:`~embedview.gui.canvas.MapCanvas` of the Map view, all linked to the shared
   selection: clicking / box / lasso in any map selects there and the selection and current
   item are drawn in every map; points are coloured by how much the encoders disagree about each
   item's neighbours (``disagreement_``: 1 - mean kNN overlap) or by label;
 * for the current item, how many of its neighbours each pair of encoders shares.
 
-The choices (``k``, the colouring, which encoders) live in ``model.views.compare``
+Encoders are named by :func:`~embedview.encoders.registry.display_names` (two local folders
+``/a/model`` and ``/b/model`` read ``sbert:a/model`` and ``sbert:b/model``); the registry name stays
+the key.  A comparison encode running (``JobKind.ENCODE_EXTRA.key(name)``) shows as a row with
+its progress and a Cancel button above the view, on the hint page as on the maps.
+
+The choices (``k``, the colouring, the map method, which encoders) live in ``model.views.compare``
 (:class:`~embedview.model.views.compare.CompareState`), the boxes bound to it both ways.
 
 With fewer than two encoders computed it shows a hint and a button that runs the window's
@@ -29,7 +38,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +50,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -52,11 +62,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embedview.actions.analysis import run_pca
+from embedview.actions.analysis import run_pca, run_umap
 from embedview.core.compare import EncoderComparison
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.maps import Coloring, compare_coloring, plain_coloring
 from embedview.core.metric_table import get_path, metric_rows
+from embedview.encoders.registry import display_names
 from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.canvas import CanvasKeys, MapCanvas, small_point_style
@@ -74,7 +85,7 @@ from embedview.gui.widgets import (
 )
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
-from embedview.runtime.keys import JobKind
+from embedview.runtime.keys import JobKey, JobKind
 
 #: points drawn per map at most (a fixed random sample above it)
 MAX_MAP_POINTS = 50_000
@@ -83,7 +94,7 @@ TOP_SHARE = 0.02
 MAX_TOP = 1000
 #: pick radius in screen pixels
 PICK_PX = 8
-#: the Projection methods a panel shows, best first
+#: the map methods, as the method box lists them
 PANEL_METHODS = ("umap", "pca")
 ADD_ACTION = "add_encoder"
 
@@ -155,20 +166,22 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "\u2013" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def pick_summary(comp: EncoderComparison, metrics: dict[str, dict] | None = None) -> str:
+def pick_summary(comp: EncoderComparison, metrics: dict[str, dict] | None = None,
+                 labels: Mapping[str, str] | None = None) -> str:
     """A short rich-text "which to pick" line from each encoder's checks (``metrics``, default the
     comparison's own ``metrics_``) and the comparison's CKA and kNN overlap.
 
     With labels: the best kNN accuracy among the encoders whose collapse verdict is healthy (all of
     them when none is).  Without: the highest effective rank among the healthy ones.  Then the
     other notable facts: the highest effective rank when it is another encoder, which encoders
-    collapse, and how alike the geometries are (mean linear CKA and kNN overlap).
+    collapse, and how alike the geometries are (mean linear CKA and kNN overlap).  ``labels``: the
+    name shown for each encoder (default :func:`short_name` of it).
     """
     names = list(comp.names_)
     m = comp.metrics_ if metrics is None else metrics
     parts = []
     if all(n in m for n in names):
-        parts += _pick_sentences(names, m)
+        parts += _pick_sentences(names, m, labels or {})
     if len(names) >= 2:
         iu = np.triu_indices(len(names), k=1)
         cka = float(np.mean(comp.cka_[iu]))
@@ -180,17 +193,20 @@ def pick_summary(comp: EncoderComparison, metrics: dict[str, dict] | None = None
     return " ".join(parts)
 
 
-def _pick_sentences(names: list[str], m: dict[str, dict]) -> list[str]:
+def _pick_sentences(names: list[str], m: dict[str, dict], labels: Mapping[str, str]) -> list[str]:
     """The "pick", "highest effective rank" and "collapses" sentences of :func:`pick_summary`."""
     healthy = [n for n in names if m[n].get("verdict") == "healthy"] or names
     knn = {n: get_path(m[n], "knn", "accuracy") for n in names}
     rank = {n: get_path(m[n], "collapse", "effective_rank") for n in names}
 
+    def lab(name: str) -> str:
+        return html.escape(labels.get(name) or short_name(name))
+
     def b(name: str) -> str:
-        return f"<b>{html.escape(short_name(name))}</b>"
+        return f"<b>{lab(name)}</b>"
 
     def others(values: dict[str, float | None], best: str, digits: int) -> str:
-        rest = [f"{html.escape(short_name(n))} {_fmt(values[n], digits)}" for n in names if n != best]
+        rest = [f"{lab(n)} {_fmt(values[n], digits)}" for n in names if n != best]
         return f" ({', '.join(rest)})" if rest else ""
 
     parts = []
@@ -228,6 +244,7 @@ class _MapPanel:
         view.plots.addItem(self.canvas.plot_item, row=0, col=col)
         self.canvas.enable_hover(view.plots, view.hover_text, card_parent=view)
         self.method = ""
+        self.source: object = None  # the projection array drawn (to redraw only when it changes)
 
     # the canvas's parts, for tests
     @property
@@ -257,9 +274,10 @@ class _MapPanel:
     def set_title(self, text: str) -> None:
         self.canvas.plot_item.setTitle(html.escape(text), size="9pt")
 
-    def set_points(self, xy: np.ndarray | None, method: str) -> None:
+    def set_points(self, xy: np.ndarray | None, method: str, source: object = None) -> None:
         """Positions of every item (dataset order) from projection ``method``; None clears."""
         self.method = method
+        self.source = source
         self.canvas.set_points(xy)
 
     def select_rect(self, rect: QRectF, add: bool = False) -> np.ndarray:
@@ -287,6 +305,10 @@ class CompareView(View):
         self.panels: dict[str, _MapPanel] = {}
         self._dirty = True
         self._pca_requested: dict[str, EmbeddingSet] = {}
+        self._umap_requested: dict[str, EmbeddingSet] = {}
+        self._map_progress: dict[str, float] = {}  # encoder -> fraction of its UMAP computed here
+        self._labels: dict[str, str] = {}
+        self._encode_rows: dict[str, tuple[QWidget, QProgressBar, QLabel]] = {}
         self._color_bar = None
 
         # -- hint page (fewer than two encoders)
@@ -316,6 +338,13 @@ class CompareView(View):
         self.top_button.setToolTip(f"Select the {TOP_SHARE:.0%} of items whose neighbours differ most between the "
                                    f"encoders (at most {MAX_TOP:,})")
         self.top_button.clicked.connect(self.select_most_disagreeing)
+        self.method_box = QComboBox()
+        self.method_box.addItem("UMAP", "umap")
+        self.method_box.addItem("PCA", "pca")
+        self.method_box.setToolTip("The projection every map shows. UMAP is computed for each encoder; until "
+                                   "every one is ready all maps show PCA, so the maps are always comparable")
+        self.map_note = QLabel()
+        self.map_note.setStyleSheet("color: palette(placeholder-text);")
         self.more_button = QPushButton("Add encoder\u2026")
         self.more_button.setToolTip("Encode the same data with one more encoder (up to three are compared)")
         self.more_button.clicked.connect(self.request_add_encoder)
@@ -328,6 +357,10 @@ class CompareView(View):
         bar.addSpacing(8)
         bar.addWidget(QLabel("Colour"))
         bar.addWidget(self.color_box)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Map"))
+        bar.addWidget(self.method_box)
+        bar.addWidget(self.map_note)
         bar.addWidget(self.top_button)
         bar.addWidget(self.more_button)
         bar.addStretch(1)
@@ -377,12 +410,26 @@ class CompareView(View):
         content_lay.addWidget(splitter, 1)
         self.content = content
         self.hint_page = hint_page
-        self.stack = QStackedLayout(self)
+        # comparison encodes running: one row each (progress, Cancel), over both pages
+        self.encodes_box = QWidget()
+        self.encodes_lay = QVBoxLayout(self.encodes_box)
+        self.encodes_lay.setContentsMargins(4, 4, 4, 0)
+        self.encodes_box.hide()
+        pages = QWidget()
+        self.stack = QStackedLayout(pages)
         self.stack.addWidget(hint_page)
         self.stack.addWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.encodes_box)
+        outer.addWidget(pages, 1)
 
         bind(self.k_box, self.view_state, "k", on_change=lambda _v: self.refresh())
         bind(self.color_box, self.view_state, "color_by", on_change=lambda _v: self._request_coloring())
+        bind(self.method_box, self.view_state, "method", on_change=lambda _v: self._load_maps())
+        runner.progress.connect(self._on_job_progress)
+        runner.busy_changed.connect(self._sync_encode_rows)
         model.dataset_changed.connect(self._on_dataset)
         model.embeddings_changed.connect(lambda _n: self.refresh())
         model.active_changed.connect(lambda _n: self.refresh())
@@ -412,8 +459,7 @@ class CompareView(View):
         self._dirty = False
         self.stack.setCurrentWidget(self.content)
         self._sync_panels(list(sets))
-        for name in sets:
-            self._load_projection(name)
+        self._load_maps()
         missing = {n: e for n, e in sets.items() if not self._has_metrics(n, e)}
         if missing:
             self.runner.submit(JobKind.COMPARE_METRICS, metrics_job, missing, self.k,
@@ -481,6 +527,8 @@ class CompareView(View):
             self.runner.cancel(key)
         for name in self._pca_requested:
             self.runner.cancel(JobKind.COMPARE_PCA.key(name))
+        for name in self._umap_requested:
+            self.runner.cancel(JobKind.UMAP.key(name))
         for panel in self.panels.values():
             panel.canvas.shutdown()
 
@@ -491,6 +539,8 @@ class CompareView(View):
         self.coloring = None
         self._metrics.clear()
         self._pca_requested.clear()
+        self._umap_requested.clear()
+        self._map_progress.clear()
         self._sync_panels([])
         self.refresh()
 
@@ -501,12 +551,17 @@ class CompareView(View):
             text = "Open data, then add a second encoder to compare how two models see the same items."
         elif not sets:
             text = "Encoding\u2026 once the items are encoded, add a second encoder here to compare them."
+        elif self.encodes_running():
+            names = ", ".join(f"<b>{html.escape(self.label(n))}</b>" for n in self.encodes_running())
+            text = (f"Encoding with {names} for comparison (progress above). When it is done its numbers and "
+                    f"map appear here beside <b>{html.escape(self.label(next(iter(sets))))}</b>.")
         elif ds.modality == "embedding":
             text = (f"Only one embedding ({html.escape(next(iter(sets)))}) is loaded. Comparing needs a second "
                     "embedding of the same items, e.g. encode the images or texts with two encoders.")
         else:
-            text = (f"Only <b>{html.escape(next(iter(sets)))}</b> is computed. Add a second encoder to see both "
-                    "side by side: every metric, their linear CKA, how many neighbours they share per item, "
+            only = html.escape(self.label(next(iter(sets))))
+            text = (f"Only <b>{only}</b> is computed. Add a second encoder to see both side by side: "
+                    "every metric, their linear CKA, how many neighbours they share per item, "
                     "and linked maps coloured by where they disagree.")
         self.hint.setText(text)
         has_action = getattr(self.window(), "actions_by_key", {}).get(ADD_ACTION) is not None
@@ -551,6 +606,7 @@ class CompareView(View):
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _sync_panels(self, names: list[str]) -> None:
+        self._labels = display_names(list(self.model.sets) + names)
         if list(self.panels) == names:
             return
         for panel in self.panels.values():
@@ -560,41 +616,154 @@ class CompareView(View):
         self.panels = {name: _MapPanel(self, name, col) for col, name in enumerate(names)}
         self._draw_colors()
 
-    def _load_projection(self, name: str) -> None:
+    def map_method(self) -> str:
+        """The method every map shows now: UMAP when it is chosen and every shown encoder has
+        one, else PCA (for all of them: maps of two methods side by side would mislead)."""
+        names = list(self.panels)
+        if (self.view_state.method == "umap" and names
+                and all(self.model.projection("umap", n) is not None for n in names)):
+            return "umap"
+        return "pca"
+
+    def _load_maps(self) -> None:
+        """Draw every map with :meth:`map_method` and ask for the projections still missing."""
+        if not self.panels:
+            return
+        method = self.map_method()
+        for name in self.panels:
+            self._load_projection(name, method)
+        self._request_projections()
+        self._update_map_note()
+
+    def _load_projection(self, name: str, method: str) -> None:
         panel = self.panels.get(name)
         emb = self.model.sets.get(name)
         if panel is None or emb is None:
             return
-        got, method = None, ""
-        for method in PANEL_METHODS:
-            got = self.model.projection(method, name)
-            if got is not None:
-                break
+        got = self.model.projection(method, name)
         if got is None:
             panel.set_points(None, "")
-            panel.set_title(f"{short_name(name)} \u2014 computing its map\u2026")
-            if name != self.model.active and self._pca_requested.get(name) is not emb:
-                self._pca_requested[name] = emb
-                self.runner.submit(JobKind.COMPARE_PCA.key(name), run_pca, emb,
-                                   on_result=lambda proj, name=name: self._pca_done(name, proj),
-                                   is_stale=lambda name=name, emb=emb: not self.model.is_current(emb, name))
+            panel.set_title(f"{self.label(name)} \u2014 computing its {method.upper()} map\u2026")
             return
+        if panel.method == method and panel.source is got[0]:
+            return  # already drawn
         xy = np.asarray(got[0], dtype=np.float32)[:, :2]
         order = self.result.order.get(name) if self.result is not None else None
         if order is None and len(xy) != self.model.n_items:
             order = state_order(emb, self.model.dataset.ids)
         if order is not None:
             xy = xy[order]
-        panel.set_points(np.ascontiguousarray(xy), method)
-        panel.set_title(f"{short_name(name)} \u00b7 {method.upper()}")
+        panel.set_points(np.ascontiguousarray(xy), method, got[0])
+        panel.set_title(f"{self.label(name)} \u00b7 {method.upper()}")
         panel.canvas.set_coloring(self.coloring, legend=self._legend_on(name))
 
-    def _pca_done(self, name: str, proj) -> None:
-        self.model.set_projection("pca", proj.embedding_, proj, name=name)
+    def _request_projections(self) -> None:
+        """PCA of every shown set that lacks one (the active set's comes from the scheduler), and
+        with "umap" chosen, the UMAP of every non-active set (in a child process, as the
+        scheduler runs the active set's)."""
+        active = self.model.active
+        for name in self.panels:
+            emb = self.model.sets.get(name)
+            if emb is None:
+                continue
+            scheduler_busy = name == active and self.runner.is_running(JobKind.PCA)
+            if (self.model.projection("pca", name) is None and not scheduler_busy
+                    and self._pca_requested.get(name) is not emb):
+                self._pca_requested[name] = emb
+                self.runner.submit(JobKind.COMPARE_PCA.key(name), run_pca, emb,
+                                   on_result=lambda proj, name=name: self._projected("pca", name, proj),
+                                   is_stale=lambda name=name, emb=emb: not self.model.is_current(emb, name))
+            if (self.view_state.method == "umap" and name != active
+                    and self.model.projection("umap", name) is None and self._umap_requested.get(name) is not emb):
+                self._umap_requested[name] = emb
+                self._map_progress[name] = 0.0
+                self.runner.submit(JobKind.UMAP.key(name), run_umap, emb,
+                                   on_result=lambda proj, name=name: self._projected("umap", name, proj),
+                                   on_error=lambda msg, name=name: self._umap_failed(name, msg),
+                                   on_finished=lambda name=name: self._map_progress.pop(name, None),
+                                   is_stale=lambda name=name, emb=emb: not self.model.is_current(emb, name))
+
+    def _projected(self, method: str, name: str, proj) -> None:
+        self.model.set_projection(method, proj.embedding_, proj, name=name)
+
+    def _umap_failed(self, name: str, message: str) -> None:
+        self.map_note.setText(theme.error_html(f"UMAP of {self.label(name)} failed: {message}; maps show PCA"))
 
     def _on_projection(self, name: str) -> None:
-        if name in self.panels and self.isVisible():
-            self._load_projection(name)
+        if name in self.panels:
+            if self.isVisible():
+                self._load_maps()
+            else:
+                self._dirty = True
+
+    def _update_map_note(self) -> None:
+        """Why the maps show PCA while UMAP is chosen, and how far the missing UMAPs are."""
+        if self.view_state.method != "umap" or self.map_method() == "umap" or not self.panels:
+            self.map_note.setText("")
+            return
+        waiting = [n for n in self.panels if self.model.projection("umap", n) is None]
+        parts = [f"{self.label(n)} {self._map_progress[n] * 100:.0f} %" if n in self._map_progress
+                 else self.label(n) for n in waiting]
+        self.map_note.setText(f"PCA until every UMAP is ready ({', '.join(parts)})")
+
+    def _on_job_progress(self, key: JobKey, fraction: float, message: str) -> None:
+        kind, part = getattr(key, "kind", None), getattr(key, "part", "")
+        if kind is JobKind.ENCODE_EXTRA:
+            row = self._encode_rows.get(part)
+            if row is None:
+                self._sync_encode_rows()
+                row = self._encode_rows.get(part)
+            if row is not None:
+                row[1].setValue(int(round(fraction * 1000)))
+                row[2].setText(f"Encoding with <b>{html.escape(self.label(part))}</b> for comparison: "
+                               f"{fraction * 100:.0f} %" + (f" \u00b7 {html.escape(message)}" if message else ""))
+        elif kind is JobKind.UMAP and part in self._map_progress:
+            self._map_progress[part] = fraction
+            self._update_map_note()
+
+    # -- comparison encodes ----------------------------------------------------------------------------
+    def encodes_running(self) -> list[str]:
+        """The encoders being encoded for comparison now (one progress row each)."""
+        return [k.part for k in self.runner.active_keys() if k.kind is JobKind.ENCODE_EXTRA]
+
+    def _sync_encode_rows(self) -> None:
+        running = self.encodes_running()
+        for name in [n for n in self._encode_rows if n not in running]:
+            row = self._encode_rows.pop(name)[0]
+            self.encodes_lay.removeWidget(row)
+            row.deleteLater()
+        for name in running:
+            if name in self._encode_rows:
+                continue
+            row = QWidget()
+            lay = QHBoxLayout(row)
+            lay.setContentsMargins(0, 0, 0, 0)
+            text = QLabel(f"Encoding with <b>{html.escape(self.label(name))}</b> for comparison\u2026")
+            text.setToolTip(name)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(False)
+            bar.setMaximumWidth(260)
+            cancel = QPushButton("Cancel")
+            cancel.setToolTip("Stop this encode; the finished batches stay in the cache, so encoding again resumes")
+            cancel.clicked.connect(lambda _=False, name=name: self.cancel_encode(name))
+            lay.addWidget(text)
+            lay.addWidget(bar, 1)
+            lay.addWidget(cancel)
+            self.encodes_lay.addWidget(row)
+            self._encode_rows[name] = (row, bar, text)
+        self.encodes_box.setVisible(bool(self._encode_rows))
+        if self.stack.currentWidget() is self.hint_page:
+            self._show_hint(self.shown_sets())
+
+    def cancel_encode(self, name: str) -> None:
+        """Stop the comparison encode with ``name`` (its action reports what was kept)."""
+        self.runner.cancel(JobKind.ENCODE_EXTRA.key(name))
+
+    def label(self, name: str) -> str:
+        """How the view names encoder ``name``: distinct among the open sets (local folders by
+        their distinguishing path parts), short enough for a column header."""
+        return short_name(self._labels.get(name) or display_names([name])[name])
 
     def _request_coloring(self) -> None:
         ds = self.model.dataset
@@ -638,14 +807,14 @@ class CompareView(View):
         names = r.names
         n = len(comp.ids_)
         self.status.setText(f"{len(names)} encoders \u00b7 {n:,} items \u00b7 k = {r.k}")
-        _fill_matrix(self.cka_table, names, comp.cka_)
+        _fill_matrix(self.cka_table, names, comp.cka_, self.label)
         overlap = np.eye(len(names))
         for (a, b), o in comp.overlap_.items():
             i, j = names.index(a), names.index(b)
             overlap[i, j] = overlap[j, i] = float(o.mean())
         self.overlap_title.setText(f"<b>kNN overlap</b> (mean share of each item's {r.k} nearest neighbours both "
                                    "encoders find)")
-        _fill_matrix(self.overlap_table, names, overlap)
+        _fill_matrix(self.overlap_table, names, overlap, self.label)
         for w in (self.cka_title, self.cka_table, self.overlap_title, self.overlap_table):
             w.show()
         self._show_metrics()
@@ -656,7 +825,7 @@ class CompareView(View):
         comp = self.result.comparison
         names = list(comp.names_)
         metrics = self.metrics
-        self.summary.setText(pick_summary(comp, metrics))
+        self.summary.setText(pick_summary(comp, metrics, {n: self.label(n) for n in names}))
         if not all(n in metrics for n in names):
             self.summary.setText(self.summary.text() + " <i>Measuring each encoder's quality\u2026</i>")
             self.metrics_table.hide()
@@ -671,7 +840,7 @@ class CompareView(View):
                 rows.append((title, cells))
         rows = [row for i, row in enumerate(rows)
                 if row[1] is not None or (i + 1 < len(rows) and rows[i + 1][1] is not None)]
-        fill_metric_rows(self.metrics_table, [short_name(n) for n in names], rows)
+        fill_metric_rows(self.metrics_table, [self.label(n) for n in names], rows)
         self.metrics_table.show()
 
     def _show_current(self) -> None:
@@ -684,7 +853,7 @@ class CompareView(View):
             return
         title = item_title(ds, i)
         head = f"<b>{html.escape(ds.ids[i])}</b>" + (f" ({html.escape(title)})" if title else "")
-        pairs = [f"{html.escape(short_name(a))} &amp; {html.escape(short_name(b))} "
+        pairs = [f"{html.escape(self.label(a))} &amp; {html.escape(self.label(b))} "
                  f"share {int(round(o[i] * r.k))} of {r.k}"
                  for (a, b), o in r.comparison.overlap_.items()]
         self.current_label.setText(f"{head}: {'; '.join(pairs)} neighbours "
@@ -696,20 +865,21 @@ class CompareView(View):
         cols = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
         for r in range(table.rowCount()):
             item = table.item(r, 0)
-            if item is not None and item.text() in (row_title, short_name(row_title)):
-                return table.item(r, cols.index(short_name(col_title))).text()
+            if item is not None and item.text() in (row_title, self.label(row_title)):
+                return table.item(r, cols.index(self.label(col_title))).text()
         raise KeyError(row_title)
 
 
 # -- tables ----------------------------------------------------------------------------------------------
-def _fill_matrix(t: QTableWidget, names: list[str], matrix: np.ndarray) -> None:
-    """A square table of ``matrix`` (rows and columns ``names``), cells shaded by value (0..1)."""
+def _fill_matrix(t: QTableWidget, names: list[str], matrix: np.ndarray, label=short_name) -> None:
+    """A square table of ``matrix`` (rows and columns ``names``, headed ``label(name)``), cells
+    shaded by value (0..1)."""
     t.clear()
     t.setRowCount(len(names))
     t.setColumnCount(len(names) + 1)
-    t.setHorizontalHeaderLabels([""] + [short_name(n) for n in names])
+    t.setHorizontalHeaderLabels([""] + [label(n) for n in names])
     for i, a in enumerate(names):
-        head = QTableWidgetItem(short_name(a))
+        head = QTableWidgetItem(label(a))
         head.setToolTip(a)
         t.setItem(i, 0, head)
         for j in range(len(names)):

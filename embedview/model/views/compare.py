@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from psygnal import evented
 
@@ -21,3 +23,17 @@ class CompareState(ViewStateMixin):
     k: int = 10
     #: "disagreement" (how much the encoders disagree about each item's neighbours) or "label"
     color_by: str = "disagreement"
+    #: the one projection every map shows: "umap" (computed for each encoder; every map shows
+    #: PCA until every UMAP is ready, so no two maps are ever drawn by different methods) or "pca"
+    method: str = "umap"
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        super().update(values)
+        if self.method not in METHODS:
+            self.method = "umap"
+        if self.color_by not in ("disagreement", "label"):
+            self.color_by = "disagreement"
+
+
+#: the map methods of the Compare view
+METHODS = ("umap", "pca")
