@@ -10,7 +10,9 @@ from psygnal import evented
 
 from embedview.model.views._base import ViewStateMixin
 
-#: "data": the range of the off-diagonal values shown (most contrast); "full": -1 .. 1, white at 0
+#: "data": the range of the off-diagonal values shown (most contrast); "full": -1 .. 1, white at 0.
+#: The diagonal (each item with itself) is in neither: it has its own colour
+#: (``core.similarity.color_levels`` / ``without_diagonal``)
 SCALES = ("data", "full")
 
 
