@@ -7,8 +7,9 @@ How it works
    measured recall is reported).  Every neighbour pair with similarity ``>= floor_`` is kept in
    a sparse graph; ``floor_`` is ``min(0.8, threshold_)`` for cosine (all pairs for dot).
 2. ``nn_similarity_`` -- each item's similarity to its nearest other item -- is the
-   distribution the GUI draws as a histogram, and the threshold is suggested from it
-   (:func:`suggest_threshold`).
+   distribution the GUI draws as a histogram, and the threshold is suggested from it and from
+   each item's k-th neighbour similarity (:func:`suggest_threshold`; ``suggestion_reason_``
+   says why).
 3. Groups are the connected components (size >= 2) of the graph restricted to pairs with
    similarity ``>= threshold``.  :meth:`DuplicateFinder.groups_at` recomputes them from the
    stored graph alone (no neighbour search), fast enough for a slider, and
@@ -68,37 +69,106 @@ _DUPLICATE_LIKE_COSINE = 0.95
 _MIN_DENSE_POPULATION = 10
 
 
-def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine") -> float:
-    """Suggest a near-duplicate threshold from each item's nearest-neighbour similarity.
+#: an item whose nearest neighbour is less than this many times (log10) closer than its k-th
+#: neighbour is "distinct-like": its nearest neighbour is just the closest of its kind
+_DISTINCT_RATIO = 0.5
+#: the distinct mass is trusted when it holds at least this many items (and 5 % of them)
+_MIN_DISTINCT = 5
+#: a valley is accepted when the copies are at least this many times (log10) closer than what
+#: lies above it (log10(2): half the nearest-neighbour distance)
+_MIN_VALLEY = np.log10(2.0)
+#: with no valley: this many times (log10) closer than the closest distinct items (a quarter)
+_NO_VALLEY_MARGIN = np.log10(4.0)
 
-    The rule works on a "distinctness" score: ``log10(1 - sim)`` for cosine (the distance to
-    the nearest neighbour on a log scale, where copies at 0.999 and 0.99999 are far apart and
-    the bulk of distinct items is compact), ``-sim`` for dot.
 
-    1. Two populations?  The sorted scores are split in two by Otsu's rule (maximum
-       between-class variance).  If the two sides are well separated (Ashman's D >= 3, i.e. the
-       gap between the class means is large against their spreads) and, for cosine, the close
-       side is on average at least 4 times closer to its nearest neighbour, the threshold is
-       the midpoint of the gap between them.  This catches duplicates even when they are most
-       of the data.
-    2. Dense classes are not duplicates.  For cosine, when that close side has at least
-       ``_MIN_DENSE_POPULATION`` items whose median nearest-neighbour cosine is below
-       ``_DUPLICATE_LIKE_COSINE`` (0.95), it is a tight class of distinct items (say, digits
-       among photos), and step 1 is applied again inside it, looking for copies within it.
-    3. Otherwise (one population, perhaps with a few duplicates in its tail), a robust outlier
-       cut: ``median - max(4 * 1.4826 * MAD, log10(4))``, i.e. (cosine) an item is a duplicate
-       when its nearest-neighbour distance is both a clear outlier of the distribution and less
-       than a quarter of the median nearest-neighbour distance.  The second condition keeps the
-       natural upper tail of a skewed but duplicate-free distribution out.
+def _sim_of(z: float) -> float:
+    return float(1.0 - 10.0**z)
 
-    For cosine the result is clipped to [0.5, 0.999]; with fewer than 3 finite values it is
-    0.95 (cosine) or the largest similarity (dot).
-    """
+
+def explain_threshold(nn_similarity: np.ndarray, metric: str = "cosine",
+                      background: np.ndarray | None = None) -> tuple[float, str]:
+    """The suggested threshold and a sentence saying why (see :func:`suggest_threshold`)."""
     s = np.asarray(nn_similarity, dtype=np.float64)
-    s = s[np.isfinite(s)]
     cosine = metric == "cosine"
-    if s.size < 3:
-        return 0.95 if cosine or s.size == 0 else float(s.max())
+    ok = np.isfinite(s)
+    if background is not None:
+        b = np.asarray(background, dtype=np.float64)
+        if b.shape != s.shape:
+            raise ValueError(f"{b.size} background similarities for {s.size} items")
+        ok &= np.isfinite(b)
+    if np.count_nonzero(ok) < 3:
+        if cosine or not ok.any():
+            return 0.95, "fewer than 3 items with a neighbour: the default 0.95"
+        return float(s[ok].max()), "fewer than 3 items with a neighbour: the largest similarity"
+    if not cosine or background is None:
+        t = _nn_only_threshold(s[ok], cosine)
+        return t, ("from the nearest-neighbour similarities alone: the gap between two populations, "
+                   "or an outlier cut of their close tail")
+    z1 = np.log10(np.clip(1.0 - s[ok], 1e-7, 2.0))  # distance to the nearest neighbour, log scale
+    zb = np.log10(np.clip(1.0 - b[ok], 1e-7, 2.0))  # ... to the k-th neighbour: the item's background
+    n = z1.size
+    # 1. the distinct items: those whose nearest neighbour is about as far as their other neighbours
+    distinct = z1[zb - z1 < _DISTINCT_RATIO]
+    if distinct.size >= max(_MIN_DISTINCT, 0.05 * n):
+        bound, where = float(np.quantile(distinct, 0.05)), f"{distinct.size} distinct-looking items"
+    else:  # (almost) every item has copies: the distinct level is where the k-th neighbours are
+        bound, where = float(np.quantile(zb, 0.05)), "the items' farther neighbours"
+    # 2. the widest valley between the items closer than the distinct mass and that mass
+    close = np.sort(z1[z1 < bound])
+    above = z1[z1 >= bound]
+    top = float(above.min()) if above.size else bound
+    if close.size:
+        edges = np.append(close, top)
+        wide = np.diff(edges) >= _MIN_VALLEY  # a factor 2 at least in nearest-neighbour distance
+        if wide.any():
+            # the widest in cosine: on the log scale alone, 0.999 -> 0.994 would beat 0.79 -> 0.25
+            width = np.where(wide, np.diff(10.0**edges), -np.inf)
+            g = int(np.argmax(width))
+            z_star = 0.5 * (edges[g] + edges[g + 1])
+            t = float(np.clip(_sim_of(z_star), *_COSINE_RANGE))
+            return t, (f"valley of the nearest-neighbour similarities between {g + 1} items with a copy at "
+                       f"cosine >= {_sim_of(edges[g]):.3f} and the next at {_sim_of(edges[g + 1]):.3f}, "
+                       f"below the distinct items (from {where}, near {_sim_of(bound):.3f})")
+    # 3. no valley: conservative, well above the closest distinct items
+    t = float(np.clip(_sim_of(bound - _NO_VALLEY_MARGIN), *_COSINE_RANGE))
+    return t, (f"no valley below the distinct items (from {where}, near {_sim_of(bound):.3f}): "
+               f"a conservative {t:.3f}, four times closer than them")
+
+
+def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine",
+                      background: np.ndarray | None = None) -> float:
+    """Suggest a near-duplicate threshold from the structure of the neighbour similarities.
+
+    ``nn_similarity``: each item's similarity to its nearest other item; ``background``: each
+    item's similarity to its k-th neighbour (what :class:`DuplicateFinder` passes).  For cosine
+    the rule works on the distance ``1 - sim`` on a log scale (copies at 0.999 and 0.99999 are
+    far apart, the bulk of distinct items is compact):
+
+    1. **The distinct items are estimated, not assumed dominant.**  An item is distinct-looking
+       when its nearest neighbour is less than ~3 times closer than its k-th neighbour (it is
+       merely the closest of its kind).  Their mass starts at the 5 % quantile of their
+       nearest-neighbour distances.  When too few items look distinct (most items have copies),
+       the distinct level is the 5 % quantile of the k-th neighbour distances instead.
+    2. **The widest valley** of the sorted nearest-neighbour distances below that level (up to
+       the first item at or beyond it) holds the threshold, at its middle on the log scale.  A
+       valley is a gap where the distance grows at least twofold; the widest is measured in
+       cosine, so that the gap between the copies and the distinct items wins over the
+       spacing of nearly exact copies (0.999 against 0.994).  A dense class of distinct items (one digit written many times) is part
+       of the distinct mass, so the threshold goes above it, and only closer copies are grouped.
+    3. **No valley**: a conservative threshold four times closer than the distinct level.
+
+    For cosine the result is clipped to [0.5, 0.999].  Without ``background`` (or for dot) the
+    older rule on the nearest-neighbour similarities alone is used (an Otsu split into two
+    well-separated populations, else an outlier cut of their close tail); with fewer than 3
+    finite values it is 0.95 (cosine) or the largest similarity (dot).
+    :func:`explain_threshold` also says why.
+    """
+    return explain_threshold(nn_similarity, metric, background)[0]
+
+
+def _nn_only_threshold(s: np.ndarray, cosine: bool) -> float:
+    """The rule on nearest-neighbour similarities alone (Otsu split of two populations, a dense
+    class looked into, else a robust outlier cut of the close tail)."""
     z = np.sort(np.log10(np.clip(1.0 - s, 1e-7, 2.0)) if cosine else -s)
     min_gap = np.log10(4.0) if cosine else 0.0
     dense_z = np.log10(1.0 - _DUPLICATE_LIKE_COSINE)
@@ -205,6 +275,7 @@ class DuplicateFinder:
     --------------------------
     nn_similarity_ : (N,) float32, each item's nearest-neighbour similarity (NaN if N < 2)
     suggested_threshold_, threshold_, floor_ : float
+    suggestion_reason_ : str, why the threshold was suggested (:func:`explain_threshold`)
     pairs_ : structured array ``(i, j, sim)``, ``i < j``, ``sim >= threshold_``, most similar first
     groups_ : list of int64 arrays, the near-duplicate groups at ``threshold_``, largest first
     keep_ : int64 array, the suggested item to keep, one per group
@@ -280,7 +351,8 @@ class DuplicateFinder:
         self.nn_similarity_ = sim[:, 0].copy() if sim.shape[1] else np.full(n, np.nan, np.float32)
         # each item's k-th neighbour similarity: beyond it the graph may be missing pairs
         self._kth_similarity = sim[:, -1].copy() if sim.shape[1] else np.full(n, np.inf, np.float32)
-        self.suggested_threshold_ = suggest_threshold(self.nn_similarity_, self.metric)
+        self.suggested_threshold_, self.suggestion_reason_ = explain_threshold(
+            self.nn_similarity_, self.metric, self._kth_similarity if sim.shape[1] else None)
         self.threshold_ = float(self.threshold) if self.threshold is not None else self.suggested_threshold_
         if self.floor is not None:
             self.floor_ = float(min(self.floor, self.threshold_))
@@ -528,7 +600,8 @@ class DuplicateFinder:
         """One row per item in a near-duplicate group (fields :data:`ROW_FIELDS`).
 
         ``similarity_to_kept`` is the item's similarity to the kept item of its group;
-        ``exact`` says whether it is an exact duplicate of it; ``decisions`` ({index: "keep" |
+        ``exact`` says whether it is an exact duplicate of it (for the kept item: whether the
+        group holds an exact copy of it); ``decisions`` ({index: "keep" |
         "drop"}) overrides the suggested ``keep`` flag of those items.
         """
         self._check_fitted()
@@ -540,10 +613,13 @@ class DuplicateFinder:
         rows = []
         for gid, (members, kept) in enumerate(zip(self.groups_, self.keep_, strict=True)):
             sims = self._sims_to(members, int(kept))
+            kept_label = int(self._exact_labels[kept])
+            # exact copies of the kept item in this group (the kept item itself is not its own copy)
+            n_exact = int(np.count_nonzero(self._exact_labels[members] == kept_label)) if kept_label >= 0 else 0
             for m, s in zip(members, sims, strict=True):
                 m = int(m)
                 keep = decisions[m] == "keep" if m in decisions else m == kept
-                exact = m == kept or (self._exact_labels[m] >= 0 and self._exact_labels[m] == self._exact_labels[kept])
+                exact = n_exact >= 2 and int(self._exact_labels[m]) == kept_label
                 rows.append({
                     "group": gid,
                     "index": m,
@@ -603,6 +679,7 @@ class DuplicateFinder:
             "n_items": int(self.n_items_),
             "threshold": float(self.threshold_),
             "suggested_threshold": float(self.suggested_threshold_),
+            "suggestion_reason": str(self.suggestion_reason_),
             "floor": float(self.floor_) if np.isfinite(self.floor_) else None,
             "n_pairs": int(self.pairs_.size),
             "n_groups": len(self.groups_),

@@ -329,3 +329,41 @@ def test_suggested_threshold_ignores_a_dense_class_of_distinct_items():
     # without the dense class the copies are still separated from the distinct items
     t2 = suggest_threshold(np.concatenate([photos, copies]))
     assert 0.6 < t2 < 0.97
+
+
+def test_exported_exact_column_matches_the_exact_groups(tmp_path):
+    """`exact` is true only for exact copies of the kept item, and for the kept item only when its
+    group holds such a copy: never for every kept item of groups without one."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((40, 16)).astype(np.float32)
+    X[30] = X[3] + 0.01 * rng.standard_normal(16).astype(np.float32)  # near copy, not exact
+    X[31] = X[7]  # bit-identical copy
+    finder = DuplicateFinder(threshold=0.99).fit(X)
+    assert sorted(g.tolist() for g in finder.groups_) == [[3, 30], [7, 31]]
+    assert [g.tolist() for g in finder.exact_groups_] == [[7, 31]]
+    with open(finder.to_csv(tmp_path / "d.csv"), newline="", encoding="utf-8") as f:
+        exact = {int(r["index"]): r["exact"] == "True" for r in csv.DictReader(f)}
+    assert exact == {3: False, 30: False, 7: True, 31: True}
+    rows = finder.to_rows()
+    assert sum(r["exact"] for r in rows) == sum(len(g) for g in finder.exact_groups_)
+
+
+def test_suggestion_from_the_neighbours_background():
+    """With each item's k-th neighbour: copies that are most of the data are separated from the
+    distinct level at the widest valley; a dense class of distinct items is not grouped."""
+    from embedview.core.duplicates import explain_threshold
+
+    rng = np.random.default_rng(1)
+    # (a) 35 items, all with copies at 0.85-0.99, k-th neighbours (distinct items) at ~0.3
+    nn = rng.uniform(0.85, 0.999, 35)
+    t, why = explain_threshold(nn, background=rng.uniform(0.2, 0.4, 35))
+    assert 0.4 < t < 0.85 and "valley" in why
+    # (b) 300 distinct items of one class: nn 0.93-0.975, k-th neighbour 0.9-0.93; 4 copy pairs at 0.995
+    nn = np.concatenate([rng.uniform(0.93, 0.975, 300), np.full(8, 0.995)])
+    bg = np.concatenate([rng.uniform(0.9, 0.93, 300), np.full(8, 0.92)])
+    t, why = explain_threshold(nn, background=bg)
+    assert 0.975 < t < 0.995 and "distinct-looking" in why
+    # no copies at all: a conservative threshold above every distinct item
+    t, why = explain_threshold(nn[:300], background=bg[:300])
+    assert t > 0.975 and "no valley" in why
+    assert suggest_threshold(nn, background=bg) == explain_threshold(nn, background=bg)[0]
