@@ -153,8 +153,9 @@ def suggest_threshold(nn_similarity: np.ndarray, metric: str = "cosine",
        the first item at or beyond it) holds the threshold, at its middle on the log scale.  A
        valley is a gap where the distance grows at least twofold; the widest is measured in
        cosine, so that the gap between the copies and the distinct items wins over the
-       spacing of nearly exact copies (0.999 against 0.994).  A dense class of distinct items (one digit written many times) is part
-       of the distinct mass, so the threshold goes above it, and only closer copies are grouped.
+       spacing of nearly exact copies (0.999 against 0.994).  A dense class of distinct items
+       (one digit written many times) is part of the distinct mass, so the threshold goes above
+       it, and only closer copies are grouped.
     3. **No valley**: a conservative threshold four times closer than the distinct level.
 
     For cosine the result is clipped to [0.5, 0.999].  Without ``background`` (or for dot) the

@@ -88,7 +88,8 @@ def _digit(image: np.ndarray, side: int = 160) -> Image.Image:
 
 
 def digit_set(folder: Path, classes: Sequence[int] = (0, 1, 3), n_per_class: int = 60,
-              photos: Sequence[str] = PHOTOS[:4], copies_of: Sequence[tuple[int, int]] = ((0, 5), (0, 33), (1, 17), (3, 12), (3, 40)),
+              photos: Sequence[str] = PHOTOS[:4],
+              copies_of: Sequence[tuple[int, int]] = ((0, 5), (0, 33), (1, 17), (3, 12), (3, 40)),
               ) -> tuple[list[str], list[list[int]], list[str]]:
     """``n_per_class`` distinct digits of each class, a few photos, and for each ``(class, k)`` of
     ``copies_of`` two near-copies of that digit (JPEG quality 30, and brightened 25 % + cropped 3 %).

@@ -14,8 +14,8 @@ import csv
 
 import numpy as np
 import pytest
-
 from dup_realsets import digit_set, encode, photo_set
+
 from embedview.core.duplicates import DuplicateFinder
 
 pytestmark = pytest.mark.slow
