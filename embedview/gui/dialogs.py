@@ -108,6 +108,13 @@ class EncoderDialog(QDialog):
         self.tree.itemDoubleClicked.connect(lambda *_: self.accept())
         if self.tree.currentItem() is not None:
             self.custom.setText(current)
+        # what the registry knows about the name typed or picked, before anything starts
+        self.availability = dict(availability)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.RichText)
+        self.custom.textChanged.connect(self._update_note)
+        self._update_note(self.custom.text())
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Encode")
         buttons.accepted.connect(self.accept)
@@ -115,10 +122,25 @@ class EncoderDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.custom)
+        layout.addWidget(self.note)
         layout.addWidget(buttons)
 
     def chosen(self) -> str:
         return self.custom.text().strip()
+
+    def _update_note(self, text: str) -> None:
+        """Say at once when the chosen encoder is not on this computer (it then needs the internet)."""
+        from embedview.encoders.registry import display_name
+
+        name = text.strip()
+        ok, detail = self.availability.get(name, (None, ""))
+        if not name or ok is None:
+            self.note.setText("")
+        elif ok:
+            self.note.setText(f"<b>{_escape(display_name(name))}</b> is on this computer ({_escape(detail)}).")
+        else:
+            self.note.setText(f"<b>{_escape(display_name(name))}</b> is not on this computer: {_escape(detail)}. "
+                              "Without an internet connection it cannot be used; embedview says so at once.")
 
 
 # -- about / shortcuts ----------------------------------------------------------------------------------------
