@@ -325,3 +325,69 @@ def test_demo_photos_in_the_window_find_the_planted_copies(window, qtbot, tmp_pa
         qtbot.waitUntil(lambda i=i: view.near_index == i and view.near_ready, timeout=10000)
         assert [ids[j] for j in view.near_indices] == [f"{name}_copy.jpg"]
     window.runner.wait_all(30)
+
+
+def _image_set(tmp_path):
+    """8 real digits as PNG files (long names), the first 3 with a half-size copy: an image
+    set whose cards show thumbnails and file names."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    paths, vectors = [], []
+    for i in range(8):
+        im = Image.fromarray((255 - d.images[i] * 15).astype(np.uint8)).resize((64, 64))
+        p = tmp_path / f"a_rather_long_file_name_for_digit_number_{i:02d}.png"
+        im.save(p)
+        paths.append(str(p))
+        vectors.append(d.data[i])
+    for i in range(3):
+        p = tmp_path / f"copy_{i:02d}.png"
+        Image.open(paths[i]).resize((32, 32)).save(p)
+        paths.append(str(p))
+        vectors.append(d.data[i] + 0.05)
+    import os
+
+    ds = Dataset("image", ids=[os.path.basename(p) for p in paths], sources=paths, name="digit files")
+    return EmbeddingSet(ds, np.asarray(vectors, dtype=np.float32), encoder="pixels")
+
+
+def test_group_cards_show_file_names_elided_with_the_full_path_in_the_tooltip(env, qtbot, tmp_path):
+    from PySide6.QtGui import QColor
+
+    emb = _image_set(tmp_path)
+    view, finder = _open(env, qtbot, emb, DuplicateFinder(threshold=0.99).fit(emb))
+    assert len(view.groups) == 3
+    delegate = view.group_list.itemDelegate()
+    index = view.group_model.index(0)
+    rect = view.group_list.visualRect(index)
+    cells, _, _ = delegate.cells(rect, len(view.groups[0]))
+    ds = env.model.dataset
+    for pos, cell in cells:
+        item = int(view.groups[0][pos])
+        name_rect = delegate.name_rect(cell)
+        text = delegate.name_text(ds, item, name_rect.width())
+        assert text and (text == ds.ids[item] or "\u2026" in text)  # the name, elided if long
+        assert ds.sources[item] in delegate.tooltip_for(item)  # the full path in the tooltip
+        # the name line is painted: dark text pixels in its rectangle
+        image = view.group_list.viewport().grab().toImage()
+        dark = sum(QColor(image.pixel(x, y)).lightness() < 110
+                   for x in range(name_rect.left(), name_rect.right())
+                   for y in range(name_rect.top(), name_rect.bottom()))
+        assert dark > 10, ds.ids[item]
+    long_item = int(next(m for m in view.groups[0] if "long" in ds.ids[int(m)]))
+    assert "\u2026" in delegate.name_text(ds, long_item, delegate.name_rect(cells[0][1]).width())
+    env.wait_idle()
+
+
+def test_threshold_marker_label_stays_inside_the_plot(env, qtbot):
+    emb, _ = planted_set()
+    view, finder = _open(env, qtbot, emb)
+    vb = view.plot.getPlotItem().getViewBox()
+    for t in (view.range[0] + 1e-3, 0.9, 0.99, view.range[1]):
+        env.model.views.duplicates.threshold = t
+        QApplication.processEvents()
+        label = view.line_label.mapRectToView(view.line_label.boundingRect())
+        (x0, x1), _ = vb.viewRange()
+        assert x0 - 1e-9 <= label.left() and label.right() <= x1 + 1e-9, (t, label, (x0, x1))
+    env.wait_idle()

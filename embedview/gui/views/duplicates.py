@@ -38,12 +38,24 @@ from __future__ import annotations
 import html
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QPoint,
+    QRect,
+    QSignalBlocker,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -63,6 +75,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -157,7 +170,7 @@ class GroupDelegate(QStyledItemDelegate):
     def cell_size(self) -> QSize:
         ds = self.view.model.dataset
         if ds is not None and ds.modality == "image":
-            return QSize(self.THUMB + 28, self.THUMB + self.CAPTION + 8)
+            return QSize(self.THUMB + 28, self.THUMB + self.name_height() + self.CAPTION + 8)
         return QSize(230, 4 * QFontMetrics(self.list_view.font()).lineSpacing() + self.CAPTION + 10)
 
     def per_line(self, width: int) -> int:
@@ -182,6 +195,44 @@ class GroupDelegate(QStyledItemDelegate):
             more_rect = QRect(rect.left() + self.PAD + col * (cell.width() + self.GAP),
                               rect.top() + self.HEADER + line * (cell.height() + self.GAP), cell.width(), cell.height())
         return out, more_rect, n_members - shown
+
+    def name_height(self) -> int:
+        """Height of the file-name line under an image card's thumbnail."""
+        return QFontMetrics(self.list_view.font()).lineSpacing()
+
+    def name_rect(self, cell: QRect) -> QRect:
+        """Where an image card's file name is drawn: just above the caption."""
+        h = self.name_height()
+        return QRect(cell.left() + 4, cell.bottom() - self.CAPTION - h + 1, cell.width() - 8, h)
+
+    @staticmethod
+    def file_name(ds: Dataset, i: int) -> str:
+        """The item's file name (its source's base name; the id when there is none)."""
+        src = str(ds.sources[i]) if i < len(ds.sources) else ""
+        return os.path.basename(src) or str(ds.ids[i])
+
+    def name_text(self, ds: Dataset, i: int, width: int) -> str:
+        """The file name as drawn on a card ``width`` wide: elided in the middle (the extension stays)."""
+        return QFontMetrics(self.list_view.font()).elidedText(self.file_name(ds, i), Qt.ElideMiddle, width)
+
+    def tooltip_for(self, item: int) -> str:
+        """A member's tooltip: its full path (or id), then its similarity to the kept item."""
+        ds = self.view.model.dataset
+        if ds is None or not 0 <= item < len(ds.ids):
+            return ""
+        src = str(ds.sources[item]) if item < len(ds.sources) else ""
+        where = src if ds.modality == "image" and src else str(ds.ids[item])
+        sim = float(self.view.sim_to_kept[item]) if item < len(self.view.sim_to_kept) else float("nan")
+        tail = "" if not math.isfinite(sim) else f"\n{score_text(self.view.metric, sim)} to the kept item"
+        return f"{where}{tail}\nClick: make it the current item \u00b7 KEEP / DROP: change the decision"
+
+    def helpEvent(self, event, view, option, index) -> bool:  # noqa: N802 - Qt name
+        if event.type() == QEvent.ToolTip and index.isValid():
+            _kind, item = self.hit(view.visualRect(index), index.row(), event.pos())
+            if item >= 0:
+                QToolTip.showText(event.globalPos(), self.tooltip_for(item), view)
+                return True
+        return super().helpEvent(event, view, option, index)
 
     def badge_rect(self, cell: QRect) -> QRect:
         return QRect(cell.right() - 44, cell.bottom() - self.CAPTION + 2, 42, self.CAPTION - 4)
@@ -246,6 +297,10 @@ class GroupDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(cell.adjusted(0, 0, -1, -1), 4, 4)
         body = QRect(cell.left() + 4, cell.top() + 4, cell.width() - 8, cell.height() - self.CAPTION - 6)
         if images:
+            name = self.name_rect(cell)
+            body.setBottom(name.top() - 2)
+            painter.setPen(text_color)
+            painter.drawText(name, Qt.AlignHCenter | Qt.AlignVCenter, self.name_text(ds, i, name.width()))
             pix = self.view.thumbnails.get(i)
             if pix is not None and not pix.isNull():
                 scaled = pix.scaled(body.size(), Qt.KeepAspectRatio, Qt.SmoothTransformation)
@@ -447,6 +502,8 @@ class DuplicatesView(View):
         self.line_label = pg.InfLineLabel(self.line, text="{value:.4f}", position=0.88, anchors=[(0, 0), (0, 0)],
                                           color="#e4572e")
         self.plot.addItem(self.line)
+        self.line.sigPositionChanged.connect(self._place_line_label)
+        pi.getViewBox().sigXRangeChanged.connect(self._place_line_label)
 
         # groups and the near-duplicates panel
         self.group_list = GroupList()
@@ -745,8 +802,18 @@ class DuplicatesView(View):
             self._syncing = False
         suggested = float(finder.suggested_threshold_)
         self.suggested_line.setValue(suggested)
-        self.suggested_line.setToolTip(f"suggested threshold {suggested:.4f}")
+        reason = str(getattr(finder, "suggestion_reason_", ""))
+        self.suggested_line.setToolTip(f"suggested threshold {suggested:.4f}" + (f": {reason}" if reason else ""))
         self.reset_button.setToolTip(f"Back to the suggested threshold, {suggested:.4f}")
+
+    def _place_line_label(self, *_args) -> None:
+        """Keep the marker's label inside the plot: right of the line in the left half of the
+        view, left of it in the right half (near 1 it was cut off at the right edge)."""
+        (x0, x1), _ = self.plot.getPlotItem().getViewBox().viewRange()
+        right_half = x1 > x0 and (float(self.line.value()) - x0) / (x1 - x0) > 0.5
+        anchor = (1, 0) if right_half else (0, 0)
+        self.line_label.anchors = [anchor, anchor]
+        self.line_label.updatePosition()
 
     def _to_slider(self, t: float) -> int:
         lo, hi = self.range
