@@ -68,6 +68,7 @@ def main() -> None:
     search = "faiss HNSW" if finder.approximate_ else "exact"
     print(f"from scratch: DuplicateFinder.fit ({search})  {fit.seconds:8.2f} s   "
           f"{len(finder.groups_):,} groups at the suggested {finder.suggested_threshold_:.4f}")
+    print(f"  why: {finder.suggestion_reason_}")
 
     model, runner = AppModel(), JobRunner()
     view = DuplicatesView(model, runner)
