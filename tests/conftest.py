@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 
@@ -25,6 +26,10 @@ import pytest
 from PIL import Image
 
 from embedview.core.demo import build_demo, digit_images, photo_images
+
+# The tests never reach a model hub: no network here, and none wanted in CI.  An encoder that
+# would download says at once that it is not available offline (encoders/registry.hub_reachable).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TMP_FOLDER_DIGITS = (0, 1, 7)
 TMP_FOLDER_PHOTOS = ("astronaut", "coffee", "cat", "rocket")
