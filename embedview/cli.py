@@ -8,6 +8,8 @@ subcommands work without a window::
     embedview models                               the encoders and whether they work offline
     embedview info PATH... [--json]                what would load, and the problems found
     embedview check PATH... [-o metrics.json]      every metric the data allows (CI gate)
+    embedview check DOCS... --queries Q --relevance PAIRS.csv [-m MODEL] -o metrics.json
+                                                   retrieval of separate queries against the documents
     embedview report PATH... --model A [--model B] -o report.html
     embedview duplicates PATH... -o dups.csv|dups.json
     embedview neighbors PATH... [--k 10] -o neighbors.csv
@@ -413,23 +415,33 @@ def _format_info(info: dict[str, Any], max_labels: int = 30) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from embedview.core.checks import is_healthy, run_checks
 
-    out = _check_output(args.output, args.paths, (".json",))
+    inputs = list(args.paths) + list(args.queries or []) + ([args.relevance] if args.relevance else [])
+    out = _check_output(args.output, inputs, (".json",))
+    if args.relevance and not os.path.isfile(args.relevance):  # before minutes of encoding, not after
+        raise CLIError(f"{args.relevance}: cannot read relevance file (no such file)")
     emb = _embed(_load(args.paths, args), args, model=args.model)
+    queries = _queries(emb, args) if args.queries else None
     relevant = None
     if args.relevance:
         from embedview.core.evaluation import load_relevance_file
 
         try:
-            relevant, problems = load_relevance_file(args.relevance, emb.dataset.ids)
+            if queries is not None:  # query ids from the query set, relevant ids from the documents
+                relevant, problems = load_relevance_file(args.relevance, queries.dataset.ids, emb.dataset.ids)
+            else:
+                relevant, problems = load_relevance_file(args.relevance, emb.dataset.ids)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         for problem in problems[:20]:
             _err(f"skipped {problem}")
         if len(problems) > 20:
             _err(f"... and {len(problems) - 20} more rows of {args.relevance} skipped")
+    elif queries is not None and not (queries.dataset.has_labels and emb.dataset.has_labels):
+        raise CLIError("--queries needs --relevance PAIRS.csv (query,relevant id pairs), "
+                       "or labels on both the queries and the documents")
     bar = ProgressBar("checking")
     try:
-        result = run_checks(emb, k=args.k, progress=bar, relevant=relevant)
+        result = run_checks(emb, k=args.k, progress=bar, relevant=relevant, queries=queries)
     finally:
         bar.close()
     if args.invariance:
@@ -443,6 +455,41 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     _err(f"collapse verdict: {verdict} (exit {EXIT_UNHEALTHY})")
     return EXIT_UNHEALTHY
+
+
+def _queries(docs, args: argparse.Namespace):
+    """The query set of ``check --queries``, as vectors of the documents' own encoder."""
+    import numpy as np
+
+    # the query file has columns of its own: those named for the documents are used only where it has them
+    from embedview.core.loaders import table_columns
+
+    given = argparse.Namespace(**vars(args))
+    for option in ("text_column", "label_column"):
+        wanted = getattr(args, option, None)
+        if wanted is not None:
+            try:
+                have = [c.lower() for path in args.queries for c in table_columns(path)["columns"]]
+            except Exception:  # not a table (a folder of images, .npy): nothing to choose
+                have = []
+            if wanted.lower() not in have:
+                setattr(given, option, None)
+    queries = _load(args.queries, given)
+    if docs.encoder == "precomputed":
+        if queries.embeddings is None:
+            raise CLIError("the documents are precomputed vectors: give the queries as vectors too "
+                           "(.npy, .parquet, ...) from the same model, or give the documents' texts and a model")
+        q = _embed(queries, args)
+    elif queries.embeddings is not None:
+        raise CLIError(f"the queries are precomputed vectors but the documents were encoded with {docs.encoder}: "
+                       "give both as vectors, or both as texts / images")
+    else:
+        q = _embed(queries, args, model=docs.encoder)
+    if q.dim != docs.dim:
+        raise CLIError(f"the queries have {q.dim} dimensions and the documents {docs.dim}: use the same model")
+    if len(q) and not np.isfinite(q.vectors).all():
+        raise CLIError("the query vectors hold NaN or infinity")
+    return q
 
 
 def _invariance(emb, n_items: int) -> dict[str, Any]:
@@ -614,8 +661,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every metric the data allows, as JSON; exit 3 if collapsed")
     p.add_argument("-o", "--output", metavar="FILE", help="metrics.json (default: stdout)")
     p.add_argument("--k", type=_positive_int, default=10, help="neighbours for the kNN metrics (default: 10)")
+    p.add_argument("--queries", nargs="+", metavar="Q",
+                   help="a separate query set (texts, images or vectors, like PATH): retrieval ranks these queries "
+                   "against the documents (PATH) only, encoded with the same model")
     p.add_argument("--relevance", metavar="CSV", help="retrieval relevance as query,relevant id pairs "
-                   "(a CSV or TSV with those two columns; default: items with the same label)")
+                   "(a CSV or TSV with those two columns; with --queries: query ids from the query set, relevant "
+                   "ids from the documents; default: items with the same label)")
     p.add_argument("--invariance", type=_positive_int, nargs="?", const=100, default=0, metavar="N",
                    help="also probe the encoder's invariance to augmentations on N items (default 100); "
                    "needs images or texts and a model")

@@ -222,9 +222,77 @@ def test_check_retrieval_with_a_relevance_file_needs_no_labels(tmp_path, texts_c
     retrieval = json.loads(captured.out)["retrieval"]
     assert retrieval["n_queries"] == 2 and "relevance from a file" in retrieval["notes"]
     assert retrieval["precision_at"]["1"] == 1.0  # each topic's nearest sentence is of its topic
-    assert f"relevance.csv:{len(rows)}: unknown id(s) 'no-such-item'" in captured.err
+    assert f"relevance.csv:{len(rows)}: unknown id(s): relevant 'no-such-item'" in captured.err
     assert main(["check", str(vectors), "--relevance", str(tmp_path / "nope.csv")]) == EXIT_USAGE
     assert "nope.csv: cannot read relevance file" in capsys.readouterr().err
+
+
+def test_check_ranks_separate_queries_against_the_documents_only(tmp_path, texts_csv, capsys):
+    """`check DOCS --queries Q --relevance PAIRS -m MODEL`: the queries are encoded with the
+    documents' model and ranked against the documents only, as a plain numpy computation does."""
+    queries = tmp_path / "queries.csv"
+    with open(queries, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        w.writerows([("q-bread", "how long to bake bread"), ("q-goal", "who scored the goals"),
+                     ("q-eggs", "beating eggs"), ("q-bread2", "baking a loaf")])
+    docs = load_paths(texts_csv, text_column="sentence", label_column="topic")
+    pairs = tmp_path / "pairs.csv"
+    relevant = {"q-bread": [5, 1], "q-goal": [6, 8], "q-eggs": [3], "q-bread2": [5]}
+    pairs.write_text("query,relevant\n" + "".join(f"{q},{docs.ids[i]}\n" for q, rel in relevant.items() for i in rel),
+                     encoding="utf-8")
+    metrics = tmp_path / "metrics.json"
+    assert main(["check", str(texts_csv), "--text-column", "sentence", "--label-column", "topic",
+                 "--queries", str(queries), "--relevance", str(pairs), "-m", "default-text", "--k", "3",
+                 "-o", str(metrics)]) == 0
+    r = json.loads(metrics.read_text())["retrieval"]
+    assert r["separate_queries"] is True and r["n_queries"] == 4 and r["n_candidates"] == len(TEXTS)
+    assert json.loads(metrics.read_text())["queries"]["n_items"] == 4
+
+    # the same by hand: numpy over the same model's vectors, documents only
+    D = _reference([texts_csv], "default-text", text_column="sentence").vectors
+    Q = _reference([queries], "default-text").vectors
+    D = D / np.linalg.norm(D, axis=1, keepdims=True)
+    Q = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    order = np.argsort(-(Q.astype(np.float64) @ D.T), axis=1, kind="stable")
+    rel = list(relevant.values())
+    for k in (1, 3):
+        found = [len(set(order[i, :k]) & set(rel[i])) for i in range(4)]
+        assert r["hit_rate_at"][str(k)] == pytest.approx(np.mean([f > 0 for f in found]), abs=1e-9)
+        assert r["recall_at"][str(k)] == pytest.approx(np.mean([f / len(rel[i]) for i, f in enumerate(found)]),
+                                                       abs=1e-9)
+    assert r["hit_rate_at"]["3"] >= 0.75  # a real model finds bread for bread and goals for goals
+
+    # labels on both sets stand in for the pairs; neither: a clear usage error
+    labelled = tmp_path / "labelled_queries.csv"
+    labelled.write_text("text,label\nkneading dough,cooking\na penalty shoot-out,sports\n", encoding="utf-8")
+    assert main(["check", str(texts_csv), "--text-column", "sentence", "--label-column", "topic",
+                 "--queries", str(labelled), "-m", "default-text", "--k", "3"]) == 0
+    r = json.loads(capsys.readouterr().out)["retrieval"]
+    assert r["separate_queries"] and r["n_queries"] == 2 and r["hit_rate_at"]["1"] == 1.0
+    assert main(["check", str(texts_csv), "--text-column", "sentence", "--queries", str(queries),
+                 "-m", "default-text"]) == EXIT_USAGE
+    assert "--queries needs --relevance" in capsys.readouterr().err
+
+
+def test_check_queries_as_precomputed_vectors(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    docs, queries = rng.normal(size=(50, 16)).astype(np.float32), rng.normal(size=(5, 16)).astype(np.float32)
+    np.save(tmp_path / "docs.npy", docs)
+    np.save(tmp_path / "queries.npy", queries)
+    (tmp_path / "pairs.csv").write_text("query,relevant\n0,3\n1,7\n1,8\n4,49\n", encoding="utf-8")
+    assert main(["check", str(tmp_path / "docs.npy"), "--queries", str(tmp_path / "queries.npy"),
+                 "--relevance", str(tmp_path / "pairs.csv")]) == 0
+    r = json.loads(capsys.readouterr().out)["retrieval"]
+    S = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ (docs / np.linalg.norm(docs, axis=1,
+                                                                                              keepdims=True)).T
+    rank = {q: [int(np.sum(S[q] > S[q, d])) + 1 for d in ds] for q, ds in {0: [3], 1: [7, 8], 4: [49]}.items()}
+    aps = [np.mean([(i + 1) / rk for i, rk in enumerate(sorted(v))]) for v in rank.values()]
+    assert r["n_queries"] == 3 and r["n_candidates"] == 50 and r["map"] == pytest.approx(np.mean(aps), rel=1e-6)
+    np.save(tmp_path / "short.npy", queries[:, :8])
+    assert main(["check", str(tmp_path / "docs.npy"), "--queries", str(tmp_path / "short.npy"),
+                 "--relevance", str(tmp_path / "pairs.csv")]) == EXIT_USAGE
+    assert "8 dimensions" in capsys.readouterr().err
 
 
 def test_check_runs_the_invariance_probe_with_the_encoder(tmp_path, texts_csv, capsys):
