@@ -17,7 +17,7 @@ QT_DISTS       := PySide6 PySide6-Essentials PySide6-Addons shiboken6 pyqtgraph 
 HEADLESS_TESTS := tests/core tests/model tests/runtime tests/actions tests/test_cli.py \
                   tests/encoders/test_registry.py tests/encoders/test_pipeline.py
 
-.PHONY: setup run demo test test-headless lint bench clean
+.PHONY: setup run sysdeps demo test test-headless lint bench clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job: open the app on the built-in demo data with the offline default encoders.
+# First the system libraries Qt's window needs on Linux: when one is missing, this stops with the
+# exact apt-get / dnf command (rather than Qt's abort, which names xcb-cursor0 whatever is missing).
 run: setup
+	$(PY) -m embedview.sysdeps --quiet
 	$(PY) -m embedview demo
+
+# The system-library check alone.
+sysdeps: setup
+	$(PY) -m embedview.sysdeps
 
 # The same job without a window: encode the demo data and write an HTML report.
 demo: setup

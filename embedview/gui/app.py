@@ -2,6 +2,10 @@
 
 The window is shown first (Qt only, no pyqtgraph / torch / umap); once it has painted, the
 views are imported and docked, then the given paths (or the demo) are opened.
+
+Importing this module imports no Qt: :func:`main` first checks that Qt's platform plugin can load
+(``embedview.sysdeps``) and, when a system library is missing, prints which ones and the exact
+install command instead of Qt's abort, which names xcb-cursor0 whatever was missing.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+if TYPE_CHECKING:
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
 
-from embedview.gui.main_window import MainWindow
-from embedview.gui.settings import APPLICATION, ORGANIZATION
+    from embedview.gui.main_window import MainWindow
 
 log = logging.getLogger("embedview")
 
@@ -27,6 +31,8 @@ BUILD_FALLBACK_MS = 1500
 
 def app_icon() -> QIcon:
     """The application icon (SVG, with the PNG as a fallback)."""
+    from PySide6.QtGui import QIcon
+
     folder = resources.files("embedview.resources")
     for name in ("icon.svg", "icon.png"):
         path = folder / name
@@ -45,6 +51,12 @@ def create(paths: Sequence[str] | None = None, demo: bool = False,
     that started the app: a script calling this must do so under
     ``if __name__ == "__main__":``, or the child starts a second app instead of the job.
     """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from embedview.gui.main_window import MainWindow
+    from embedview.gui.settings import APPLICATION, ORGANIZATION
+
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])
@@ -92,7 +104,13 @@ def _install_excepthook(window: MainWindow) -> None:
 
 
 def main(paths: list[str] | None = None, demo: bool = False) -> int:
-    """Run the app until its window closes; returns the exit status."""
+    """Run the app until its window closes; returns the exit status (1: system libraries missing)."""
+    from embedview.sysdeps import gui_problem
+
+    problem = gui_problem()
+    if problem:  # Qt would abort with a message naming xcb-cursor0, whatever is missing
+        print(problem, file=sys.stderr)
+        return 1
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app, _window = create(paths, demo)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from embedview.core.progress import Cancelled, TaskState
+from embedview.runtime.isolated import end_on_sigterm, exit_child, stop_child
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +105,10 @@ class EncoderHost:
             return
         try:
             conn.send(("exit", 0))
+            graceful = True
         except (OSError, ValueError):
-            pass
-        proc.join(timeout)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(timeout)
+            graceful = False
+        stop_child(proc, graceful=graceful, timeout=timeout)
         conn.close()
 
     # -- calls ------------------------------------------------------------------------------------
@@ -209,6 +208,7 @@ def _host_main(conn) -> None:
             os.nice(HOST_NICENESS)
         except OSError:
             pass
+    end_on_sigterm()
     send_lock = threading.Lock()
     tasks: dict[int, TaskState] = {}
     env_lock = threading.Lock()
@@ -257,6 +257,9 @@ def _host_main(conn) -> None:
         threading.Thread(target=run, args=(call_id, fn, args, kwargs), name=f"embedview-host-{call_id}",
                          daemon=True).start()
     conn.close()
+    # not a plain return: the interpreter's finalisation after torch & co. takes seconds, the window
+    # waited for it, then terminated the host, leaking its semaphores (see ``isolated.exit_child``)
+    exit_child(0)
 
 
 def _mirror_environment(env: dict[str, str]) -> None:

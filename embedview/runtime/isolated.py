@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 POLL_S = 0.1
 #: the child runs at this lower CPU priority (POSIX ``nice``), so it never slows the window down
 CHILD_NICENESS = 10
+#: how long a child may take to end (by itself, then after SIGTERM) before it is killed, in seconds
+JOIN_S = 5.0
 
 
 def run_isolated(fn: Callable, *args: Any, progress=None, **kwargs: Any) -> Any:
@@ -47,10 +50,11 @@ def run_isolated(fn: Callable, *args: Any, progress=None, **kwargs: Any) -> Any:
                        name=f"embedview-{getattr(fn, '__name__', 'job')}")
     proc.start()
     sender.close()  # the child holds the writing end now
+    answered = False  # the child sent its result or error and is ending by itself (``exit_child``)
     try:
         while True:
             if not receiver.poll(POLL_S):
-                task.check()  # raises Cancelled; the child is killed below
+                task.check()  # raises Cancelled; the child is stopped below
                 if not proc.is_alive() and not receiver.poll(0):
                     raise RuntimeError(f"the worker process ended unexpectedly (exit code {proc.exitcode})")
                 continue
@@ -60,20 +64,35 @@ def run_isolated(fn: Callable, *args: Any, progress=None, **kwargs: Any) -> Any:
                 raise RuntimeError(f"the worker process ended unexpectedly (exit code {proc.exitcode})") from None
             if kind == "progress":
                 task.set_fraction(*payload)
-            elif kind == "result":
+                continue
+            answered = True
+            if kind == "result":
                 return payload[0]
-            else:
-                message, child_traceback = payload
-                log.warning("job %s failed in its worker process:\n%s", getattr(fn, "__name__", fn), child_traceback)
-                raise RuntimeError(message)
+            message, child_traceback = payload
+            log.warning("job %s failed in its worker process:\n%s", getattr(fn, "__name__", fn), child_traceback)
+            raise RuntimeError(message)
     finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
+        stop_child(proc, graceful=answered)
         receiver.close()
+
+
+def stop_child(proc: Any, graceful: bool = False, timeout: float = JOIN_S) -> None:
+    """Make sure ``proc`` has ended.  ``graceful``: it is ending by itself, wait for it first.
+
+    Otherwise (a cancelled job, a lost child) SIGTERM, which the child answers through
+    ``exit_child`` between two Python steps, so its semaphores are released; SIGKILL when it does not
+    end within ``timeout`` (a long native call).  The old order, terminate at once even after a
+    result, stopped the UMAP child before it had unlinked its semaphores (tqdm's lock, made by
+    umap's epoch bar): a "leaked semaphore" warning at quit.
+    """
+    if graceful:
+        proc.join(timeout)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(timeout)
 
 
 def _child(sender, fn: Callable, args: tuple, kwargs: dict) -> None:
@@ -82,6 +101,7 @@ def _child(sender, fn: Callable, args: tuple, kwargs: dict) -> None:
             os.nice(CHILD_NICENESS)
         except OSError:
             pass
+    end_on_sigterm()
 
     def relay(fraction: float, message: str) -> None:
         sender.send(("progress", fraction, message))
@@ -93,6 +113,44 @@ def _child(sender, fn: Callable, args: tuple, kwargs: dict) -> None:
     else:
         sender.send(("result", result))
     sender.close()
+    exit_child(0)
+
+
+def end_on_sigterm() -> None:
+    """In a child: SIGTERM (a cancelled job, the window quitting) ends it through :func:`exit_child`."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, _frame: exit_child(128 + signum))
+
+
+def exit_child(code: int = 0) -> None:
+    """End a spawned child at once, after releasing what multiprocessing tracks for it.
+
+    A child that has imported umap / numba or torch / transformers spends seconds in the
+    interpreter's own finalisation (a full garbage collection over those packages' module graphs:
+    5 s to over 15 s measured here for the encoder process, niced, on a busy machine).  The parent
+    waited for that, then terminated the child; a terminated child never unlinks the semaphores it
+    created (tqdm's multiprocessing lock, made when a model's code first draws a progress bar),
+    and the resource tracker warned about a "leaked semaphore" at every quit.  Here
+    multiprocessing's exit handler runs first (its finalisers unlink those semaphores and tell the
+    tracker), the output is flushed, and the process ends without the slow finalisation: nothing
+    it holds needs it (the embedding cache commits whole batches, numba writes its cache when it
+    compiles).
+    """
+    from multiprocessing import util
+
+    try:
+        # the finalisers of semaphores, queues, ...; daemonic children ended
+        util._exit_function()  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - ending anyway
+        log.warning("cleaning up the worker process: %s", exc)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
+                pass
+        os._exit(code)
 
 
 def save_array(array: np.ndarray, prefix: str = "embedview-") -> str:
