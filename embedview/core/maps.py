@@ -320,6 +320,61 @@ def draw_order(coloring: Coloring, codes: np.ndarray) -> np.ndarray:
     return np.argsort(rank[codes + 1], kind="stable")
 
 
+# -- isolating labels from the legend -----------------------------------------------------------------
+#: the key of a categorical legend's "other" / "unlabelled" row (items with code -1)
+OTHER_KEY = "\u2026other"
+#: how much of its colour a dimmed category keeps (the rest is grey) and its opacity
+DIM_KEEP, DIM_ALPHA = 0.25, 60
+
+
+def legend_keys(coloring: Coloring) -> list[str | None]:
+    """The category each legend row stands for (a name, :data:`OTHER_KEY` for the grey row), or
+    None for rows that are not a category (continuous colourings, duplicate groups)."""
+    if coloring.continuous or coloring.group_ids is not None or not coloring.names:
+        return [None] * len(coloring.legend)
+    keys: list[str | None] = list(coloring.names[:len(coloring.legend)])
+    keys += [OTHER_KEY] * (len(coloring.legend) - len(keys))
+    return keys
+
+
+def next_highlight(current: Sequence[str], key: str | None, additive: bool) -> tuple[str, ...]:
+    """The isolated labels after a click on legend row ``key`` (None: "show all"): a plain click
+    isolates that label, or shows all again when it alone was isolated; ``additive`` (Ctrl /
+    Shift) adds it to or removes it from the isolated ones."""
+    cur = tuple(current)
+    if key is None:
+        return ()
+    if additive:
+        return tuple(k for k in cur if k != key) if key in cur else cur + (key,)
+    return () if cur == (key,) else (key,)
+
+
+def highlight_coloring(coloring: Coloring, keys: Sequence[str]) -> Coloring:
+    """``coloring`` with only the categories ``keys`` in full colour: the others greyed and faint,
+    drawn first (underneath).  Keys the colouring does not have are ignored; none left: unchanged."""
+    offered = {k for k in legend_keys(coloring) if k is not None}
+    wanted = set(keys) & offered
+    if not wanted:
+        return coloring
+    n = coloring.n_colors
+    on = np.array([name in wanted for name in coloring.names[:n]] + [False] * max(0, n - len(coloring.names))
+                  + [OTHER_KEY in wanted])
+    rgba = np.vstack([np.asarray(coloring.colors, dtype=np.uint8).reshape(-1, 4),
+                      hex_to_rgba([OTHER_COLOR])]).astype(np.float64)
+    grey = np.array([160.0, 160.0, 160.0])
+    dim = ~on
+    rgba[dim, :3] = DIM_KEEP * rgba[dim, :3] + (1 - DIM_KEEP) * grey
+    rgba[dim, 3] = DIM_ALPHA
+    codes = np.asarray(coloring.codes)
+    codes = np.where(codes < 0, n, codes).astype(codes.dtype)  # the grey items get a colour of their own
+    order = [c if c >= 0 else n for c in coloring.draw_order]
+    order += [c for c in range(n + 1) if c not in order]
+    order = [c for c in order if dim[c]] + [c for c in order if on[c]]
+    return Coloring(title=coloring.title, codes=codes, colors=rgba.round().astype(np.uint8), legend=coloring.legend,
+                    values=coloring.values, cmap=coloring.cmap, vrange=coloring.vrange, draw_order=order,
+                    names=list(coloring.names) + ["other"], group_ids=coloring.group_ids)
+
+
 # -- density image -----------------------------------------------------------------------------------
 def view_content(xy: np.ndarray, coloring: Coloring, rect: tuple[float, float, float, float],
                  shape: tuple[int, int], threshold: int, progress: Any = None) -> tuple:

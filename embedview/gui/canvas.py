@@ -29,12 +29,13 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph import functions as fn
 from pyqtgraph.Qt.internals import PrimitiveArray
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication, QWidget
 
 from embedview.core import maps
 from embedview.core.maps import Coloring
+from embedview.gui import theme
 from embedview.gui.widgets import HoverCard, LegendBox, SelectViewBox
 from embedview.model.selection import Selection
 from embedview.runtime.keys import JobKey
@@ -65,7 +66,10 @@ class PointCloud(pg.GraphicsObject):
         self._atlas: QPixmap | None = None
         self._cells = np.zeros((0, 4), dtype=np.float64)  # per style: sx, sy, w, h in the atlas
         self._dpr = 1.0
-        self._bounds = QRectF()
+        self._lo = np.zeros(2)
+        self._hi = np.zeros(2)
+        self._pad_px = 0.0  # half the largest symbol, in screen pixels
+        self._bounds: QRectF | None = QRectF()
         self._frags = PrimitiveArray(QPainter.PixmapFragment, 10)
 
     @property
@@ -81,12 +85,11 @@ class PointCloud(pg.GraphicsObject):
             self._styles = list(styles)
             self._atlas = None
         if len(self.xy):
-            lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
-            pad = 0.02 * np.maximum(hi - lo, 1e-9)
-            size = hi - lo + 2 * pad
-            self._bounds = QRectF(lo[0] - pad[0], lo[1] - pad[1], size[0], size[1])
-        else:
-            self._bounds = QRectF()
+            self._lo, self._hi = self.xy.min(axis=0), self.xy.max(axis=0)
+        widest = max((size + max((pg.mkPen(p).widthF() for p in _pens(pen)), default=0.0)
+                      for size, pen, _ in self._styles), default=0.0)
+        self._pad_px = widest / 2 + 2
+        self._bounds = None
         self.update()
 
     def clear(self) -> None:
@@ -95,9 +98,19 @@ class PointCloud(pg.GraphicsObject):
     def _render_atlas(self, dpr: float) -> None:
         from pyqtgraph.graphicsItems.ScatterPlotItem import renderSymbol
 
-        images = [renderSymbol("o", size, pg.mkPen(pen) if pen is not None else pg.mkPen(None),
-                               pg.mkBrush(brush) if brush is not None else pg.mkBrush(None), dpr=dpr)
-                  for size, pen, brush in self._styles]
+        images = []
+        for size, pen, brush in self._styles:
+            pens = [pg.mkPen(p) for p in _pens(pen)] or [pg.mkPen(None)]
+            widest = max(pens, key=lambda p: p.widthF())
+            im = renderSymbol("o", size, widest, pg.mkBrush(None), dpr=dpr)  # sized for the widest
+            im.fill(Qt.transparent)
+            for k, layer in enumerate(pens):  # halo first, the ring on it; the fill with the last
+                last = k == len(pens) - 1
+                renderSymbol("o", size, layer, pg.mkBrush(brush) if brush is not None and last else pg.mkBrush(None),
+                             device=im, dpr=dpr)
+            images.append(im)
+        for im in images:  # copy device pixels 1:1 (drawn at its "logical" size, a dpr-2 symbol would
+            im.setDevicePixelRatio(1.0)  # land shrunk in the top-left quarter of its cell: off-centre rings)
         width = sum(im.width() for im in images)
         height = max((im.height() for im in images), default=1)
         atlas = QImage(max(width, 1), max(height, 1), QImage.Format_ARGB32_Premultiplied)
@@ -115,12 +128,42 @@ class PointCloud(pg.GraphicsObject):
         self._dpr = dpr
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
+        """The points' box grown by half the largest symbol *in screen pixels*: everything painted
+        lies inside it, so Qt repaints (and erases) exactly the right area -- a single point's box
+        would be empty and its ring would never be repainted."""
+        if self._bounds is None:
+            if not len(self.xy):
+                self._bounds = QRectF()
+            else:
+                px, py = self._pixel_size()
+                pad = np.array([px, py]) * self._pad_px
+                lo, hi = self._lo - pad, self._hi + pad
+                self._bounds = QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
         return self._bounds
+
+    def _pixel_size(self) -> tuple[float, float]:
+        vb = self.getViewBox()
+        try:
+            px, py = vb.viewPixelSize() if vb is not None else (0.0, 0.0)
+        except Exception:  # noqa: BLE001 - a view without a size yet
+            px, py = 0.0, 0.0
+        span = float(np.max(self._hi - self._lo)) if len(self.xy) else 0.0
+        fallback = max(span, 1.0) * 0.05  # before the view has a size: generous
+        px = px if np.isfinite(px) and px > 0 else fallback
+        py = py if np.isfinite(py) and py > 0 else fallback
+        return float(px), float(py)
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph naming
+        """Zoom or resize: the symbols keep their pixel size, so the bounds change."""
+        self.prepareGeometryChange()
+        super().viewTransformChanged()
+        self._bounds = None
 
     def paint(self, painter, option, widget=None) -> None:
         if not len(self.xy) or not self._styles:
             return
-        dpr = widget.devicePixelRatioF() if widget is not None else 1.0
+        device = painter.device()
+        dpr = device.devicePixelRatioF() if device is not None else (widget.devicePixelRatioF() if widget else 1.0)
         if self._atlas is None or dpr != self._dpr:
             self._render_atlas(dpr)
         view = self.viewRect()
@@ -146,14 +189,39 @@ class PointCloud(pg.GraphicsObject):
         painter.drawPixmapFragments(*self._frags.drawargs(), self._atlas)
 
 
-class Overlay(PointCloud):
-    """A :class:`PointCloud` for a few marked points (current item, selection) whose bounds are the
-    visible part of the view: one point alone has an empty bounding rectangle, which Qt may skip
-    when it repaints part of the scene."""
+def _pens(pen: Any) -> list:
+    """A style's pen as a list of layers (a list or tuple of pens is drawn in order; None: none)."""
+    if pen is None:
+        return []
+    return list(pen) if isinstance(pen, (list, tuple)) else [pen]
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
-        view = self.viewRect() if len(self.xy) else None
-        return view if view is not None else super().boundingRect()
+
+class Overlay(PointCloud):
+    """A :class:`PointCloud` for a few marked points (current item, selection rings); its bounds
+    cover its rings in screen pixels at every zoom (:meth:`PointCloud.boundingRect`)."""
+
+
+def plot_theme() -> dict[str, str]:
+    """The named colours (``gui.theme``) of the theme in use, read from the application's palette
+    (the window sets it before it restyles the plots): ``"dark"`` when its base colour is dark."""
+    app = QApplication.instance()
+    base = app.palette().color(QPalette.Base) if app is not None else QColor("#ffffff")
+    return theme.colors("dark" if base.lightness() < 128 else "light")
+
+
+def ring_styles(point_size: float, colors: dict[str, str] | None = None) -> tuple[list, list]:
+    """Styles of the selection rings and of the current item's mark (``PointCloud`` styles) in the
+    theme's colours: a ring in the plot's foreground colour on a halo of its background colour
+    (the ring shows on every point colour and on both backgrounds), and for the current item a
+    thick accent ring on a wide halo."""
+    c = colors or plot_theme()
+    bg, fg, accent = QColor(c["plot_background"]), QColor(c["plot_foreground"]), QColor(c["accent"])
+    fill = QColor(accent)
+    fill.setAlpha(60)
+    size = point_size + 6
+    sel = [(size, (pg.mkPen(bg, width=4), pg.mkPen(fg, width=2)), None)]
+    cur = [(22, pg.mkPen(bg, width=6), None), (22, pg.mkPen(accent, width=3), pg.mkBrush(fill))]
+    return sel, cur
 
 
 # -- point styles ----------------------------------------------------------------------------------------
@@ -201,7 +269,15 @@ class CanvasKeys:
 
 # -- the canvas ----------------------------------------------------------------------------------------
 class MapCanvas(QObject):
-    """Points of a map in a colouring, selection and current rings, click / box / lasso, hover."""
+    """Points of a map in a colouring, selection and current rings, click / box / lasso, hover.
+
+    A click on a categorical legend row asks to isolate that label: ``highlight_requested`` carries
+    the labels to isolate (``core.maps.next_highlight``); the owner keeps them in its state and
+    calls :meth:`set_highlight`, which dims every other label.
+    """
+
+    #: the labels the user asks to isolate (a tuple of legend keys; empty: show all)
+    highlight_requested = Signal(object)
 
     def __init__(self, selection: Selection, runner: Any, source: str, keys: CanvasKeys, *,
                  density_threshold: int | None = None, max_points: int | None = None,
@@ -219,7 +295,10 @@ class MapCanvas(QObject):
         self.xy: np.ndarray | None = None  # (N, 2) every item's position, dataset order
         self.shown = np.empty(0, dtype=np.int64)  # items drawn and picked (all, or a fixed sample)
         self.tree: Any = None  # over xy[shown]
-        self.coloring: Coloring | None = None
+        self.coloring: Coloring | None = None  # as computed (hover cards, legend)
+        self.highlighted: tuple[str, ...] = ()  # labels isolated from the legend
+        self._drawn: Coloring | None = None  # what is painted: the colouring with the others dimmed
+        self._legend_on = True
         self.mode = ""  # "points" or "density"
         self.point_size = 8.0  # of the points as last drawn (the selection rings are a little larger)
         self.hover: HoverCard | None = None
@@ -246,6 +325,7 @@ class MapCanvas(QObject):
             item.setZValue(z)
             self.vb.addItem(item, ignoreBounds=True)
         self.legend = LegendBox(self.vb)
+        self.legend.on_click = self._on_legend_click
 
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
@@ -265,6 +345,8 @@ class MapCanvas(QObject):
         selection.selection_changed.connect(self._on_selection)
         selection.current_changed.connect(self._on_selection)
         self.plot_item.destroyed.connect(lambda *_: self._unfollow())
+        self.plot_item.installEventFilter(self)  # the theme changed: rings and legend follow
+        self.restyle()
 
     def close(self) -> None:
         """Stop every job and stop following the selection (the canvas is thrown away)."""
@@ -309,8 +391,54 @@ class MapCanvas(QObject):
         """Draw in ``coloring`` (None: nothing until one comes); its rows go in the legend when
         ``legend`` (continuous colourings show a colour bar instead, placed by the view)."""
         self.coloring = coloring
-        self.legend.set_rows([(qcolor(c), t) for c, t in coloring.legend] if coloring is not None and legend else [])
+        self._legend_on = legend
+        self._apply_highlight()
+
+    def set_highlight(self, labels: Sequence[str]) -> None:
+        """Isolate ``labels`` (legend keys, ``core.maps.legend_keys``): the other categories are
+        greyed and drawn underneath; empty shows every label alike."""
+        labels = tuple(str(k) for k in labels)
+        if labels != self.highlighted:
+            self.highlighted = labels
+            self._apply_highlight()
+
+    def _apply_highlight(self) -> None:
+        c = self.coloring
+        self._drawn = maps.highlight_coloring(c, self.highlighted) if c is not None else None
+        self._update_legend()
         self.render()
+
+    def _update_legend(self) -> None:
+        c = self.coloring
+        if c is None or not self._legend_on:
+            self.legend.set_rows([])
+            return
+        keys = maps.legend_keys(c)
+        active = self._drawn is not c  # something is isolated
+        muted = QColor(plot_theme()["muted"])
+        rows = [(qcolor(color), text, active and key not in self.highlighted)
+                for (color, text), key in zip(c.legend, keys, strict=True)]
+        if active:
+            rows.append((None, "show all", False))
+        self.legend.set_rows(rows, muted=muted, clickable=any(k is not None for k in keys))
+
+    def _on_legend_click(self, row: int, mods: Any) -> None:
+        c = self.coloring
+        if c is None:
+            return
+        keys = maps.legend_keys(c)
+        if row >= len(keys):  # "show all"
+            self.highlight_requested.emit(())
+        elif keys[row] is not None:
+            additive = bool(mods & (Qt.ControlModifier | Qt.ShiftModifier))
+            self.highlight_requested.emit(maps.next_highlight(self.highlighted, keys[row], additive))
+
+    def restyle(self) -> None:
+        """Take the colours of the theme in use (rings, legend); called when the palette changes."""
+        c = plot_theme()
+        self.legend.set_colors(QColor(c["plot_foreground"]), QColor(c["plot_background"]))
+        self._update_legend()
+        self.draw_selection()
 
     # -- drawing -------------------------------------------------------------------------------------------
     def _clear_points(self) -> None:
@@ -323,12 +451,13 @@ class MapCanvas(QObject):
     def clear(self) -> None:
         """Forget the points and the colouring."""
         self.coloring = None
+        self._drawn = None
         self.legend.set_rows([])
         self.set_points(None)
 
     def render(self) -> None:
         """Draw the points: all of them, or (above the density threshold) whatever the view needs."""
-        c = self.coloring
+        c = self._drawn
         if self.xy is None or c is None or len(c.codes) != len(self.xy):
             self._clear_points()
             return
@@ -339,7 +468,7 @@ class MapCanvas(QObject):
 
     def _draw_points(self, indices: np.ndarray | None) -> None:
         """Draw items ``indices`` (None: every item) as real points, in the colouring's drawing order."""
-        c = self.coloring
+        c = self._drawn
         if self.xy is None or c is None:
             return
         self.image.hide()
@@ -351,7 +480,7 @@ class MapCanvas(QObject):
         styles = []
         for code in range(-1, c.n_colors):
             color = qcolor(maps.OTHER_COLOR if code < 0 else c.colors[code])
-            color.setAlpha(grey_alpha if code < 0 else alpha)
+            color.setAlpha(grey_alpha if code < 0 else round(alpha * color.alpha() / 255))
             styles.append((size, None, color))
         order = maps.draw_order(c, codes)
         self.cloud.set_data(xy[order], np.asarray(codes, dtype=np.int64)[order] + 1, styles)
@@ -365,7 +494,7 @@ class MapCanvas(QObject):
             self._view_timer.start()
 
     def _request_view(self) -> None:
-        xy, coloring = self.xy, self.coloring
+        xy, coloring = self.xy, self._drawn
         if xy is None or coloring is None or self.keys.view is None or self.density_threshold is None:
             return
         (x0, x1), (y0, y1) = self.vb.viewRange()
@@ -375,7 +504,7 @@ class MapCanvas(QObject):
         rect = (float(x0), float(y0), float(x1 - x0) or 1.0, float(y1 - y0) or 1.0)
         self.runner.submit(self.keys.view, maps.view_content, xy, coloring, rect, (nx, ny), self.density_threshold,
                            on_result=self._show_view,
-                           is_stale=lambda: self.xy is not xy or self.coloring is not coloring)
+                           is_stale=lambda: self.xy is not xy or self._drawn is not coloring)
 
     def _show_view(self, result: tuple) -> None:
         if result[0] == "points":
@@ -398,25 +527,23 @@ class MapCanvas(QObject):
             self._request_view()
 
     def draw_selection(self) -> None:
-        """Ring the shared selection's items and mark the current one (a white halo around an
-        orange ring: visible on every colour map)."""
+        """Ring the shared selection's items and mark the current one (:func:`ring_styles`: in
+        the theme's colours, on a halo, so they show on every point colour and both themes)."""
         xy = self.xy
         sel = self.selection.selected
+        sel_styles, cur_styles = ring_styles(self.point_size)
         if xy is None or sel.size == 0:
             self.sel_item.clear()
         else:
             sel = sel[(sel >= 0) & (sel < len(xy))]
             if self.max_points is not None:
                 sel = sel[:self.max_points]
-            self.sel_item.set_data(xy[sel], np.zeros(len(sel), dtype=np.int64),
-                                   [(self.point_size + 5, pg.mkPen(20, 20, 20, 230, width=1.5), None)])
+            self.sel_item.set_data(xy[sel], np.zeros(len(sel), dtype=np.int64), sel_styles)
         i = self.selection.current
         if xy is None or not 0 <= i < len(xy):
             self.cur_item.clear()
             return
-        self.cur_item.set_data(np.repeat(xy[i:i + 1], 2, axis=0), np.array([0, 1]),
-                               [(20, pg.mkPen("w", width=5), None),
-                                (20, pg.mkPen("#e4572e", width=2.5), pg.mkBrush(228, 87, 46, 60))])
+        self.cur_item.set_data(np.repeat(xy[i:i + 1], 2, axis=0), np.array([0, 1]), cur_styles)
 
     # -- picking and selecting ---------------------------------------------------------------------------
     def pixel_size(self) -> tuple[float, float]:
@@ -505,6 +632,9 @@ class MapCanvas(QObject):
             self.hover.set_pixmap(self._thumbnails.get(i))
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        if event.type() == QEvent.PaletteChange and obj is self.plot_item:
+            self.restyle()
+            return False
         if event.type() == QEvent.Leave and self.hover is not None:
             self._hover_pos = None
             self.hover.hide_card()

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainterPath, QPen, QPixmap, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -233,7 +233,9 @@ class LegendBox(QGraphicsRectItem):
     """A legend as one rich-text block in a box pinned to the top-right corner of a ViewBox.
 
     One text item for all rows: setting 20 rows costs one layout, where pyqtgraph's LegendItem
-    re-lays itself out for every row it adds (~10 ms each).
+    re-lays itself out for every row it adds (~10 ms each).  A click on a row calls
+    ``on_click(row, modifiers)`` (the canvas isolates that label); :meth:`set_colors` restyles it
+    for another theme.
     """
 
     def __init__(self, viewbox: pg.ViewBox, margin: int = 10) -> None:
@@ -241,32 +243,101 @@ class LegendBox(QGraphicsRectItem):
         self.margin = margin
         self.setParentItem(viewbox)
         self.setZValue(1e6)
-        fg = pg.mkColor(pg.getConfigOption("foreground"))
-        bg = pg.mkColor(pg.getConfigOption("background"))
-        bg.setAlpha(220)
-        self.setBrush(bg)
-        pen = QPen(QColor(fg.red(), fg.green(), fg.blue(), 90))
-        pen.setCosmetic(True)
-        self.setPen(pen)
         self.text = QGraphicsTextItem(self)
-        self.text.setDefaultTextColor(fg)
         self.text.setPos(3, 1)
         self.rows: list[tuple] = []
+        self.on_click = None  # callable(row, Qt.KeyboardModifiers), or None
+        self.clickable = False
+        self._muted = QColor("#888888")
+        self.set_colors(pg.mkColor(pg.getConfigOption("foreground")), pg.mkColor(pg.getConfigOption("background")))
         viewbox.sigResized.connect(lambda *_: self._place())
         self.hide()
 
-    def set_rows(self, rows: Sequence[tuple]) -> None:
-        """``rows``: ``(QColor, text)`` pairs, shown as a coloured dot and the text."""
+    def set_colors(self, foreground: QColor, background: QColor) -> None:
+        """Text and frame in ``foreground`` on a nearly opaque ``background`` (the plot's theme)."""
+        self.foreground = QColor(foreground)
+        bg = QColor(background)
+        bg.setAlpha(220)
+        self.setBrush(bg)
+        pen = QPen(QColor(foreground.red(), foreground.green(), foreground.blue(), 90))
+        pen.setCosmetic(True)
+        self.setPen(pen)
+        self.text.setDefaultTextColor(self.foreground)
+        if self.rows:
+            self.set_rows(self.rows, self._muted, self.clickable)
+
+    def set_rows(self, rows: Sequence[tuple], muted: QColor | None = None, clickable: bool = False) -> None:
+        """``rows``: ``(QColor, text)`` or ``(QColor, text, dimmed)`` shown as a coloured dot and
+        the text (a dimmed row in ``muted`` colours; a None colour: no dot).  ``clickable``: the
+        rows answer clicks (the cursor says so)."""
         self.rows = list(rows)
-        cells = "".join(
-            f"<tr><td style='color:{c.name()}; font-size:13pt'>&#9679;</td>"
-            f"<td style='padding-left:4px; vertical-align:middle'>{html.escape(t)}</td></tr>"
-            for c, t in self.rows)
-        self.text.setHtml(f"<table cellspacing='0' cellpadding='0'>{cells}</table>")
+        self.clickable = clickable
+        if muted is not None:
+            self._muted = QColor(muted)
+        cells = []
+        for row in self.rows:
+            color, text = row[0], row[1]
+            dim = len(row) > 2 and bool(row[2])
+            dot = (self._muted if dim else color).name() if color is not None else None
+            text_color = self._muted.name() if dim else self.foreground.name()
+            bullet = "&#9679;" if dot is not None else ""
+            label = html.escape(text) if color is not None else f"<i>{html.escape(text)}</i>"
+            cells.append(f"<tr><td style='color:{dot or text_color}; font-size:13pt'>{bullet}</td>"
+                         f"<td style='padding-left:4px; vertical-align:middle; color:{text_color}'>{label}</td></tr>")
+        self.text.setHtml(f"<table cellspacing='0' cellpadding='0'>{''.join(cells)}</table>")
         r = self.text.boundingRect()
         self.setRect(0, 0, r.width() + 6, r.height() + 2)
+        self.setCursor(Qt.PointingHandCursor if clickable else Qt.ArrowCursor)
+        if clickable:
+            self.setToolTip("Click a label to isolate it; Ctrl/Shift-click adds one; click it again or "
+                            "\u201cshow all\u201d (Esc) to see every label")
+        else:
+            self.setToolTip("")
         self._place()
         self.setVisible(bool(self.rows))
+
+    def _table(self):
+        frame = self.text.document().rootFrame()
+        for child in frame.childFrames():
+            if hasattr(child, "cellAt"):
+                return child
+        return None
+
+    def row_at(self, pos: QPointF) -> int:
+        """The row under ``pos`` (this item's coordinates), or -1."""
+        table = self._table()
+        if table is None:
+            return -1
+        p = self.text.mapFromParent(pos)
+        at = self.text.document().documentLayout().hitTest(p, Qt.ExactHit)
+        if at < 0:
+            at = self.text.document().documentLayout().hitTest(p, Qt.FuzzyHit)
+        if at < 0:
+            return -1
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(at)
+        cell = table.cellAt(cursor)
+        return cell.row() if cell.isValid() else -1
+
+    def row_rect(self, row: int) -> QRectF:
+        """Row ``row``'s rectangle in this item's coordinates (empty when there is no such row)."""
+        table = self._table()
+        if table is None or not 0 <= row < table.rows():
+            return QRectF()
+        layout = self.text.document().documentLayout()
+        rect = QRectF()
+        for col in range(table.columns()):
+            block = table.cellAt(row, col).firstCursorPosition().block()
+            rect = rect.united(layout.blockBoundingRect(block))
+        return self.text.mapRectToParent(rect)
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph naming
+        if ev.button() != Qt.LeftButton or self.on_click is None or not self.clickable:
+            return
+        row = self.row_at(ev.pos())
+        if row >= 0:
+            ev.accept()
+            self.on_click(row, ev.modifiers())
 
     def _place(self) -> None:
         vb = self.parentItem()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QStackedLayout, QToolButton, QVBoxLayout
 
 from embedview.core.maps import COLOR_CHOICES, Coloring, build_coloring, meta_choice
@@ -146,6 +147,13 @@ class MapView(View):
         model.active_set_changed.connect(lambda _n: self._on_active())
         model.projection_changed.connect(lambda n: self._load_projection() if n == model.active else None)
         model.analysis_changed.connect(self._on_analysis)
+        # labels isolated from the legend: the state is the one home, the canvas follows it
+        self.canvas.highlight_requested.connect(lambda labels: setattr(self.view_state, "highlighted_labels",
+                                                                       tuple(labels)))
+        self.view_state.events.highlighted_labels.connect(lambda labels: self.canvas.set_highlight(labels))
+        self.canvas.set_highlight(self.view_state.highlighted_labels)
+        show_all = QShortcut(QKeySequence(Qt.Key_Escape), self.plot, context=Qt.WidgetWithChildrenShortcut)
+        show_all.activated.connect(self.show_all_labels)
         self._on_dataset()
 
     # -- the canvas's parts, for tests and benchmarks ---------------------------------------------------------
@@ -213,10 +221,15 @@ class MapView(View):
         """Zoom to show every point."""
         self.canvas.reset_view()
 
+    def show_all_labels(self) -> None:
+        """Undo an isolation made from the legend (Esc on the map)."""
+        self.view_state.highlighted_labels = ()
+
     # -- state -------------------------------------------------------------------------------------------
     def _on_dataset(self) -> None:
         self.runner.cancel(JobKind.MAP_COLOR)
         self.canvas.clear()
+        self.view_state.highlighted_labels = ()  # another dataset's labels
         self._color_key = ""
         self._update_color_bar()
         self._fill_color_box()
