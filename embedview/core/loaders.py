@@ -12,9 +12,15 @@
   text column is the one with the longest strings).  Bytes that are not UTF-8 are decoded as
   cp1252 (or latin-1) with a warning saying so.
 * **precomputed embeddings**: ``.npy`` (memory-mapped, never copied when already float32),
-  ``.npz``, ``.parquet`` (a list-of-numbers column) and the TensorFlow Embedding Projector pair
-  (an all-numeric vectors ``.tsv`` plus an optional metadata ``.tsv``, given in the same call
-  or found next to it).
+  ``.npz``, ``.parquet`` / ``.arrow`` (a list-of-numbers column) and the TensorFlow Embedding
+  Projector pair (an all-numeric vectors ``.tsv`` plus an optional metadata ``.tsv``, given in
+  the same call or found next to it).
+* **Hugging Face ``datasets`` files**: ``.parquet`` and ``.arrow`` (Arrow IPC stream or file)
+  with a vector column are precomputed embeddings, without one but with a string column they are
+  texts; a ``save_to_disk`` folder (``state.json`` naming its ``data-*.arrow`` files, or a
+  ``dataset_dict.json`` with one such folder per split) loads like its files.  Class names of
+  ``ClassLabel`` columns come from the schema's ``huggingface`` metadata (or
+  ``dataset_info.json``), so labels read "T-shirt/top", not "0".
 
 Every bad file or row becomes a :class:`~embedview.core.dataset.LoadProblem` naming the file
 and the reason, and the rest still loads; :class:`LoadError` is raised only when nothing at all
@@ -54,7 +60,9 @@ __all__ = [
 ]
 
 TEXT_EXTENSIONS = frozenset({".txt", ".csv", ".tsv", ".jsonl", ".ndjson"})
-EMBEDDING_EXTENSIONS = frozenset({".npy", ".npz", ".parquet"})
+EMBEDDING_EXTENSIONS = frozenset({".npy", ".npz", ".parquet", ".arrow"})
+#: columnar files: embeddings when they hold a vector column, else texts
+COLUMNAR_EXTENSIONS = frozenset({".parquet", ".arrow"})
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | TEXT_EXTENSIONS | EMBEDDING_EXTENSIONS
 
 # Column names recognised automatically (case-insensitive), in order of preference.
@@ -203,7 +211,7 @@ def table_columns(path: PathArg) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": None, "columns": [], "text_guess": None, "label_guess": None, "id_guess": None}
     ext = path.suffix.lower()
     problem = _check_readable_file(path)
-    if problem is None and ext not in TEXT_EXTENSIONS | {".parquet", ".npz"}:
+    if problem is None and ext not in TEXT_EXTENSIONS | COLUMNAR_EXTENSIONS | {".npz"}:
         problem = LoadProblem(str(path), f"not a table file ({ext or 'no extension'})")
     if problem is not None:
         raise LoadError(f"cannot read the columns of {path}", [problem])
@@ -211,11 +219,11 @@ def table_columns(path: PathArg) -> dict[str, Any]:
         out["kind"] = "lines"
     elif ext == ".tsv" and _is_numeric_tsv(path):
         out["kind"] = "vectors"
-    elif ext == ".parquet":
-        schema = _parquet_schema(path, problems)
+    elif ext in COLUMNAR_EXTENSIONS:
+        schema = _columnar_schema(path, problems)
         if schema is not None:
             names = list(schema.names)
-            vec = _pick_vector_column(schema, path, problems)
+            vec = _pick_vector_column(schema, path, []) if _has_vector_column(schema) else None
             rest = [c for c in names if c != vec]
             out.update(kind="parquet", columns=names, vector_guess=vec, text_guess=_by_name(rest, TEXT_COLUMN_NAMES))
             out.update(label_guess=_by_name(rest, LABEL_COLUMN_NAMES), id_guess=_by_name(rest, ID_COLUMN_NAMES))
@@ -277,7 +285,8 @@ def _plan(paths: list[Path], problems: list[LoadProblem]) -> list[_Job]:
     other_tsv: list[Path] = []
     for path in paths:
         if path.is_dir():
-            jobs.append(_Job("image", _load_image_folder, [path]))
+            hf = _hf_disk_jobs(path, problems)
+            jobs.extend(hf if hf is not None else [_Job("image", _load_image_folder, [path])])
             continue
         problem = _check_readable_file(path)
         if problem is not None:
@@ -294,8 +303,15 @@ def _plan(paths: list[Path], problems: list[LoadProblem]) -> list[_Job]:
             jobs.append(_Job("embedding", _load_npy, [path]))
         elif ext == ".npz":
             jobs.append(_Job("embedding", _load_npz, [path]))
-        elif ext == ".parquet":
-            jobs.append(_Job("embedding", _load_parquet, [path]))
+        elif ext in COLUMNAR_EXTENSIONS:
+            schema = _columnar_schema(path, [])
+            text = schema is not None and not _has_vector_column(schema) and _has_string_column(schema)
+            if text:
+                jobs.append(_Job("text", _load_columnar_text, [path]))
+            elif ext == ".parquet":
+                jobs.append(_Job("embedding", _load_parquet, [path]))
+            else:
+                jobs.append(_Job("embedding", _load_arrow_embeddings, [path]))
         else:
             kinds = " ".join(sorted(SUPPORTED_EXTENSIONS))
             problems.append(
@@ -1035,7 +1051,7 @@ def _is_vector_type(t) -> bool:
     return pa.types.is_floating(v) or pa.types.is_integer(v)
 
 
-def _pick_vector_column(schema, path: Path, problems: list[LoadProblem]) -> str | None:
+def _pick_vector_column(schema, path: Path, problems: list[LoadProblem], hint: str = "") -> str | None:
     candidates = [f.name for f in schema if _is_vector_type(f.type)]
     name = _by_name(candidates, VECTOR_COLUMN_NAMES)
     if name is None and len(candidates) == 1:
@@ -1044,7 +1060,7 @@ def _pick_vector_column(schema, path: Path, problems: list[LoadProblem]) -> str 
         cols = ", ".join(f"{f.name} ({f.type})" for f in schema)
         what = (f"several vector columns ({', '.join(candidates)}) and none named 'embedding'" if candidates
                 else "no vector column (a list of numbers per row)")
-        problems.append(LoadProblem(str(path), f"{what}; columns are: {cols}"))
+        problems.append(LoadProblem(str(path), f"{what}; columns are: {cols}{hint}"))
     return name
 
 
@@ -1075,10 +1091,9 @@ def _list_batch(arr, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mat, good, ragged
 
 
-def _common_list_length(pf, column: str) -> int:
+def _common_list_length(arrays: Iterable[Any]) -> int:
     """The most common length of a variable-length list column (its dimension), from the first batch with one."""
-    for batch in pf.iter_batches(batch_size=1024, columns=[column]):
-        arr = batch.column(0)
+    for arr in arrays:
         lengths = np.diff(arr.offsets.to_numpy())
         if arr.null_count:
             lengths = lengths[arr.is_valid().to_numpy(zero_copy_only=False)]
@@ -1089,42 +1104,18 @@ def _common_list_length(pf, column: str) -> int:
     return 0
 
 
-def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = job.paths[0]
-    schema = _parquet_schema(path, problems)
-    if schema is None:
-        return None
-    vec = _pick_vector_column(schema, path, problems)
-    if vec is None:
-        return None
-    # Streamed batch by batch into one preallocated matrix.  pyarrow still decodes a whole row
-    # group's column at once, so a file written as one row group peaks at ~2.1x the matrix
-    # (benchmarks/bench_load.py; pyarrow's own read_table + to_numpy: 4.9x); its memory pool
-    # keeps those pages afterwards unless told to give them back (see the end).
-    pf = pq.ParquetFile(path, memory_map=False, buffer_size=1 << 20, pre_buffer=False)
-    n = pf.metadata.num_rows
-    if n == 0:
-        problems.append(LoadProblem(str(path), "no rows in it"))
-        return None
-    vtype = schema.field(vec).type
-    dim = vtype.list_size if pa.types.is_fixed_size_list(vtype) else _common_list_length(pf, vec)
-    if not dim:
-        problems.append(LoadProblem(str(path), f"column {vec!r} holds no vectors (all rows empty)"))
-        return None
-
+def _read_vectors(path: Path, arrays: Iterable[Any], n: int, dim: int, vec: str, problems: list[LoadProblem],
+                  task: TaskState) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The list arrays of column ``vec`` (batch by batch) -> ``(vectors, kept rows, non-finite rows)``,
+    filled into one preallocated float32 matrix; empty and ragged rows become problems."""
     out = np.empty((n, dim), dtype=np.float32)  # filled batch by batch: the one copy
     kept_rows: list[np.ndarray] = []
     nonfinite: list[np.ndarray] = []
     nulls: list[str] = []
     ragged_rows: list[str] = []
     written = start = 0
-    batch_rows = max(1024, (32 << 20) // (4 * dim))  # ~32 MB of float32 per batch
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=[vec]):
+    for arr in arrays:
         task.report(start, n, f"reading {path.name}")
-        arr = batch.column(0)
         mat, good, ragged = _list_batch(arr, dim)
         nulls.extend(f"row {start + i}" for i in np.flatnonzero(~good & ~ragged))
         if ragged.any():
@@ -1143,29 +1134,303 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | N
     if written == 0:
         problems.append(LoadProblem(str(path), f"no usable vectors in column {vec!r}"))
         return None
-    rows = np.concatenate(kept_rows)
-    vectors = out[:written]
+    return out[:written], np.concatenate(kept_rows), np.concatenate(nonfinite)
 
-    others = [name for name in schema.names if name != vec]
+
+def _other_columns(table, rows: np.ndarray, n: int) -> dict[str, Any]:
+    """The columns of an arrow ``table`` as numpy arrays or lists, only the ``rows`` kept."""
     cols: dict[str, Any] = {}
-    if others:
-        table = pf.read(columns=others)
-        for name in others:
-            col = table.column(name)
-            try:
-                values = col.to_numpy()
-            except Exception:  # nested types numpy cannot hold: one Python object per row
-                values = np.empty(len(col), dtype=object)
-                for i, v in enumerate(col.to_pylist()):
-                    values[i] = v
-            values = values[rows] if len(rows) < n else values
-            cols[name] = _column_values(values)
+    for name in table.column_names:
+        col = table.column(name)
+        try:
+            values = col.to_numpy()
+        except Exception:  # nested types numpy cannot hold: one Python object per row
+            values = np.empty(len(col), dtype=object)
+            for i, v in enumerate(col.to_pylist()):
+                values[i] = v
+        values = values[rows] if len(rows) < n else values
+        cols[name] = _column_values(values)
+    return cols
 
+
+def _no_vector_hint(schema, features: dict[str, Any]) -> str:
+    """Why a columnar file without a vector column cannot load, when the reason is an image column."""
+    images = [name for name, f in features.items() if isinstance(f, dict) and f.get("_type") == "Image"]
+    if images:
+        return (f"; column {images[0]!r} holds encoded images (a Hugging Face Image feature): "
+                "embedview reads images from files -- save them to a folder (one sub-folder per label) and open it")
+    return ""
+
+
+def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = job.paths[0]
+    schema = _parquet_schema(path, problems)
+    if schema is None:
+        return None
+    features = _hf_features(schema)
+    vec = _pick_vector_column(schema, path, problems, hint=_no_vector_hint(schema, features))
+    if vec is None:
+        return None
+    # Streamed batch by batch into one preallocated matrix.  pyarrow still decodes a whole row
+    # group's column at once, so a file written as one row group peaks at ~2.1x the matrix
+    # (benchmarks/bench_load.py; pyarrow's own read_table + to_numpy: 4.9x); its memory pool
+    # keeps those pages afterwards unless told to give them back (see the end).
+    pf = pq.ParquetFile(path, memory_map=False, buffer_size=1 << 20, pre_buffer=False)
+    n = pf.metadata.num_rows
+    if n == 0:
+        problems.append(LoadProblem(str(path), "no rows in it"))
+        return None
+    vtype = schema.field(vec).type
+    dim = vtype.list_size if pa.types.is_fixed_size_list(vtype) else _common_list_length(
+        b.column(0) for b in pf.iter_batches(batch_size=1024, columns=[vec]))
+    if not dim:
+        problems.append(LoadProblem(str(path), f"column {vec!r} holds no vectors (all rows empty)"))
+        return None
+    batch_rows = max(1024, (32 << 20) // (4 * dim))  # ~32 MB of float32 per batch
+    got = _read_vectors(path, (b.column(0) for b in pf.iter_batches(batch_size=batch_rows, columns=[vec])), n, dim,
+                        vec, problems, task)
+    if got is None:
+        return None
+    vectors, rows, nonfinite = got
+    others = [name for name in schema.names if name != vec]
+    cols = _other_columns(pf.read(columns=others), rows, n) if others else {}
+    _name_classes(path, cols, _class_names(features), problems)
     named = _split_named_columns(path, cols, columns, problems)
     del pf
     pa.default_memory_pool().release_unused()  # arrow's decoded pages, freed but kept by its allocator
-    return _embedding_dataset(path, vectors, problems, rows=rows, metadata=cols, nonfinite=np.concatenate(nonfinite),
-                              **named)
+    return _embedding_dataset(path, vectors, problems, rows=rows, metadata=cols, nonfinite=nonfinite, **named)
+
+
+# -- Hugging Face datasets: class names, Arrow files, save_to_disk folders ----------------------------
+
+
+def _hf_features(schema, folder: Path | None = None) -> dict[str, Any]:
+    """The ``features`` that Hugging Face ``datasets`` wrote: the schema's ``huggingface`` metadata
+    (``{"info": {"features": ...}}``), else ``dataset_info.json`` in ``folder``; ``{}`` when none."""
+    raw = (schema.metadata or {}).get(b"huggingface") if schema is not None else None
+    if raw:
+        try:
+            features = (json.loads(raw.decode("utf-8")).get("info") or {}).get("features")
+            if isinstance(features, dict):
+                return features
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            pass
+    if folder is not None:
+        try:
+            features = json.loads((folder / "dataset_info.json").read_text(encoding="utf-8")).get("features")
+            if isinstance(features, dict):
+                return features
+        except (OSError, ValueError, AttributeError):
+            pass
+    return {}
+
+
+def _class_names(features: dict[str, Any]) -> dict[str, list[str]]:
+    """``{column: class names}`` of the ``ClassLabel`` features."""
+    out = {}
+    for name, f in features.items():
+        if isinstance(f, dict) and f.get("_type") == "ClassLabel" and isinstance(f.get("names"), list):
+            out[name] = [str(c) for c in f["names"]]
+    return out
+
+
+def _name_classes(path: Path, cols: dict[str, Any], names: dict[str, list[str]], problems: list[LoadProblem]) -> None:
+    """Class numbers -> class names in place (``ClassLabel``: ``-1`` and missing mean no label)."""
+    for col, classes in names.items():
+        if col not in cols:
+            continue
+        values = cols[col]
+        out: list[Any] = []
+        unknown = 0
+        for v in (values.tolist() if isinstance(values, np.ndarray) else values):
+            if v is None or (isinstance(v, float) and not np.isfinite(v)):
+                out.append(None)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer():
+                i = int(v)
+                if i == -1:
+                    out.append(None)
+                elif 0 <= i < len(classes):
+                    out.append(classes[i])
+                else:
+                    out.append(str(i))
+                    unknown += 1
+            else:
+                out.append(v)
+        if unknown:
+            problems.append(LoadProblem(str(path), f"{unknown} value(s) of {col!r} are not among its "
+                                                   f"{len(classes)} class names; kept as numbers", "warning"))
+        cols[col] = out
+
+
+def _arrow_reader(path: Path):
+    """A reader of an Arrow IPC file: the stream format (what ``datasets`` writes), else the file
+    format (Feather v2).  Memory-mapped: the data are read when used."""
+    import pyarrow as pa
+
+    source = pa.memory_map(str(path), "r")
+    try:
+        return pa.ipc.open_stream(source)
+    except pa.ArrowInvalid:
+        source.seek(0)
+        return pa.ipc.open_file(source)
+
+
+def _columnar_schema(path: Path, problems: list[LoadProblem]):
+    if path.suffix.lower() == ".parquet":
+        return _parquet_schema(path, problems)
+    try:
+        return _arrow_reader(path).schema
+    except Exception as exc:
+        problems.append(LoadProblem(str(path), f"not a readable Arrow file ({type(exc).__name__}: {exc})"))
+        return None
+
+
+def _read_columnar(paths: Sequence[Path], problems: list[LoadProblem]):
+    """One arrow table from ``.parquet`` / ``.arrow`` files of one schema (the shards of a split)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for path in paths:
+        try:
+            if path.suffix.lower() == ".parquet":
+                tables.append(pq.read_table(path, memory_map=True))
+            else:
+                reader = _arrow_reader(path)
+                tables.append(reader.read_all())
+        except Exception as exc:
+            problems.append(LoadProblem(str(path), f"not a readable {path.suffix} file ({type(exc).__name__}: {exc})"))
+    if not tables:
+        return None
+    try:
+        return pa.concat_tables(tables)
+    except pa.ArrowInvalid as exc:
+        problems.append(LoadProblem(str(paths[0].parent), f"the data files do not share one schema ({exc})"))
+        return None
+
+
+def _has_vector_column(schema) -> bool:
+    return any(_is_vector_type(f.type) for f in schema)
+
+
+def _has_string_column(schema) -> bool:
+    import pyarrow as pa
+
+    return any(pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in schema)
+
+
+def _job_name(job: _Job) -> tuple[Path, str]:
+    """Where a columnar job's problems point and the name of its dataset."""
+    folder = job.extra.get("folder")
+    if folder is not None:
+        return folder, job.extra.get("name") or folder.name
+    return job.paths[0], job.paths[0].name
+
+
+def _load_arrow_embeddings(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
+    """Embeddings from ``.arrow`` files (or the shards of a ``save_to_disk`` folder)."""
+    import pyarrow as pa
+
+    where, name = _job_name(job)
+    table = _read_columnar(job.paths, problems)
+    if table is None:
+        return None
+    features = _hf_features(table.schema, job.extra.get("folder"))
+    vec = _pick_vector_column(table.schema, where, problems, hint=_no_vector_hint(table.schema, features))
+    if vec is None:
+        return None
+    n = table.num_rows
+    if n == 0:
+        problems.append(LoadProblem(str(where), "no rows in it"))
+        return None
+    col = table.column(vec)
+    dim = col.type.list_size if pa.types.is_fixed_size_list(col.type) else _common_list_length(col.chunks)
+    if not dim:
+        problems.append(LoadProblem(str(where), f"column {vec!r} holds no vectors (all rows empty)"))
+        return None
+    got = _read_vectors(where, col.chunks, n, dim, vec, problems, task)
+    if got is None:
+        return None
+    vectors, rows, nonfinite = got
+    cols = _other_columns(table.drop_columns([vec]), rows, n)
+    _name_classes(where, cols, _class_names(features), problems)
+    named = _split_named_columns(where, cols, columns, problems)
+    ds = _embedding_dataset(where, vectors, problems, rows=rows, metadata=cols, nonfinite=nonfinite, **named)
+    if ds is not None:
+        ds.name = name
+    return ds
+
+
+def _load_columnar_text(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
+    """Texts from a ``.parquet`` / ``.arrow`` file (or a ``save_to_disk`` folder) without a vector column."""
+    import pyarrow as pa
+
+    where, name = _job_name(job)
+    table = _read_columnar(job.paths, problems)
+    if table is None:
+        return None
+    features = _hf_features(table.schema, job.extra.get("folder"))
+    scalar = [f.name for f in table.schema if not (pa.types.is_nested(f.type) or pa.types.is_binary(f.type)
+                                                   or pa.types.is_large_binary(f.type))]
+    data = {c: table.column(c).to_pylist() for c in scalar}
+    _name_classes(where, data, _class_names(features), problems)
+    lines = list(range(1, table.num_rows + 1))
+    ds = _dataset_from_table(where, _Table(scalar, data, lines), problems, **columns)
+    if ds is not None:
+        ds.name = name
+    return ds
+
+
+def _hf_disk_jobs(folder: Path, problems: list[LoadProblem]) -> list[_Job] | None:
+    """The jobs of a ``datasets`` ``save_to_disk`` folder (``None`` when ``folder`` is not one):
+    ``state.json`` lists its ``data-*.arrow`` shards; a ``dataset_dict.json`` names one such folder
+    per split."""
+    try:
+        if (folder / "dataset_dict.json").is_file():
+            splits = json.loads((folder / "dataset_dict.json").read_text(encoding="utf-8")).get("splits") or []
+            jobs = []
+            for split in splits:
+                job = _hf_split_job(folder / str(split), problems, name=f"{folder.name}/{split}")
+                if job is not None:
+                    jobs.append(job)
+            if not splits:
+                problems.append(LoadProblem(str(folder), "dataset_dict.json names no splits"))
+            return jobs
+        if (folder / "state.json").is_file():
+            job = _hf_split_job(folder, problems, name=folder.name)
+            return [] if job is None else [job]
+    except (OSError, ValueError, AttributeError) as exc:
+        problems.append(LoadProblem(str(folder), f"not a readable Hugging Face dataset folder ({exc})"))
+        return []
+    return None
+
+
+def _hf_split_job(folder: Path, problems: list[LoadProblem], name: str) -> _Job | None:
+    state_path = folder / "state.json"
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        files = [folder / str(f["filename"]) for f in state.get("_data_files") or []]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        problems.append(LoadProblem(str(state_path), f"not a readable state.json ({exc})"))
+        return None
+    missing = [f for f in files if not f.is_file()]
+    for f in missing:
+        problems.append(LoadProblem(str(f), "data file named in state.json is missing"))
+    files = [f for f in files if f.is_file()]
+    if not files:
+        problems.append(LoadProblem(str(folder), "no data files (state.json lists none that exist)"))
+        return None
+    schema = _columnar_schema(files[0], problems)
+    if schema is None:
+        return None
+    text = not _has_vector_column(schema) and _has_string_column(schema)
+    extra = {"folder": folder, "name": name}
+    if text:
+        return _Job("text", _load_columnar_text, files, extra=extra)
+    return _Job("embedding", _load_arrow_embeddings, files, extra=extra)
 
 
 # -- TensorFlow Embedding Projector TSV ----------------------------------------------------------

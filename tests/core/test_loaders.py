@@ -318,10 +318,14 @@ def test_parquet_ragged_null_and_nan_rows(tmp_path):
     assert "row 2" in reasons["1 rows skipped with an empty 'vector'"]
     assert "row 3" in reasons["1 vectors skipped that contain NaN or infinity"]
 
-    pq.write_table(pa.table({"name": ["a"], "value": [1.0]}), tmp_path / "flat.parquet")
+    pq.write_table(pa.table({"count": [1], "value": [1.0]}), tmp_path / "flat.parquet")
     with pytest.raises(LoadError) as info:
         load_paths(tmp_path / "flat.parquet")
-    assert "no vector column" in str(info.value) and "name (string), value (double)" in str(info.value)
+    assert "no vector column" in str(info.value) and "count (int64), value (double)" in str(info.value)
+    # a string column and no vector column: a table of texts
+    pq.write_table(pa.table({"name": ["a cat on a mat"], "value": [1.0]}), tmp_path / "texts.parquet")
+    texts = load_paths(tmp_path / "texts.parquet")
+    assert texts.modality == "text" and texts.texts == ["a cat on a mat"] and texts.metadata == {"value": [1.0]}
 
 
 def write_projector(folder, x, vectors_name="vectors.tsv"):
