@@ -173,3 +173,41 @@ def test_sample_is_fixed_sorted_and_complete_below_the_limit():
     assert sample_indices(5, 10).tolist() == [0, 1, 2, 3, 4]
     a, b = sample_indices(1000, 100), sample_indices(1000, 100)
     assert np.array_equal(a, b) and len(np.unique(a)) == 100 and (np.diff(a) > 0).all()
+
+
+def test_isolating_labels_from_the_legend():
+    from embedview.core.maps import (
+        DIM_ALPHA,
+        OTHER_KEY,
+        categorical_coloring,
+        continuous_coloring,
+        highlight_coloring,
+        legend_keys,
+        next_highlight,
+    )
+
+    labels = np.array(["cat", "dog", "cat", None, "eel", "dog"], dtype=object)
+    c = categorical_coloring(labels, "label")
+    assert legend_keys(c) == ["cat", "dog", "eel", OTHER_KEY]  # one key per legend row, the grey row last
+    assert legend_keys(continuous_coloring(np.arange(6.0), "score")) == [None] * len(
+        continuous_coloring(np.arange(6.0), "score").legend)
+
+    # a click isolates, a click on the isolated one alone shows all, Ctrl/Shift adds and removes
+    assert next_highlight((), "dog", False) == ("dog",)
+    assert next_highlight(("dog",), "dog", False) == ()
+    assert next_highlight(("dog",), "cat", False) == ("cat",)
+    assert next_highlight(("dog",), "cat", True) == ("dog", "cat")
+    assert next_highlight(("dog", "cat"), "dog", True) == ("cat",)
+    assert next_highlight(("dog", "cat"), None, False) == ()
+
+    h = highlight_coloring(c, ["dog"])
+    table = h.rgba_table()
+    dog, cat = c.names.index("dog"), c.names.index("cat")
+    assert np.array_equal(table[h.codes[1]], c.rgba_table()[c.codes[1]])  # dog keeps its colour
+    assert table[h.codes[0]][3] == DIM_ALPHA and table[h.codes[3]][3] == DIM_ALPHA  # cat, unlabelled: faint
+    assert h.draw_order[-1] == dog and h.draw_order.index(cat) < h.draw_order.index(dog)  # dog on top
+    assert np.array_equal(h.codes >= 0, np.ones(6, bool))  # the grey items have a colour of their own
+    assert sorted(h.draw_order) == list(range(h.n_colors))
+    assert highlight_coloring(c, ["no such label"]) is c and highlight_coloring(c, []) is c
+    with_other = highlight_coloring(c, [OTHER_KEY])
+    assert with_other.rgba_table()[with_other.codes[3]][3] == 255  # the unlabelled ones isolated
