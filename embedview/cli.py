@@ -606,7 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     loading = argparse.ArgumentParser(add_help=False)
     loading.add_argument("paths", nargs="+", metavar="PATH",
-                         help="image folders or files, text files (.txt .csv .jsonl), embeddings (.npy .npz .parquet)")
+                         help="image folders or files, text files (.txt .csv .jsonl), embeddings (.npy .npz "
+                         ".parquet .arrow), Hugging Face save_to_disk folders")
     loading.add_argument("--text-column", metavar="C", help="column holding the text in .csv/.jsonl/.parquet")
     loading.add_argument("--label-column", metavar="C", help="column holding the label")
 
