@@ -1,4 +1,12 @@
-"""The main window: menus, toolbar, docks for every view, dialogs, status bar, drag-and-drop.
+"""The main window: menus, toolbar, workspaces and docks for the views, dialogs, status bar, drag-and-drop.
+
+Layout: the window's centre is a row of workspaces (tabs, Ctrl+1 ... Ctrl+5, the View menu).
+**Explore** is the map with the small views docked around it (Search, Neighbours, Similarity
+heatmap on the right, Items and Problems below); every view named in ``views.WORKSPACES``
+(Duplicates, Checks, Collapse, Compare) gets a workspace of its own that takes the whole window
+when chosen, so its verdict, key numbers and plots have room without dragging a splitter.
+Explore is a nested :class:`QMainWindow`; the window's ``saveState`` / ``restoreState`` are its
+dock layout (what settings and sessions save).
 
 Only chrome.  What the window does is done by Qt-free actions on the model, which it calls and
 whose events it shows: :class:`~embedview.actions.data.DataActions` (open -> load -> encode, the
@@ -10,7 +18,7 @@ view's dock, errors recorded in the model also show a non-modal box.
 Start-up is split in two so the window is on screen before anything heavy is imported:
 ``MainWindow()`` builds only menus, toolbar, status bar and a welcome page (Qt only);
 ``build_docks()`` (called by ``app.main`` after the first paint) imports pyqtgraph and the
-views and creates their docks.  torch, open_clip and umap are imported only by background jobs.
+views and creates their docks and workspaces.  torch, open_clip and umap are imported only by background jobs.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import QByteArray, QRect, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -39,6 +47,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QStackedWidget,
+    QTabWidget,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -65,6 +74,10 @@ _TOP_OF_AREA = {"SearchView"}
 #: comes back from Qt into Python it may wait this long for a busy worker thread to hand over the
 #: GIL, and drawing a frame does that many times; 1 ms keeps frames short while jobs run.
 UI_SWITCH_INTERVAL = 0.001
+#: the window's share of the screen's available area on a first start
+FIRST_START_SHARE = 0.9
+#: the Explore workspace's tab title
+EXPLORE = "Explore"
 OPEN_FILTER = (
     "Data (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff *.txt *.csv *.tsv *.jsonl *.ndjson "
     "*.npy *.npz *.parquet);;"
@@ -162,9 +175,9 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle("embedview")
         self.setAcceptDrops(True)
-        self.setDockNestingEnabled(True)
-        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
-        self.resize(1400, 900)
+        #: the workspace pages by view class name ("Explore" for the map and the docked views)
+        self.workspaces: dict[str, QWidget] = {}
+        self.workspace_actions: dict[str, QAction] = {}
 
         self._make_actions()
         self._make_menus()
@@ -172,9 +185,22 @@ class MainWindow(QMainWindow):
         self._make_status_bar()
         self.welcome = _WelcomePage(self.actions_by_key, self)
         self.welcome.painted.connect(self.first_paint)
-        self.central = QStackedWidget()
+        self.central = QStackedWidget()  # the Explore workspace's centre: the welcome page, then the map
         self.central.addWidget(self.welcome)
-        self.setCentralWidget(self.central)
+        self.explore = QMainWindow()  # nested: its docks stay in the Explore workspace
+        self.explore.setObjectName("workspace-explore")
+        self.explore.setWindowFlags(Qt.Widget)
+        self.explore.setDockNestingEnabled(True)
+        self.explore.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
+        self.explore.setCentralWidget(self.central)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("workspaces")
+        self.tabs.setDocumentMode(True)
+        self.tabs.setTabBarAutoHide(True)  # one workspace (before the views exist): no tab bar
+        self.tabs.currentChanged.connect(self._on_workspace_changed)
+        self.setCentralWidget(self.tabs)
+        self._add_workspace(EXPLORE, EXPLORE, self.explore,
+                            "The map with the items, neighbours, search and heatmap beside it")
 
         self.runner.error.connect(self._on_job_error)
         self.runner.progress.connect(self._on_job_progress)
@@ -202,22 +228,29 @@ class MainWindow(QMainWindow):
 
         self.apply_theme(self.settings.theme(), plots=False)
         geometry = self.settings.window_geometry()
-        if geometry is None or not self.restoreGeometry(geometry):
+        if geometry is None or not self.restoreGeometry(geometry) or not self._fits_screen():
             self._default_geometry()
         self._update_actions()
 
     # ======================================================================================
     # construction
     # ======================================================================================
-    def _default_geometry(self) -> None:
-        """First start: 90 % of the screen (at most 1600 x 1000), centred."""
+    def _screen_area(self) -> QRect | None:
         screen = self.screen() or QApplication.primaryScreen()
-        if screen is None:
+        return screen.availableGeometry() if screen is not None else None
+
+    def _default_geometry(self) -> None:
+        """First start (or a saved geometry that no longer fits the screen): 90 % of the screen, centred."""
+        area = self._screen_area()
+        if area is None:
+            self.resize(1280, 800)
             return
-        area = screen.availableGeometry()
-        w, h = min(1600, int(area.width() * 0.9)), min(1000, int(area.height() * 0.9))
-        self.resize(w, h)
-        self.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
+        self.setGeometry(default_geometry(area))
+
+    def _fits_screen(self) -> bool:
+        """The restored window lies within the screen (a geometry saved on a larger screen does not)."""
+        area = self._screen_area()
+        return area is None or area.contains(self.frameGeometry()) or self.isMaximized()
 
     def _action(self, key: str, text: str, slot: Callable, shortcut: Any = None, tip: str = "") -> QAction:
         act = QAction(text, self)
@@ -292,6 +325,8 @@ class MainWindow(QMainWindow):
         edit.addAction(act["find"])
 
         self.view_menu = bar.addMenu("&View")
+        self._workspace_actions_anchor = self.view_menu.addSeparator()
+        self._workspace_group = QActionGroup(self)
         self._dock_actions_anchor = self.view_menu.addSeparator()
         theme_menu = self.view_menu.addMenu("Theme")
         group = QActionGroup(self)
@@ -356,15 +391,16 @@ class MainWindow(QMainWindow):
         self._set_busy_widgets(False)
 
     # ======================================================================================
-    # docks (after the first paint)
+    # workspaces and docks (after the first paint)
     # ======================================================================================
     def build_docks(self) -> None:
-        """Import every view in ``views.VIEWS`` and give it a dock (or the centre, for the first)."""
+        """Import every view in ``views.VIEWS``: the first is the map in Explore's centre, those in
+        ``views.WORKSPACES`` get a workspace each, the others a dock in Explore."""
         if self.docks_built:
             return
         self.docks_built = True
         self.apply_theme(self.settings.theme(), plots=True)  # imports pyqtgraph: before the views make plots
-        from embedview.gui.views import VIEWS
+        from embedview.gui.views import VIEWS, WORKSPACES
 
         by_area: dict[str, list[QDockWidget]] = {}
         for i, (module_name, class_name) in enumerate(VIEWS):
@@ -380,11 +416,15 @@ class MainWindow(QMainWindow):
                 continue
             self.views[class_name] = view
             self._class_of[getattr(view, "name", "") or class_name] = class_name
+            title = getattr(cls, "title", class_name)
             if i == 0:
                 self.main_view = view
                 self.central.addWidget(view)
                 continue
-            dock = QDockWidget(getattr(cls, "title", class_name), self)
+            if class_name in WORKSPACES:
+                self._add_workspace(class_name, title, view, (cls.__doc__ or "").strip().splitlines()[0])
+                continue
+            dock = QDockWidget(title, self.explore)
             dock.setObjectName(f"dock-{class_name}")
             dock.setWidget(view)
             dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
@@ -406,44 +446,102 @@ class MainWindow(QMainWindow):
         for fn, args in pending:
             fn(*args)
 
+    def _add_workspace(self, key: str, title: str, page: QWidget, tip: str = "") -> None:
+        """A workspace tab for ``page`` with its View-menu entry and shortcut (Ctrl+1, Ctrl+2, ...)."""
+        n = len(self.workspaces) + 1
+        self.workspaces[key] = page
+        index = self.tabs.addTab(page, title)
+        act = QAction(title, self, checkable=True)
+        if n <= 9:
+            act.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            tip = f"{tip} ({act.shortcut().toString(QKeySequence.NativeText)})" if tip else tip
+        if tip:
+            act.setStatusTip(tip)
+            self.tabs.setTabToolTip(index, tip)
+        act.triggered.connect(lambda _c=False, k=key: self.show_workspace(k))
+        self._workspace_group.addAction(act)
+        self.view_menu.insertAction(self._workspace_actions_anchor, act)
+        self.addAction(act)  # the shortcut works wherever the focus is
+        self.workspace_actions[key] = act
+        self.actions_by_key[f"workspace_{key}"] = act
+        if self.tabs.currentWidget() is page:
+            act.setChecked(True)
+
     def _place_docks(self, by_area: dict[str, list[QDockWidget]]) -> None:
+        """Explore's docks: short views on top of their area, the others tabbed; the map keeps
+        most of the room whatever the window's size."""
+        explore = self.explore
         for area_name, docks in by_area.items():
             area = _AREAS.get(area_name, Qt.RightDockWidgetArea)
             tops = [d for d in docks if d.objectName()[5:] in _TOP_OF_AREA]
             rest = [d for d in docks if d not in tops]
             orientation = Qt.Horizontal if area == Qt.BottomDockWidgetArea else Qt.Vertical
             for d in tops + rest[:1]:
-                self.addDockWidget(area, d, orientation)
+                explore.addDockWidget(area, d, orientation)
             for d in rest[1:]:
-                self.addDockWidget(area, d)
-                self.tabifyDockWidget(rest[0], d)
+                explore.addDockWidget(area, d)
+                explore.tabifyDockWidget(rest[0], d)
             if rest:
                 rest[0].raise_()
-            if tops and rest:
-                self.resizeDocks(tops + rest[:1], [110, 600], Qt.Vertical)
-        right = [d for d in by_area.get("right", [])]
+            if tops and rest:  # a short view at the height it asks for (its field and a wrapped message)
+                explore.resizeDocks(tops + rest[:1], [max(110, tops[0].sizeHint().height()), 600], Qt.Vertical)
+        size = self.tabs.size() if self.isVisible() else self.size()
+        right = by_area.get("right", [])
         if right:
-            self.resizeDocks([right[0]], [440], Qt.Horizontal)
+            explore.resizeDocks([right[0]], [max(360, min(480, int(size.width() * 0.3)))], Qt.Horizontal)
         bottom = by_area.get("bottom", [])
         if bottom:
-            self.resizeDocks([bottom[0]], [260], Qt.Vertical)
+            explore.resizeDocks([bottom[0]], [max(170, min(280, int(size.height() * 0.28)))], Qt.Vertical)
+
+    def show_workspace(self, key: str) -> QWidget | None:
+        """Bring workspace ``key`` (``"Explore"`` or a view's class name in ``views.WORKSPACES``) to the front."""
+        page = self.workspaces.get(key)
+        if page is not None:
+            self.tabs.setCurrentWidget(page)
+        return page
+
+    def current_workspace(self) -> str:
+        page = self.tabs.currentWidget()
+        return next((k for k, p in self.workspaces.items() if p is page), EXPLORE)
+
+    def _on_workspace_changed(self, _index: int) -> None:
+        act = self.workspace_actions.get(self.current_workspace())
+        if act is not None:
+            act.setChecked(True)
 
     def show_view(self, name: str) -> QWidget | None:
-        """Make a view visible (its dock shown and raised); returns it.  ``name``: the view's
-        ``name`` (what ``model.show_view_requested`` carries, e.g. ``"neighbors"``) or its class name."""
+        """Make a view visible (its workspace chosen, its dock shown and raised); returns it.  ``name``:
+        the view's ``name`` (what ``model.show_view_requested`` carries, e.g. ``"neighbors"``) or its class name."""
         class_name = self._class_of.get(name, name)
+        if class_name in self.workspaces:
+            self.show_workspace(class_name)
+            return self.views.get(class_name)
+        view = self.views.get(class_name)
+        if view is not None:
+            self.show_workspace(EXPLORE)
         dock = self.docks.get(class_name)
         if dock is not None:
             dock.show()
             dock.raise_()
-        return self.views.get(class_name)
+        return view
 
     def reset_layout(self) -> None:
+        """Explore's docks as on a first start (every one shown), and Explore in front."""
         if self._default_layout is not None:
             self.restoreState(self._default_layout)
             for dock in self.docks.values():
                 if not dock.isFloating():
                     dock.show()
+        self.show_workspace(EXPLORE)
+
+    def saveState(self, version: int = 0) -> QByteArray:  # noqa: N802 - Qt name
+        """The dock layout: Explore's (the other workspaces have no docks).  Settings and sessions save it."""
+        return self.explore.saveState(version)
+
+    def restoreState(self, state: QByteArray, version: int = 0) -> bool:  # noqa: N802 - Qt name
+        """Put back a :meth:`saveState`.  A layout of an older version (its docks named other views)
+        restores what it knows: a dock it does not name stays where it is."""
+        return self.explore.restoreState(state, version)
 
     def when_ready(self, fn: Callable, *args: Any) -> None:
         """Run ``fn(*args)`` now if the docks exist, else right after they are built."""
@@ -890,6 +988,12 @@ class MainWindow(QMainWindow):
         if not self.shutdown():
             log.warning("some background jobs were still running at exit: %s", self.runner.alive_threads())
         super().closeEvent(event)
+
+
+def default_geometry(area: QRect, share: float = FIRST_START_SHARE) -> QRect:
+    """The window's geometry on a first start: ``share`` of the screen's available ``area``, centred."""
+    w, h = int(area.width() * share), int(area.height() * share)
+    return QRect(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2, w, h)
 
 
 def _local_paths(mime) -> list[str]:

@@ -4,9 +4,10 @@ A view is built with the window's :class:`~embedview.model.AppModel` and
 :class:`~embedview.gui.workers.JobRunner`; it keeps them as ``model`` and ``runner``, and the
 model's shared selection as ``selection``.  A view reads and writes *only* the model: its own
 choices in its state object (``model.views.<name>``), results in ``model.analyses()``; it never
-reads another view's widgets.  ``title`` is the dock title, ``area`` where the dock goes ("left",
-"right", "bottom"), and ``name`` the ``source`` string the view puts on selection changes (it
-ignores changes carrying its own name).  Optional: ``export_plot(path)`` (PNG / SVG) and
+reads another view's widgets.  ``title`` is the dock's (or workspace tab's) title, ``area`` where
+the dock goes in the Explore workspace ("left", "right", "bottom"; a view listed in
+``views.WORKSPACES`` is a whole workspace instead), and ``name`` the ``source`` string the view
+puts on selection changes (it ignores changes carrying its own name).  Optional: ``export_plot(path)`` (PNG / SVG) and
 ``shutdown()``; ``focus_input()`` (Ctrl+F puts the cursor in the view's text field).
 """
 

@@ -29,7 +29,7 @@ import json
 import os
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -252,11 +252,8 @@ class _CheckRow:
         self.run = QPushButton("Run")
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
-        self.bar.setMaximumWidth(110)
+        self.bar.setFixedWidth(90)
         self.bar.setTextVisible(False)
-        keep = self.bar.sizePolicy()
-        keep.setRetainSizeWhenHidden(True)  # the column keeps its width while no check runs
-        self.bar.setSizePolicy(keep)
         self.bar.hide()
         self.cancel = QToolButton()
         self.cancel.setText("\u2715")
@@ -266,6 +263,13 @@ class _CheckRow:
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.RichText)
         self.status.setStyleSheet("color: palette(placeholder-text);")
+        # the progress bar runs in the status line, under the parameters: the form stays narrow
+        # and the result table keeps the room its details need
+        self.status_line = QWidget()
+        line = QHBoxLayout(self.status_line)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.bar, 0, Qt.AlignTop)
+        line.addWidget(self.status, 1)
 
 
 class ChecksView(View):
@@ -313,9 +317,8 @@ class ChecksView(View):
             grid.addWidget(row.title, line, 0)
             grid.addWidget(row.params, line, 1)
             grid.addWidget(row.run, line, 2)
-            grid.addWidget(row.bar, line, 3)
-            grid.addWidget(row.cancel, line, 4)
-            grid.addWidget(row.status, line + 1, 1, 1, 4)
+            grid.addWidget(row.cancel, line, 3)
+            grid.addWidget(row.status_line, line + 1, 1, 1, 3)
             row.run.clicked.connect(lambda _c=False, n=name: self.run(n))
             row.cancel.clicked.connect(lambda _c=False, n=name: self.cancel(n))
             line += 2
@@ -360,13 +363,21 @@ class ChecksView(View):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
+        # the details are never elided: a long one wraps onto more lines of its row
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.ElideNone)
         header = self.table.horizontalHeader()
         for c in range(4):
             header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Interactive)  # sized in _fill_table, capped
         header.setSectionResizeMode(4, QHeaderView.Stretch)
         header.setMinimumSectionSize(50)
+        # (queued: while the header resizes its sections the rows would be measured at the old width)
+        self._rows_timer = QTimer(self)
+        self._rows_timer.setSingleShot(True)
+        self._rows_timer.setInterval(0)
+        self._rows_timer.timeout.connect(self._fit_rows)
+        header.sectionResized.connect(lambda c, _old, _new: self._rows_timer.start() if c == 4 else None)
         copy_action = QAction("Copy", self.table)
         copy_action.setShortcut(QKeySequence.Copy)
         copy_action.setShortcutContext(Qt.WidgetShortcut)
@@ -402,6 +413,8 @@ class ChecksView(View):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
+        self.form_scroll, self.splitter = scroll, splitter
+        self._sized = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(splitter)
@@ -673,12 +686,26 @@ class ChecksView(View):
                 self.table.setItem(r, c, item)
         self.table.resizeColumnToContents(1)
         self.table.setColumnWidth(1, min(self.table.columnWidth(1), 160))
+        self._fit_rows()
         self._show_detail(self.table.currentRow())
         n = len([name for name in CHECKS if name in self.runs])
         self.result_label.setText(f"{n} check{'s' if n != 1 else ''} done" if n else
                                   "Results appear here as the checks finish.")
         self.copy_button.setEnabled(bool(rows))
         self.export_button.setEnabled(bool(rows))
+
+    def _fit_rows(self) -> None:
+        """Every row as high as its wrapped details need (they are never cut off)."""
+        self.table.resizeRowsToContents()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt name
+        """The first time the view is shown at its size: the form as narrow as its widgets allow,
+        the results table the rest (its details column wide enough to read)."""
+        super().showEvent(event)
+        if not self._sized and self.splitter.width() > 0:
+            self._sized = True
+            form = self.form_scroll.minimumWidth()
+            self.splitter.setSizes([form, max(self.splitter.width() - form - self.splitter.handleWidth(), 1)])
 
     def _show_detail(self, row: int) -> None:
         rows = self.all_rows()

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QStackedLayout,
     QVBoxLayout,
@@ -140,11 +141,15 @@ class CollapseView(View):
         left_lay.addWidget(verdicts)
         left_lay.addWidget(self.table)
         left_lay.addStretch(1)
+        # the left pane is never narrower than its verdicts and table need (_fit_left): it scrolls
+        # only down, and only when the window is too low for every encoder's verdict and numbers
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(left)
         scroll.setMinimumWidth(300)
+        self.left, self.left_scroll = left, scroll
 
         # -- right: the three plots
         self.plots = pg.GraphicsLayoutWidget()
@@ -170,9 +175,11 @@ class CollapseView(View):
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.plots)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 5)
+        splitter.setStretchFactor(0, 0)  # the left pane keeps the width its numbers need
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
         splitter.setSizes([380, 900])
+        self.splitter = splitter
 
         self.placeholder = QLabel("Open data to see whether its embedding uses its dimensions.")
         self.placeholder.setAlignment(Qt.AlignCenter)
@@ -317,13 +324,14 @@ class CollapseView(View):
             lay.setContentsMargins(0, 0, 0, 4)
             lay.setSpacing(2)
             head = QLabel(f"<span style='color:{colors[name].name()}; font-size:13pt'>&#9679;</span> "
-                          f"<b>{html.escape(short_name(name, 48))}</b> &nbsp;{d.dim_}-d")
+                          f"<b>{html.escape(short_name(name, 32))}</b> &nbsp;{d.dim_}-d")
             head.setToolTip(name)
             badge = QLabel(d.verdict_.upper())
             badge.setAlignment(Qt.AlignCenter)
             badge.setStyleSheet(f"background:{VERDICT_COLORS.get(d.verdict_, '#555')}; color:white; font-weight:bold;"
                                 " border-radius:4px; padding:2px 8px;")
             badge.setToolTip(d.verdict_reason_)
+            badge.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)  # always its whole text
             row = QHBoxLayout()
             row.setContentsMargins(0, 0, 0, 0)
             row.addWidget(head)
@@ -340,6 +348,22 @@ class CollapseView(View):
 
     def _fill_table(self) -> None:
         fill_metric_rows(self.table, [short_name(n) for n in self.results], metric_table_rows(self.results))
+        self._fit_left()
+
+    def _fit_left(self) -> None:
+        """Give the left pane the width its verdicts and table need: every column of the table at
+        its contents' width (nothing elided), every badge whole; the plots get the rest."""
+        t = self.table
+        header = t.horizontalHeader()
+        natural = sum(max(t.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(t.columnCount()))
+        t.setMinimumWidth(natural + 2 * t.frameWidth())
+        self.left.adjustSize()
+        need = self.left.minimumSizeHint().width() + self.left_scroll.verticalScrollBar().sizeHint().width()
+        self.left_scroll.setMinimumWidth(need)
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if total > 0 and sizes[0] < need:
+            self.splitter.setSizes([need, max(total - need, 0)])
 
     def cell(self, row_title: str, name: str) -> str:
         """The table's text for metric ``row_title`` and encoder ``name`` (tests, accessibility)."""
