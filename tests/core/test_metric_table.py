@@ -23,7 +23,7 @@ def test_cells_are_plain_text():
     assert fmt_value(12345) == "12,345" and fmt_value(0.12345) == "0.123" and fmt_value(True) == "yes"
     cells = {title: cell(RESULT) for title, cell in metric_rows(10) if cell is not None}
     assert cells["verdict"] == "healthy"
-    assert cells["effective rank (RankMe)"] == "31.2"
+    assert cells["effective rank (centred)"] == "31.2"
     assert cells["dead dimensions"] == "2 / 64"
     assert cells["pairwise cosine (mean \u00b1 std)"] == "0.100 \u00b1 0.050"
     assert cells["kNN accuracy (k=10, majority)"] == "0.951"
