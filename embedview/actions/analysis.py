@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -83,19 +85,117 @@ def run_umap(emb: EmbeddingSet, progress: Any = None) -> Any:
 
 
 def umap_from_file(path: str, n_neighbors: int, progress: Any = None) -> Any:
-    """(In the child process.)  UMAP of the vectors in ``path``, reusing one kNN graph."""
+    """(In the child process.)  UMAP of the vectors in ``path``, reusing one kNN graph.
+
+    Until the layout's first epoch the progress says whether numba compiles UMAP's code now (a
+    cold cache: about a minute, once) or loads it from the disk cache, instead of a bare
+    percentage that stands still meanwhile."""
     import numpy as np
 
     from embedview.core.neighbors import knn_for_umap
-    from embedview.core.projection import Projection
+    from embedview.core.projection import Projection, configure_numba_cache
 
+    folder = configure_numba_cache()
+    warm = umap_cache_warm(folder)
     X = np.load(path, mmap_mode="r")
     proj = Projection(method="umap", n_neighbors=n_neighbors)
     with _blas_for(X.size):
         knn = None
         if len(X) > n_neighbors + 1:
             knn = knn_for_umap(X, n_neighbors, metric=proj.metric, progress=progress.sub(0.0, 0.2))
-        return proj.fit(X, knn=knn, progress=progress.sub(0.2, 1.0))
+        with compile_noted(progress.sub(0.2, 1.0), warm) as task:
+            result = proj.fit(X, knn=knn, progress=task)
+    mark_umap_cache_warm(folder)
+    return result
+
+
+#: the status while numba compiles UMAP's code (the first UMAP with an empty cache), and while it
+#: loads that code from the disk cache; the layout's epochs replace it
+UMAP_COMPILING = "numba compiles UMAP's code: first run only, a minute or two; cached on disk"
+UMAP_LOADING = "loading UMAP's compiled code from the cache"
+#: written into numba's cache folder after a UMAP finished there (with the versions it was for)
+UMAP_WARM_MARKER = "embedview-umap-compiled"
+
+
+def _umap_stamp() -> str:
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        versions = f"umap-learn {version('umap-learn')}, numba {version('numba')}"
+    except PackageNotFoundError:
+        versions = "unknown"
+    return f"{versions}, python {sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def umap_cache_warm(folder: str | os.PathLike | None) -> bool:
+    """Whether numba's cache ``folder`` holds UMAP's compiled code for these versions: a UMAP
+    finished there before (the marker names umap-learn, numba and Python) and the compiled files
+    are still there (someone may have emptied the folder since)."""
+    if not folder:
+        return False
+    from pathlib import Path
+
+    root = Path(folder)
+    try:
+        stamp = (root / UMAP_WARM_MARKER).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stamp == _umap_stamp() and any(root.glob("umap_*/*.nbi"))
+
+
+def mark_umap_cache_warm(folder: str | os.PathLike | None) -> None:
+    """After a UMAP: say that ``folder`` now holds its compiled code (see :func:`umap_cache_warm`)."""
+    if not folder:
+        return
+    from pathlib import Path
+
+    try:
+        (Path(folder) / UMAP_WARM_MARKER).write_text(_umap_stamp(), encoding="utf-8")
+    except OSError:  # a read-only cache folder: the next run just says "compiling" again
+        pass
+
+
+@contextmanager
+def compile_noted(task: Any, warm: bool, every: float = 1.0) -> Iterator[Any]:
+    """A TaskState for UMAP's fit whose messages, until the layout's first epoch is done, say that
+    numba compiles UMAP's code (``warm`` False) or loads it from the cache, with the seconds spent.
+
+    A heartbeat thread repeats that line every ``every`` seconds: numba reports nothing while it
+    compiles, and the one message sent before the stall was often dropped by the progress
+    throttles (one report per 0.1 s in the child, 0.05 s in the runner), so the status bar sat at
+    "UMAP map 8 %" with no word for minutes."""
+    noted = task.sub(0.0, 1.0)  # same cancel flag, same fractions
+    forward = noted.callback
+    note = UMAP_LOADING if warm else UMAP_COMPILING
+    state = {"started": False, "fraction": 0.0}
+    t0 = time.monotonic()
+
+    def callback(fraction: float, message: str) -> None:
+        state["fraction"] = fraction
+        if not state["started"] and message.startswith("UMAP layout") and not message.startswith(
+                "UMAP layout: epoch 0 "):
+            state["started"] = True  # numba's kernels are compiled or loaded by the first epoch's end
+        forward(fraction, message if state["started"] else f"{note} ({time.monotonic() - t0:.0f} s)")
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every) and not state["started"]:
+            try:
+                callback(state["fraction"], "")
+            except Exception:  # noqa: BLE001 - cancelled, or the parent went away: the fit sees it
+                return
+
+    noted.callback = callback
+    heartbeat = threading.Thread(target=beat, name="embedview-umap-heartbeat", daemon=True)
+    heartbeat.start()
+    try:
+        callback(0.0, "")
+        yield noted
+    finally:
+        stop.set()
+        heartbeat.join()
 
 
 def run_outliers(emb: EmbeddingSet, progress: Any = None) -> Any:
@@ -115,7 +215,8 @@ def run_duplicates(emb: EmbeddingSet, progress: Any = None) -> Any:
 class AnalysisScheduler:
     """Starts the shared analyses for the active embedding set and files their results in the model.
 
-    ``status_changed(str)`` carries a short line for the status bar ("UMAP map 40 %", "" when idle).
+    ``status_changed(str)`` carries a short line for the status bar ("UMAP map 40 % \u2014 UMAP layout:
+    epoch 80 of 200", "UMAP map 20 % \u2014 compiling UMAP's numba code: once, ...", "" when idle).
     """
 
     status_changed = Signal(str)
@@ -193,7 +294,8 @@ class AnalysisScheduler:
     def _on_progress(self, key: JobKey, fraction: float, message: str) -> None:
         kind = getattr(key, "kind", None)
         if kind in LABELS:
-            self.status_changed.emit(f"{LABELS[kind]} {fraction * 100:.0f} %")
+            line = f"{LABELS[kind]} {fraction * 100:.0f} %"
+            self.status_changed.emit(f"{line} \u2014 {message}" if message else line)
 
     def _on_busy(self) -> None:
         running = self.running()

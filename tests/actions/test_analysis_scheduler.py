@@ -19,7 +19,7 @@ import pytest
 from embedview.actions import analysis
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.progress import TaskState
+from embedview.core.progress import Cancelled, TaskState
 from embedview.model import AnalysisKind, AppModel
 from embedview.runtime.jobs import JobRunner, QueueDispatcher
 from embedview.runtime.keys import JobKind
@@ -86,7 +86,7 @@ def test_the_chain_files_every_result_in_the_model_and_reports_status(stand_ins)
     model.set_dataset(ds)
     model.add_embeddings(a)
     assert status[-1] == "PCA map\u2026"  # the status line names what runs
-    _drain_until(dispatch, lambda: "PCA map 50 %" in status)
+    _drain_until(dispatch, lambda: "PCA map 50 % \u2014 half" in status)  # the job's own words too
     gates["pca"].set()
     _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.DUPLICATES, "A") is not None
                  and model.projection("umap", "A") is not None)
@@ -160,3 +160,111 @@ def test_the_scheduler_imports_no_qt():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- the first UMAP: say that numba compiles (or loads) its code, while it does -----------------------
+def test_the_status_line_carries_the_jobs_message(stand_ins, monkeypatch):
+    """The scheduler used to drop every progress message: "UMAP map 8 %" for minutes, no word."""
+    calls, gates = stand_ins
+
+    def umap(emb, progress=None):
+        task = TaskState.coerce(progress)
+        task.report(1, 5, analysis.UMAP_COMPILING)
+        return _Projection(len(emb))
+
+    monkeypatch.setattr(analysis, "run_umap", umap)
+    model, runner, dispatch, scheduler = _scheduler()
+    status: list = []
+    scheduler.status_changed.connect(status.append)
+    ds, (a,) = _sets("A")
+    model.set_dataset(ds)
+    model.add_embeddings(a)
+    _drain_until(dispatch, lambda: model.projection("umap", "A") is not None)
+    assert f"UMAP map 20 % \u2014 {analysis.UMAP_COMPILING}" in status
+    assert runner.wait_all(10)
+
+
+def _fake_fit(pause: float, seen_started: threading.Event | None = None):
+    """A stand-in for Projection.fit's reports: numba's silent stretch, then the epochs."""
+    def fit(task):
+        task.report(0, 1, "loading UMAP (the first run compiles numba code)")
+        time.sleep(pause)  # compiling: nothing reported
+        task.report(0, 3, "UMAP layout: epoch 0 of 3")  # tqdm's first line comes before the compile ends
+        time.sleep(pause / 2)
+        for e in (1, 2, 3):
+            task.report(e, 3, f"UMAP layout: epoch {e} of 3")
+        return "map"
+    return fit
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_compile_noted_says_what_numba_does_until_the_first_epoch(warm):
+    seen: list = []
+    parent = TaskState(lambda f, m: seen.append(m), min_interval=0.1)  # throttled, as in the child
+    with analysis.compile_noted(parent, warm, every=0.05) as task:
+        assert _fake_fit(0.6)(task) == "map"
+    note = analysis.UMAP_LOADING if warm else analysis.UMAP_COMPILING
+    first_epoch = next(i for i, m in enumerate(seen) if m.startswith("UMAP layout"))
+    before = seen[:first_epoch]
+    assert len(before) >= 3, seen  # repeated while numba is silent, despite the throttle
+    assert all(m.startswith(note) and m.endswith(" s)") for m in before), before
+    assert "UMAP layout: epoch 0 of 3" not in seen  # tqdm's first line: numba is still at work then
+    assert "loading UMAP (the first run compiles numba code)" not in seen
+    assert seen[-1] == "UMAP layout: epoch 3 of 3"
+
+
+def test_compile_noted_stops_its_heartbeat_when_cancelled():
+    parent = TaskState(lambda f, m: None, min_interval=0)
+    with pytest.raises(Cancelled), analysis.compile_noted(parent, False, every=0.02) as task:
+        time.sleep(0.1)
+        parent.cancel()
+        time.sleep(0.1)
+        task.check()
+    assert not [t for t in threading.enumerate() if t.name == "embedview-umap-heartbeat"]
+
+
+def test_the_numba_cache_is_warm_only_with_its_marker_and_compiled_files(tmp_path):
+    assert not analysis.umap_cache_warm(tmp_path)
+    assert not analysis.umap_cache_warm(None)
+    analysis.mark_umap_cache_warm(tmp_path)
+    assert not analysis.umap_cache_warm(tmp_path)  # the compiled files were deleted since
+    (tmp_path / "umap_0123").mkdir()
+    (tmp_path / "umap_0123" / "layouts.clip-9.py311.nbi").write_bytes(b"")
+    assert analysis.umap_cache_warm(tmp_path)
+    (tmp_path / analysis.UMAP_WARM_MARKER).write_text("umap-learn 0.0.1, numba 0.1, python 3.0")
+    assert not analysis.umap_cache_warm(tmp_path)  # compiled for other versions
+
+
+def test_umap_from_file_reports_compiling_then_loading(tmp_path, monkeypatch):
+    """The child's job end to end with a stand-in projection: a cold cache says numba compiles, the
+    run after says the code is loaded from the cache."""
+    import embedview.core.projection as projection
+    from embedview.runtime.isolated import save_array
+
+    class Projection:
+        metric = "cosine"
+
+        def __init__(self, **kwargs):
+            pass
+
+        def fit(self, X, knn=None, progress=None):
+            assert knn is not None and len(knn[0]) == len(X)
+            return _fake_fit(0.3)(progress)
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(projection, "Projection", Projection)
+    path = save_array(np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32))
+    try:
+        messages: list = []
+        assert analysis.umap_from_file(path, 5, progress=TaskState(lambda f, m: messages.append(m))) == "map"
+        assert any(m.startswith(analysis.UMAP_COMPILING) for m in messages), messages
+        (tmp_path / "umap_0123").mkdir()  # what numba would have written
+        (tmp_path / "umap_0123" / "umap_.x-1.py311.nbi").write_bytes(b"")
+        messages.clear()
+        analysis.umap_from_file(path, 5, progress=TaskState(lambda f, m: messages.append(m)))
+        assert any(m.startswith(analysis.UMAP_LOADING) for m in messages), messages
+        assert not any(m.startswith(analysis.UMAP_COMPILING) for m in messages)
+    finally:
+        import os
+
+        os.unlink(path)
