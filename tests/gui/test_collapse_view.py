@@ -40,7 +40,8 @@ def test_verdict_and_plots_follow_the_loaded_file(env, tmp_path):
     assert d.effective_rank_ == pytest.approx(core.effective_rank_, rel=1e-6)
     badge = view.badges["precomputed"]
     assert badge.text() == "HEALTHY" and VERDICT_COLORS["healthy"] in badge.styleSheet()
-    assert view.cell("effective rank (RankMe)", "precomputed") == f"{core.effective_rank_:.1f}"
+    assert view.cell("effective rank (centred)", "precomputed") == f"{core.effective_rank_:.1f}"
+    assert view.cell("RankMe (raw matrix)", "precomputed") == f"{core.rankme_:.1f}"
     healthy_spectrum = view.spectrum_plot.listDataItems()[0].getOriginalDataset()[1]
 
     # the same number of items squeezed into a 5-dimensional subspace of 256 dimensions
@@ -86,7 +87,7 @@ def test_whitening_and_centring_equal_the_core_on_transformed_data(env, tmp_path
     got = view.results["precomputed"]
     assert got.effective_rank_ == pytest.approx(white.effective_rank_, rel=1e-9)
     assert got.effective_rank_ > raw_rank + 10  # every used direction now counts equally
-    assert view.cell("effective rank (RankMe)", "precomputed") == f"{white.effective_rank_:.1f}"
+    assert view.cell("effective rank (centred)", "precomputed") == f"{white.effective_rank_:.1f}"
 
     choices.whiten = False  # set in the model (a session, a script): the boxes and results follow
     choices.center = True
