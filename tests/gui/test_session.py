@@ -61,12 +61,12 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     # what the user did: a selection, a current item, a duplicate threshold and decisions, choices
     sel.set_selection([3, 5, 8, 400], "test")
     sel.set_current(5, "test")
-    finder = state.get_analysis("duplicates")
+    finder = state.get_analysis(AnalysisKind.DUPLICATES)
     lo = max(finder.floor_, 0.9)
     t = float(np.round(lo + 0.5 * (finder.suggested_threshold_ - lo), 4)) if finder.suggested_threshold_ > lo else 0.99
     state.views.duplicates.threshold = t  # what the Duplicates view's slider writes
-    qtbot.waitUntil(lambda: abs(state.get_analysis("duplicates").threshold_ - t) < 1e-9, timeout=20_000)
-    groups = state.get_analysis("duplicates").groups_
+    qtbot.waitUntil(lambda: abs(state.get_analysis(AnalysisKind.DUPLICATES).threshold_ - t) < 1e-9, timeout=20_000)
+    groups = state.get_analysis(AnalysisKind.DUPLICATES).groups_
     assert groups, "the planted near-copies form groups"
     a, b = (int(i) for i in groups[0][:2])
     state.set_analysis(AnalysisKind.DUPLICATE_DECISIONS, {a: "drop", b: "keep"})
@@ -94,7 +94,11 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
     w2.open_session(str(path))
     qtbot.waitUntil(lambda: getattr(w2, "session_restorer", None) is not None and w2.session_restorer.done,
                     timeout=60_000)
-    qtbot.waitUntil(lambda: w2.model.get_analysis("duplicate_decisions") is not None, timeout=60_000)
+    # the decisions field is {} before the restore files them: wait for the restored values (and the
+    # finder at the saved threshold, which arrives from its own job)
+    qtbot.waitUntil(lambda: w2.model.get_analysis(AnalysisKind.DUPLICATE_DECISIONS) == {a: "drop", b: "keep"}
+                    and w2.model.get_analysis(AnalysisKind.DUPLICATES) is not None
+                    and abs(w2.model.get_analysis(AnalysisKind.DUPLICATES).threshold_ - t) < 1e-9, timeout=60_000)
     assert w2.runner.wait_all(60)
     qtbot.wait(200)  # the duplicates view settles its threshold
     assert w2.runner.wait_all(60)
@@ -111,9 +115,9 @@ def test_session_reopens_the_same_state_in_a_fresh_window(window, second_window,
         state.projection("pca")[1].trustworthiness_)
     assert s2.views.map.method == "umap"
     # duplicates: the same threshold and decisions
-    assert s2.get_analysis("duplicates").threshold_ == pytest.approx(t, abs=1e-9)
+    assert s2.get_analysis(AnalysisKind.DUPLICATES).threshold_ == pytest.approx(t, abs=1e-9)
     assert s2.views.duplicates.threshold == pytest.approx(t, abs=1e-9)
-    assert s2.get_analysis("duplicate_decisions") == {a: "drop", b: "keep"}
+    assert s2.get_analysis(AnalysisKind.DUPLICATE_DECISIONS) == {a: "drop", b: "keep"}
     # view choices (every view's state) and layout
     assert s2.views.to_dict() == state.views.to_dict()
     assert s2.views.map.color_by == "duplicates" and s2.views.collapse.whiten
