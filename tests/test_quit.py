@@ -69,8 +69,9 @@ def test_the_encoder_process_ends_by_itself_at_shutdown(tmp_path):
         if __name__ == "__main__":
             host = EncoderHost()
             print(host.call(job), flush=True)
-            proc = host._proc
+            proc, reader = host._proc, host._reader
             host.shutdown()  # as at the window's exit (atexit), with its default timeout
+            reader.join(30)  # its own join of the process races shutdown's: both have seen the exit now
             print("exit code", proc.exitcode, flush=True)
     """))
     proc = _run(script, dict(os.environ), timeout=240)

@@ -117,10 +117,17 @@ def _child(sender, fn: Callable, args: tuple, kwargs: dict) -> None:
 
 
 def end_on_sigterm() -> None:
-    """In a child: SIGTERM (a cancelled job, the window quitting) ends it through :func:`exit_child`."""
+    """In a child: SIGTERM (a cancelled job, a host that did not stop in time) first releases what
+    multiprocessing tracks (see :func:`exit_child`), then ends the process by that same signal, so
+    its exit code still reads ``-SIGTERM``."""
     import signal
 
-    signal.signal(signal.SIGTERM, lambda signum, _frame: exit_child(128 + signum))
+    def on_sigterm(signum: int, _frame: Any) -> None:
+        _release()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def exit_child(code: int = 0) -> None:
@@ -129,14 +136,19 @@ def exit_child(code: int = 0) -> None:
     A child that has imported umap / numba or torch / transformers spends seconds in the
     interpreter's own finalisation (a full garbage collection over those packages' module graphs:
     5 s to over 15 s measured here for the encoder process, niced, on a busy machine).  The parent
-    waited for that, then terminated the child; a terminated child never unlinks the semaphores it
-    created (tqdm's multiprocessing lock, made when a model's code first draws a progress bar),
-    and the resource tracker warned about a "leaked semaphore" at every quit.  Here
-    multiprocessing's exit handler runs first (its finalisers unlink those semaphores and tell the
-    tracker), the output is flushed, and the process ends without the slow finalisation: nothing
-    it holds needs it (the embedding cache commits whole batches, numba writes its cache when it
-    compiles).
+    waited for that, then terminated the child; the quit took ~8 s.  And a child terminated before
+    its clean-up never unlinks the semaphores it created (tqdm's multiprocessing lock, made when
+    umap or a model's code first draws a progress bar): the resource tracker then warned about a
+    "leaked semaphore" at every quit.  Here multiprocessing's exit handler runs first (its
+    finalisers unlink those semaphores and tell the tracker), the output is flushed, and the
+    process ends without the slow finalisation: nothing it holds needs it (the embedding cache
+    commits whole batches, numba writes its cache when it compiles).
     """
+    _release()
+    os._exit(code)
+
+
+def _release() -> None:
     from multiprocessing import util
 
     try:
@@ -144,13 +156,11 @@ def exit_child(code: int = 0) -> None:
         util._exit_function()  # type: ignore[attr-defined]
     except Exception as exc:  # noqa: BLE001 - ending anyway
         log.warning("cleaning up the worker process: %s", exc)
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
-                pass
-        os._exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream: nothing to flush
+            pass
 
 
 def save_array(array: np.ndarray, prefix: str = "embedview-") -> str:
