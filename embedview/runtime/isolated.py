@@ -79,8 +79,8 @@ def run_isolated(fn: Callable, *args: Any, progress=None, **kwargs: Any) -> Any:
 def stop_child(proc: Any, graceful: bool = False, timeout: float = JOIN_S) -> None:
     """Make sure ``proc`` has ended.  ``graceful``: it is ending by itself, wait for it first.
 
-    Otherwise (a cancelled job, a lost child) SIGTERM, which the child answers through
-    ``exit_child`` between two Python steps, so its semaphores are released; SIGKILL when it does not
+    Otherwise (a cancelled job, a lost child) SIGTERM, on which the child releases its semaphores
+    between two Python steps before it ends (:func:`end_on_sigterm`); SIGKILL when it does not
     end within ``timeout`` (a long native call).  The old order, terminate at once even after a
     result, stopped the UMAP child before it had unlinked its semaphores (tqdm's lock, made by
     umap's epoch bar): a "leaked semaphore" warning at quit.
