@@ -137,3 +137,43 @@ def test_the_app_quits_promptly_without_a_leaked_semaphore(tmp_path):
     assert LEAK not in err, err[-3000:]
     closed = float(out.split("CLOSED ")[1].split()[0])
     print(f"the app's process ended {ended - closed:.1f} s after its window closed")
+
+
+def test_a_job_process_whose_parent_was_killed_ends_quietly(tmp_path):
+    """A window killed mid-job (the desktop's "force quit"): the job's next progress report finds
+    no one to read it, and the child ends at once, without a BrokenPipeError traceback."""
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, threading, time
+        from embedview.runtime.isolated import run_isolated
+
+        def job(progress=None):
+            open({str(pid_file)!r}, "w").write(str(os.getpid()))
+            for i in range(100000):
+                progress.report(i, 100000, "working")
+                time.sleep(0.01)
+
+        if __name__ == "__main__":
+            threading.Thread(target=run_isolated, args=(job,), daemon=True).start()
+            while not os.path.exists({str(pid_file)!r}):
+                time.sleep(0.05)
+            time.sleep(0.5)
+            os._exit(9)  # killed: no clean-up of any kind
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ), timeout=120)  # returns once the child closed stderr too
+    assert proc.returncode == 9
+    child = int(pid_file.read_text())
+    for _ in range(200):
+        try:
+            os.kill(child, 0)
+            status = Path(f"/proc/{child}/status")
+            if status.exists() and "\tZ" in status.read_text().split("State:", 1)[1].split("\n", 1)[0]:
+                break  # ended; a zombie until whoever adopted it reaps it
+        except (ProcessLookupError, FileNotFoundError):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the job's process outlived its killed parent")
+    assert "Traceback" not in proc.stderr, proc.stderr

@@ -103,15 +103,21 @@ def _child(sender, fn: Callable, args: tuple, kwargs: dict) -> None:
             pass
     end_on_sigterm()
 
+    def send(message: tuple) -> None:
+        try:
+            sender.send(message)
+        except (OSError, ValueError):  # the parent is gone (killed): nobody to report to
+            exit_child(1)
+
     def relay(fraction: float, message: str) -> None:
-        sender.send(("progress", fraction, message))
+        send(("progress", fraction, message))
 
     try:
         result = fn(*args, progress=TaskState(relay, min_interval=0.1), **kwargs)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-        sender.send(("error", str(exc) or type(exc).__name__, traceback.format_exc()))
+        send(("error", str(exc) or type(exc).__name__, traceback.format_exc()))
     else:
-        sender.send(("result", result))
+        send(("result", result))
     sender.close()
     exit_child(0)
 
