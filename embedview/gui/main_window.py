@@ -59,6 +59,7 @@ from embedview.actions.data import PRECOMPUTED, DataActions, EncodeProgress, n_s
 from embedview.actions.errors import Topic, record_error
 from embedview.actions.exports import ExportActions
 from embedview.gui import theme
+from embedview.gui.labels import ElidedLabel
 from embedview.gui.settings import Settings
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.workers import JobRunner
@@ -377,8 +378,10 @@ class MainWindow(QMainWindow):
         self.problem_label = QLabel("")
         self.problem_label.setTextFormat(Qt.RichText)
         self.problem_label.linkActivated.connect(lambda _l: self.show_view("ProblemsView"))
-        self.analysis_label = QLabel("")
-        self.progress_label = QLabel("")
+        # status lines vary in length (UMAP's "numba compiles…" is ~95 characters): elided, so they
+        # never make the window wider than the screen
+        self.analysis_label = ElidedLabel("")
+        self.progress_label = ElidedLabel("")
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setMaximumWidth(220)

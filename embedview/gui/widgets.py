@@ -558,3 +558,4 @@ def short_name(name: str, width: int = 28) -> str:
         keep = width - 1
         name = name[: (keep + 1) // 2] + "\u2026" + name[len(name) - keep // 2:]
     return name
+
