@@ -160,3 +160,19 @@ def test_two_encoders_side_by_side_and_export(env, tmp_path):
     view.export_plot(str(svg))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
     assert b"<svg" in svg.read_bytes()[:2000]
+
+
+def test_two_local_model_folders_of_the_same_name_are_told_apart(env, tmp_path):
+    """Encoders from /a/model and /b/model must not both read "sbert:model" in the table header."""
+    from embedview.gui.views.collapse import CollapseView
+
+    view = env.add(CollapseView)
+    env.show()
+    base = digits_set()
+    a, b = f"sbert:{tmp_path / 'a' / 'model'}", f"sbert:{tmp_path / 'b' / 'model'}"
+    env.load(EmbeddingSet(base.dataset, base.vectors, a))
+    env.model.add_embeddings(EmbeddingSet(base.dataset, base.vectors[:, ::-1].copy(), b), activate=False)
+    env.wait_idle()
+    env.qtbot.waitUntil(lambda: len(view.results) == 2, timeout=20_000)
+    headers = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
+    assert "sbert:a/model" in headers and "sbert:b/model" in headers

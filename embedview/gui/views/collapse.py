@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from embedview.core.collapse import CollapseDiagnostics, collapse_curves, diagnose_sets, log_floor
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.metric_table import metric_rows
+from embedview.encoders.registry import display_names
 from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.views.base import View
@@ -324,7 +325,7 @@ class CollapseView(View):
             lay.setContentsMargins(0, 0, 0, 4)
             lay.setSpacing(2)
             head = QLabel(f"<span style='color:{colors[name].name()}; font-size:13pt'>&#9679;</span> "
-                          f"<b>{html.escape(short_name(name, 32))}</b> &nbsp;{d.dim_}-d")
+                          f"<b>{html.escape(self._title(name, 32))}</b> &nbsp;{d.dim_}-d")
             head.setToolTip(name)
             badge = QLabel(d.verdict_.upper())
             badge.setAlignment(Qt.AlignCenter)
@@ -346,8 +347,13 @@ class CollapseView(View):
             self.reasons[name] = reason
             self.verdict_box.addWidget(box)
 
+    def _title(self, name: str, width: int = 28) -> str:
+        """The set's name as people can tell it from the others shown (two local folders both called
+        ``model`` read ``sbert:a/model`` and ``sbert:b/model``), short enough for a header."""
+        return short_name(display_names(list(self.results)).get(name, name), width)
+
     def _fill_table(self) -> None:
-        fill_metric_rows(self.table, [short_name(n) for n in self.results], metric_table_rows(self.results))
+        fill_metric_rows(self.table, [self._title(n) for n in self.results], metric_table_rows(self.results))
         self._fit_left()
 
     def _fit_left(self) -> None:
@@ -413,4 +419,4 @@ class CollapseView(View):
             self.cosine_plot.plot(c.cosine_edges, c.cosine_fraction, stepMode="center", fillLevel=0, brush=fill,
                                   pen=pg.mkPen(colors[name], width=1.5))
         self.cosine_plot.setXRange(-1, 1, padding=0.02)
-        self.legend.set_rows([(colors[n], short_name(n)) for n in self.results] if several else [])
+        self.legend.set_rows([(colors[n], self._title(n)) for n in self.results] if several else [])
