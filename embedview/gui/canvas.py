@@ -30,8 +30,8 @@ import pyqtgraph as pg
 from pyqtgraph import functions as fn
 from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QWidget
 
 from embedview.core import maps
 from embedview.core.maps import Coloring
@@ -201,20 +201,12 @@ class Overlay(PointCloud):
     cover its rings in screen pixels at every zoom (:meth:`PointCloud.boundingRect`)."""
 
 
-def plot_theme() -> dict[str, str]:
-    """The named colours (``gui.theme``) of the theme in use, read from the application's palette
-    (the window sets it before it restyles the plots): ``"dark"`` when its base colour is dark."""
-    app = QApplication.instance()
-    base = app.palette().color(QPalette.Base) if app is not None else QColor("#ffffff")
-    return theme.colors("dark" if base.lightness() < 128 else "light")
-
-
 def ring_styles(point_size: float, colors: dict[str, str] | None = None) -> tuple[list, list]:
     """Styles of the selection rings and of the current item's mark (``PointCloud`` styles) in the
     theme's colours: a ring in the plot's foreground colour on a halo of its background colour
     (the ring shows on every point colour and on both backgrounds), and for the current item a
     thick accent ring on a wide halo."""
-    c = colors or plot_theme()
+    c = colors or theme.plot_colors()
     bg, fg, accent = QColor(c["plot_background"]), QColor(c["plot_foreground"]), QColor(c["accent"])
     fill = QColor(accent)
     fill.setAlpha(60)
@@ -415,7 +407,7 @@ class MapCanvas(QObject):
             return
         keys = maps.legend_keys(c)
         active = self._drawn is not c  # something is isolated
-        muted = QColor(plot_theme()["muted"])
+        muted = QColor(theme.plot_colors()["muted"])
         rows = [(qcolor(color), text, active and key not in self.highlighted)
                 for (color, text), key in zip(c.legend, keys, strict=True)]
         if active:
@@ -435,7 +427,7 @@ class MapCanvas(QObject):
 
     def restyle(self) -> None:
         """Take the colours of the theme in use (rings, legend); called when the palette changes."""
-        c = plot_theme()
+        c = theme.plot_colors()
         self.legend.set_colors(QColor(c["plot_foreground"]), QColor(c["plot_background"]))
         self._update_legend()
         self.draw_selection()

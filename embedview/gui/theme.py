@@ -116,6 +116,14 @@ def colors(mode: str) -> dict[str, str]:
     return dict(COLORS[effective_mode(mode)])
 
 
+def plot_colors() -> dict[str, str]:
+    """The named colours (:func:`colors`) of the theme in use, read from the application's palette
+    (the window sets it before it restyles the plots): ``"dark"`` when its base colour is dark."""
+    app = QApplication.instance()
+    base = app.palette().color(QPalette.Base) if app is not None else QColor("#ffffff")
+    return colors("dark" if base.lightness() < 128 else "light")
+
+
 def error_html(text: str) -> str:
     """``text`` (escaped) as rich text in the current theme's error colour (the palette's
     BrightText, which ``palette_for`` sets to it): readable on the light and the dark background."""

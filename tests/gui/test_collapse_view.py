@@ -176,3 +176,23 @@ def test_two_local_model_folders_of_the_same_name_are_told_apart(env, tmp_path):
     env.qtbot.waitUntil(lambda: len(view.results) == 2, timeout=20_000)
     headers = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
     assert "sbert:a/model" in headers and "sbert:b/model" in headers
+
+
+def test_the_legend_follows_a_theme_switch(env):
+    from PySide6.QtWidgets import QApplication
+
+    from embedview.gui import theme
+    from embedview.gui.views.collapse import CollapseView
+
+    view = env.add(CollapseView)
+    env.show()
+    app = QApplication.instance()
+    before = app.palette()
+    try:
+        for mode in ("dark", "light"):
+            theme.apply_theme(app, mode)
+            theme.apply_plot_theme(mode, env.host)
+            env.qtbot.waitUntil(lambda mode=mode: view.legend.foreground.name()
+                                == theme.colors(mode)["plot_foreground"].lower())
+    finally:
+        app.setPalette(before)

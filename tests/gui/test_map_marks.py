@@ -62,7 +62,7 @@ def ring_quadrants(arr: np.ndarray, dpr: float, centre: QPointF, color: QColor, 
 
 
 def colours():
-    from embedview.gui.canvas import plot_theme
+    from embedview.gui.theme import plot_colors as plot_theme
 
     c = plot_theme()
     return QColor(c["accent"]), QColor(c["plot_foreground"]), QColor(c["plot_background"])

@@ -28,7 +28,7 @@ import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -172,6 +172,7 @@ class CollapseView(View):
         for col in range(3):  # equal widths, whatever the titles and tick labels need
             self.plots.ci.layout.setColumnStretchFactor(col, 1)
         self.legend = LegendBox(self.spread_plot.getViewBox())  # sorted spreads leave its top right empty
+        self._restyle_legend()
 
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(scroll)
@@ -346,6 +347,15 @@ class CollapseView(View):
             self.badges[name] = badge
             self.reasons[name] = reason
             self.verdict_box.addWidget(box)
+
+    def _restyle_legend(self) -> None:
+        c = theme.plot_colors()
+        self.legend.set_colors(QColor(c["plot_foreground"]), QColor(c["plot_background"]))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt name
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:  # the theme changed: the legend follows
+            self._restyle_legend()
 
     def _title(self, name: str, width: int = 28) -> str:
         """The set's name as people can tell it from the others shown (two local folders both called
