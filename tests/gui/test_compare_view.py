@@ -255,3 +255,24 @@ def test_every_map_shows_the_same_method_and_local_folders_are_told_apart(env):
     assert "sbert:a/model" in titles[0] and "sbert:b/model" in titles[1]
     assert list(env.model.sets) == [a, b]
     env.wait_idle(60)
+
+
+def test_a_legend_click_isolates_a_label_on_every_map(env):
+    from embedview.gui.views.compare import CompareView
+
+    view = env.add(CompareView)
+    env.model.views.compare.method = "pca"
+    env.model.views.compare.color_by = "label"
+    env.show()
+    pixels, projected = _two_sets(200)
+    env.load(pixels, pca_2d(pixels))
+    env.model.add_embeddings(projected, activate=False)
+    env.qtbot.waitUntil(lambda: len(view.panels) == 2 and view.coloring is not None
+                        and view.coloring.title == "label", timeout=60_000)
+    env.wait_idle()
+    a, b = view.panels["precomputed"], view.panels["random-12"]
+    a.canvas.highlight_requested.emit(("3",))  # what a click on the legend's "3" row asks for
+    assert env.model.views.compare.highlighted_labels == ("3",)
+    assert a.canvas.highlighted == ("3",) and b.canvas.highlighted == ("3",)
+    env.model.views.compare.highlighted_labels = ()  # "show all" / Esc / a new dataset
+    assert a.canvas.highlighted == () and b.canvas.highlighted == ()

@@ -47,4 +47,5 @@ def test_new_data_resets_what_belongs_to_the_old_data_and_keeps_the_rest():
     assert model.views.map.method == "pca" and model.views.map.color_by == "outliers"  # layout-like choices stay
     assert model.views.map.highlighted_labels == ()  # labels of other data
     assert model.views.compare.encoders == () and model.views.compare.k == 7
-    assert model.views.to_dict()["compare"] == {"encoders": [], "k": 7, "color_by": "disagreement", "method": "umap"}
+    assert model.views.to_dict()["compare"] == {"encoders": [], "k": 7, "color_by": "disagreement", "method": "umap",
+                                                "highlighted_labels": []}

@@ -243,6 +243,10 @@ class _MapPanel:
                                 point_style=small_point_style, pick_px=PICK_PX, parent=view)
         view.plots.addItem(self.canvas.plot_item, row=0, col=col)
         self.canvas.enable_hover(view.plots, view.hover_text, card_parent=view)
+        # a legend click isolates labels on every map of the comparison (the state is the view's)
+        self.canvas.highlight_requested.connect(
+            lambda labels: setattr(view.view_state, "highlighted_labels", tuple(labels)))
+        self.canvas.set_highlight(view.view_state.highlighted_labels)
         self.method = ""
         self.source: object = None  # the projection array drawn (to redraw only when it changes)
 
@@ -428,6 +432,7 @@ class CompareView(View):
         bind(self.k_box, self.view_state, "k", on_change=lambda _v: self.refresh())
         bind(self.color_box, self.view_state, "color_by", on_change=lambda _v: self._request_coloring())
         bind(self.method_box, self.view_state, "method", on_change=lambda _v: self._load_maps())
+        self.view_state.events.highlighted_labels.connect(self._show_highlight)
         runner.progress.connect(self._on_job_progress)
         runner.busy_changed.connect(self._sync_encode_rows)
         model.dataset_changed.connect(self._on_dataset)
@@ -605,6 +610,10 @@ class CompareView(View):
         self.summary.setText(theme.error_html(message))
 
     # -- maps ----------------------------------------------------------------------------------------------
+    def _show_highlight(self, labels: tuple[str, ...]) -> None:
+        for panel in self.panels.values():
+            panel.canvas.set_highlight(labels)
+
     def _sync_panels(self, names: list[str]) -> None:
         self._labels = display_names(list(self.model.sets) + names)
         if list(self.panels) == names:

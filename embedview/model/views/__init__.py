@@ -53,6 +53,7 @@ class ViewStates:
         self.duplicates.threshold = None
         self.map.highlighted_labels = ()
         self.compare.encoders = ()
+        self.compare.highlighted_labels = ()
         self.search.query = ""
         self.search.results = None
         self.table.filter = ""

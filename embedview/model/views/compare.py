@@ -26,6 +26,8 @@ class CompareState(ViewStateMixin):
     #: the one projection every map shows: "umap" (computed for each encoder; every map shows
     #: PCA until every UMAP is ready, so no two maps are ever drawn by different methods) or "pca"
     method: str = "umap"
+    #: labels isolated from a map's legend (every map of the comparison dims the others)
+    highlighted_labels: tuple[str, ...] = ()
 
     def update(self, values: Mapping[str, Any]) -> None:
         super().update(values)
