@@ -35,9 +35,20 @@ class LoadProblem:
     path: str
     reason: str
     severity: str = "skipped"  # "skipped": the item is not in the dataset; "warning": loaded anyway
+    #: how many items (rows, lines, files) this problem skipped: one problem may name many rows
+    n_items: int = 1
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+def count_skipped(problems: Iterable[Any]) -> int:
+    """How many items the ``problems`` skipped: rows and files, not problems; warnings do not count.
+
+    A problem listing 40 bad rows counts 40; a file that could not be read at all counts 1 (its
+    items are unknown).  Objects without ``severity`` / ``n_items`` count as one skipped item.
+    """
+    return sum(int(getattr(p, "n_items", 1)) for p in problems if getattr(p, "severity", "skipped") == "skipped")
 
 
 @dataclass

@@ -33,6 +33,7 @@ import codecs
 import csv
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -44,7 +45,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from embedview.core.dataset import Dataset, LoadProblem, unique_id
+from embedview.core.dataset import Dataset, LoadProblem, count_skipped, unique_id
 from embedview.core.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageLoadError, probe_image
 from embedview.core.progress import Cancelled, TaskState
 
@@ -80,6 +81,56 @@ MAX_LISTED = 20
 _CHUNK_ROWS = 4096
 
 PathArg = Union[str, "os.PathLike[str]"]
+
+#: The most bytes one file's arrays may declare (npy header, npz members, parquet / arrow row
+#: counts x dimension) before anything is read; ``None``: :func:`array_byte_limit` decides
+#: (3/4 of the memory available now, at most 8 GiB, at least 256 MiB).  A compressed file can
+#: declare far more than its size on disk: it is refused with the declared size named.
+MAX_ARRAY_BYTES: int | None = None
+_ARRAY_BYTES_CAP = 8 << 30
+_ARRAY_BYTES_FLOOR = 256 << 20
+
+
+def _mem_available() -> int | None:
+    """Bytes of memory available now (Linux ``/proc/meminfo``); ``None`` elsewhere."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def array_byte_limit() -> int:
+    """The bytes a file's arrays may declare: :data:`MAX_ARRAY_BYTES`, else 3/4 of the
+    available memory clamped to [256 MiB, 8 GiB] (8 GiB where it cannot be read)."""
+    if MAX_ARRAY_BYTES is not None:
+        return MAX_ARRAY_BYTES
+    avail = _mem_available()
+    if avail is None:
+        return _ARRAY_BYTES_CAP
+    return max(_ARRAY_BYTES_FLOOR, min(_ARRAY_BYTES_CAP, avail * 3 // 4))
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def _too_big(path: Path, what: str, nbytes: int, problems: list[LoadProblem]) -> bool:
+    """True (and a problem naming the declared size) when ``nbytes`` is over :func:`array_byte_limit`."""
+    limit = array_byte_limit()
+    if nbytes <= limit:
+        return False
+    problems.append(LoadProblem(
+        str(path), f"{what} declares {_human_bytes(nbytes)} in memory, more than the {_human_bytes(limit)} "
+                   f"embedview allows (3/4 of the free memory, at most 8 GiB); not read"))
+    return True
 
 
 class LoadError(Exception):
@@ -192,7 +243,7 @@ def describe(dataset: Dataset) -> dict[str, Any]:
         "has_texts": dataset.texts is not None,
         "metadata_columns": list(dataset.metadata),
         "n_problems": len(dataset.problems),
-        "n_skipped": sum(p.severity == "skipped" for p in dataset.problems),
+        "n_skipped": count_skipped(dataset.problems),  # items (rows, files), not problems; warnings apart
         "n_warnings": sum(p.severity == "warning" for p in dataset.problems),
         "problems": [str(p) for p in dataset.problems],
     }
@@ -261,19 +312,47 @@ class _Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: Path, mode: int) -> LoadProblem | None:
+    """A problem naming what ``path`` is when it is not a regular file (never opened: a FIFO
+    would block, ``/dev/zero`` never ends)."""
+    if stat.S_ISREG(mode):
+        return None
+    what = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a regular file")
+    via = " (through a symbolic link)" if os.path.islink(path) else ""
+    return LoadProblem(str(path), f"{what}{via}, not a regular file; not opened")
+
+
 def _check_readable_file(path: Path) -> LoadProblem | None:
+    """Why ``path`` cannot be loaded as a file, from ``stat`` and one open for reading; None when it can.
+    Special files (FIFOs, devices, sockets) are named and never opened."""
     if not os.path.lexists(path):
         return LoadProblem(str(path), "no such file or folder")
-    if not path.exists():
-        return LoadProblem(str(path), "broken symbolic link (its target does not exist)")
-    if path.is_dir():
-        return LoadProblem(str(path), "is a folder, expected a file")
     try:
-        size = path.stat().st_size
+        st = os.stat(path)
+    except FileNotFoundError:
+        return LoadProblem(str(path), "broken symbolic link (its target does not exist)")
     except OSError as exc:
         return LoadProblem(str(path), f"cannot read file ({exc.strerror or exc})")
-    if size == 0:
+    if stat.S_ISDIR(st.st_mode):
+        return LoadProblem(str(path), "is a folder, expected a file")
+    special = _not_regular(path, st.st_mode)
+    if special is not None:
+        return special
+    if st.st_size == 0:
         return LoadProblem(str(path), "empty file (0 bytes)")
+    try:  # permission denied (or a lock) is found here, one named problem, not mid-load
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return LoadProblem(str(path), f"cannot open file ({exc.strerror or exc})")
     return None
 
 
@@ -432,8 +511,18 @@ def _scan_folder(root: Path, problems: list[LoadProblem]) -> list[Path]:
                     found.append(path)
                 else:
                     ignored[ext or "(no extension)"] += 1
-            elif entry.is_symlink():
-                problems.append(LoadProblem(str(path), "broken symbolic link (its target does not exist)"))
+            else:  # not a file nor a folder: say what it is, never open it
+                try:
+                    mode = entry.stat().st_mode
+                except FileNotFoundError:
+                    problems.append(LoadProblem(str(path), "broken symbolic link (its target does not exist)"))
+                    continue
+                except OSError as exc:
+                    problems.append(LoadProblem(str(path), f"cannot read ({exc.strerror or exc})"))
+                    continue
+                special = _not_regular(path, mode)
+                if special is not None:
+                    problems.append(special)
         stack.extend(reversed(subfolders))
     if ignored:
         kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(ignored.items()))
@@ -455,6 +544,9 @@ def _probe_all(
             w, h = probe_image(path, max_pixels=max_pixels)
         except ImageLoadError as exc:
             problems.append(LoadProblem(exc.path, exc.reason))
+            continue
+        except OSError as exc:  # permission denied, I/O error: this file only
+            problems.append(LoadProblem(str(path), f"cannot open file ({exc.strerror or exc})"))
             continue
         good.append(path)
         widths.append(w)
@@ -511,6 +603,16 @@ def _decode(path: Path, data: bytes, problems: list[LoadProblem]) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             pass
+    utf16 = _utf16_without_bom(data)
+    if utf16 is not None:
+        try:
+            text = data.decode(utf16)
+        except UnicodeDecodeError:
+            pass
+        else:
+            problems.append(LoadProblem(str(path), f"UTF-16 without a byte-order mark; read as {utf16.upper()}",
+                                        "warning"))
+            return text
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -531,6 +633,30 @@ def _decode(path: Path, data: bytes, problems: list[LoadProblem]) -> str:
     raise AssertionError("latin-1 decodes any bytes")
 
 
+def _utf16_without_bom(data: bytes, sample: int = 1 << 16) -> str | None:
+    """``"utf-16-le"`` / ``"utf-16-be"`` when the bytes look like UTF-16 without a BOM: NUL bytes
+    at most odd (LE) or even (BE) positions, as mostly-Latin text in UTF-16 has; else None.
+    UTF-8 text holds no NUL bytes, so it is never taken for UTF-16."""
+    head = data[: sample - (sample % 2)]
+    if len(head) < 4 or len(data) % 2:
+        return None
+    half = len(head) // 2
+    zeros_even, zeros_odd = head[0::2].count(0), head[1::2].count(0)
+    if zeros_odd >= 0.3 * half and zeros_even <= 0.02 * half:
+        return "utf-16-le"
+    if zeros_even >= 0.3 * half and zeros_odd <= 0.02 * half:
+        return "utf-16-be"
+    return None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines ended by ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files), nothing else."""
+    return _LINE_BREAK.split(text)
+
+
 def _read_text(path: Path, problems: list[LoadProblem]) -> str:
     with open(path, "rb") as fh:
         return _decode(path, fh.read(), problems)
@@ -540,7 +666,7 @@ def _rows_problem(path: Path, what: str, rows: list[str], severity: str = "skipp
     """One problem for many bad rows: how many, and the first :data:`MAX_LISTED` of them."""
     listed = "; ".join(rows[:MAX_LISTED])
     more = f"; and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
-    return LoadProblem(str(path), f"{len(rows)} {what}: {listed}{more}", severity)
+    return LoadProblem(str(path), f"{len(rows)} {what}: {listed}{more}", severity, n_items=len(rows))
 
 
 @dataclass
@@ -585,21 +711,31 @@ def _read_table(path: Path, problems: list[LoadProblem]) -> _Table | None:
 
 
 def _parse_csv(path: Path, text: str, problems: list[LoadProblem]) -> _Table | None:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(text.split("\n", 1)[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(_split_lines(text[:1 << 16])[0])
+    physical = io.StringIO(text, newline="").readlines()  # the lines as the csv reader sees them
+    base = 0  # physical lines before the current reader's first line (after an unclosed quote)
+    reader = csv.reader(iter(physical), delimiter=delimiter)
     header: list[str] | None = None
     bad: list[str] = []
     rows: list[list[str]] = []
     lines: list[int] = []
     while True:
-        start = reader.line_num + 1
+        start = base + reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:
-            problems.append(LoadProblem(str(path), f"line {start}: {exc}; the rest of the file was not read"))
-            break
+        except csv.Error as exc:  # e.g. a field over the csv module's limit: this row only
+            bad.append(f"line {start} ({exc})")
+            continue
+        end = base + reader.line_num
+        if end > start and end == len(physical) and _unclosed_quote("".join(physical[start - 1 : end]), delimiter):
+            # a quote opened on line ``start`` is never closed: it would swallow every later row into
+            # one text.  Skip that line and read on from the next one.
+            bad.append(f"line {start} (a quote opened here is never closed)")
+            base = start
+            reader = csv.reader(iter(physical[start:]), delimiter=delimiter)
+            continue
         if not any(field.strip() for field in row):
             continue  # blank line
         if header is None:
@@ -614,7 +750,7 @@ def _parse_csv(path: Path, text: str, problems: list[LoadProblem]) -> _Table | N
         problems.append(LoadProblem(str(path), "empty file (no header row)"))
         return None
     if bad:
-        problems.append(_rows_problem(path, "rows skipped with the wrong number of fields", bad))
+        problems.append(_rows_problem(path, "rows skipped (wrong number of fields, or unreadable)", bad))
     if not rows:
         problems.append(LoadProblem(str(path), f"no data rows, only a header ({', '.join(header)})"))
         return None
@@ -623,12 +759,22 @@ def _parse_csv(path: Path, text: str, problems: list[LoadProblem]) -> _Table | N
     return _Table(header, data, lines)
 
 
+def _unclosed_quote(record: str, delimiter: str) -> bool:
+    """True when the raw text of a record ends inside a quoted field (the strict reader says so)."""
+    try:
+        for _ in csv.reader(io.StringIO(record, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
 def _parse_jsonl(path: Path, text: str, problems: list[LoadProblem]) -> _Table | None:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     bad: list[str] = []
     columns: dict[str, None] = {}
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    for lineno, line in enumerate(_split_lines(text), start=1):
         line = line.strip()
         if not line:
             continue
@@ -636,6 +782,9 @@ def _parse_jsonl(path: Path, text: str, problems: list[LoadProblem]) -> _Table |
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             bad.append(f"line {lineno} ({exc.msg})")
+            continue
+        except RecursionError:  # nested deeper than Python's parser goes: this line only
+            bad.append(f"line {lineno} (nested too deeply)")
             continue
         if isinstance(obj, str):
             obj = {"text": obj}
@@ -771,7 +920,7 @@ def _load_txt(path: Path, problems: list[LoadProblem]) -> Dataset | None:
     text = _read_text(path, problems)
     ids: list[str] = []
     texts: list[str | None] = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    for lineno, line in enumerate(_split_lines(text), start=1):
         line = line.strip()
         if line:
             ids.append(f"{path.name}:{lineno}")
@@ -961,8 +1110,55 @@ def _column_values(values: Any) -> Any:
     return values
 
 
+def _npy_header(fp) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) from a ``.npy`` header, nothing else read."""
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fp)
+    return np.lib.format.read_array_header_2_0(fp)  # 2.0 and 3.0 (utf-8 names) share the layout
+
+
+def _npy_bytes(shape: tuple[int, ...], fortran: bool, dtype: np.dtype) -> int:
+    """Bytes an array of this header costs in memory once loaded as the float32 matrix: its own
+    data (when it is read, not mapped) is counted by the caller; this adds the float32 copy."""
+    n = math.prod(int(d) for d in shape)
+    return n * 4 if (dtype != np.float32 or fortran) else 0
+
+
+def _npz_member_bytes(z: Any, key: str) -> int:
+    """Bytes reading member ``key`` of an open ``NpzFile`` allocates (header shape, not data),
+    plus its float32 copy when it is a 2-D matrix of another type."""
+    names = set(z.zip.namelist())
+    member = key + ".npy" if key + ".npy" in names else key
+    try:
+        with z.zip.open(member) as fp:
+            shape, fortran, dtype = _npy_header(fp)
+    except Exception:  # not an .npy member: np.load returns its raw bytes
+        return int(z.zip.getinfo(member).file_size)
+    data = math.prod(int(d) for d in shape) * dtype.itemsize
+    return data + (_npy_bytes(shape, fortran, dtype) if len(shape) == 2 else 0)
+
+
 def _load_npy(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     path = job.paths[0]
+    try:  # the header first: a declared size over the limit, or past the end of the file, is not read
+        with open(path, "rb") as fh:
+            shape, fortran, dtype = _npy_header(fh)
+            offset = fh.tell()
+    except Exception:
+        pass  # np.load below says what is wrong
+    else:
+        if not dtype.hasobject:
+            data = math.prod(int(d) for d in shape) * dtype.itemsize
+            held = path.stat().st_size - offset
+            if data > held:
+                problems.append(LoadProblem(str(path), f"truncated: its header declares an array of shape {shape} "
+                                                       f"({_human_bytes(data)}) but the file holds "
+                                                       f"{_human_bytes(held)}"))
+                return None
+            if _too_big(path, f"array of shape {shape} ({dtype}, copied as float32)",
+                        _npy_bytes(shape, fortran, dtype), problems):
+                return None
     try:
         x = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -983,6 +1179,12 @@ def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as z:
+            sizes = {key: _npz_member_bytes(z, key) for key in z.files}  # declared, before reading any
+            biggest = max(sizes, key=lambda k: sizes[k]) if sizes else None
+            if biggest is not None and _too_big(path, f"its arrays (the largest: {biggest!r}, "
+                                                      f"{_human_bytes(sizes[biggest])})", sum(sizes.values()),
+                                                problems):
+                return None
             for key in z.files:
                 try:
                     arrays[key] = z[key]
@@ -1180,6 +1382,10 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | N
     # keeps those pages afterwards unless told to give them back (see the end).
     pf = pq.ParquetFile(path, memory_map=False, buffer_size=1 << 20, pre_buffer=False)
     n = pf.metadata.num_rows
+    meta = pf.metadata
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))  # uncompressed
+    if _too_big(path, f"its {n:,} rows (uncompressed)", declared, problems):
+        return None
     if n == 0:
         problems.append(LoadProblem(str(path), "no rows in it"))
         return None
@@ -1188,6 +1394,8 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | N
         b.column(0) for b in pf.iter_batches(batch_size=1024, columns=[vec]))
     if not dim:
         problems.append(LoadProblem(str(path), f"column {vec!r} holds no vectors (all rows empty)"))
+        return None
+    if _too_big(path, f"column {vec!r} ({n:,} rows x {dim} values, as float32)", n * dim * 4, problems):
         return None
     batch_rows = max(1024, (32 << 20) // (4 * dim))  # ~32 MB of float32 per batch
     got = _read_vectors(path, (b.column(0) for b in pf.iter_batches(batch_size=batch_rows, columns=[vec])), n, dim,
@@ -1350,6 +1558,8 @@ def _load_arrow_embeddings(job: _Job, problems, task, columns, max_pixels) -> Da
     dim = col.type.list_size if pa.types.is_fixed_size_list(col.type) else _common_list_length(col.chunks)
     if not dim:
         problems.append(LoadProblem(str(where), f"column {vec!r} holds no vectors (all rows empty)"))
+        return None
+    if _too_big(where, f"column {vec!r} ({n:,} rows x {dim} values, as float32)", n * dim * 4, problems):
         return None
     got = _read_vectors(where, col.chunks, n, dim, vec, problems, task)
     if got is None:
