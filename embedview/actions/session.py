@@ -26,6 +26,11 @@ worker; :func:`load_session` reads a file; :class:`SessionRestorer` brings a mod
 saved session step by step as its data loads and encodes (through :class:`DataActions`).
 Missing source files are named in one message and the rest is restored; coordinates whose item
 ids no longer match are dropped (the map is computed again).
+
+A session file is input like any other: the encoders it names are loaded only when the user has
+used them before (:class:`EncoderHistory`, the window's settings) or chose them now
+(``confirm_encoders(names) -> allowed names``; the window asks in a dialog).  Without a callback
+the unknown ones are refused, named in Problems, and the rest is restored.
 """
 
 from __future__ import annotations
@@ -36,11 +41,11 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -61,6 +66,49 @@ SUFFIX = ".embedview.json"
 
 class SessionError(ValueError):
     """A session file that cannot be read; the message names the file and the reason."""
+
+
+# -- which encoders a session may load -------------------------------------------------------------------
+@runtime_checkable
+class EncoderHistory(Protocol):
+    """The encoders the user has used (the window's ``Settings``); a session loads those without asking."""
+
+    def used_encoders(self) -> list[str]: ...
+
+
+#: ``confirm_encoders(names) -> the names the user allows`` (the window shows a dialog)
+ConfirmEncoders = Callable[[list[str]], Iterable[str]]
+
+
+def needs_consent(name: str) -> bool:
+    """Whether loading ``name`` may run or fetch something the user did not choose: every
+    ``prefix:ARGUMENT`` name (``sbert:FOLDER``, ``clip:ARCH@FILE``, a hub model) does; the built-in
+    encoders and installed plugins (fixed names, code the user installed) do not."""
+    return ":" in name and name != PRECOMPUTED
+
+
+def known_encoders(memory: Any) -> set[str]:
+    """What ``memory`` (an :class:`EncoderHistory` and / or ``EncoderMemory``) says the user has used."""
+    known: set[str] = set()
+    if isinstance(memory, EncoderHistory):
+        known.update(str(n) for n in memory.used_encoders())
+    last = getattr(memory, "last_encoder", None)
+    if callable(last):
+        for modality in ("image", "text"):
+            name = last(modality)
+            if name:
+                known.add(str(name))
+    return known
+
+
+def unknown_encoders(names: Iterable[str], known: Iterable[str]) -> list[str]:
+    """The names (in order, once) that need the user's consent before a session loads them."""
+    known = set(known)
+    out: list[str] = []
+    for name in names:
+        if name and needs_consent(name) and name not in known and name not in out:
+            out.append(name)
+    return out
 
 
 # -- building and writing ------------------------------------------------------------------------------
@@ -394,7 +442,8 @@ class SessionRestorer:
     Opening other data meanwhile stops it.  ``done`` is True once steps 1-3 are complete.
     """
 
-    def __init__(self, model: AppModel, runner: JobRunner, data: DataActions, doc: Mapping[str, Any]) -> None:
+    def __init__(self, model: AppModel, runner: JobRunner, data: DataActions, doc: Mapping[str, Any],
+                 confirm_encoders: ConfirmEncoders | None = None, known: Iterable[str] | None = None) -> None:
         self.model = model
         self.runner = runner
         self.data = data
@@ -412,13 +461,46 @@ class SessionRestorer:
         self._moving: dict[str, Any] = {}  # encoder -> finder being moved to its threshold
         self._decisions: dict[str, dict[int, str]] = {}  # encoder -> {index: keep / drop}
         self._connected = False
+        self.confirm_encoders = confirm_encoders
+        self.known = set(known) if known is not None else known_encoders(getattr(data, "memory", None))
+        self.refused: list[str] = []
 
     @property
     def name(self) -> str:
         return os.path.basename(str(self.doc.get("path") or "session"))
 
     # -- steps ---------------------------------------------------------------------------------------------
+    def _vet_encoders(self) -> None:
+        """Ask (or refuse) before loading an encoder the user has not used: a session file may come
+        from anyone, and ``sbert:FOLDER`` / ``clip:ARCH@FILE`` load what that file names."""
+        unknown = unknown_encoders([self.active, *self.encoders], self.known)
+        if not unknown:
+            return
+        allowed: set[str] = set()
+        if self.confirm_encoders is not None:
+            try:
+                allowed = {str(n) for n in self.confirm_encoders(list(unknown))} & set(unknown)
+            except Exception as exc:  # noqa: BLE001 - a failing dialog refuses, it does not load
+                log.warning("asking about the session's encoders failed: %s", exc)
+        self.refused = [n for n in unknown if n not in allowed]
+        if not self.refused:
+            return
+        self.encoders = [n for n in self.encoders if n not in self.refused]
+        self.maps = {k: v for k, v in self.maps.items() if k not in self.refused}
+        for n in self.refused:
+            self.pending_duplicates.pop(n, None)
+        if self.active in self.refused:
+            self.active = ""  # the data is encoded with the user's own choice instead
+
+    def _report_refused(self) -> None:
+        if self.refused:
+            self.data.fail(JobKind.SESSION_LOAD,
+                           f"{self.name}: {len(self.refused)} encoder(s) named by the session were not loaded "
+                           f"(not used here before, not allowed): {', '.join(self.refused)}; "
+                           f"choose one from the Encoder menu to use it")
+
     def start(self) -> None:
+        self._vet_encoders()
         if not self.paths:
             self._report_problems()
             self.stop()
@@ -444,7 +526,8 @@ class SessionRestorer:
         self.runner.cancel(JobKind.SESSION_IDS)
 
     def _report_problems(self) -> None:
-        """Missing sources and an unreadable sidecar: a message and an entry in Problems."""
+        """Missing sources, refused encoders and an unreadable sidecar: a message and an entry in Problems."""
+        self._report_refused()
         if self.missing:
             what = "; restoring the rest" if self.paths else "; there is nothing to restore"
             self.data.fail(JobKind.SESSION_LOAD, f"{self.name}: {len(self.missing)} data source(s) not found: "
@@ -509,6 +592,8 @@ class SessionRestorer:
         text = f"Session restored: {len(ds):,} items, {len(self.encoders)} encoder(s), {len(selected):,} selected"
         if self.missing:
             text += f"; {len(self.missing)} missing source(s), see Problems"
+        if self.refused:
+            text += f"; {len(self.refused)} encoder(s) not loaded, see Problems"
         if self.messages:
             text += "; " + "; ".join(self.messages)
         self.model.message.emit(text, 0)
@@ -564,12 +649,16 @@ class SessionRestorer:
 
 
 def from_dict(doc: Mapping[str, Any], model: AppModel, runner: JobRunner, data: DataActions,
-              previous: SessionRestorer | None = None) -> SessionRestorer:
+              previous: SessionRestorer | None = None, confirm_encoders: ConfirmEncoders | None = None,
+              known: Iterable[str] | None = None) -> SessionRestorer:
     """Start bringing ``model`` to session ``doc`` (from :func:`load_session` or :func:`to_dict`);
     returns the restorer (its ``done`` turns True once data, maps, selection and views are back).
-    ``previous``: a restorer still running, stopped first."""
+    ``previous``: a restorer still running, stopped first.  ``known``: the encoders the user has
+    used (default: what ``data.memory`` says, :func:`known_encoders`); any other ``prefix:...``
+    encoder the session names is loaded only if ``confirm_encoders(names)`` returns it (no
+    callback: refused, named in Problems)."""
     if previous is not None:
         previous.stop()
-    restorer = SessionRestorer(model, runner, data, doc)
+    restorer = SessionRestorer(model, runner, data, doc, confirm_encoders=confirm_encoders, known=known)
     restorer.start()
     return restorer
