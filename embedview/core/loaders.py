@@ -127,9 +127,10 @@ def _too_big(path: Path, what: str, nbytes: int, problems: list[LoadProblem]) ->
     limit = array_byte_limit()
     if nbytes <= limit:
         return False
+    why = "3/4 of the free memory, at most 8 GiB" if MAX_ARRAY_BYTES is None else "loaders.MAX_ARRAY_BYTES"
     problems.append(LoadProblem(
-        str(path), f"{what} declares {_human_bytes(nbytes)} in memory, more than the {_human_bytes(limit)} "
-                   f"embedview allows (3/4 of the free memory, at most 8 GiB); not read"))
+        str(path), f"{what} would take {_human_bytes(nbytes)} in memory (declared in the file), more than the "
+                   f"{_human_bytes(limit)} embedview allows ({why}); not read"))
     return True
 
 

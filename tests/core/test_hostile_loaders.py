@@ -54,7 +54,8 @@ def test_npz_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
         load_paths(path)
     assert not opened  # nothing decompressed
     text = _reasons(err.value)
-    assert "bomb.npz" in text and "declares 4.1 GB" in text and "'embeddings'" in text
+    assert "bomb.npz" in text and "'embeddings'" in text
+    assert "would take 4.1 GB in memory (declared in the file)" in text
 
 
 def test_npz_within_limit_loads(tmp_path, monkeypatch):
@@ -71,7 +72,7 @@ def test_npy_copy_over_limit_and_truncated(tmp_path, monkeypatch):
     np.save(big, np.zeros((100, 8), dtype=np.float64))  # 3200 bytes as float32: over the limit
     with pytest.raises(LoadError) as err:
         load_paths(big)
-    assert "declares 3.2 KB in memory, more than the 1.0 KB" in _reasons(err.value)
+    assert "would take 3.2 KB in memory (declared in the file), more than the 1.0 KB" in _reasons(err.value)
     mapped = tmp_path / "mapped.npy"  # float32 is mapped, never copied: not refused
     np.save(mapped, np.zeros((100, 8), dtype=np.float32))
     assert len(load_paths(mapped)) == 100
@@ -91,7 +92,7 @@ def test_parquet_row_count_over_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", 10_000)
     with pytest.raises(LoadError) as err:
         load_paths(path)
-    assert "declares" in _reasons(err.value) and "v.parquet" in _reasons(err.value)
+    assert "would take 32.0 KB in memory" in _reasons(err.value) and "v.parquet" in _reasons(err.value)
     monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", None)
     assert len(load_paths(path)) == 500
 
