@@ -1,15 +1,82 @@
 """Writing files: embeddings for other tools (``.npz`` and ``.parquet``, used by ``embedview
 encode`` and the app's File → Export embeddings), and :func:`atomic_path`, through which every
-file embedview writes goes (reports, CSV/JSON exports, sessions, the ONNX export)."""
+file embedview writes goes (reports, CSV/JSON exports, sessions, the ONNX export), and
+:func:`check_output`, the check of an output path before the work that fills it."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+
+class OutputError(OSError):
+    """An output file that cannot be written: the message names the file the user asked for
+    (never the temporary file beside it) and the reason.  An ``OSError``, so callers that catch
+    those keep working; ``errno`` is the underlying one (``ENOSPC`` for a full disk)."""
+
+    def __str__(self) -> str:  # the message alone, also once ``errno`` / ``filename`` are set
+        return str(self.args[0]) if self.args else super().__str__()
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full (no space left on device)"
+    if exc.errno == errno.EROFS:
+        return "the file system is read-only"
+    if exc.errno == getattr(errno, "EDQUOT", -1):
+        return "the disk quota is exceeded"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _output_error(target: Path, exc: OSError) -> OutputError:
+    err = OutputError(f"{target}: cannot write: {_reason(exc)}")
+    err.errno = exc.errno
+    err.filename = str(target)
+    return err
+
+
+def check_output(target: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Check, before any work, that ``target`` can be written; return it as a ``Path``.
+
+    Refused with :class:`OutputError` naming ``target``: one of the ``inputs`` (the files the
+    data was loaded from) or a path inside an input folder, an existing folder, a missing
+    folder, a path under something that is not a folder, or a folder where a file cannot be
+    created (read-only, no permission, full).  The test creates and deletes one empty hidden
+    file beside ``target``; ``target`` itself is not touched.
+    """
+    path = Path(target)
+    resolved = path.resolve()
+    for given in inputs:
+        src = Path(given).resolve()
+        if resolved == src:
+            raise OutputError(f"{path}: refusing to write over the input file {given}")
+        if src.is_dir() and src in resolved.parents:
+            raise OutputError(f"{path}: refusing to write inside the input data ({given})")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name")
+    folder = path.parent
+    if not folder.exists():
+        parent = next((p for p in folder.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise OutputError(f"{path}: cannot write: {parent} is a file, not a folder")
+        raise OutputError(f"{path}: cannot write: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"{path}: cannot write: {folder} is not a folder")
+    probe = folder / f".{path.name}.{uuid.uuid4().hex[:12]}.probe"
+    try:
+        with open(probe, "xb"):
+            pass
+    except OSError as exc:
+        raise _output_error(path, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return path
 
 
 @contextlib.contextmanager
@@ -19,13 +86,20 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
     Readers never see a half-written file, a cancelled or failed write leaves ``target`` as it
     was, and two writers of the same target never share a temporary file.  The temporary file
-    is not created here: the writer creates it, with the usual permissions.
+    is not created here: the writer creates it, with the usual permissions.  An ``OSError``
+    while writing (a full disk, a read-only folder) becomes an :class:`OutputError` naming
+    ``target``, not the temporary file.
     """
     target = Path(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
     try:
-        yield tmp
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            os.replace(tmp, target)
+        except OutputError:
+            raise
+        except OSError as exc:
+            raise _output_error(target, exc) from exc
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()

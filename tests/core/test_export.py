@@ -51,3 +51,74 @@ def test_npz_and_parquet_round_trip(tmp_path):
     assert table.column("id").to_pylist() == ["a", "b", "c"] and table.column("label").to_pylist() == ["p", None, "q"]
     np.testing.assert_array_equal(np.array(table.column("embedding").to_pylist(), dtype=np.float32), emb.vectors)
     assert table.schema.metadata[b"embedview.encoder"] == b"toy"
+
+
+# -- issue 11: every write checked before the work, and its errors name the file ------------------
+def test_check_output_refuses_inputs_folders_and_unwritable_places(tmp_path):
+    from embedview.core.export import OutputError, check_output
+
+    data = tmp_path / "data.csv"
+    data.write_text("id,text\n1,a\n", encoding="utf-8")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cases = {
+        str(data): "refusing to write over the input file",  # the open dataset's own file
+        str(folder / "out.csv"): "refusing to write inside the input data",
+    }
+    for out, words in cases.items():
+        with pytest.raises(OutputError, match=words):
+            check_output(out, [data, folder])
+    with pytest.raises(OutputError, match="is a folder"):
+        check_output(folder)
+    with pytest.raises(OutputError, match="does not exist"):
+        check_output(tmp_path / "nope" / "out.json")
+    with pytest.raises(OutputError, match="is a file, not a folder"):  # a path under a file
+        check_output(data / "sub" / "out.json")
+    if not os.access("/sys", os.W_OK) or os.path.isdir("/sys/kernel"):
+        with pytest.raises(OutputError, match=r"^/sys/out\.json: cannot write"):  # unwritable even for root
+            check_output("/sys/out.json")
+    assert check_output(tmp_path / "ok.json", [data]) == tmp_path / "ok.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "images"]  # the probe is gone, nothing made
+    assert data.read_text(encoding="utf-8") == "id,text\n1,a\n"
+
+
+def test_check_output_reports_a_read_only_folder(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    from embedview.core.export import OutputError, check_output
+
+    real_open = builtins.open
+
+    def read_only(path, mode="r", *args, **kwargs):
+        if str(path).startswith(str(tmp_path)) and ("x" in mode or "w" in mode):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", read_only)
+    with pytest.raises(OutputError) as info:
+        check_output(tmp_path / "report.html")
+    assert str(info.value) == f"{tmp_path / 'report.html'}: cannot write: the file system is read-only"
+    assert info.value.errno == errno.EROFS
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_names_the_target_not_the_temporary_file(tmp_path):
+    import errno
+
+    from embedview.core.export import OutputError
+
+    target = tmp_path / "vectors.npz"
+    target.write_bytes(b"old")
+    with pytest.raises(OutputError) as info:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            with open("/dev/full", "wb") as f:  # a real ENOSPC, as on a full disk
+                f.write(b"x" * 65536)
+                f.flush()
+    err = info.value
+    assert isinstance(err, OSError) and err.errno == errno.ENOSPC
+    assert str(err) == f"{target}: cannot write: the disk is full (no space left on device)"
+    assert ".part" not in str(err)
+    assert target.read_bytes() == b"old"  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vectors.npz"]  # no temporary file left
