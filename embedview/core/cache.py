@@ -20,6 +20,7 @@ through SQLite's own locking.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sqlite3
@@ -47,6 +48,33 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (cache_id, key)
 );
 """
+
+
+class CacheError(OSError):
+    """The cache cannot be written (a full disk, a read-only or vanished file): the message names
+    the cache file and what to do; ``errno`` is ``ENOSPC`` for a full disk."""
+
+    def __str__(self) -> str:  # the message alone, also once ``errno`` / ``filename`` are set
+        return str(self.args[0]) if self.args else super().__str__()
+
+
+#: SQLite result codes (the low byte) that mean "this file cannot take writes", not "busy"
+_WRITE_FAILURES = {13: (errno.ENOSPC, "the disk is full"), 8: (errno.EROFS, "the cache file is read-only"),
+                   10: (errno.EIO, "a disk I/O error"), 14: (errno.EIO, "the cache file cannot be opened")}
+
+
+def _write_failure(exc: sqlite3.Error) -> tuple[int, str] | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return _WRITE_FAILURES.get(code & 0xFF)
+    msg = str(exc).lower()
+    if "disk is full" in msg or "database or disk is full" in msg:
+        return _WRITE_FAILURES[13]
+    if "readonly" in msg or "read-only" in msg:
+        return _WRITE_FAILURES[8]
+    if "disk i/o error" in msg:
+        return _WRITE_FAILURES[10]
+    return None
 
 
 # -- content hashes ----------------------------------------------------------------------------
@@ -242,11 +270,20 @@ class EmbeddingCache:
                     try:
                         conn.executemany(sql, rows)
                     except BaseException:
-                        conn.execute("ROLLBACK")
+                        if conn.in_transaction:  # SQLite rolls back by itself on a full disk
+                            conn.execute("ROLLBACK")
                         raise
                     conn.execute("COMMIT")
                     return len(rows)
                 except sqlite3.DatabaseError as exc:
+                    failure = _write_failure(exc)
+                    if failure is not None:  # every batch committed before this one is kept
+                        err = CacheError(
+                            f"embedding cache {self.path}: cannot store vectors: {failure[1]} ({exc}); free space "
+                            f"there, move the cache with {ENV_DIR}=FOLDER, or run with --no-cache")
+                        err.errno = failure[0]
+                        err.filename = str(self.path)
+                        raise err from exc
                     if attempt or not _is_corruption(exc):
                         raise
                     self._recover(exc)

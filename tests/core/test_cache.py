@@ -165,3 +165,26 @@ def test_hashes(tmp_path):
     assert hash_file(g) != hash_file(f)
     assert hash_text("café") == hashlib.blake2b("café".encode(), digest_size=20).hexdigest()
     assert hash_text("a") != hash_text("a ")
+
+
+def test_a_full_disk_is_a_clear_error_naming_the_cache_and_keeps_what_was_stored(tmp_path):
+    """SQLite's own "database or disk is full" (a page limit makes it real) becomes a CacheError
+    that names the cache file and what to do; the batches committed before it stay readable."""
+    import errno
+
+    from embedview.core.cache import CacheError
+
+    path = tmp_path / "c.sqlite3"
+    keys, X = _keys(400), _vectors(400, 256)
+    with EmbeddingCache(path) as cache:
+        assert cache.put_many("enc", dict(zip(keys[:10], X[:10], strict=True))) == 10
+        pages = cache._db().execute("PRAGMA page_count").fetchone()[0]
+        cache._db().execute(f"PRAGMA max_page_count={pages + 2}")
+        with pytest.raises(CacheError) as info:
+            cache.put_many("enc", dict(zip(keys[10:], X[10:], strict=True)))
+        err = info.value
+        assert isinstance(err, OSError) and err.errno == errno.ENOSPC and err.filename == str(path)
+        assert str(path) in str(err) and "disk is full" in str(err) and "--no-cache" in str(err)
+        assert len(cache.get_many("enc", keys)) == 10  # the failed batch is rolled back, the earlier one kept
+    with EmbeddingCache(path) as cache:
+        assert len(cache.get_many("enc", keys)) == 10
