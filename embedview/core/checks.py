@@ -60,6 +60,8 @@ MIN_PER_CLASS = 2
 METRICS: tuple[tuple[str, str], ...] = (("cosine", "cosine"), ("Euclidean", "euclidean"), ("dot product", "dot"))
 #: values of a "known outliers" column that mean "this item is an outlier"
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t", "outlier", "anomaly"})
+#: the verdict of a suite whose data was too small for the collapse diagnostics (fewer than 2 items)
+NOT_CHECKED = "not checked"
 #: the columns of the rows a fitted check reads as (:meth:`CheckSpec.result_rows`)
 ROW_COLUMNS = ("check", "metric", "value", "std", "details")
 
@@ -322,6 +324,8 @@ class CheckSpec:
     form: bool = True
     #: a fitted result as ``[(metric, value, std, details)]``
     rows: RowsFn | None = None
+    #: the fewest items it can run on (every check compares items with each other: two)
+    min_items: int = 2
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -372,8 +376,18 @@ class CheckSpec:
                 return need
         return None
 
+    def too_few(self, inp: CheckInput) -> str:
+        """Why ``inp`` has too few items for this check ("" when it has enough)."""
+        n = len(inp.emb)
+        if n >= self.min_items:
+            return ""
+        return f"needs at least {self.min_items} items, the data has {n}"
+
     def unavailable(self, inp: CheckInput, params: Mapping[str, Any] | None = None) -> str:
         """Why this check cannot run on ``inp`` with ``params`` ("" when it can)."""
+        few = self.too_few(inp)
+        if few:
+            return few
         need = self.missing(inp, self.resolve(params, strict=False) if params is not None else self.defaults())
         if need is None:
             return ""
@@ -745,6 +759,10 @@ class Checks:
             sub = task.sub(done / total, (done + spec.weight) / total)
             done += spec.weight
             params = self.params(name)
+            few = spec.too_few(inp)
+            if few:
+                self.skipped_.append({"check": name, "reason": few})
+                continue
             need = spec.missing(inp, params)
             if need is not None:
                 plain = need is not Need.ENCODER and (need is Need.LABELS or inp.queries is None)
@@ -768,7 +786,9 @@ class Checks:
 
     @property
     def verdict_(self) -> str:
-        return str(self.results_["collapse"].verdict_)
+        """The collapse verdict; ``"not checked"`` when the data was too small for it."""
+        collapse = self.results_.get("collapse")
+        return NOT_CHECKED if collapse is None else str(collapse.verdict_)
 
     @property
     def healthy_(self) -> bool:
@@ -842,7 +862,8 @@ def is_healthy(result: Mapping[str, Any]) -> bool:
 
 
 __all__ = [
-    "CHECKS", "FORM_CHECKS", "LABEL_CHECKS", "METRICS", "REGISTRY", "CheckInput", "CheckRun", "CheckSpec", "Checks",
+    "CHECKS", "FORM_CHECKS", "LABEL_CHECKS", "METRICS", "NOT_CHECKED", "REGISTRY", "CheckInput", "CheckRun",
+    "CheckSpec", "Checks",
     "Need", "Param", "ParamKind", "ProbeRunner", "get_check", "invariance_unavailable", "is_healthy",
     "jsonable", "known_outlier_choices", "outlier_flags", "parse_ints", "run_check", "run_checks", "usable_labels",
 ]

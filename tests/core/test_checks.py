@@ -159,3 +159,21 @@ def test_compare_checks_on_different_items_says_why(digits):
     out = compare_checks({"a": _set(X, y), "b": other}, include=["collapse"])
     assert out["comparison"] is None
     assert out["skipped"][0]["check"] == "comparison" and "same items" in out["skipped"][0]["reason"]
+
+
+def test_one_item_skips_every_check_with_the_reason(digits):
+    """A 1-row file used to stop the whole suite with the collapse diagnostics' ValueError (and the
+    CLI with "unexpected error"): every check compares items, so each is skipped, saying why."""
+    from embedview.core.checks import NOT_CHECKED, CheckInput, run_check
+
+    X, y = digits
+    result = run_checks(_set(X[:1], y[:1]), k=10)
+    skipped = {s["check"]: s["reason"] for s in result["skipped"]}
+    assert set(skipped) == set(CHECKS)
+    assert all(reason == "needs at least 2 items, the data has 1" for reason in skipped.values())
+    assert result["verdict"] == NOT_CHECKED and result["healthy"] is False and "collapse" not in result
+    _assert_plain(result)
+    with pytest.raises(ValueError, match="needs at least 2 items, the data has 1"):  # the Checks view's path
+        run_check("outliers", CheckInput(_set(X[:1])))
+    two = run_checks(_set(X[:2]), include=["outliers", "duplicates"], k=10)  # two items are enough
+    assert {"collapse", "outliers", "duplicates"} <= set(two) and two["skipped"] == []
