@@ -12,7 +12,12 @@ encoding pipeline (full decode) and the GUI (thumbnails) agree:
   scaled to 8 bit, not clipped), transparency is composited on white, GIF/TIFF give their
   first frame;
 * zero-byte, truncated, corrupt and non-image files raise :class:`ImageLoadError` naming the
-  file and the reason.
+  file and the reason;
+* an encoder that scales the *shorter* side of an image to its input size checks the size that
+  resize would produce with :func:`check_resize` first: a 132-byte 16000 x 1 PNG would otherwise
+  become a 4096000 x 256 image (3 GB) before the centre crop.  Above the budget
+  (:data:`RESIZE_BUDGET_FACTOR` times the model's input area) the image is refused with an
+  :class:`ImageShapeError`, reported like any unreadable image while the others encode.
 
 Files are only ever opened for reading.
 """
@@ -47,6 +52,56 @@ class ImageLoadError(Exception):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+class ImageShapeError(ImageLoadError):
+    """An image whose aspect ratio would make an encoder's resize allocate far more than its input."""
+
+
+#: How many times a model's input area (e.g. 224 x 224) one image may have after the encoder's
+#: shorter-side resize, before its centre crop.  64 allows panoramas up to about 49:1 for a
+#: 224-pixel model (an intermediate of ~3.2 megapixels, ~10 MB as RGB) and refuses a 16000 x 1
+#: strip, which would need ~1 gigapixel.
+RESIZE_BUDGET_FACTOR = 64
+
+
+def aspect_text(width: int, height: int) -> str:
+    """``"16000:1"``, ``"1:3.5"``: the aspect ratio as people write it (longer side first as given)."""
+    big, small = max(width, height), max(1, min(width, height))
+    r = big / small
+    ratio = f"{r:.0f}" if r >= 100 or r == int(r) else f"{r:.1f}"
+    return f"{ratio}:1" if width >= height else f"1:{ratio}"
+
+
+def resized_pixels(size: tuple[int, int], short_side: int) -> int:
+    """Pixels of ``size`` after scaling its shorter side to ``short_side`` (aspect kept)."""
+    w, h = (max(1, int(v)) for v in size)
+    small, big = min(w, h), max(w, h)
+    return int(short_side) * max(int(short_side), int(big * short_side / small))
+
+
+def check_resize(image: Image.Image, short_side: int, input_pixels: int,
+                 factor: int = RESIZE_BUDGET_FACTOR, path: PathLike | None = None) -> None:
+    """Refuse ``image`` before an encoder scales its shorter side to ``short_side``, when the
+    result would have more than ``factor * input_pixels`` pixels.
+
+    Costs nothing (the size only).  Raises :class:`ImageShapeError` naming the aspect ratio and
+    the pixel count, e.g. "aspect ratio 16000:1: the resized image would have 1,048,576,000
+    pixels, above the limit of 3,211,264 (64 x the model's 224 x 224 input)".
+    """
+    w, h = image.size
+    n = resized_pixels((w, h), short_side)
+    budget = int(factor) * int(input_pixels)
+    if n > budget:
+        side = int(round(input_pixels ** 0.5))
+        model = f"{side} x {side}" if side * side == input_pixels else f"{input_pixels:,}-pixel"
+        where = path if path is not None else (getattr(image, "filename", "") or "<image>")
+        raise ImageShapeError(
+            where,
+            f"aspect ratio {aspect_text(w, h)} ({w} x {h}): the resized image would have {n:,} pixels, "
+            f"above the limit of {budget:,} ({factor} x the model's {model} input); refused so one image "
+            "cannot exhaust memory",
+        )
 
 
 # -- opening ------------------------------------------------------------------------------------

@@ -100,9 +100,17 @@ class DefaultImageEncoder(Encoder):
 
         Shorter side resized to 256 (bicubic), centre crop 224, scaled to [-1, 1].  Pure
         PIL + numpy on the arguments only, so it is thread-safe.
+
+        An image so elongated that the resize would pass :data:`~embedview.core.images.
+        RESIZE_BUDGET_FACTOR` x 224 x 224 pixels (about 49:1) raises
+        :class:`~embedview.core.images.ImageShapeError` before anything is allocated: the
+        pipeline reports it as a problem and encodes the other images.
         """
         from PIL import Image
 
+        from embedview.core.images import check_resize
+
+        check_resize(image, RESIZE, CROP * CROP)
         if image.mode != "RGB":
             image = image.convert("RGB")
         w, h = image.size

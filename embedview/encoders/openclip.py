@@ -76,6 +76,7 @@ class OpenClipEncoder(Encoder):
         self._tokenizer = tokenizer
         self.device = device
         self.dim = _output_dim(model)
+        self._input_side = _input_side(model, preprocess)
         # weights + the exact transform (size, crop, mean/std) identify the vectors
         transform = hashlib.sha256(repr(preprocess).encode()).hexdigest()[:8]
         self._cache_id = f"{name}:{module_fingerprint(model)}:{transform}:pp{PREPROCESS_VERSION}"
@@ -85,7 +86,16 @@ class OpenClipEncoder(Encoder):
         return self._cache_id
 
     def preprocess(self, image: Any) -> Any:
-        """PIL image -> the model's input tensor (open_clip's validation transform; thread-safe)."""
+        """PIL image -> the model's input tensor (open_clip's validation transform; thread-safe).
+
+        open_clip's transform scales the shorter side to the input size before its centre crop;
+        an image so elongated that this would pass ``RESIZE_BUDGET_FACTOR`` x the input area
+        raises :class:`~embedview.core.images.ImageShapeError` first (a named problem).
+        """
+        from embedview.core.images import check_resize
+
+        side = self._input_side
+        check_resize(image, side, side * side)
         if image.mode != "RGB":
             image = image.convert("RGB")
         return self._preprocess(image)
@@ -112,6 +122,17 @@ class OpenClipEncoder(Encoder):
                 tokens = self._tokenizer([str(t) for t in texts[start:start + TEXT_BATCH]]).to(self.device)
                 out.append(self.model.encode_text(tokens).float().cpu().numpy())
         return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def _input_side(model: Any, preprocess: Any) -> int:
+    """The side the transform scales an image's shorter side to: its ``Resize`` size, else the
+    vision tower's ``image_size`` (the larger side of a rectangular one), else 224."""
+    for t in getattr(preprocess, "transforms", ()):
+        size = getattr(t, "size", None)
+        if type(t).__name__ in ("Resize", "ResizeKeepRatio", "ResizeMaxSize") and size:
+            return int(max(size) if isinstance(size, (tuple, list)) else size)
+    size = getattr(getattr(model, "visual", None), "image_size", None) or 224
+    return int(max(size) if isinstance(size, (tuple, list)) else size)
 
 
 def _output_dim(model: Any) -> int:

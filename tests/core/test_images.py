@@ -180,3 +180,37 @@ def test_thumbnail_from_path_and_from_image(tmp_path, photo):
     # the thumbnail is the picture, not noise: close to a plain downscale
     ref = np.asarray(Image.fromarray(photo).resize((96, 64), Image.Resampling.BOX)).astype(int)
     assert np.abs(np.asarray(thumb).astype(int) - ref).mean() < 10
+
+
+# -- the encoders' resize budget (issue 11: a 132-byte 16000 x 1 PNG peaked an encode at 4.3 GB) ---
+
+
+def test_aspect_text_and_resized_pixels():
+    from embedview.core.images import aspect_text, resized_pixels
+
+    assert aspect_text(16000, 1) == "16000:1" and aspect_text(1, 1_000_000) == "1:1000000"
+    assert aspect_text(640, 480) == "1.3:1" and aspect_text(300, 300) == "1:1"
+    assert resized_pixels((16000, 1), 256) == 256 * 256 * 16000
+    assert resized_pixels((480, 640), 256) == 256 * 341  # shorter side to 256, the other scaled
+    assert resized_pixels((100, 100), 256) == 256 * 256
+
+
+def test_check_resize_refuses_only_images_above_the_budget(tmp_path):
+    from embedview.core.images import RESIZE_BUDGET_FACTOR, ImageShapeError, check_resize
+
+    budget = RESIZE_BUDGET_FACTOR * 224 * 224
+    check_resize(Image.new("L", (4000, 3000)), 256, 224 * 224)  # an ordinary photo
+    check_resize(Image.new("L", (49 * 100, 100)), 256, 224 * 224)  # a 49:1 panorama: 256 x 12544 fits
+    assert 256 * 12544 <= budget
+    path = tmp_path / "strip.png"
+    Image.new("L", (16000, 1)).save(path)
+    with Image.open(path) as strip:
+        with pytest.raises(ImageShapeError) as info:
+            check_resize(strip, 256, 224 * 224)
+    err = info.value
+    assert isinstance(err, ImageLoadError) and err.path == str(path)  # the pipeline reports it like any bad image
+    assert err.reason.startswith("aspect ratio 16000:1 (16000 x 1): the resized image would have 1,048,576,000 pixels")
+    assert f"above the limit of {budget:,} (64 x the model's 224 x 224 input)" in err.reason
+    assert str(pickle.loads(pickle.dumps(err))) == str(err)  # crosses the encoder process intact
+    with pytest.raises(ImageShapeError, match=r"aspect ratio 1:60 "):
+        check_resize(Image.new("L", (10, 600)), 256, 224 * 224)
