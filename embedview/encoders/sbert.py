@@ -3,12 +3,19 @@
 Hub names are downloaded to the Hugging Face cache on first use (needs internet); a local
 folder (``SentenceTransformer.save`` output, or a hub snapshot) loads offline.  Short names of
 the official models ("all-mpnet-base-v2") are found under "sentence-transformers/".
+
+No model runs code of its own: ``trust_remote_code=False`` is passed explicitly (sentence-transformers
+before 6.0 trusted a local folder's custom modules implicitly, hence ``>=6.0``), and a folder whose
+``modules.json`` names a module class outside ``sentence_transformers.`` is refused before loading,
+whatever the installed version does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +83,36 @@ class SentenceEncoder(Encoder):
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
+#: the first sentence-transformers release that does not trust a local folder's custom code implicitly
+MIN_VERSION = (6, 0)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """``"6.2.0"`` -> ``(6, 2, 0)``, ``"6.0.0rc1"`` -> ``(6, 0, 0)``, junk -> ``()``."""
+    match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text.strip())
+    return tuple(int(g) for g in match.groups() if g is not None) if match else ()
+
+
+def custom_modules(folder: Path) -> list[str]:
+    """The module classes a model folder's ``modules.json`` names outside ``sentence_transformers.``
+    (loading those imports and runs code chosen by whoever made the folder)."""
+    path = folder / "modules.json"
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EncoderLoadError(f"{path}: unreadable modules.json: {exc}") from exc
+    if not isinstance(entries, list):
+        raise EncoderLoadError(f"{path}: modules.json is not a list of modules")
+    out = []
+    for entry in entries:
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or not kind.startswith("sentence_transformers."):
+            out.append(str(kind))
+    return out
+
+
 def load_sentence_transformer(name_or_path: str, device: str, offline: bool = False) -> Any:
     """``SentenceTransformer(name_or_path)`` with errors that name the model and the reason.
 
@@ -89,9 +126,25 @@ def load_sentence_transformer(name_or_path: str, device: str, offline: bool = Fa
     if looks_like_path(name_or_path) and not path.is_dir():
         raise EncoderLoadError(f"{path}: sentence-transformers model folder not found")
     source = str(path) if path.is_dir() else name_or_path
+    if path.is_dir():
+        custom = custom_modules(path)
+        if custom:
+            raise EncoderLoadError(f"{path}: refused: the model names module classes that would run code from "
+                                   f"outside sentence-transformers ({', '.join(custom)}); "
+                                   "embedview never runs a model's own code")
+    try:
+        import sentence_transformers
+
+        version = _version_tuple(str(getattr(sentence_transformers, "__version__", "0")))
+    except Exception:  # noqa: BLE001 - a missing version is an old one
+        version = ()
+    if version < MIN_VERSION:
+        raise EncoderLoadError(f"sentence-transformers {'.'.join(map(str, version)) or '?'} is too old: "
+                               f"embedview needs >= {'.'.join(map(str, MIN_VERSION))} (older releases run a "
+                               f"local model folder's code without asking); pip install -U sentence-transformers")
     try:
         with hub_offline() if offline else contextlib.nullcontext(), _quiet_transformers():
-            return SentenceTransformer(source, device=device)
+            return SentenceTransformer(source, device=device, trust_remote_code=False)
     except Exception as exc:
         hint = "" if path.is_dir() else " (hub models download on first use and need internet)"
         raise EncoderLoadError(f"{source}: could not load sentence-transformers model: {exc}{hint}") from exc

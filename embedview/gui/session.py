@@ -42,16 +42,59 @@ def restore_layout(window: Any, layout: Any) -> None:
         window.restoreState(QByteArray.fromBase64(str(layout["state"]).encode("ascii")))
 
 
+def _remember_encoders(window: Any) -> None:
+    """The encoders of the window's sets were loaded by this user here: a session naming them loads them
+    without asking (``Settings.used_encoders``)."""
+    settings = getattr(window, "settings", None)
+    if settings is not None and hasattr(settings, "add_used_encoders"):
+        settings.add_used_encoders([n for n in window.model.sets if n != "precomputed"])
+
+
 def save_session(window: Any, path: Any) -> str:
     """Save the session of ``window`` (its model and layout) to ``path`` now; returns the path."""
+    _remember_encoders(window)
     return sessions.save_session(window.model, path, layout_of(window))
 
 
+def ask_encoders(window: Any, names: list[str]) -> list[str]:
+    """A dialog: the session names encoders not used here before; load them?  Returns the allowed
+    names (all or none; Cancel / Escape refuses)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from embedview.encoders.registry import display_name
+
+    listing = "\n".join(f"\u2022 {display_name(n)}   ({n})" for n in names)
+    box = QMessageBox(QMessageBox.Warning, "Load the session's encoders?",
+                      f"This session names {len(names)} encoder(s) you have not used here before:\n\n{listing}\n\n"
+                      "Loading a model reads the files it names (a folder, a checkpoint, a download). "
+                      "Load them only if you trust where this session file comes from. "
+                      "Refused encoders are listed in Problems; the rest of the session is restored.",
+                      QMessageBox.NoButton, window)
+    load = box.addButton("Load them", QMessageBox.AcceptRole)
+    box.addButton("Don't load", QMessageBox.RejectRole)
+    box.setDefaultButton(box.buttons()[-1])
+    box.exec()
+    if box.clickedButton() is not load:
+        return []
+    settings = getattr(window, "settings", None)
+    if settings is not None and hasattr(settings, "add_used_encoders"):
+        settings.add_used_encoders(names)  # chosen by the user: not asked about again
+    return list(names)
+
+
 def restore(window: Any, doc: dict[str, Any]) -> sessions.SessionRestorer:
-    """The layout at once, then the model through :func:`actions.session.from_dict`."""
+    """The layout at once, then the model through :func:`actions.session.from_dict`; encoders the
+    user has not used are loaded only after :func:`ask_encoders` (``window.confirm_encoders``, when
+    set, replaces the dialog: tests, scripts)."""
     restore_layout(window, doc.get("layout"))
+    confirm = getattr(window, "confirm_encoders", None) or (lambda names: ask_encoders(window, names))
+    settings = getattr(window, "settings", None)
+    known = sessions.known_encoders(settings) if settings is not None else None
+    if known is not None:
+        known |= set(window.model.sets)
     window.session_restorer = sessions.from_dict(doc, window.model, window.runner, window.data,
-                                                 previous=window.session_restorer)
+                                                 previous=window.session_restorer, confirm_encoders=confirm,
+                                                 known=known)
     return window.session_restorer
 
 
@@ -81,6 +124,7 @@ def save_dialog(window: Any) -> None:
 
 def save_in_background(window: Any, path: str) -> Job | None:
     """Take the session now (cheap, by reference) and write it in the runner; returns the Job."""
+    _remember_encoders(window)
     try:
         snap = sessions.snapshot(window.model, layout_of(window))
     except ValueError as exc:

@@ -18,6 +18,7 @@ from PySide6.QtCore import QByteArray, QSettings
 ORGANIZATION = "embedview"
 APPLICATION = "embedview"
 MAX_RECENT = 10
+MAX_USED_ENCODERS = 50
 THEMES = ("system", "light", "dark")
 
 
@@ -94,6 +95,26 @@ class Settings:
 
     def set_last_encoder(self, modality: str, name: str) -> None:
         self.set_value(f"encoder/{modality}", name)
+        self.add_used_encoders([name])
+
+    # -- encoders the user has used (a session loads these without asking) -------------------------
+    def used_encoders(self) -> list[str]:
+        """Most recent first; an ``actions.session.EncoderHistory``."""
+        try:
+            items = json.loads(self.value("encoder/used", "[]", str))
+        except ValueError:
+            return []
+        if not isinstance(items, list):
+            return []
+        return [str(n) for n in items if isinstance(n, str) and n][:MAX_USED_ENCODERS]
+
+    def add_used_encoders(self, names: Sequence[str]) -> list[str]:
+        new = [str(n) for n in names if n]
+        if not new:
+            return self.used_encoders()
+        items = list(dict.fromkeys(new + self.used_encoders()))[:MAX_USED_ENCODERS]
+        self.set_value("encoder/used", json.dumps(items))
+        return items
 
     # -- recent files ---------------------------------------------------------------------------
     def recent_files(self) -> list[str]:

@@ -222,3 +222,79 @@ def test_availability_now_offline_and_online(tmp_path, monkeypatch):
     done.mkdir(parents=True)
     (done / "config.json").write_text("{}", encoding="utf-8")
     ensure_available(hub)
+
+
+# -- sbert: nothing of a model folder's own code runs ---------------------------------------------------------
+def _fake_sentence_transformers(monkeypatch, version="6.2.0"):
+    """A stand-in ``sentence_transformers`` module (no torch) that records how it was called."""
+    import sys
+    import types
+
+    calls = []
+
+    class FakeST:
+        def __init__(self, source, **kwargs):
+            calls.append((source, kwargs))
+
+    module = types.ModuleType("sentence_transformers")
+    module.__version__ = version
+    module.SentenceTransformer = FakeST
+    monkeypatch.setitem(sys.modules, "sentence_transformers", module)
+    return calls
+
+
+def _model_folder(tmp_path, module_type):
+    import json
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    marker = tmp_path / "code-ran"
+    (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nclass Module: pass\n")
+    (folder / "modules.json").write_text(json.dumps(
+        [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+         {"idx": 1, "name": "1", "path": "1", "type": module_type}]))
+    return folder, marker
+
+
+def test_sbert_passes_trust_remote_code_false_explicitly(monkeypatch, tmp_path):
+    from embedview.encoders.sbert import load_sentence_transformer
+
+    calls = _fake_sentence_transformers(monkeypatch)
+    folder, _ = _model_folder(tmp_path, "sentence_transformers.models.Pooling")
+    load_sentence_transformer(str(folder), "cpu", offline=True)
+    assert calls and calls[0][1]["trust_remote_code"] is False
+
+
+def test_sbert_refuses_a_folder_naming_its_own_module_classes(monkeypatch, tmp_path):
+    from embedview.encoders.base import EncoderLoadError
+    from embedview.encoders.sbert import custom_modules, load_sentence_transformer
+
+    calls = _fake_sentence_transformers(monkeypatch)
+    folder, marker = _model_folder(tmp_path, "evil.Module")
+    assert custom_modules(folder) == ["evil.Module"]
+    with pytest.raises(EncoderLoadError, match="evil.Module"):
+        load_sentence_transformer(str(folder), "cpu", offline=True)
+    assert calls == [] and not marker.exists()
+
+
+def test_sbert_refuses_a_sentence_transformers_that_trusts_local_code(monkeypatch, tmp_path):
+    from embedview.encoders.base import EncoderLoadError
+    from embedview.encoders.sbert import _version_tuple, load_sentence_transformer
+
+    assert _version_tuple("6.0.0rc1") == (6, 0, 0) and _version_tuple("5.1.2") == (5, 1, 2)
+    assert _version_tuple("x") == ()
+    calls = _fake_sentence_transformers(monkeypatch, version="5.1.0")
+    folder, _ = _model_folder(tmp_path, "sentence_transformers.models.Pooling")
+    with pytest.raises(EncoderLoadError, match="too old"):
+        load_sentence_transformer(str(folder), "cpu", offline=True)
+    assert calls == []
+
+
+def test_the_minimum_sentence_transformers_is_one_that_does_not_trust_local_code():
+    import re
+    from pathlib import Path
+
+    from embedview.encoders.sbert import MIN_VERSION
+
+    text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    assert re.findall(r'"sentence-transformers([^"]*)"', text) == [f">={'.'.join(map(str, MIN_VERSION))}"]
