@@ -16,6 +16,7 @@ import numpy as np
 from psygnal import Signal
 
 from embedview.actions.errors import Topic, record_error
+from embedview.core.csvsafe import safe_row
 from embedview.core.dataset import Dataset
 from embedview.core.duplicates import export_decisions
 from embedview.core.embeddings import EmbeddingSet
@@ -31,7 +32,8 @@ SELECTION_FIELDS = ("index", "id", "source", "label")
 # -- the writers (worker jobs) -------------------------------------------------------------------------------
 def write_selection_csv(dataset: Dataset, indices: Sequence[int], path: Any,
                         progress: TaskState | None = None) -> int:
-    """Items ``indices`` of ``dataset`` as CSV (index, id, source, label); returns the row count."""
+    """Items ``indices`` of ``dataset`` as CSV (index, id, source, label); returns the row count.
+    Text cells a spreadsheet would run as a formula are neutralised (:func:`core.csvsafe.safe_cell`)."""
     task = TaskState.coerce(progress)
     rows = [int(i) for i in indices]
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -41,7 +43,7 @@ def write_selection_csv(dataset: Dataset, indices: Sequence[int], path: Any,
             if n % 10_000 == 0:
                 task.report(n, len(rows), "writing the selection")
             label = dataset.labels[i] if dataset.labels is not None else None
-            w.writerow([i, dataset.ids[i], dataset.sources[i], "" if label is None else label])
+            w.writerow(safe_row([i, dataset.ids[i], dataset.sources[i], "" if label is None else label]))
     return len(rows)
 
 

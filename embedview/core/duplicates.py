@@ -658,10 +658,13 @@ class DuplicateFinder:
 
     def write_csv(self, f, dataset=None, decisions: dict[int, str] | None = None,
                   rows: list[dict] | None = None) -> None:
-        """:meth:`to_rows` as CSV to the open text stream ``f`` (e.g. standard output)."""
+        """:meth:`to_rows` as CSV to the open text stream ``f`` (e.g. standard output); text cells a
+        spreadsheet would run as a formula are neutralised (:func:`core.csvsafe.safe_cell`)."""
+        from embedview.core.csvsafe import safe_dict
+
         w = csv.DictWriter(f, fieldnames=list(ROW_FIELDS))
         w.writeheader()
-        w.writerows(rows if rows is not None else self.to_rows(dataset, decisions))
+        w.writerows(safe_dict(r) for r in (rows if rows is not None else self.to_rows(dataset, decisions)))
 
     def to_json(self, path, dataset=None, decisions: dict[int, str] | None = None) -> str:
         """Write ``to_dict()`` plus the rows as JSON; returns the path."""

@@ -71,3 +71,44 @@ def test_a_failed_write_leaves_the_target_and_lands_in_problems(app, tmp_path):
     app.exports.export_selection(str(tmp_path / "no-such-folder" / "sel.csv"))
     app.settle()
     assert any(p.severity == "error" and "could not write" in p.reason for p in app.model.problems)
+
+
+HOSTILE = ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTAB", "plain"]
+
+
+def test_csv_exports_neutralise_formulas_and_json_keeps_the_raw_values(tmp_path):
+    """Ids and labels from the data are written so a spreadsheet shows them as text (OWASP)."""
+    driver = Driver()
+    try:
+        rng = np.random.default_rng(1)
+        n = len(HOSTILE) * 2
+        X = rng.normal(size=(n, 8)).astype(np.float32)
+        X[len(HOSTILE):] = X[:len(HOSTILE)] + rng.normal(scale=1e-3, size=(len(HOSTILE), 8))  # pairs: duplicates
+        ids = np.array(HOSTILE + [f"{h}#2" for h in HOSTILE])
+        np.savez(tmp_path / "v.npz", embeddings=X, id=ids, label=np.array(HOSTILE * 2))
+        driver.data.open_paths([tmp_path / "v.npz"])
+        driver.wait_until(lambda: driver.model.emb is not None, timeout=30)
+        model = driver.model
+        model.selection.set_selection(list(range(n)), "test")
+        driver.exports.export_selection(str(tmp_path / "sel.csv"))
+        model.set_analysis(AnalysisKind.DUPLICATES, DuplicateFinder(threshold=0.99).fit(model.emb))
+        for name in ("d.csv", "d.json"):
+            driver.exports.export_duplicates(str(tmp_path / name))
+        driver.settle()
+        assert not [p for p in model.problems if p.severity == "error"]
+
+        sel = list(csv.DictReader((tmp_path / "sel.csv").open(encoding="utf-8", newline="")))
+        assert [r["id"] for r in sel[:len(HOSTILE)]] == [
+            "'" + h if h != "plain" else h for h in HOSTILE]
+        assert [r["label"] for r in sel[:4]] == [r["id"] for r in sel[:4]]  # (the loader strips a label's tab)
+        assert all(r["index"].isdigit() for r in sel)
+
+        dup = list(csv.DictReader((tmp_path / "d.csv").open(encoding="utf-8", newline="")))
+        assert dup, "the planted pairs are duplicates"
+        assert all(not r["id"].startswith(("=", "+", "-", "@", "\t")) for r in dup)
+        assert {r["id"] for r in dup} & {"'" + HOSTILE[0], "'" + HOSTILE[2]}
+        assert all(float(r["similarity_to_kept"]) > 0.9 for r in dup)  # numbers stay numbers
+        raw = {r["id"] for r in json.loads((tmp_path / "d.json").read_text())["rows"]}
+        assert raw & set(HOSTILE) and not any(i.startswith("'") for i in raw)  # JSON: the raw values
+    finally:
+        driver.close()
