@@ -25,13 +25,16 @@ and ``info`` start in well under a second.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import errno
 import io
 import json
 import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -150,20 +153,16 @@ def _check_inputs(paths: Sequence[str]) -> None:
 
 
 def _check_output(out: str | None, inputs: Sequence[str], suffixes: Sequence[str]) -> Path | None:
-    """Validate an output path: a known suffix, and never one of the user's input files."""
+    """Validate an output path before the work: a known suffix, never one of the user's input
+    files, and a folder where a file can be created (:func:`core.export.check_output`)."""
     if out is None:
         return None
+    from embedview.core.export import check_output
+
     path = Path(out)
     if suffixes and path.suffix.lower() not in suffixes:
         raise CLIError(f"{out}: unsupported output type {path.suffix or '(none)'!r}; use {' or '.join(suffixes)}")
-    target = path.resolve()
-    for p in inputs:
-        src = Path(p).resolve()
-        if target == src or (src.is_dir() and src in target.parents):
-            raise CLIError(f"{out}: refusing to write inside the input data ({p})")
-    if not path.parent.exists():
-        raise CLIError(f"{out}: folder {path.parent} does not exist")
-    return path
+    return check_output(path, inputs)
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -182,14 +181,34 @@ def _write_text(path: Path | None, text: str) -> None:
 
 
 def _print_problems(problems: Sequence[Any], limit: int = 20) -> None:
-    """List skipped files / rows on stderr (the first ``limit``, then a count)."""
-    if not problems:
-        return
-    _err(f"{len(problems)} problem(s):")
-    for p in problems[:limit]:
-        _err(f"  {p}")
-    if len(problems) > limit:
-        _err(f"  ... and {len(problems) - limit} more")
+    """List skipped files / rows, then warnings (loaded anyway), on stderr (the first ``limit``
+    of each, then a count)."""
+    skipped = [p for p in problems if getattr(p, "severity", "skipped") != "warning"]
+    warned = [p for p in problems if getattr(p, "severity", "skipped") == "warning"]
+    for group, title in ((skipped, "skipped (not loaded)"), (warned, "warning(s) (loaded anyway)")):
+        if not group:
+            continue
+        _err(f"{len(group)} {title}:")
+        for p in group[:limit]:
+            _err(f"  {p}")
+        if len(group) > limit:
+            _err(f"  ... and {len(group) - limit} more")
+
+
+@contextlib.contextmanager
+def _named_warnings(what: str):
+    """Turn Python warnings raised while ``what`` runs (PIL's "Corrupt EXIF data", numpy's
+    overflow, ...) into lines on stderr that say what was being done, once per message, instead
+    of Python's raw ``file:line: Warning`` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen: dict[str, int] = {}
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        seen[text] = seen.get(text, 0) + 1
+    for text, count in seen.items():
+        _err(f"warning while {what}: {text}" + (f" ({count} times)" if count > 1 else ""))
 
 
 def _load(paths: Sequence[str], args: argparse.Namespace, quiet: bool = False):
@@ -199,12 +218,13 @@ def _load(paths: Sequence[str], args: argparse.Namespace, quiet: bool = False):
     _check_inputs(paths)
     bar = None if quiet else ProgressBar("loading")
     try:
-        dataset = load_paths(
-            list(paths),
-            text_column=getattr(args, "text_column", None),
-            label_column=getattr(args, "label_column", None),
-            progress=bar,
-        )
+        with _named_warnings(f"loading {', '.join(map(str, paths))}"):
+            dataset = load_paths(
+                list(paths),
+                text_column=getattr(args, "text_column", None),
+                label_column=getattr(args, "label_column", None),
+                progress=bar,
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -226,8 +246,9 @@ def _embed(dataset, args: argparse.Namespace, model: str | None = None, batch_si
     _err(f"encoding {len(dataset)} {dataset.modality} items with {name} (loading the model first)")
     bar = ProgressBar("encoding", total=len(dataset))
     try:
-        emb = embed(dataset, name, cache=False if getattr(args, "no_cache", False) else None,
-                    device=getattr(args, "device", None), progress=bar, batch_size=batch_size)
+        with _named_warnings(f"encoding with {name}"):
+            emb = embed(dataset, name, cache=False if getattr(args, "no_cache", False) else None,
+                        device=getattr(args, "device", None), progress=bar, batch_size=batch_size)
     finally:
         bar.close()
     _print_problems(emb.problems)
@@ -331,9 +352,21 @@ def cmd_encode(args: argparse.Namespace) -> int:
         from embedview.core.export import save_parquet
 
         _write_atomic(out, lambda tmp: save_parquet(emb, tmp))
-    skipped = len(dataset.problems) + len(emb.problems)
-    _err(f"wrote {len(emb)} vectors ({emb.dim}-d, {emb.encoder}) to {out}; {skipped} item(s) skipped")
+    _err(f"wrote {len(emb)} vectors ({emb.dim}-d, {emb.encoder}) to {out}; {_skip_summary(dataset, emb)}")
     return EXIT_OK
+
+
+def _skip_summary(dataset, emb) -> str:
+    """What did not make it into the output, counted as what it is: files or rows that did not
+    load, items that loaded but could not be encoded, and warnings (those items are in)."""
+    not_loaded = sum(getattr(p, "severity", "skipped") != "warning" for p in dataset.problems)
+    warned = sum(getattr(p, "severity", "skipped") == "warning" for p in emb.all_problems)
+    not_encoded = len(dataset) - len(emb)
+    parts = [f"{not_loaded} file(s) or row(s) skipped (not loaded)"]
+    if not_encoded:
+        parts.append(f"{not_encoded} item(s) skipped (could not be encoded)")
+    parts.append(f"{warned} warning(s)")
+    return ", ".join(parts)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -444,6 +477,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         result = run_checks(emb, k=args.k, progress=bar, relevant=relevant, queries=queries)
     finally:
         bar.close()
+    if "collapse" not in result:  # fewer than 2 items: no check can run, there is no verdict
+        reason = next((r["reason"] for r in result["skipped"] if r["check"] == "collapse"), "")
+        raise CLIError(f"{', '.join(args.paths)}: too few items to check: {len(emb)} ({reason})")
     if args.invariance:
         result["invariance"] = _invariance(emb, args.invariance)
     _write_text(out, json.dumps(result, indent=2) + "\n")
@@ -528,6 +564,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     sets = {}
     for model in models:
         emb = _embed(dataset, args, model=model)
+        if len(emb) < 2:  # a report compares items: maps, neighbours, checks
+            raise CLIError(f"{', '.join(args.paths)}: too few items for a report: {len(emb)} (needs at least 2)")
         sets[emb.encoder] = emb
         if dataset.embeddings is not None:
             break
@@ -725,12 +763,26 @@ def _setup_logging(verbosity: int) -> None:
 
 def _user_errors() -> tuple:
     """Exception types that mean bad input rather than a bug (all cheap to import)."""
+    from embedview.core.cache import CacheError
+    from embedview.core.export import OutputError
     from embedview.core.loaders import LoadError
     from embedview.encoders.base import EncoderLoadError, UnusableEncoderError
     from embedview.encoders.registry import UnknownEncoderError
 
     return (CLIError, LoadError, UnknownEncoderError, EncoderLoadError, UnusableEncoderError, FileNotFoundError,
-            IsADirectoryError, NotADirectoryError, PermissionError)
+            IsADirectoryError, NotADirectoryError, PermissionError, OutputError, CacheError)
+
+
+#: OS errors that are about the machine (a full disk, a read-only file system), not a bug
+_DISK_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EROFS", "EDQUOT") if hasattr(errno, name))
+
+
+def _disk_error(exc: BaseException) -> str:
+    """The one-line message of a full-disk / read-only error naming its file, else ""."""
+    if not isinstance(exc, OSError) or exc.errno not in _DISK_ERRNOS:
+        return ""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -758,6 +810,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if verbosity >= 2:
                 log.exception("details")
             _err(f"embedview: error: {exc}")
+            return EXIT_USAGE
+        if _disk_error(exc):
+            if verbosity >= 2:
+                log.exception("details")
+            _err(f"embedview: error: {_disk_error(exc)}")
             return EXIT_USAGE
         if verbosity >= 1:
             log.exception("unexpected error")

@@ -168,7 +168,7 @@ def test_encode_image_folder_skips_the_broken_file(tmp_path, photo_folder, capsy
     out = tmp_path / "photos.npz"
     assert main(["encode", str(photo_folder), "--model", "default-image", "--batch-size", "2", "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "broken.png" in err and "1 item(s) skipped" in err
+    assert "broken.png" in err and "1 file(s) or row(s) skipped (not loaded), 0 warning(s)" in err
     ref = _reference([photo_folder], "default-image")
     z = np.load(out)
     assert z["embeddings"].shape == (4, 1280)
