@@ -136,18 +136,18 @@ def _escaping_warnings(path: Path) -> list[str]:
     return [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
-@pytest.mark.xfail(strict=True, reason="loaders: a float64 .npy with values beyond float32 (digits64.flip0_55.npy) "
-                   "lets numpy's 'RuntimeWarning: overflow encountered in cast' escape, naming no file")
 def test_float64_npy_beyond_float32_warns_through_a_problem_not_numpy(tmp_path):
     x = np.ones((4, 3))
     x[1, 2] = 1e300  # what one flipped exponent bit makes
     path = tmp_path / "big.npy"
     np.save(path, x)
     assert _escaping_warnings(path) == []
+    ds = load_paths([path])
+    assert len(ds) == 3  # the row with the infinite value is dropped, the rest loads
+    reasons = [p.reason for p in ds.problems if p.path == str(path)]
+    assert any("beyond float32" in r and "row 1" in r for r in reasons), reasons
 
 
-@pytest.mark.xfail(strict=True, reason="loaders: a truncated .npz (digits.trunc0_3693.npz) leaves its file open "
-                   "('ResourceWarning: unclosed file'): np.load's handle is not closed when the zip is bad")
 def test_truncated_npz_leaves_no_file_open(tmp_path):
     import io
 

@@ -281,7 +281,7 @@ def table_columns(path: PathArg) -> dict[str, Any]:
             out.update(label_guess=_by_name(rest, LABEL_COLUMN_NAMES), id_guess=_by_name(rest, ID_COLUMN_NAMES))
     elif ext == ".npz":
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # our handle: closed on a bad zip
                 out.update(kind="npz", columns=list(z.files))
         except Exception as exc:
             problems.append(LoadProblem(str(path), f"not a readable .npz file ({exc})"))
@@ -1020,7 +1020,17 @@ def _as_float_matrix(path: Path, x: np.ndarray, problems: list[LoadProblem]) -> 
         problems.append(LoadProblem(str(path), f"no vectors in it (shape {x.shape})"))
         return None
     if x.dtype != np.float32 or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=np.float32)  # the one copy
+        wide = x
+        with np.errstate(over="ignore", invalid="ignore"):  # said below, naming the file, not by numpy
+            x = np.ascontiguousarray(x, dtype=np.float32)  # the one copy
+        if wide.dtype.kind == "f" and wide.dtype.itemsize > 4 and np.isinf(x).any():
+            overflowed = np.isinf(x) & np.isfinite(wide)
+            rows = np.flatnonzero(overflowed.any(axis=1))
+            if len(rows):
+                problems.append(LoadProblem(
+                    str(path), f"{int(overflowed.sum()):,} value(s) in {len(rows):,} row(s) lie beyond float32's "
+                               f"range (about \u00b13.4e38; first: row {int(rows[0])}) and become infinite",
+                    "warning"))
     return x
 
 
@@ -1179,7 +1189,7 @@ def _load_npz(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
     path = job.paths[0]
     arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # our handle: closed on a bad zip
             sizes = {key: _npz_member_bytes(z, key) for key in z.files}  # declared, before reading any
             biggest = max(sizes, key=lambda k: sizes[k]) if sizes else None
             if biggest is not None and _too_big(path, f"its arrays (the largest: {biggest!r}, "
