@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from psygnal import Signal
 
 from embedview.actions.errors import Topic, record_error
-from embedview.core.dataset import Dataset
+from embedview.core.dataset import Dataset, count_skipped
 from embedview.core.embeddings import EmbeddingSet
 from embedview.core.progress import TaskState
 from embedview.model import AppModel
@@ -182,11 +182,12 @@ def noun(ds: Dataset) -> str:
 
 
 def n_skipped(model: AppModel) -> int:
-    return sum(1 for p in model.problems if getattr(p, "severity", "skipped") == "skipped")
+    """Items not loaded (a problem may stand for many rows; warnings are not skips)."""
+    return count_skipped(model.problems)
 
 
 def _skipped_note(n: int) -> str:
-    return f"; {n} file{'s' if n != 1 else ''} skipped \u2014 see Problems" if n else ""
+    return f"; {n:,} item{'s' if n != 1 else ''} skipped \u2014 see Problems" if n else ""
 
 
 def _failure_text(name: str, message: str) -> str:

@@ -765,7 +765,7 @@ class MainWindow(QMainWindow):
         errors = sum(1 for p in self.model.problems if getattr(p, "severity", "") == "error")
         parts = []
         if n:
-            parts.append(f"{n} file{'s' if n != 1 else ''} skipped")
+            parts.append(f"{n:,} item{'s' if n != 1 else ''} skipped")
         if errors:
             parts.append(f"{errors} error{'s' if errors != 1 else ''}")
         link = " \u2014 <a href='problems'>see Problems</a>"
