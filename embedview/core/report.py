@@ -14,7 +14,9 @@ spectrum, per-dimension spread, pairwise-cosine histogram), the 2-D map coloured
 duplicate groups and the most isolated items.
 
 All user text (ids, labels, texts, file names, problem messages) goes through
-:func:`html.escape`.
+:func:`html.escape`.  ``include_paths=False`` writes a report to share: every absolute path in that
+text (an image's source in its tooltip, a problem's file, an ``sbert:/folder`` encoder name) is cut
+to its last part, the file name.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import html
 import io
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +246,7 @@ def svg_scatter(xy: np.ndarray, groups: np.ndarray, colours: Sequence[str], *,
         for i in members:
             cx, cy = px[i, 0], size - px[i, 1]
             if titles is not None:
-                tip = html.escape(titles[int(i)])
+                tip = _e(titles[int(i)])
                 out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}"><title>{tip}</title></circle>')
             else:
                 out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}"/>')
@@ -306,8 +310,55 @@ details summary { cursor: pointer; color: var(--muted); }
 """
 
 
+#: the directories of absolute paths in a text (POSIX ``/a/b/``, ``~/a/``, Windows ``C:\\a\\``); not URLs
+_DIRS = re.compile(r"(?<![\w.~/\\])(?:[A-Za-z]:[\\/]|~[\\/]|[\\/])(?:[^\s\\/\"'<>|:*?]+[\\/])*(?=[^\s\\/])")
+#: ``None`` while the report being written keeps local paths, else the directories known to be in its
+#: text, longest first (``write_report(include_paths=False)``)
+_HIDDEN_DIRS: ContextVar[tuple[str, ...] | None] = ContextVar("embedview_report_hidden_dirs", default=None)
+
+
+def strip_dirs(text: str) -> str:
+    """``text`` with the directories of every absolute path removed (``/home/me/data/cat.jpg`` ->
+    ``cat.jpg``, ``sbert:/models/minilm`` -> ``sbert:minilm``); other text is unchanged."""
+    return _DIRS.sub("", text)
+
+
+def _local(text: Any, paths: Sequence[str] = ()) -> str:
+    """User text as the report may show it: as is, or without directories when paths are left out
+    (``paths``: known paths in ``text``, cut to their file names first, spaces and all)."""
+    text = str(text)
+    hidden = _HIDDEN_DIRS.get()
+    if hidden is None:
+        return text
+    for path in paths:
+        if path and os.path.basename(path) != path:
+            text = text.replace(path, os.path.basename(path.rstrip("/\\")) or path)
+    for folder in hidden:
+        if folder in text:
+            text = text.replace(folder, "")
+    return strip_dirs(text)
+
+
+def _local_dirs(named: Mapping[str, EmbeddingSet]) -> tuple[str, ...]:
+    """The directories (with their trailing separator) of the sources, problems and encoder
+    folders of ``named``, longest first: cut from the text of a report without paths."""
+    found: set[str] = set()
+    for name, emb in named.items():
+        for source in dict.fromkeys(str(x) for x in emb.dataset.sources):
+            found.add(os.path.dirname(source))
+        for p in emb.all_problems:
+            found.add(os.path.dirname(str(getattr(p, "path", ""))))
+        for text in (name, emb.encoder):
+            tail = re.split(r"[:@]", str(text), maxsplit=1)[-1] if ":" in str(text) else ""
+            for part in re.split(r"@", tail):
+                if os.path.isabs(part) or part.startswith("~"):
+                    found.add(os.path.dirname(part.rstrip("/\\")))
+    dirs = {d.rstrip("/\\") + os.sep for d in found if d and os.path.isabs(d)}
+    return tuple(sorted(dirs, key=len, reverse=True))
+
+
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(_local(text), quote=True)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -345,7 +396,8 @@ def _item_html(emb: EmbeddingSet, i: int, caption: str = "", keep: bool = False)
     if ds.modality == "image":
         uri = thumbnail_uri(ds.sources[i])
         img = f'<img src="{uri}" alt="{_e(ds.ids[i])}">' if uri else ""
-        return f'<div class="item{cls}" title="{_e(ds.sources[i])}">{img}{_e(ds.ids[i])}{extra}</div>'
+        tip = _local(ds.sources[i], [str(ds.sources[i])])
+        return f'<div class="item{cls}" title="{_e(tip)}">{img}{_e(ds.ids[i])}{extra}</div>'
     text = ds.display_text(i, 240)
     shown = _e(text) if text != ds.ids[i] else f'<span class="mono">{_e(text)}</span>'
     idpart = f' <span class="note mono">{_e(ds.ids[i])}</span>' if text != ds.ids[i] else ""
@@ -558,6 +610,7 @@ def write_report(
     k: int = 10,
     checks: Mapping[str, Checks] | None = None,
     title: str | None = None,
+    include_paths: bool = True,
 ) -> Path:
     """Write the self-contained HTML report of ``sets`` to ``path`` and return the path.
 
@@ -574,6 +627,8 @@ def write_report(
     checks : optional already fitted :class:`~embedview.core.checks.Checks` per name, reused
         instead of running the checks again.
     title : page title (default from the dataset names).
+    include_paths : False: a report to share, without local paths -- every absolute path in the
+        page's text (source tooltips, problems, encoder folders) is cut to its file name.
     """
     task = TaskState.coerce(progress)
     named = _named(sets)
@@ -597,7 +652,11 @@ def write_report(
         else:
             reason = "the encoders were run on different items, so they are shown side by side but not compared"
     task.report(0.97, 1, "writing the report")
-    page = _page(named, fitted, results, maps, comp, reason, k, title)
+    token = _HIDDEN_DIRS.set(None if include_paths else _local_dirs(named))
+    try:
+        page = _page(named, fitted, results, maps, comp, reason, k, title)
+    finally:
+        _HIDDEN_DIRS.reset(token)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     task.report(1, 1, "report written")
@@ -621,7 +680,8 @@ def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
     ]
     seen_problems = set()
     for emb in named.values():
-        problems = [str(p) for p in emb.all_problems if str(p) not in seen_problems]
+        problems = [_local(p, [str(getattr(p, "path", ""))]) for p in emb.all_problems]
+        problems = [p for p in problems if p not in seen_problems]
         seen_problems.update(problems)
         out.append(_problems_html(problems))
     out += ["</section>", '<section id="metrics"><h2>Metrics</h2>', _metrics_table(results, k),
