@@ -571,7 +571,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             break
     bar = ProgressBar("writing report")
     try:
-        path = write_report(sets, out, progress=bar, projection=args.projection)
+        path = write_report(sets, out, progress=bar, projection=args.projection, include_paths=not args.no_paths)
     finally:
         bar.close()
     _err(f"wrote {path}")
@@ -621,6 +621,8 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
         idx, scores = index.kneighbors(k, progress=bar)
     finally:
         bar.close()
+    from embedview.core.csvsafe import safe_row
+
     ids = emb.dataset.ids
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -629,7 +631,8 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
         for rank in range(k):
             j = int(idx[q, rank])
             if j >= 0:
-                writer.writerow([ids[q], rank + 1, ids[j], f"{float(scores[q, rank]):.6g}"])
+                # ids may come from a user's file: neutralised for spreadsheets; the score is a number
+                writer.writerow(safe_row([ids[q], rank + 1, ids[j]]) + [f"{float(scores[q, rank]):.6g}"])
     _write_text(out, buf.getvalue())
     if out is not None:
         _err(f"wrote {k} neighbours for each of {len(emb)} items to {out}")
@@ -717,6 +720,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="embedview-report.html", metavar="FILE",
                    help="report file (default: %(default)s)")
     p.add_argument("--projection", choices=("pca", "umap"), default="pca", help="2-D map method (default: pca)")
+    p.add_argument("--no-paths", action="store_true",
+                   help="leave local paths out of the report (file names only), to share it")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("duplicates", parents=[common, loading, encoding, model], help="exact and near duplicates")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,11 @@ class ExportActions:
         self.failed.emit(topic, message, path)
 
     def _submit(self, kind: JobKind, fn: Any, *args: Any, path: str, done: str) -> Job:
+        target = Path(path).resolve()
+        for given in self.model.paths:  # a save dialog makes it easy to pick the file the data came from
+            if target == Path(given).resolve():
+                raise ValueError(f"{path} is a file the open data was loaded from; choose another name")
+
         def finished(result: Any) -> None:
             count = int(result[1] if isinstance(result, tuple) else result)
             self.model.message.emit(done.format(n=count, path=path), 0)

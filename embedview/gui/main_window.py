@@ -161,6 +161,8 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.data = DataActions(self.model, self.runner, memory=self.settings, choose_columns=self._ask_columns)
         self.exports = ExportActions(self.model, self.runner)
+        # an encoder the user chose for a comparison is one of theirs: a session naming it loads it unasked
+        self.data.extra_started.connect(lambda name, _n: self.settings.add_used_encoders([name]))
         self.analysis = AnalysisScheduler(self.model, self.runner)
         self.thumbnails = shared_thumbnails(self.model)
         self.views: dict[str, QWidget] = {}  # by class name

@@ -112,3 +112,14 @@ def test_csv_exports_neutralise_formulas_and_json_keeps_the_raw_values(tmp_path)
         assert raw & set(HOSTILE) and not any(i.startswith("'") for i in raw)  # JSON: the raw values
     finally:
         driver.close()
+
+
+def test_an_export_never_writes_over_the_file_the_data_came_from(app, tmp_path):
+    source = tmp_path / "v.npy"
+    before = source.read_bytes()
+    app.model.selection.set_selection([1, 2], "test")
+    for export in (app.exports.export_selection, app.exports.export_embeddings):
+        with pytest.raises(ValueError, match="the open data was loaded from"):
+            export(str(source))
+    app.settle()
+    assert source.read_bytes() == before

@@ -737,6 +737,7 @@ class ChecksView(View):
     def export(self, path: str) -> str:
         """Write the results as JSON (``.json``: parameters, the core's ``to_dict()`` and the rows of
         every check) or CSV (anything else: the table).  Only ``path`` is written."""
+        from embedview.core.csvsafe import safe_dict
         from embedview.core.export import atomic_path
 
         path = os.fspath(path)
@@ -755,7 +756,7 @@ class ChecksView(View):
             w = csv.DictWriter(out, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
             w.writeheader()
             for row in self.all_rows():
-                w.writerow({k: "" if row[k] is None else row[k] for k in ROW_COLUMNS})
+                w.writerow(safe_dict({k: "" if row[k] is None else row[k] for k in ROW_COLUMNS}))
             text = out.getvalue()
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
