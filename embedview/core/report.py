@@ -703,8 +703,10 @@ def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
     for i, (name, emb) in enumerate(named.items()):
         res = fitted[name].results_
         out.append(f'<section id="set-{i}"><h2>{_e(name)}</h2>')
-        out.append(f'<h3>Collapse diagnostics</h3><p>{_e(get_path(results[name], "collapse", "verdict_reason"))}</p>')
-        out.append(_collapse_plots(res["collapse"]))
+        if "collapse" in res:  # a set of fewer than 2 items is not checked (see "Skipped checks")
+            reason = get_path(results[name], "collapse", "verdict_reason")
+            out.append(f"<h3>Collapse diagnostics</h3><p>{_e(reason)}</p>")
+            out.append(_collapse_plots(res["collapse"]))
         out.append(f"<h3>Map</h3>{maps[name]}")
         if "duplicates" in res:
             out.append(f"<h3>Duplicates</h3>{_duplicates_section(emb, res['duplicates'])}")

@@ -57,3 +57,21 @@ def test_strip_dirs_keeps_other_text():
     assert strip_dirs(r"C:\Users\me\a.png") == "a.png"
     for text in ("km/h and 1/2/3", "https://example.com/a/b", "label-7", "a/b"):
         assert strip_dirs(text) == text
+
+
+def test_a_one_item_set_gets_a_report_that_says_what_was_skipped(tmp_path):
+    """Library callers are not stopped by the CLI's check: the collapse section is left out and
+    the skipped checks are listed, instead of a KeyError."""
+    import numpy as np
+
+    from embedview.core.dataset import Dataset
+    from embedview.core.embeddings import EmbeddingSet
+    from embedview.core.report import write_report
+
+    X = np.ones((1, 4), np.float32)
+    ds = Dataset(modality="embedding", ids=["only"], sources=[""], embeddings=X)
+    html = (tmp_path / "r.html")
+    write_report({"precomputed": EmbeddingSet(ds, X)}, str(html))
+    text = html.read_text(encoding="utf-8")
+    assert "Skipped checks" in text and "needs at least 2 items" in text
+    assert "Collapse diagnostics" not in text
