@@ -228,7 +228,8 @@ def load(arch: str = "", pretrained: str = "", device: str | None = None, config
 
     device = pick_device(device)
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained or None, device=device)
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained or None, device=device,
+                                                                     **_weights_only(open_clip))
     except Exception as exc:
         if checkpoint is not None:
             raise _explain_checkpoint(open_clip, exc, arch, checkpoint) from exc
@@ -238,12 +239,21 @@ def load(arch: str = "", pretrained: str = "", device: str | None = None, config
     return OpenClipEncoder(name, model, preprocess, tokenizer, device)
 
 
+def _weights_only(open_clip: Any) -> dict[str, bool]:
+    """Ask open_clip, explicitly, to unpickle tensors only: a checkpoint never runs code (the
+    argument is ``load_weights_only`` in 2.29-2.x, ``weights_only`` in 3.x; both default to True)."""
+    import inspect
+
+    params = inspect.signature(open_clip.create_model_and_transforms).parameters
+    return {k: True for k in ("weights_only", "load_weights_only") if k in params}
+
+
 def _explain_checkpoint(open_clip: Any, exc: Exception, arch: str, checkpoint: Path) -> EncoderLoadError:
     """Why a local checkpoint failed: unreadable, or which tensors do not fit ``arch``."""
     try:
         from open_clip.factory import load_state_dict
 
-        state = load_state_dict(str(checkpoint))
+        state = load_state_dict(str(checkpoint), weights_only=True)
     except Exception as read_exc:
         return EncoderLoadError(f"{checkpoint}: not a readable checkpoint ({short_reason(read_exc)})")
     try:

@@ -127,3 +127,13 @@ def test_availability_without_loading(tiny, tmp_path, monkeypatch):
     assert available("ViT-B-32", "laion2b_s34b_b79k")[0]
     ok, detail = available("ViT-B-16", "laion2b_s34b_b88k")
     assert not ok and "first use" in detail
+
+
+def test_checkpoints_are_loaded_as_weights_only():
+    """open_clip is asked explicitly never to unpickle code from a checkpoint."""
+    import open_clip
+
+    from embedview.encoders.openclip import _weights_only
+
+    asked = _weights_only(open_clip)
+    assert asked and all(asked.values())
