@@ -5,7 +5,6 @@ can be cancelled like the main encode."""
 from __future__ import annotations
 
 import pytest
-from actionkit import Driver
 
 from embedview.actions.data import EncodeProgress, encode_job
 from embedview.encoders.registry import EncoderUnavailableError
@@ -20,13 +19,6 @@ def _texts(path, n):
              for i in range(n)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def app():
-    driver = Driver()
-    yield driver
-    driver.close()
 
 
 @pytest.fixture

@@ -20,13 +20,6 @@ def _texts(path, n):
     return path
 
 
-@pytest.fixture
-def app():
-    driver = Driver()
-    yield driver
-    driver.close()
-
-
 def test_open_a_text_file_loads_encodes_and_fills_the_model(app, tmp_path):
     path = _texts(tmp_path / "notes.txt", 30)
     events = []

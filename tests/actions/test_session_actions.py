@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from actionkit import Driver
 
 from embedview.actions.session import (
     RestoredProjection,
@@ -48,20 +47,6 @@ def _analyses_on_arrival(app):
         app.model.set_analysis(AnalysisKind.DUPLICATES, DuplicateFinder().fit(emb), name=name)
 
     app.model.embeddings_changed.connect(filed)
-
-
-@pytest.fixture
-def app():
-    driver = Driver()
-    yield driver
-    driver.close()
-
-
-@pytest.fixture
-def fresh():
-    driver = Driver()
-    yield driver
-    driver.close()
 
 
 def test_a_session_round_trip_brings_the_model_back(app, fresh, tmp_path):

@@ -4,21 +4,12 @@ them before or allows them now; refused ones are named in Problems and the rest 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from actionkit import Driver
 
 from embedview.actions.session import from_dict, known_encoders, needs_consent, unknown_encoders
 from embedview.core.embeddings import EmbeddingSet
 
 EVIL = "sbert:/tmp/somebody-elses-folder"
 OTHER = "clip:ViT-B-32@/tmp/weights.pt"
-
-
-@pytest.fixture
-def app():
-    driver = Driver()
-    yield driver
-    driver.close()
 
 
 def _texts(tmp_path):
