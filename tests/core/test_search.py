@@ -6,6 +6,7 @@ import gc
 
 import numpy as np
 import pytest
+from recipes import recipes
 from sklearn.datasets import load_digits
 
 from embedview.core import search
@@ -23,20 +24,6 @@ from embedview.core.search import (
     substring_search,
     table_rows,
 )
-
-FRUIT = ["Apple pie recipe", "banana bread", "Cherry tart", "apple crumble", "Date squares", "elderflower cordial"]
-
-
-def recipes() -> Dataset:
-    return Dataset(
-        modality="text",
-        ids=[f"recipes.txt:{i + 1}" for i in range(len(FRUIT))],
-        sources=["/data/recipes.txt"] * len(FRUIT),
-        labels=np.array(["baking", "baking", None, "baking", "baking", "drinks"], dtype=object),
-        texts=list(FRUIT),
-        metadata={"minutes": [60, 75, None, 45, 30, 10], "origin": ["uk", "us", "fr", "uk", "ca", "uk"]},
-        name="recipes",
-    )
 
 
 def digits(n: int = 300) -> EmbeddingSet:

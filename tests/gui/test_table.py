@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
+from recipes import recipes
 from viewkit import ViewEnv
 
 from embedview.core.dataset import Dataset
@@ -13,20 +14,6 @@ from embedview.core.embeddings import EmbeddingSet
 from embedview.gui.views.table import TableView
 from embedview.model import AnalysisKind
 from embedview.runtime.keys import JobKind
-
-FRUIT = ["Apple pie recipe", "banana bread", "Cherry tart", "apple crumble", "Date squares", "elderflower cordial"]
-
-
-def _text_dataset():
-    return Dataset(
-        modality="text",
-        ids=[f"recipes.txt:{i + 1}" for i in range(len(FRUIT))],
-        sources=["/data/recipes.txt"] * len(FRUIT),
-        labels=np.array(["baking", "baking", None, "baking", "baking", "drinks"], dtype=object),
-        texts=list(FRUIT),
-        metadata={"minutes": [60, 75, None, 45, 30, 10], "origin": ["uk", "us", "fr", "uk", "ca", "uk"]},
-        name="recipes",
-    )
 
 
 @pytest.fixture
@@ -47,7 +34,7 @@ def _column(view, key):
 
 def test_columns_sorting_and_filter_in_the_view(env, qtbot):
     state, selection, runner, view = env
-    state.set_dataset(_text_dataset())
+    state.set_dataset(recipes())
     selection.reset(6)
     m = view.table_model
     assert [t for _, t in m.columns] == ["id", "label", "text", "minutes", "origin"]
@@ -73,7 +60,7 @@ def test_columns_sorting_and_filter_in_the_view(env, qtbot):
 def test_choices_set_in_the_model_drive_the_table(env, qtbot):
     """A session (or a script) sets the filter and the sort in the model: the box and rows follow."""
     state, selection, runner, view = env
-    state.set_dataset(_text_dataset())
+    state.set_dataset(recipes())
     m = view.table_model
     choices = state.views.table
     choices.filter = "baking"
@@ -90,14 +77,14 @@ def test_choices_set_in_the_model_drive_the_table(env, qtbot):
     choices.sort = "meta:nothing"
     assert m.order.tolist() == [0, 1, 3, 4]
     # new data: the filter goes (ViewStates.reset_for_new_data), the box empties, every row shows
-    state.set_dataset(_text_dataset())
+    state.set_dataset(recipes())
     assert choices.filter == "" and view.filter_edit.text() == ""
     qtbot.waitUntil(lambda: m.rowCount() == 6, timeout=30_000)
 
 
 def test_selection_syncs_both_ways_and_activation_sets_current(env, qtbot):
     state, selection, runner, view = env
-    state.set_dataset(_text_dataset())
+    state.set_dataset(recipes())
     selection.reset(6)
     m = view.table_model
     view.table.sortByColumn(m.column_of("meta:minutes"), Qt.AscendingOrder)  # rows != items now
@@ -122,7 +109,7 @@ def test_selection_syncs_both_ways_and_activation_sets_current(env, qtbot):
 
 def test_outlier_scores_appear_when_the_analysis_arrives(env):
     state, selection, runner, view = env
-    ds = _text_dataset()
+    ds = recipes()
     state.set_dataset(ds)
     state.add_embeddings(EmbeddingSet(ds, np.eye(6, dtype=np.float32), encoder="toy"))
     assert view.table_model.column_of("outlier") == -1
