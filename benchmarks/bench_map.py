@@ -126,7 +126,7 @@ def bench_map(app, n: int) -> dict:
     steps = []
     timer = QTimer()
     timer.setInterval(30)
-    timer.timeout.connect(lambda: (view.vb.translateBy(x=dx), steps.append(1)))
+    timer.timeout.connect(lambda: (view.canvas.vb.translateBy(x=dx), steps.append(1)))
     stall.start()
     timer.start()
     wait_until(app, lambda: len(steps) >= 20)
@@ -137,7 +137,7 @@ def bench_map(app, n: int) -> dict:
     frame = paint_ms(view.plot, 10)
     pan = []
     for _ in range(10):
-        view.vb.translateBy(x=-dx)
+        view.canvas.vb.translateBy(x=-dx)
         t = time.perf_counter()
         view.plot.grab()
         pan.append(time.perf_counter() - t)
@@ -146,7 +146,7 @@ def bench_map(app, n: int) -> dict:
     if mode == "density":
         from embedview.core.maps import view_content
 
-        (x0, x1), (y0, y1) = view.vb.viewRange()
+        (x0, x1), (y0, y1) = view.canvas.vb.viewRange()
         t = time.perf_counter()
         view_content(xy, view.coloring, (x0, y0, x1 - x0, y1 - y0), (W // 2, H // 2), view.density_threshold)
         recompute = time.perf_counter() - t

@@ -73,8 +73,8 @@ def test_hint_until_a_second_encoder_then_numbers_equal_the_core(env):
     panel = view.panels["random-12"]
     levels = len(view.coloring.colors)
     expected = np.clip((core.disagreement_ * levels).astype(int), 0, levels - 1)
-    drawn_codes = panel.cloud.codes - 1
-    drawn_xy = panel.cloud.xy
+    drawn_codes = panel.canvas.cloud.codes - 1
+    drawn_xy = panel.canvas.cloud.xy
     order = np.lexsort((panel.xy[:, 1], panel.xy[:, 0]))
     got = np.lexsort((drawn_xy[:, 1], drawn_xy[:, 0]))
     np.testing.assert_array_equal(drawn_codes[got], expected[order])
@@ -102,23 +102,23 @@ def test_maps_are_linked_to_the_shared_selection(env, tmp_path):
 
     # a click on an item in one map makes it current and selected, and every map marks it
     i = 42
-    a.vb.clicked.emit(QPointF(*map(float, a.xy[i])), Qt.NoModifier)
+    a.canvas.vb.clicked.emit(QPointF(*map(float, a.xy[i])), Qt.NoModifier)
     assert env.selection.current == i and list(env.selection.selected) == [i]
     for panel in (a, b):
-        np.testing.assert_allclose(panel.cur_item.xy, panel.xy[[i, i]])  # a two-tone ring
-        np.testing.assert_allclose(panel.sel_item.xy, panel.xy[[i]])
+        np.testing.assert_allclose(panel.canvas.cur_item.xy, panel.xy[[i, i]])  # a two-tone ring
+        np.testing.assert_allclose(panel.canvas.sel_item.xy, panel.xy[[i]])
 
     # a box in the other map selects what lies inside it there, drawn in both
     lo, hi = b.xy.min(axis=0), b.xy.max(axis=0)
     rect = QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]) / 2, float(hi[1] - lo[1]) / 2)
     inside = b.select_rect(rect)
     assert inside.size and np.array_equal(env.selection.selected, inside)
-    np.testing.assert_allclose(a.sel_item.xy, a.xy[inside])
+    np.testing.assert_allclose(a.canvas.sel_item.xy, a.xy[inside])
 
     # a selection made elsewhere (another view) shows in every map
     env.selection.set_selection([1, 2, 3], "map")
     for panel in (a, b):
-        np.testing.assert_allclose(panel.sel_item.xy, panel.xy[[1, 2, 3]])
+        np.testing.assert_allclose(panel.canvas.sel_item.xy, panel.xy[[1, 2, 3]])
 
     # colour by label instead (the box writes the model), and export the maps
     state = env.model.views.compare

@@ -24,7 +24,7 @@ def test_box_selected_points_are_exactly_the_heatmap_rows(env, qtbot):
     env.load(emb, xy)
     qtbot.waitUntil(lambda: map_view.mode == "points", timeout=10000)
     lo, hi = np.percentile(xy, 35, axis=0), np.percentile(xy, 65, axis=0)
-    map_view.vb.box_selected.emit(QRectF(QPointF(*lo), QPointF(*hi)), Qt.NoModifier)
+    map_view.canvas.vb.box_selected.emit(QRectF(QPointF(*lo), QPointF(*hi)), Qt.NoModifier)
     selected = env.selection.selected.copy()
     assert 5 < len(selected) < 700
     qtbot.waitUntil(lambda: len(heat.displayed_indices) == len(selected), timeout=10000)

@@ -12,7 +12,7 @@ from embedview.core.neighbors import topk
 
 def _viewport_pos(view, x: float, y: float):
     """Where data point (x, y) of the map is, in the plot viewport's pixels."""
-    scene = view.vb.mapViewToScene(QPointF(x, y))
+    scene = view.canvas.vb.mapViewToScene(QPointF(x, y))
     return view.plot.mapFromScene(scene)
 
 
@@ -33,7 +33,7 @@ def test_click_on_a_point_shows_its_neighbours(env, qtbot):
     neigh = env.add(NeighborsView)
     env.show()
     env.load(emb, xy)
-    qtbot.waitUntil(lambda: view.mode == "points" and view.cloud.count == len(xy), timeout=10000)
+    qtbot.waitUntil(lambda: view.mode == "points" and view.canvas.cloud.count == len(xy), timeout=10000)
     assert view.method == "pca"  # UMAP is wanted (the default) but only PCA exists yet
 
     target = _isolated_point(xy)
@@ -48,7 +48,7 @@ def test_click_on_a_point_shows_its_neighbours(env, qtbot):
 
     # clicking empty space clears the selection but keeps the current item
     corner = xy.min(axis=0) - 0.2 * (xy.max(axis=0) - xy.min(axis=0))
-    view.vb.setRange(QRectF(float(corner[0]), float(corner[1]), 0.1, 0.1), padding=0)
+    view.canvas.vb.setRange(QRectF(float(corner[0]), float(corner[1]), 0.1, 0.1), padding=0)
     qtbot.mouseClick(view.plot.viewport(), Qt.LeftButton, pos=_viewport_pos(view, corner[0] + 0.05, corner[1] + 0.05))
     assert env.selection.selected.size == 0 and env.selection.current == target
 
@@ -77,8 +77,8 @@ def test_hover_finds_the_nearest_point_like_brute_force(env, qtbot):
     target = _isolated_point(xy[:300])
     pos = _viewport_pos(view, *xy[target])
     qtbot.mouseMove(view.plot.viewport(), pos)
-    qtbot.waitUntil(lambda: view.hover.isVisible() and view.hover.index == target, timeout=30_000)
-    assert f"digit-{target}" in view.hover.text.text()
+    qtbot.waitUntil(lambda: view.canvas.hover.isVisible() and view.canvas.hover.index == target, timeout=30_000)
+    assert f"digit-{target}" in view.canvas.hover.text.text()
 
 
 def test_box_and_lasso_select_exactly_the_points_inside(env, qtbot):
@@ -93,17 +93,17 @@ def test_box_and_lasso_select_exactly_the_points_inside(env, qtbot):
 
     lo, hi = np.percentile(xy, 30, axis=0), np.percentile(xy, 70, axis=0)
     rect = QRectF(QPointF(hi[0], hi[1]), QPointF(lo[0], lo[1]))  # dragged up-left: not normalised
-    view.vb.box_selected.emit(rect, Qt.NoModifier)
+    view.canvas.vb.box_selected.emit(rect, Qt.NoModifier)
     inside = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
     assert len(inside) > 10
     assert env.selection.selected.tolist() == inside.tolist()
-    assert view.sel_item.count == len(inside)  # highlighted
+    assert view.canvas.sel_item.count == len(inside)  # highlighted
 
     # a triangular lasso, Ctrl adds to the box selection
     c = xy.mean(axis=0)
     s = xy.std(axis=0)
     tri = np.array([[c[0] - 2 * s[0], c[1] - s[1]], [c[0] + 2 * s[0], c[1] - s[1]], [c[0], c[1] + 2 * s[1]]])
-    view.vb.lasso_selected.emit(tri, Qt.ControlModifier)
+    view.canvas.vb.lasso_selected.emit(tri, Qt.ControlModifier)
     in_tri = [i for i, p in enumerate(xy) if _in_triangle(p, tri)]
     want = sorted(set(inside.tolist()) | set(in_tri))
     qtbot.waitUntil(lambda: env.selection.selected.tolist() == want, timeout=10000)
@@ -128,17 +128,17 @@ def test_density_rendering_above_the_threshold_and_points_when_zoomed_in(env, qt
     env.show()
     env.load(emb, xy)
     qtbot.waitUntil(lambda: view.mode == "density", timeout=10000)
-    assert view.image.isVisible() and view.cloud.count == 0
-    rgba = view.image.image
+    assert view.canvas.image.isVisible() and view.canvas.cloud.count == 0
+    rgba = view.canvas.image.image
     assert rgba.ndim == 3 and rgba.shape[2] == 4 and (rgba[..., 3] > 0).any()
 
     # zoom into a corner with fewer points than the threshold: real points again, exactly those in view
     lo = np.percentile(xy, 5, axis=0)
-    view.vb.setRange(QRectF(float(lo[0]), float(lo[1]), 0.3, 0.3), padding=0)
+    view.canvas.vb.setRange(QRectF(float(lo[0]), float(lo[1]), 0.3, 0.3), padding=0)
     qtbot.waitUntil(lambda: view.mode == "points", timeout=10000)
-    (x0, x1), (y0, y1) = view.vb.viewRange()
+    (x0, x1), (y0, y1) = view.canvas.vb.viewRange()
     in_view = ((xy[:, 0] >= x0) & (xy[:, 0] < x1) & (xy[:, 1] >= y0) & (xy[:, 1] < y1)).sum()
-    assert view.cloud.count == in_view
+    assert view.canvas.cloud.count == in_view
 
 
 def test_colour_by_outlier_score_label_and_column(env, qtbot):
@@ -155,7 +155,7 @@ def test_colour_by_outlier_score_label_and_column(env, qtbot):
     state = env.model.views.map
     assert state.color_by == "label" and view.coloring.title == "label"
     assert view.coloring.names == [str(d) for d in range(10)]  # ten digits, in order
-    assert len(view.legend.rows) == 10 and view.legend.isVisible()
+    assert len(view.canvas.legend.rows) == 10 and view.canvas.legend.isVisible()
 
     # a wish the data cannot serve yet is kept, and taken once the scores arrive
     state.color_by = "outliers"

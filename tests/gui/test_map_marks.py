@@ -38,7 +38,7 @@ def grab(view) -> tuple[np.ndarray, float]:
 def screen_pos(view, i: int) -> QPointF:
     """Item ``i``'s position in the viewport's (logical) pixels."""
     x, y = (float(v) for v in view.xy[i])
-    return QPointF(view.plot.mapFromScene(view.vb.mapViewToScene(QPointF(x, y))))
+    return QPointF(view.plot.mapFromScene(view.canvas.vb.mapViewToScene(QPointF(x, y))))
 
 
 def near(arr: np.ndarray, color: QColor, tol: float = 60) -> np.ndarray:
@@ -124,7 +124,7 @@ def _map(env, qtbot, n=400, projection=None):
     view = env.add(MapView)
     env.show()
     env.load(emb, xy)
-    qtbot.waitUntil(lambda: view.mode == "points" and view.cloud.count == len(xy) and view.tree is not None,
+    qtbot.waitUntil(lambda: view.mode == "points" and view.canvas.cloud.count == len(xy) and view.tree is not None,
                     timeout=10000)
     return emb, xy, view
 
@@ -141,7 +141,7 @@ def _select(env, view, qtbot, source: str, items: list[int]) -> None:
         px, py = view.canvas.pixel_size()
         for k, i in enumerate(items):
             x, y = (float(v) for v in view.xy[i])
-            view.vb.box_selected.emit(QRectF(x - 2 * px, y - 2 * py, 4 * px, 4 * py),
+            view.canvas.vb.box_selected.emit(QRectF(x - 2 * px, y - 2 * py, 4 * px, 4 * py),
                                       Qt.ControlModifier if k else Qt.NoModifier)
     elif source == "lasso":
         sel.set_current(items[0], "map")
@@ -149,7 +149,7 @@ def _select(env, view, qtbot, source: str, items: list[int]) -> None:
         for k, i in enumerate(items):  # a lasso runs in the runner: each waits for the one before
             x, y = (float(v) for v in view.xy[i])
             tri = np.array([[x - 3 * px, y - 2 * py], [x + 3 * px, y - 2 * py], [x, y + 3 * py]])
-            view.vb.lasso_selected.emit(tri, Qt.ControlModifier if k else Qt.NoModifier)
+            view.canvas.vb.lasso_selected.emit(tri, Qt.ControlModifier if k else Qt.NoModifier)
             qtbot.waitUntil(lambda k=k: sel.selected.tolist() == sorted(items[: k + 1]), timeout=10000)
     else:  # another view: the model's selection with that view's name
         sel.set_selection(items, source)
@@ -171,7 +171,7 @@ def test_every_source_marks_its_items_at_once_at_two_zooms(env, qtbot, themed, m
         if zoom != 1.0:  # zoom in around the items (they stay in view)
             centre = xy[[a, b, c, d]].mean(axis=0)
             span = np.abs(xy[[a, b, c, d]] - centre).max(axis=0) * 2.6
-            view.vb.setRange(QRectF(float(centre[0] - span[0] / 2), float(centre[1] - span[1] / 2),
+            view.canvas.vb.setRange(QRectF(float(centre[0] - span[0] / 2), float(centre[1] - span[1] / 2),
                                     float(span[0]), float(span[1])), padding=0)
         for k, source in enumerate(SOURCES):
             items = [a, b] if k % 2 == 0 else [c, d]
@@ -247,14 +247,14 @@ def test_rings_show_over_the_density_image_and_after_zooming_in(env, qtbot):
     env.selection.set_current(i, "search")
     assert marked(current_ring(view, i))
     x, y = (float(v) for v in xy[i])
-    view.vb.setRange(QRectF(x - 0.05, y - 0.05, 0.1, 0.1), padding=0)
+    view.canvas.vb.setRange(QRectF(x - 0.05, y - 0.05, 0.1, 0.1), padding=0)
     qtbot.waitUntil(lambda: view.mode == "points", timeout=10000)
     assert marked(current_ring(view, i))
 
 
 def test_the_legend_follows_a_theme_switch(env, qtbot, themed):
     emb, xy, view = _map(env, qtbot)
-    legend = view.legend
+    legend = view.canvas.legend
     for mode in ("dark", "light", "dark"):
         themed(mode, env.host)
         _accent, fg, bg = colours()
@@ -271,7 +271,7 @@ def test_the_legend_follows_a_theme_switch(env, qtbot, themed):
 
 
 def _legend_click(qtbot, view, row: int, mods=Qt.NoModifier) -> None:
-    legend = view.legend
+    legend = view.canvas.legend
     centre = legend.mapToScene(legend.row_rect(row).center())
     qtbot.mouseClick(view.plot.viewport(), Qt.LeftButton, mods, view.plot.mapFromScene(centre))
 
@@ -300,7 +300,7 @@ def test_clicking_a_legend_label_isolates_it(env, qtbot):
     bg = np.array([bg.red(), bg.green(), bg.blue()])
     assert np.abs(faded - vivid[other]).max() > 40  # greyed and faint: close to the background
     assert np.linalg.norm(faded - bg) < 0.5 * np.linalg.norm(vivid[other] - bg)
-    assert "show all" in view.legend.text.toPlainText()
+    assert "show all" in view.canvas.legend.text.toPlainText()
 
     _legend_click(qtbot, view, names.index("5"), Qt.ControlModifier)  # Ctrl adds
     assert state.highlighted_labels == ("3", "5")
@@ -321,4 +321,4 @@ def test_clicking_a_legend_label_isolates_it(env, qtbot):
     view.plot.setFocus()
     qtbot.keyClick(view.plot, Qt.Key_Escape)
     assert state.highlighted_labels == ()
-    assert "show all" not in view.legend.text.toPlainText()
+    assert "show all" not in view.canvas.legend.text.toPlainText()

@@ -250,23 +250,7 @@ class _MapPanel:
         self.method = ""
         self.source: object = None  # the projection array drawn (to redraw only when it changes)
 
-    # the canvas's parts, for tests
-    @property
-    def vb(self):
-        return self.canvas.vb
-
-    @property
-    def cloud(self):
-        return self.canvas.cloud
-
-    @property
-    def sel_item(self):
-        return self.canvas.sel_item
-
-    @property
-    def cur_item(self):
-        return self.canvas.cur_item
-
+    # what the panel shows now (the canvas holds it)
     @property
     def xy(self) -> np.ndarray | None:
         return self.canvas.xy

@@ -142,7 +142,7 @@ class MapView(View):
         bind(self.method_box, self.view_state, "method", on_change=lambda _v: self._load_projection())
         bind(self.color_box, self.view_state, "color_by", on_change=lambda _v: self._fill_color_box())
         reset.clicked.connect(self.reset_view)
-        self.mode_buttons.buttonClicked.connect(lambda b: self.vb.set_mode(b.property("mode")))
+        self.mode_buttons.buttonClicked.connect(lambda b: self.canvas.vb.set_mode(b.property("mode")))
         model.dataset_changed.connect(self._on_dataset)
         model.active_set_changed.connect(lambda _n: self._on_active())
         model.projection_changed.connect(lambda n: self._load_projection() if n == model.active else None)
@@ -156,35 +156,7 @@ class MapView(View):
         show_all.activated.connect(self.show_all_labels)
         self._on_dataset()
 
-    # -- the canvas's parts, for tests and benchmarks ---------------------------------------------------------
-    @property
-    def vb(self):
-        return self.canvas.vb
-
-    @property
-    def cloud(self):
-        return self.canvas.cloud
-
-    @property
-    def sel_item(self):
-        return self.canvas.sel_item
-
-    @property
-    def cur_item(self):
-        return self.canvas.cur_item
-
-    @property
-    def image(self):
-        return self.canvas.image
-
-    @property
-    def legend(self):
-        return self.canvas.legend
-
-    @property
-    def hover(self):
-        return self.canvas.hover
-
+    # -- what the map shows now (the canvas holds it) ----------------------------------------------------------
     @property
     def mode(self) -> str:
         return self.canvas.mode
