@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import csv
 import errno
+import importlib
 import io
 import json
 import logging
@@ -48,7 +49,12 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNHEALTHY = 3
 
-COMMANDS = ("gui", "demo", "encode", "models", "info", "check", "report", "duplicates", "neighbors")
+#: commands that live in their own module: ``(command name, module)``; the module has
+#: ``register(sub, parents)`` (``parents``: the shared argument groups by name) and is imported
+#: when the parser is built, so it must stay as light as this one at import time.
+EXTRA_COMMANDS: tuple[tuple[str, str], ...] = ()
+COMMANDS = ("gui", "demo", "encode", "models", "info", "check", "report", "duplicates", "neighbors",
+            *(name for name, _ in EXTRA_COMMANDS))
 
 
 class CLIError(Exception):
@@ -736,6 +742,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", choices=("cosine", "dot", "euclidean"), default="cosine")
     p.add_argument("-o", "--output", metavar="FILE", help="neighbors.csv (default: stdout)")
     p.set_defaults(func=cmd_neighbors)
+
+    parents = {"common": common, "loading": loading, "encoding": encoding, "model": model}
+    for _name, module in EXTRA_COMMANDS:
+        importlib.import_module(module).register(sub, parents)
     return parser
 
 

@@ -22,6 +22,9 @@ class AnalysisKind(str, Enum):
     DUPLICATES = "duplicates"  #: ``core.duplicates.DuplicateFinder`` at the chosen threshold
     DUPLICATE_DECISIONS = "duplicate_decisions"  #: {item index: "keep" / "drop"}, explicit choices only
     CHECKS = "checks"  #: {check name: result dict} from the Checks view / ``core.checks``
+    CLUSTERS = "clusters"  #: ``core.clusters`` fitted clustering (named clusters at several granularities)
+    FINDINGS = "findings"  #: ``core.audit.Audit`` fitted: every finding kind (label issues, leaks, ...)
+    ITEM_SCORES = "item_scores"  #: {column name: (N,) float array}: uniqueness, representativeness, ...
 
     def __str__(self) -> str:  # f-strings and logs show the plain name
         return self.value
@@ -52,13 +55,16 @@ class EncoderAnalyses:
     duplicates: Any | None = None
     duplicate_decisions: dict[int, str] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
+    clusters: Any | None = None
+    findings: Any | None = None
+    item_scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     def get(self, kind: AnalysisKind) -> Any:
         return getattr(self, AnalysisKind(kind).value)
 
     def set(self, kind: AnalysisKind, value: Any) -> None:
         kind = AnalysisKind(kind)
-        if kind in (AnalysisKind.DUPLICATE_DECISIONS, AnalysisKind.CHECKS):
+        if kind in (AnalysisKind.DUPLICATE_DECISIONS, AnalysisKind.CHECKS, AnalysisKind.ITEM_SCORES):
             value = dict(value or {})
         setattr(self, kind.value, value)
 
