@@ -51,6 +51,14 @@ class JobKind(str, Enum):
     COMPARE_SELECT = "compare.select"
     COMPARE_PCA = "compare.pca"  # part: encoder name
     COMPARE_INDEX = "compare.index"  # part: encoder name
+    NEIGHBOR_INDEX = "analysis.neighbor_index"  # the approximate index built in the background
+    CLUSTERS = "analysis.clusters"
+    FINDINGS = "analysis.findings"  # the audit: label issues, leaks, duplicates, outliers
+    ITEM_SCORES = "analysis.item_scores"  # uniqueness, representativeness
+    FACETS = "facets"  # metadata charts (binning, selection shares)
+    DRIFT = "drift"
+    DRIFT_ENCODE = "drift.encode"  # load + encode the other set
+    ISSUES_EXPORT = "issues.export"
     # sessions
     SESSION_SAVE = "session.save"
     SESSION_LOAD = "session.load"
