@@ -10,11 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from embedview.model.views.charts import ChartsState
 from embedview.model.views.checks import ChecksState
 from embedview.model.views.collapse import CollapseState
 from embedview.model.views.compare import CompareState
 from embedview.model.views.duplicates import DuplicatesState
 from embedview.model.views.heatmap import HeatmapState
+from embedview.model.views.issues import IssuesState
 from embedview.model.views.map import MapState
 from embedview.model.views.neighbors import NeighborsState
 from embedview.model.views.search import SearchState
@@ -34,6 +36,8 @@ class ViewStates:
     heatmap: HeatmapState = field(default_factory=HeatmapState)
     search: SearchState = field(default_factory=SearchState)
     table: TableState = field(default_factory=TableState)
+    issues: IssuesState = field(default_factory=IssuesState)
+    charts: ChartsState = field(default_factory=ChartsState)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {f.name: getattr(self, f.name).to_dict() for f in fields(self)}
@@ -57,6 +61,7 @@ class ViewStates:
         self.search.query = ""
         self.search.results = None
         self.table.filter = ""
+        self.issues.decisions = {}  # decisions are by item id: ids of other data are other items
 
 
 __all__ = [
