@@ -18,15 +18,27 @@ encoding pipeline (full decode) and the GUI (thumbnails) agree:
   become a 4096000 x 256 image (3 GB) before the centre crop.  Above the budget
   (:data:`RESIZE_BUDGET_FACTOR` times the model's input area) the image is refused with an
   :class:`ImageShapeError`, reported like any unreadable image while the others encode.
+  :func:`open_image` applies the same bound from the header, before decoding, when given
+  ``resize_bound`` (the encoding pipeline always gives it, :data:`DEFAULT_RESIZE_BOUND` for an
+  encoder that does not say its input size), so no encoder's own transform -- a plugin's
+  included -- ever sees a 1,000,000 x 1 strip;
+* Python warnings raised while an image is read (Pillow's "Corrupt EXIF data",
+  ``DecompressionBombWarning``, "Palette images with Transparency ...") are collected per
+  thread by :func:`capture_image_warnings`, so the caller reports them as warnings naming the
+  file they are about -- never bare on stderr, never attributed to an image another thread
+  was decoding at the same time (``warnings.catch_warnings`` is process-wide, not per thread).
 
 Files are only ever opened for reading.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -80,28 +92,91 @@ def resized_pixels(size: tuple[int, int], short_side: int) -> int:
     return int(short_side) * max(int(short_side), int(big * short_side / small))
 
 
-def check_resize(image: Image.Image, short_side: int, input_pixels: int,
+#: ``(short side, input pixels)`` assumed for an encoder that does not declare its own
+#: ``resize_bound``: a 224-pixel model that scales the shorter side to its input.  With
+#: :data:`RESIZE_BUDGET_FACTOR` this refuses aspect ratios above 64:1 whatever the input size.
+DEFAULT_RESIZE_BOUND = (224, 224 * 224)
+
+
+def check_resize(image: Image.Image | tuple[int, int], short_side: int, input_pixels: int,
                  factor: int = RESIZE_BUDGET_FACTOR, path: PathLike | None = None) -> None:
-    """Refuse ``image`` before an encoder scales its shorter side to ``short_side``, when the
-    result would have more than ``factor * input_pixels`` pixels.
+    """Refuse ``image`` (a PIL image or its ``(width, height)``) before an encoder scales its
+    shorter side to ``short_side``, when the result would have more than ``factor *
+    input_pixels`` pixels.
 
     Costs nothing (the size only).  Raises :class:`ImageShapeError` naming the aspect ratio and
     the pixel count, e.g. "aspect ratio 16000:1: the resized image would have 1,048,576,000
     pixels, above the limit of 3,211,264 (64 x the model's 224 x 224 input)".
     """
-    w, h = image.size
+    w, h = image if isinstance(image, tuple) else image.size
     n = resized_pixels((w, h), short_side)
     budget = int(factor) * int(input_pixels)
     if n > budget:
         side = int(round(input_pixels ** 0.5))
         model = f"{side} x {side}" if side * side == input_pixels else f"{input_pixels:,}-pixel"
         where = path if path is not None else (getattr(image, "filename", "") or "<image>")
+        where = where or "<image>"
         raise ImageShapeError(
             where,
             f"aspect ratio {aspect_text(w, h)} ({w} x {h}): the resized image would have {n:,} pixels, "
             f"above the limit of {budget:,} ({factor} x the model's {model} input); refused so one image "
             "cannot exhaust memory",
         )
+
+
+# -- warnings, per thread ---------------------------------------------------------------------------
+
+_capture = threading.local()  # .sink: the list of the innermost capture on this thread, if any
+_hook_lock = threading.Lock()
+#: Pillow warns from its own modules (stacklevel 1): those warnings are shown every time, not once
+#: per code location, so each file that raises one gets its own.
+_ALWAYS_MODULES = r"PIL(\.|$)"
+
+
+def _hook(previous):
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        sink = getattr(_capture, "sink", None)
+        if sink is None:
+            return previous(message, category, filename, lineno, file, line)
+        text = str(message).strip()
+        name = getattr(category, "__name__", "Warning")
+        entry = text if name in ("UserWarning", "Warning") else f"{name}: {text}"
+        if entry not in sink:
+            sink.append(entry)
+        return None
+
+    showwarning._embedview_capture = True  # type: ignore[attr-defined]
+    return showwarning
+
+
+def _install_hook() -> None:
+    """Route warnings to the capturing thread's list: ``warnings.showwarning`` wrapped (again, when
+    something such as ``catch_warnings`` restored the original since) and Pillow's warnings made
+    "always".  Idempotent; the lock only guards the install, not each warning."""
+    with _hook_lock:
+        if not getattr(warnings.showwarning, "_embedview_capture", False):
+            warnings.showwarning = _hook(warnings.showwarning)
+        if not any(f[0] == "always" and f[3] is not None and f[3].pattern == _ALWAYS_MODULES
+                   for f in warnings.filters):
+            warnings.filterwarnings("always", module=_ALWAYS_MODULES)
+
+
+@contextlib.contextmanager
+def capture_image_warnings() -> Iterator[list[str]]:
+    """Collect the Python warnings raised on *this thread* inside the block (one text each,
+    repeats once) instead of printing them; other threads' warnings are left alone.
+
+    ``with capture_image_warnings() as found: im = open_image(path)`` -- then report ``found``
+    as warnings about ``path``.  Nested captures each get their own list.
+    """
+    _install_hook()
+    found: list[str] = []
+    outer = getattr(_capture, "sink", None)
+    _capture.sink = found
+    try:
+        yield found
+    finally:
+        _capture.sink = outer
 
 
 # -- opening ------------------------------------------------------------------------------------
@@ -173,6 +248,7 @@ def open_image(
     path: PathLike,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     draft_size: int | None = None,
+    resize_bound: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Decode an image file into an RGB ``PIL.Image`` (EXIF orientation applied).
 
@@ -185,16 +261,23 @@ def open_image(
     draft_size : int, optional
         Speed-up for consumers that downscale anyway: JPEGs are decoded at the smallest
         DCT scale (1/2, 1/4, 1/8) whose sides are still at least ``draft_size`` pixels.
+    resize_bound : (short side, input pixels), optional
+        The image is for an encoder that scales its shorter side to ``short side``: refused
+        from the header, before decoding, when :func:`check_resize` says that resize would be
+        too large (:class:`ImageShapeError`).
 
     Raises
     ------
     ImageLoadError
-        Missing, empty, non-image, too-large, truncated or corrupt files.
+        Missing, empty, non-image, too-large, truncated or corrupt files (and
+        :class:`ImageShapeError` for an aspect ratio above ``resize_bound``).
     """
     path = Path(path)
     _check_file(path)
     with open(path, "rb") as fp:
         im = _open_header(path, fp, max_pixels)
+        if resize_bound is not None:
+            check_resize(im.size, int(resize_bound[0]), int(resize_bound[1]), path=path)
         if draft_size and im.format == "JPEG":
             w, h = im.size
             scale = max(1.0, min(w, h) / float(draft_size))
@@ -277,20 +360,23 @@ def make_thumbnail(
         im = to_rgb(path_or_image)
         im = im.copy() if im is path_or_image else im
     else:
-        im = open_image(path_or_image, max_pixels=max_pixels, draft_size=size)
+        with capture_image_warnings():  # a picture to look at: its warnings are the encode's to report
+            im = open_image(path_or_image, max_pixels=max_pixels, draft_size=size)
     im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return im
 
 
 class LazyImages(Sequence):
     """A sequence of image files, each opened (with :func:`open_image`) only when indexed: for
-    jobs that sample a few items of a large folder (the invariance probe)."""
+    jobs that sample a few items of a large folder (the invariance probe).  The images go to an
+    encoder, so each is held to ``resize_bound`` (:data:`DEFAULT_RESIZE_BOUND`) before decoding."""
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    def __init__(self, paths: Sequence[str], resize_bound: tuple[int, int] | None = DEFAULT_RESIZE_BOUND) -> None:
         self.paths = list(paths)
+        self.resize_bound = resize_bound
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i):
-        return open_image(self.paths[i])
+        return open_image(self.paths[i], resize_bound=self.resize_bound)

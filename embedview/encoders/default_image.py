@@ -80,6 +80,8 @@ class DefaultImageEncoder(Encoder):
     #: target, the same margin as ``reducing_gap`` in :meth:`preprocess`, so the pixels the
     #: model sees stay practically those of a full decode (changing it: bump PREPROCESS_VERSION)
     draft_size = 3 * RESIZE
+    #: the shared decode's aspect-ratio bound (pipeline.resize_bound): this model's own resize and crop
+    resize_bound = (RESIZE, CROP * CROP)
 
     def __init__(self, weights: Path, fingerprint: str, backend: str, device: str,
                  model: Any = None, session: Any = None):

@@ -85,6 +85,11 @@ class OpenClipEncoder(Encoder):
     def cache_id(self) -> str:
         return self._cache_id
 
+    @property
+    def resize_bound(self) -> tuple[int, int]:
+        """The shared decode's aspect-ratio bound (pipeline.resize_bound): this model's input side."""
+        return (self._input_side, self._input_side * self._input_side)
+
     def preprocess(self, image: Any) -> Any:
         """PIL image -> the model's input tensor (open_clip's validation transform; thread-safe).
 

@@ -15,7 +15,12 @@
    boundary with every finished batch kept.
 
 Images that cannot be decoded are dropped with a :class:`~embedview.core.dataset.LoadProblem`
-naming the file; the rest still encodes.
+naming the file; the rest still encodes.  Every image is held to the aspect-ratio / pixel-count
+bound (:func:`~embedview.core.images.check_resize`, the encoder's ``resize_bound`` or
+:data:`~embedview.core.images.DEFAULT_RESIZE_BOUND`) from its header, before it is decoded and
+before any encoder's own ``preprocess`` (a plugin's too) sees it.  Python warnings raised while
+one image is decoded and preprocessed (Pillow's "Corrupt EXIF data", ...) are caught on the
+worker thread doing it and become a ``"warning"`` problem naming that image's file.
 
 :func:`embed` adds the choice of model (default per modality, loaded encoders kept in memory)
 and passes datasets with precomputed embeddings straight through.
@@ -36,7 +41,7 @@ import numpy as np
 from embedview.core.cache import EmbeddingCache, hash_file, hash_text
 from embedview.core.dataset import Dataset, LoadProblem
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.images import ImageLoadError, open_image
+from embedview.core.images import DEFAULT_RESIZE_BOUND, ImageLoadError, capture_image_warnings, open_image
 from embedview.core.progress import TaskState
 from embedview.encoders.base import Encoder, UnusableEncoderError
 from embedview.encoders.registry import default_encoder_for, ensure_available, get_spec, load_encoder
@@ -256,11 +261,15 @@ class _Run:
                 good, tensors = [], []
                 for (key, idx), fut in zip(batch, futures, strict=True):
                     try:
-                        tensors.append(fut.result())
+                        tensor, warned = fut.result()
+                        tensors.append(tensor)
                         good.append((key, idx))
                     except (ImageLoadError, OSError) as exc:
+                        warned = getattr(exc, "warnings", [])
                         for i in idx:
                             self.problems.append(LoadProblem(sources[i], _reason(exc)))
+                    for i in idx:
+                        self.problems.extend(_warning_problem(sources[i], text) for text in warned)
                     self.done += len(idx)
                 vectors = self.encoder.encode_preprocessed(tensors) if tensors else np.zeros((0, self.dim), np.float32)
                 self._finish_batch(good, vectors)
@@ -277,14 +286,40 @@ def _try_hash_file(path: str) -> str | OSError:
         return exc
 
 
-def _load_and_preprocess(encoder: Encoder, path: str) -> Any:
-    """Decode + preprocess one image (runs in the worker threads).
+def resize_bound(encoder: Encoder) -> tuple[int, int]:
+    """``(short side, input pixels)`` the shared decode holds ``encoder``'s images to: its own
+    ``resize_bound`` attribute when it has one, else :data:`DEFAULT_RESIZE_BOUND` (64:1 at most)."""
+    bound = getattr(encoder, "resize_bound", None)
+    try:
+        side, pixels = (int(v) for v in bound)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return DEFAULT_RESIZE_BOUND
+    return (side, pixels) if side > 0 and pixels > 0 else DEFAULT_RESIZE_BOUND
+
+
+def _load_and_preprocess(encoder: Encoder, path: str) -> tuple[Any, list[str]]:
+    """Decode + preprocess one image (runs in the worker threads): ``(tensor, warnings)``.
+
+    The size is checked against :func:`resize_bound` from the header, before decoding and
+    before ``encoder.preprocess``.  The Python warnings raised on this thread meanwhile are
+    returned (or attached to the error as ``.warnings``), to be reported against ``path``.
 
     An encoder that resizes its input down to a fixed size may set ``draft_size`` (pixels):
     JPEGs are then decoded at the smallest DCT scale still at least that large, much faster
     for big photos.
     """
-    return encoder.preprocess(open_image(path, draft_size=getattr(encoder, "draft_size", None)))
+    with capture_image_warnings() as warned:
+        try:
+            image = open_image(path, draft_size=getattr(encoder, "draft_size", None),
+                               resize_bound=resize_bound(encoder))
+            return encoder.preprocess(image), warned
+        except (ImageLoadError, OSError) as exc:
+            exc.warnings = warned  # type: ignore[union-attr]
+            raise
+
+
+def _warning_problem(path: str, text: str) -> LoadProblem:
+    return LoadProblem(path, f"warning while decoding: {text}", "warning")
 
 
 def _reason(exc: BaseException) -> str:
