@@ -2,7 +2,12 @@
 
 Benchmarks are scripts, not tests: run them from the repository root, e.g.
 ``.venv/bin/python benchmarks/bench_encode.py --n-images 100``.  Every ratio they print is
-measured in the same run, on the same data, so a noisy shared machine affects both sides.
+measured in the same run, on the same data, against what a user would run instead, with
+:func:`compare`: the two sides interleaved (B A B A ...), at least three runs each, every run
+printed, the medians and the median of the per-run ratios, and the load average at the start
+and the end -- a shared machine's load moves, so read a ratio next to the load it was measured
+at.  Costs paid once (ONNX export, numba compile, index build) are printed on their own line
+(:func:`one_off`).
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ from __future__ import annotations
 import os
 import random
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
@@ -63,6 +71,101 @@ def peak_rss_mb() -> float:
 def rates(n: int, seconds: list[float]) -> str:
     """Items per second of each run, e.g. ``"41.2, 39.8"``."""
     return ", ".join(f"{n / s:.1f}" for s in seconds)
+
+
+def load_now() -> str:
+    """The 1-, 5- and 15-minute load averages, e.g. ``"1.9 / 2.3 / 2.0"``."""
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def add_runs_arg(parser, default: int = 3) -> None:
+    """``--runs N``: interleaved runs of each side (at least 3 for a median worth reading)."""
+    parser.add_argument("--runs", type=int, default=default,
+                        help=f"interleaved runs of each side, A B A B ... (default {default}, at least 3)")
+
+
+def one_off(label: str, seconds: float, note: str = "") -> None:
+    """A cost paid once (export, compile, index build): its own line, never inside a timed run."""
+    print(f"  one-off: {label}: {seconds:.2f} s{f' ({note})' if note else ''}", flush=True)
+
+
+@dataclass
+class Comparison:
+    """Interleaved runs of embedview (A) and a reference (B) on the same work.
+
+    ``times[name]`` holds every run's seconds; ``results[name]`` the last run's return value.
+    ``ratio`` is the median over runs of A_i / B_i (each A run is timed next to a B run, so the
+    pair saw about the same machine load); below 1 embedview took less time.
+    """
+
+    label: str
+    ours: str
+    reference: str
+    times: dict[str, list[float]] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    load_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.times[name])
+
+    @property
+    def ratios(self) -> list[float]:
+        return [a / b if b > 0 else float("inf") for a, b in zip(self.times[self.ours], self.times[self.reference],
+                                                                  strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    def verdict(self, goal: float | None) -> str:
+        if goal is None:
+            return ""
+        return f" (goal <= {goal:g}) {'OK' if self.ratio <= goal else 'ABOVE GOAL'}"
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def compare(label: str, ours: tuple[str, Callable[[], Any]], reference: tuple[str, Callable[[], Any]],
+            runs: int = 3, goal: float | None = None, extra: list[tuple[str, Callable[[], Any]]] | None = None,
+            per_item: tuple[int, str] | None = None, reference_first: bool = True) -> Comparison:
+    """Time ``ours`` and ``reference`` interleaved (B A B A ... or A B A B ...), ``runs`` each.
+
+    Prints every run of each side, each side's median, the median of the per-run time ratios
+    ours / reference (with their range) against ``goal`` (a ratio, lower is better), and the
+    load average at the start and the end.  ``extra`` sides (e.g. eager torch) run in the same
+    rotation and are printed but not part of the ratio.  ``per_item=(n, "img")`` also prints
+    items per second.  Returns the :class:`Comparison` (last results in ``results``).
+    """
+    runs = max(3, int(runs))
+    sides = [reference, ours] if reference_first else [ours, reference]
+    sides += list(extra or [])
+    cmp = Comparison(label, ours[0], reference[0], times={name: [] for name, _ in sides})
+    cmp.load_start = os.getloadavg()
+    print(f"{label}: {runs} interleaved runs each ({' / '.join(name for name, _ in sides)}), "
+          f"load average {load_now()}", flush=True)
+    for i in range(runs):
+        for name, fn in sides:
+            start = time.perf_counter()
+            cmp.results[name] = fn()
+            seconds = time.perf_counter() - start
+            cmp.times[name].append(seconds)
+            rate = f", {per_item[0] / seconds:.1f} {per_item[1]}/s" if per_item else ""
+            print(f"    run {i + 1} {name}: {_fmt(seconds)}{rate}", flush=True)
+    cmp.load_end = os.getloadavg()
+    width = max(len(name) for name, _ in sides)
+    for name, _ in sides:
+        med = cmp.median(name)
+        rate = f" ({per_item[0] / med:.1f} {per_item[1]}/s)" if per_item else ""
+        runs_s = ", ".join(_fmt(t) for t in cmp.times[name])
+        print(f"  median {name:<{width}}  {_fmt(med)}{rate}   runs: {runs_s}", flush=True)
+    lo, hi = min(cmp.ratios), max(cmp.ratios)
+    print(f"  RATIO {label}: {cmp.ours} / {cmp.reference} time = {cmp.ratio:.2f} median (runs {lo:.2f}-{hi:.2f})"
+          f"{cmp.verdict(goal)}; load average {cmp.load_start[0]:.1f} at start, {cmp.load_end[0]:.1f} at end",
+          flush=True)
+    return cmp
 
 
 def ratio_line(label: str, value: float, reference: float, goal: float) -> str:

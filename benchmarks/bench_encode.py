@@ -1,15 +1,21 @@
-"""Encoding throughput: embedview's pipeline against the plain loops people write by hand.
+"""Encoding throughput: embedview's pipeline against what a user would run instead, same batch size.
 
 Images: ``encode_dataset`` (cache disabled; threaded decode + preprocess ahead of the
-default-image model, batches) against a loop that opens each file with PIL, applies the
-encoder's own transform and runs the eager torch model on a batch of 1 under
-``torch.inference_mode`` (with torch's default threads and with one; the faster counts).
-Goal: >= 2x.
+default-image model on onnxruntime, batches of ``--batch-size``, default the encoder's 64)
+against a plain loop over the same files: PIL open, the encoder's own transform, then a plain
+``onnxruntime.InferenceSession`` (default options) on the same ONNX file, at the same batch
+size.  ``--with-torch`` adds eager torch at the same batch size as an extra line (slow on a CPU).  The
+ONNX export and the session / model loads are one-off costs, printed on their own lines.
+Goal: time ratio <= 1.05 (no slower than the plain loop).
 
 Text: ``encode_dataset`` with default-text (cache disabled) against
-``SentenceTransformer.encode`` called directly on the same sentences.  Goal: no slower (>= 0.95x).
+``SentenceTransformer.encode(batch_size=B)`` on the same sentences with the same B (the
+pipeline's batch; sentence-transformers' own default is 32).  Goal: time ratio <= 1.05.
 
-    .venv/bin/python benchmarks/bench_encode.py              # 500 images, 2000 sentences
+Both run interleaved (reference, embedview, reference, ...), ``--runs`` each (default 3); every
+run, the medians and the median time ratio are printed with the load average (``_common.compare``).
+
+    .venv/bin/python benchmarks/bench_encode.py              # 192 images, 1000 sentences
     .venv/bin/python benchmarks/bench_encode.py --n-images 64 --n-texts 256   # quick run
 """
 
@@ -22,9 +28,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import Timer, machine_line, make_sentences, peak_rss_mb, rates, ratio_line, step
+from _common import add_runs_arg, compare, machine_line, make_sentences, one_off, peak_rss_mb, step, timed
 
 from embedview.core.dataset import Dataset
+
+GOAL = 1.05
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
@@ -61,106 +69,114 @@ def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def bench_images(n: int, batch_size: int | None, num_workers: int | None, repeat: int) -> None:
-    import torch
+def bench_images(n: int, batch_size: int | None, num_workers: int | None, runs: int, with_torch: bool) -> None:
+    import onnxruntime as ort
     from PIL import Image
 
-    from embedview.encoders.default_image import _build_torch_model, weights_file
+    from embedview.encoders.default_image import _build_torch_model, _export_onnx, _onnx_file, weights_file
     from embedview.encoders.pipeline import encode_dataset
     from embedview.encoders.registry import load_encoder
 
-    print(f"images: {n} files, torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}", flush=True)
+    print(f"images: {n} files, cpus {os.cpu_count()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         with step("writing images"):
             paths = make_images(Path(tmp), n)
         print(f"  mean file size {np.mean([p.stat().st_size for p in paths]) / 1024:.0f} KiB", flush=True)
-        with step("loading default-image (pipeline, backend auto)"):
-            encoder = load_encoder("default-image")
-        print(f"  backend: {getattr(encoder, 'backend', '?')}", flush=True)
-        with step("loading the eager torch model (plain loop)"):
-            model = _build_torch_model(weights_file(), "cpu")
+        model, t_build = timed(lambda: _build_torch_model(weights_file(), "cpu"))
+        one_off("building the eager torch model from the weights", t_build)
+        exported = Path(tmp) / "model.onnx"
+        _, t_export = timed(lambda: _export_onnx(model, exported, None))
+        one_off("ONNX export (+ its check against torch)", t_export,
+                "paid once per weights file: the app caches the .onnx file")
+        encoder, t_load = timed(lambda: load_encoder("default-image"))
+        one_off(f"loading default-image (backend {getattr(encoder, 'backend', '?')})", t_load,
+                "from the cached .onnx file when present")
+        B = batch_size or encoder.batch_size
+        onnx_path = _onnx_file(encoder.fingerprint)
+        onnx_path = onnx_path if onnx_path.is_file() else exported
+        session, t_sess = timed(lambda: ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]))
+        one_off("plain onnxruntime.InferenceSession (default options)", t_sess, str(onnx_path.name))
 
-        def plain_loop(files):
+        def batches(files):
+            for start in range(0, len(files), B):
+                chunk = []
+                for p in files[start:start + B]:
+                    with Image.open(p) as im:
+                        chunk.append(encoder.preprocess(im.convert("RGB")))
+                yield np.stack(chunk)
+
+        def plain_onnx(files=paths):
+            return np.concatenate([session.run(None, {"pixels": x})[0] for x in batches(files)])
+
+        def eager_torch(files=paths):
+            import torch
+
             out = []
-            for p in files:
-                with Image.open(p) as im:
-                    x = torch.from_numpy(encoder.preprocess(im.convert("RGB")))[None]
-                with torch.inference_mode():
-                    out.append(model(x).numpy()[0])
-            return np.stack(out)
+            with torch.inference_mode():
+                for x in batches(files):
+                    t = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+                    out.append(model(t).numpy())
+            return np.concatenate(out)
 
         ds = Dataset("image", ids=[p.name for p in paths], sources=[str(p) for p in paths], name="bench")
-        plain_loop(paths[:4])  # warm-up both paths (the pipeline on one full batch)
-        encode_dataset(ds.subset(range(min(64, n))), encoder, cache=False, batch_size=batch_size)
 
-        # interleaved repeats, best of each: the machine is shared, so take each side's quietest run.
-        # The plain loop runs with torch's default threads and with one thread: on a busy machine
-        # batch-1 eager torch with several OpenMP threads can collapse, and the baseline is
-        # whichever of the two was faster, so the ratio is never flattered by that.
-        default_threads = torch.get_num_threads()
-        plain_times = {default_threads: [], 1: []}
-        pipe_times = []
-        for _ in range(repeat):
-            for threads, times in plain_times.items():
-                torch.set_num_threads(threads)
-                with Timer() as t:
-                    ref = plain_loop(paths)
-                times.append(t.seconds)
-            torch.set_num_threads(default_threads)
-            with Timer() as t:
-                res = encode_dataset(ds, encoder, cache=False, batch_size=batch_size, num_workers=num_workers)
-            pipe_times.append(t.seconds)
-        diff = float(np.abs(res.vectors - ref).max())
-        for threads, times in plain_times.items():
-            print(f"  plain loop (PIL + transform + torch batch 1, {threads} thread(s)): {n / min(times):.1f} img/s "
-                  f"(runs: {rates(n, times)})")
-        plain_rate = n / min(min(times) for times in plain_times.values())
-        pipe_rate = n / min(pipe_times)
-        print(f"  embedview encode_dataset: {pipe_rate:.1f} img/s (runs: {rates(n, pipe_times)})")
-        print(f"  max |difference| between the two: {diff:.2e}")
-        print("  " + ratio_line("images, pipeline / best plain loop", pipe_rate, plain_rate, 2.0), flush=True)
+        def pipeline(d=ds):
+            return encode_dataset(d, encoder, cache=False, batch_size=B, num_workers=num_workers).vectors
+
+        warm = min(B, n)  # warm-up, one batch of each side (thread pools, first-call allocations)
+        plain_onnx(paths[:warm]), pipeline(ds.subset(range(warm)))
+        if with_torch:
+            eager_torch(paths[:warm])
+        extra = [(f"eager torch, batch {B} (extra)", eager_torch)] if with_torch else None
+        cmp = compare(f"images, batch {B}", ("embedview encode_dataset", pipeline),
+                      (f"plain onnxruntime loop, batch {B}", plain_onnx), runs=runs, goal=GOAL,
+                      extra=extra, per_item=(n, "img"))
+        res, ref = cmp.results[cmp.ours], cmp.results[cmp.reference]
+        print(f"  max |difference| embedview vs plain onnxruntime: {float(np.abs(res - ref).max()):.2e}", flush=True)
 
 
-def bench_texts(n: int, batch_size: int | None, repeat: int) -> None:
+def bench_texts(n: int, batch_size: int | None, runs: int) -> None:
     from embedview.encoders.pipeline import encode_dataset
     from embedview.encoders.registry import load_encoder
 
     sentences = make_sentences(n)
     print(f"text: {n} sentences, mean {np.mean([len(s.split()) for s in sentences]):.1f} words", flush=True)
-    with step("loading default-text"):
-        encoder = load_encoder("default-text")
+    encoder, t_load = timed(lambda: load_encoder("default-text"))
+    one_off("loading default-text (SentenceTransformer, shared by both sides)", t_load)
     st = encoder.model  # the SentenceTransformer itself
+    B = batch_size or encoder.batch_size
     ds = Dataset("text", ids=[str(i) for i in range(n)], sources=["bench.txt"] * n, texts=sentences, name="bench")
-    st.encode(sentences[:64])  # warm-up
-    st_times, pipe_times = [], []
-    for _ in range(repeat):  # interleaved, best of each (see bench_images)
-        with Timer() as t:
-            ref = st.encode(sentences, convert_to_numpy=True)
-        st_times.append(t.seconds)
-        with Timer() as t:
-            res = encode_dataset(ds, encoder, cache=False, batch_size=batch_size)
-        pipe_times.append(t.seconds)
-    diff = float(np.abs(res.vectors - ref).max())
-    st_rate, pipe_rate = n / min(st_times), n / min(pipe_times)
-    print(f"  SentenceTransformer.encode: {st_rate:.1f} sentences/s (runs: {rates(n, st_times)})")
-    print(f"  embedview encode_dataset:   {pipe_rate:.1f} sentences/s (runs: {rates(n, pipe_times)})")
-    print(f"  max |difference| between the two: {diff:.2e}")
-    print("  " + ratio_line("text, pipeline / SentenceTransformer.encode", pipe_rate, st_rate, 0.95), flush=True)
+
+    def st_encode():
+        return st.encode(sentences, batch_size=B, convert_to_numpy=True, show_progress_bar=False)
+
+    def pipeline():
+        return encode_dataset(ds, encoder, cache=False, batch_size=B).vectors
+
+    st.encode(sentences[:B], batch_size=B)  # warm-up
+    cmp = compare(f"text, batch {B}", ("embedview encode_dataset", pipeline),
+                  (f"SentenceTransformer.encode(batch_size={B})", st_encode), runs=runs, goal=GOAL,
+                  per_item=(n, "sentences"))
+    diff = float(np.abs(cmp.results[cmp.ours] - cmp.results[cmp.reference]).max())
+    print(f"  max |difference| between the two: {diff:.2e}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-images", type=int, default=500, help="images to encode (0: skip)")
-    parser.add_argument("--n-texts", type=int, default=2000, help="sentences to encode (0: skip)")
-    parser.add_argument("--batch-size", type=int, default=None, help="pipeline batch size (default: the encoder's)")
+    parser.add_argument("--n-images", type=int, default=192, help="images to encode (0: skip)")
+    parser.add_argument("--n-texts", type=int, default=1000, help="sentences to encode (0: skip)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size of both sides (default: the encoder's, 64)")
     parser.add_argument("--num-workers", type=int, default=None, help="pipeline decoding threads")
-    parser.add_argument("--repeat", type=int, default=2, help="interleaved runs of each side; the best counts")
+    parser.add_argument("--with-torch", action="store_true",
+                        help="add eager torch at the same batch size as an extra line (about 3x the plain loop's time)")
+    add_runs_arg(parser)
     args = parser.parse_args()
     print(machine_line(), flush=True)
     if args.n_images:
-        bench_images(args.n_images, args.batch_size, args.num_workers, args.repeat)
+        bench_images(args.n_images, args.batch_size, args.num_workers, args.runs, args.with_torch)
     if args.n_texts:
-        bench_texts(args.n_texts, args.batch_size, args.repeat)
+        bench_texts(args.n_texts, args.batch_size, args.runs)
     print(machine_line())
     print(f"peak RSS: {peak_rss_mb():.0f} MiB (both sides and the test images, one process)")
 
