@@ -52,7 +52,9 @@ EXIT_UNHEALTHY = 3
 #: commands that live in their own module: ``(command name, module)``; the module has
 #: ``register(sub, parents)`` (``parents``: the shared argument groups by name) and is imported
 #: when the parser is built, so it must stay as light as this one at import time.
-EXTRA_COMMANDS: tuple[tuple[str, str], ...] = ()
+EXTRA_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("audit", "embedview.cli_audit"),
+)
 COMMANDS = ("gui", "demo", "encode", "models", "info", "check", "report", "duplicates", "neighbors",
             *(name for name, _ in EXTRA_COMMANDS))
 
