@@ -17,7 +17,6 @@ from embedview.model.views.compare import CompareState
 from embedview.model.views.duplicates import DuplicatesState
 from embedview.model.views.heatmap import HeatmapState
 from embedview.model.views.issues import IssuesState
-from embedview.model.views.issues import IssuesState
 from embedview.model.views.map import MapState
 from embedview.model.views.neighbors import NeighborsState
 from embedview.model.views.search import SearchState
@@ -37,7 +36,6 @@ class ViewStates:
     heatmap: HeatmapState = field(default_factory=HeatmapState)
     search: SearchState = field(default_factory=SearchState)
     table: TableState = field(default_factory=TableState)
-    issues: IssuesState = field(default_factory=IssuesState)
     issues: IssuesState = field(default_factory=IssuesState)
     charts: ChartsState = field(default_factory=ChartsState)
 
@@ -63,7 +61,6 @@ class ViewStates:
         self.search.query = ""
         self.search.results = None
         self.table.filter = ""
-        self.issues.decisions = {}  # decisions are by item id: ids of other data are other items
         self.issues.decisions = {}  # decisions are by item id: ids of other data are other items
 
 
