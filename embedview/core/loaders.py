@@ -5,6 +5,14 @@
 * a **folder** -> images, recursively (``IMAGE_EXTENSIONS``); the first sub-folder under the
   dropped folder is the label, images directly inside it are unlabelled; hidden files and
   folders are skipped; symbolic-link loops are reported, not followed; order is sorted.
+  **Splits**: when every top-level sub-folder holding images has a split name (``train``,
+  ``training``, ``val``, ``valid``, ``validation``, ``dev``, ``test``, ``testing``, ``holdout``,
+  ``eval``; any case), as in ``ROOT/train/cat/x.jpg`` and ``ROOT/test/cat/y.jpg``, that level is
+  the split, not the label: the label is the folder below it ("cat") and the metadata column
+  ``split`` holds the split folder's name as written ("train", "test"; images directly in ROOT
+  have none, images directly in a split folder have a split and no label).  A folder whose
+  sub-folders are labels only (or mix split names and other names) loads as before, without a
+  ``split`` column.
   Each image is validated from its header only (:func:`~embedview.core.images.probe_image`);
   the full decode happens at encode time.  Image files can also be given one by one.
 * **text**: ``.txt`` (one item per non-empty line), ``.csv`` / ``.tsv`` / ``.jsonl`` tables
@@ -21,6 +29,12 @@
   ``dataset_dict.json`` with one such folder per split) loads like its files.  Class names of
   ``ClassLabel`` columns come from the schema's ``huggingface`` metadata (or
   ``dataset_info.json``), so labels read "T-shirt/top", not "0".
+
+Tables and vector files keep their other columns as metadata; a column named ``split`` in any
+case ("Split", "SPLIT") is kept under the one name ``split`` (csv, tsv, jsonl, parquet, arrow, npz,
+projector metadata), never taken for the text, and the splits of a Hugging Face ``DatasetDict``
+folder fill it with their split names.  Views and checks that work per split read
+``dataset.metadata["split"]``.
 
 Every bad file or row becomes a :class:`~embedview.core.dataset.LoadProblem` naming the file
 and the reason, and the rest still loads; :class:`LoadError` is raised only when nothing at all
@@ -75,6 +89,11 @@ LABEL_COLUMN_NAMES = ("label", "labels", "class", "class_name", "category", "tar
 ID_COLUMN_NAMES = ("id", "ids", "uid", "uuid", "item_id", "doc_id", "key")
 VECTOR_COLUMN_NAMES = ("embedding", "embeddings", "vector", "vectors", "emb", "features")
 SOURCE_COLUMN_NAMES = ("path", "paths", "source", "sources", "file", "filename", "filenames")
+#: Folder names that mean a split, not a label, at the top level of an image folder (lower case).
+SPLIT_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing", "holdout",
+                         "eval"})
+#: The metadata column holding each item's split.
+SPLIT_COLUMN = "split"
 
 #: At most this many bad rows are listed one by one in a problem message.
 MAX_LISTED = 20
@@ -563,15 +582,37 @@ def _load_image_folder(job: _Job, problems, task, columns, max_pixels) -> Datase
         return None
     good, widths, heights = _probe_all(files, problems, task, max_pixels)
     rel = [p.relative_to(root) for p in good]
-    labels = np.array([r.parts[0] if len(r.parts) > 1 else None for r in rel], dtype=object)
+    metadata: dict[str, Any] = {"width": widths, "height": heights}
+    if _split_layout(rel):  # ROOT/<split>/<label>/...: the split is metadata, the label one level down
+        metadata[SPLIT_COLUMN] = [r.parts[0] if len(r.parts) > 1 else None for r in rel]
+        labels = np.array([r.parts[1] if len(r.parts) > 2 else None for r in rel], dtype=object)
+    else:
+        labels = np.array([r.parts[0] if len(r.parts) > 1 else None for r in rel], dtype=object)
     return Dataset(
         modality="image",
         ids=[r.as_posix() for r in rel],
         sources=[os.path.abspath(p) for p in good],
         labels=labels if any(lab is not None for lab in labels) else None,
-        metadata={"width": widths, "height": heights},
+        metadata=metadata,
         name=root.name or str(root),
     )
+
+
+def _split_layout(rel: Sequence[Path]) -> bool:
+    """True when every top-level folder holding images is named like a split (train, test, ...)."""
+    tops = {r.parts[0] for r in rel if len(r.parts) > 1}
+    return bool(tops) and all(t.lower() in SPLIT_NAMES for t in tops)
+
+
+def _split_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` with its column named ``split`` in any case renamed to :data:`SPLIT_COLUMN`
+    (the first such column; left as it is when ``split`` itself is there)."""
+    if SPLIT_COLUMN in metadata:
+        return metadata
+    name = next((k for k in metadata if k.lower() == SPLIT_COLUMN), None)
+    if name is None:
+        return metadata
+    return {(SPLIT_COLUMN if k == name else k): v for k, v in metadata.items()}
 
 
 def _load_image_files(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
@@ -838,7 +879,7 @@ def _guess_columns(table: _Table, sample: int = 2000) -> tuple[str | None, str |
     if text is None:
         best = 0.0
         for col in table.columns:
-            if col in (label, ident):
+            if col in (label, ident) or col.lower() == SPLIT_COLUMN:
                 continue
             values = [v for v in table.data[col][:sample] if v is not None]
             strings = [v for v in values if isinstance(v, str) and not _is_number(v)]
@@ -974,6 +1015,7 @@ def _dataset_from_table(
         ids = [f"{path.name}:{n}" for n in lines]
     labels = _label_array([table.data[label_col][i] for i in keep]) if label_col else None
     metadata = {c: [table.data[c][i] for i in keep] for c in table.columns if c not in (text_col, label_col, id_col)}
+    metadata = _split_metadata(metadata)
     return Dataset(
         modality="text",
         ids=ids,
@@ -1083,6 +1125,7 @@ def _embedding_dataset(
         id_list = _unique_ids([str(int(r)) if v is None else str(v) for v, r in zip(ids, rows, strict=False)], path,
                               problems)
     src = os.path.abspath(path)
+    columns = _split_metadata(columns)
     return Dataset(
         modality="embedding",
         ids=id_list,
@@ -1582,7 +1625,15 @@ def _load_arrow_embeddings(job: _Job, problems, task, columns, max_pixels) -> Da
     ds = _embedding_dataset(where, vectors, problems, rows=rows, metadata=cols, nonfinite=nonfinite, **named)
     if ds is not None:
         ds.name = name
+        _fill_split(ds, job)
     return ds
+
+
+def _fill_split(ds: Dataset, job: _Job) -> None:
+    """A ``DatasetDict`` split's items get its name in the ``split`` column (unless they have one)."""
+    split = job.extra.get("split")
+    if split is not None and SPLIT_COLUMN not in ds.metadata:
+        ds.metadata[SPLIT_COLUMN] = [split] * len(ds)
 
 
 def _load_columnar_text(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
@@ -1602,6 +1653,7 @@ def _load_columnar_text(job: _Job, problems, task, columns, max_pixels) -> Datas
     ds = _dataset_from_table(where, _Table(scalar, data, lines), problems, **columns)
     if ds is not None:
         ds.name = name
+        _fill_split(ds, job)
     return ds
 
 
@@ -1614,7 +1666,7 @@ def _hf_disk_jobs(folder: Path, problems: list[LoadProblem]) -> list[_Job] | Non
             splits = json.loads((folder / "dataset_dict.json").read_text(encoding="utf-8")).get("splits") or []
             jobs = []
             for split in splits:
-                job = _hf_split_job(folder / str(split), problems, name=f"{folder.name}/{split}")
+                job = _hf_split_job(folder / str(split), problems, name=f"{folder.name}/{split}", split=str(split))
                 if job is not None:
                     jobs.append(job)
             if not splits:
@@ -1629,7 +1681,7 @@ def _hf_disk_jobs(folder: Path, problems: list[LoadProblem]) -> list[_Job] | Non
     return None
 
 
-def _hf_split_job(folder: Path, problems: list[LoadProblem], name: str) -> _Job | None:
+def _hf_split_job(folder: Path, problems: list[LoadProblem], name: str, split: str | None = None) -> _Job | None:
     state_path = folder / "state.json"
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
@@ -1648,7 +1700,7 @@ def _hf_split_job(folder: Path, problems: list[LoadProblem], name: str) -> _Job 
     if schema is None:
         return None
     text = not _has_vector_column(schema) and _has_string_column(schema)
-    extra = {"folder": folder, "name": name}
+    extra: dict[str, Any] = {"folder": folder, "name": name, "split": split}
     if text:
         return _Job("text", _load_columnar_text, files, extra=extra)
     return _Job("embedding", _load_arrow_embeddings, files, extra=extra)
