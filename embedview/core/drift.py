@@ -1,0 +1,357 @@
+"""Drift between two sets of vectors from the same encoder (say, training data and this week's
+production data): can the two be told apart, by how much, and which items make the difference?
+
+:class:`Drift` runs two tests of "A and B come from the same distribution" and says in words what
+they found:
+
+* **Classifier two-sample test.**  A logistic regression (on the vectors standardised with the
+  pooled mean and spread: no labels used) learns to tell B from A under stratified k-fold
+  cross-validation; every item of the classifier sample gets an out-of-fold score, and their AUROC
+  is the statistic (0.5: indistinguishable, 1.0: perfectly separable).  Its **p-value** comes from
+  permuting the A / B labels *within each fold's held-out part* with the scores kept fixed: each
+  fold's model never saw those labels, so under "no drift" they are exchangeable given the scores
+  and the test is exact, and it costs one rank sum per permutation instead of refitting
+  (``n_permutations`` of them; a p-value cannot go below ``1 / (n_permutations + 1)``).
+* **MMD** with an RBF kernel: the unbiased estimate of the squared maximum mean discrepancy, the
+  bandwidth set by the median heuristic (the median pairwise distance of the pooled MMD sample),
+  its p-value from ``n_permutations`` permutations of the pooled sample (all permutations from one
+  kernel matrix, in chunks).  The kernel matrix is quadratic in the items, so MMD uses a random
+  sample of at most ``mmd_max_items`` per set.
+
+Drift is declared when either p-value is below ``alpha / 2`` (Bonferroni for the two tests, so two
+samples of the same data raise a false alarm at most ``alpha`` of the time).  The strength is read
+off the AUROC (an effect size that does not grow with the number of items, unlike significance).
+
+The items that separate the sets most are scored by the classifier: every item of A and B gets a
+probability of being from B that is out-of-sample (out-of-fold for the items of the classifier
+sample, the fold models' mean for the items outside it), so ``top_b_`` (B's most B-like items:
+what is new in B) and ``top_a_`` (A's least B-like: what B lost) cover both whole sets.
+
+Big sets are sampled (``max_items`` per set for the classifier, ``mmd_max_items`` for MMD) and
+every number says how many items it used.  The two sets are also projected on one 2-D PCA map
+fitted on both together (``xy_a_``, ``xy_b_``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from embedview.core.embeddings import as_matrix
+from embedview.core.progress import ProgressArg, TaskState
+
+#: AUROC bounds of the words for a detected drift's strength (below the first: "slight")
+STRENGTHS = ((0.6, "slight"), (0.75, "moderate"), (1.01, "strong"))
+
+
+def _matrix(X: Any, which: str) -> np.ndarray:
+    try:
+        return as_matrix(X)
+    except ValueError as exc:
+        raise ValueError(f"set {which}: {exc}") from exc
+
+
+def _sample(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of a uniform random sample of at most ``cap`` of ``n`` items (all when fewer)."""
+    if cap is None or n <= cap:
+        return np.arange(n, dtype=np.int64)
+    return np.sort(rng.choice(n, size=int(cap), replace=False)).astype(np.int64)
+
+
+def _rank_auc(ranks: np.ndarray, is_b: np.ndarray, n_a: int, n_b: int) -> np.ndarray:
+    """AUROC of "B scores higher" from the scores' ranks (average ranks for ties); ``is_b`` is
+    (N,) or (N, P) of 0/1, giving one AUROC per column."""
+    rank_sum = ranks @ is_b
+    return (rank_sum - n_b * (n_b + 1) / 2.0) / float(n_a * n_b)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+
+
+def format_p(p: float, n_permutations: int) -> str:
+    """``p = 0.034`` or, at the floor a permutation test can reach, ``p < 0.001``."""
+    floor = 1.0 / (n_permutations + 1)
+    if p <= floor + 1e-12:
+        return f"p < {floor:.2g}" if floor < 0.01 else f"p \u2264 {floor:.3f}"
+    return f"p = {p:.3f}" if p >= 0.001 else f"p = {p:.1e}"
+
+
+class Drift:
+    """Two-sample drift tests between vector sets ``A`` (reference) and ``B`` (new).
+
+    Parameters
+    ----------
+    n_permutations : permutations for each p-value (both tests)
+    alpha : the false-alarm rate of the verdict (each test is held to ``alpha / 2``)
+    max_items : items per set used by the classifier test (a random sample beyond it; every item
+        is still scored for the lists of separating items)
+    mmd_max_items : items per set used by MMD (its kernel matrix is quadratic)
+    n_folds : cross-validation folds of the classifier (fewer when a set is smaller)
+    C : inverse regularisation of the logistic regression (on standardised vectors)
+    n_top : separating items kept per side
+    map_max_items : items (both sets together) the 2-D PCA map is fitted on; every item is placed
+    random_state : seed of the samples, folds and permutations (same inputs, same numbers)
+
+    Results (after :meth:`fit`): ``auroc_``, ``auroc_p_``, ``mmd2_``, ``mmd_p_``,
+    ``mmd_bandwidth_``, ``drift_`` (bool), ``strength_``, ``verdict_`` (a sentence),
+    ``n_a_`` / ``n_b_`` (set sizes), ``clf_n_a_`` / ``clf_n_b_`` and ``mmd_n_a_`` / ``mmd_n_b_``
+    (items each test used), ``folds_``, ``scores_a_`` / ``scores_b_`` (every item's out-of-sample
+    probability of being from B), ``top_a_`` / ``top_a_scores_`` and ``top_b_`` /
+    ``top_b_scores_`` (indices into A / B and their probability of B), ``xy_a_`` / ``xy_b_``.
+    """
+
+    def __init__(self, n_permutations: int = 1000, alpha: float = 0.01, max_items: int | None = 10_000,
+                 mmd_max_items: int = 1000, n_folds: int = 5, C: float = 0.1, n_top: int = 20,
+                 map_max_items: int = 20_000, random_state: int = 0) -> None:
+        self.n_permutations = n_permutations
+        self.alpha = alpha
+        self.max_items = max_items
+        self.mmd_max_items = mmd_max_items
+        self.n_folds = n_folds
+        self.C = C
+        self.n_top = n_top
+        self.map_max_items = map_max_items
+        self.random_state = random_state
+
+    # -- the work -----------------------------------------------------------------------------------
+    def fit(self, A: Any, B: Any, progress: ProgressArg = None) -> Drift:
+        """Test ``A`` against ``B`` (EmbeddingSets or (N, D) arrays of the same D)."""
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.n_permutations < 1:
+            raise ValueError(f"n_permutations must be at least 1, got {self.n_permutations}")
+        Xa, Xb = _matrix(A, "A"), _matrix(B, "B")
+        if Xa.shape[1] != Xb.shape[1]:
+            raise ValueError(f"set A has {Xa.shape[1]} dimensions and set B {Xb.shape[1]}: drift needs "
+                             "vectors from the same encoder")
+        if len(Xa) < 2 or len(Xb) < 2:
+            raise ValueError(f"drift needs at least 2 items in each set (A has {len(Xa)}, B has {len(Xb)})")
+        task = TaskState.coerce(progress)
+        rng = np.random.default_rng(self.random_state)
+        self.n_a_, self.n_b_, self.dim_ = len(Xa), len(Xb), Xa.shape[1]
+        task.report(0, 1, "classifier test")
+        self._classifier(Xa, Xb, rng, task.sub(0.0, 0.6))
+        self._mmd(Xa, Xb, rng, task.sub(0.6, 0.9))
+        self._map(Xa, Xb, rng, task.sub(0.9, 1.0))
+        self._decide()
+        task.report(1, 1, "done")
+        return self
+
+    def _classifier(self, Xa: np.ndarray, Xb: np.ndarray, rng: np.random.Generator, task: TaskState) -> None:
+        from scipy.stats import rankdata
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
+
+        ia, ib = _sample(len(Xa), self.max_items, rng), _sample(len(Xb), self.max_items, rng)
+        na, nb = len(ia), len(ib)
+        self.clf_n_a_, self.clf_n_b_ = na, nb
+        X = np.vstack([Xa[ia], Xb[ib]]).astype(np.float64)
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale[scale < 1e-12] = 1.0  # a constant dimension carries nothing; keep it finite
+        X -= mean
+        X /= scale
+        y = np.r_[np.zeros(na, np.int8), np.ones(nb, np.int8)]
+        folds = max(2, min(self.n_folds, na, nb))
+        self.folds_ = folds
+        split = StratifiedKFold(n_splits=folds, shuffle=True,
+                                random_state=int(rng.integers(2**31 - 1))).split(X, y)
+        oof = np.empty(len(y))
+        fold_of = np.empty(len(y), dtype=np.int64)
+        coefs, intercepts = [], []
+        steps = folds + 3
+        for f, (train, test) in enumerate(split):
+            task.report(f, steps, f"classifier fold {f + 1} of {folds} ({na + nb:,} items)")
+            clf = LogisticRegression(C=self.C, class_weight="balanced", max_iter=300)
+            clf.fit(X[train], y[train])
+            oof[test] = clf.decision_function(X[test])
+            fold_of[test] = f
+            coefs.append(clf.coef_.ravel())
+            intercepts.append(float(clf.intercept_[0]))
+        ranks = rankdata(oof)
+        self.auroc_ = float(_rank_auc(ranks, y.astype(np.float64), na, nb))
+
+        # permutation null: labels shuffled inside each fold's held-out part, scores fixed
+        task.report(folds, steps, f"classifier test: {self.n_permutations:,} permutations")
+        members = [np.flatnonzero(fold_of == f) for f in range(folds)]
+        exceed, done, chunk = 0, 0, max(1, min(200, 4_000_000 // max(len(y), 1)))
+        while done < self.n_permutations:
+            p = min(chunk, self.n_permutations - done)
+            labels = np.empty((len(y), p))
+            for idx in members:
+                labels[idx] = rng.permuted(np.tile(y[idx].astype(np.float64)[:, None], (1, p)), axis=0)
+            null = _rank_auc(ranks, labels, na, nb)
+            exceed += int(np.sum(null >= self.auroc_ - 1e-12))
+            done += p
+            task.report(folds + done / self.n_permutations, steps,
+                        f"classifier test: permutation {done:,} of {self.n_permutations:,}")
+        self.auroc_p_ = (1 + exceed) / (1 + self.n_permutations)
+
+        # every item's out-of-sample probability of B: out-of-fold in the sample, else the mean fold model
+        task.report(folds + 1, steps, "scoring every item")
+        w = np.mean(coefs, axis=0) / scale
+        b0 = float(np.mean(intercepts)) - float(mean @ w)
+        scores = []
+        for M, picked in ((Xa, ia), (Xb, ib)):
+            z = np.empty(len(M))
+            for s in range(0, len(M), 50_000):
+                task.check()
+                z[s:s + 50_000] = M[s:s + 50_000].astype(np.float64) @ w + b0
+            scores.append(z)
+        scores[0][ia] = oof[:na]
+        scores[1][ib] = oof[na:]
+        self.scores_a_ = _sigmoid(scores[0])
+        self.scores_b_ = _sigmoid(scores[1])
+        k_a, k_b = min(self.n_top, len(Xa)), min(self.n_top, len(Xb))
+        self.top_a_ = np.argsort(self.scores_a_, kind="stable")[:k_a].astype(np.int64)
+        self.top_b_ = np.argsort(-self.scores_b_, kind="stable")[:k_b].astype(np.int64)
+        self.top_a_scores_ = self.scores_a_[self.top_a_]
+        self.top_b_scores_ = self.scores_b_[self.top_b_]
+        task.report(steps, steps, "classifier test done")
+
+    def _mmd(self, Xa: np.ndarray, Xb: np.ndarray, rng: np.random.Generator, task: TaskState) -> None:
+        ia, ib = _sample(len(Xa), self.mmd_max_items, rng), _sample(len(Xb), self.mmd_max_items, rng)
+        m, n = len(ia), len(ib)
+        self.mmd_n_a_, self.mmd_n_b_ = m, n
+        task.report(0, 1, f"MMD kernel on {m + n:,} items")
+        Z = np.vstack([Xa[ia], Xb[ib]]).astype(np.float64)
+        sq = np.einsum("ij,ij->i", Z, Z)
+        D2 = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
+        np.maximum(D2, 0.0, out=D2)
+        np.fill_diagonal(D2, 0.0)
+        upper = D2[np.triu_indices(len(Z), k=1)]
+        med = float(np.median(upper))
+        if med <= 0:  # more than half the pairs identical: the typical distance of the rest
+            pos = upper[upper > 0]
+            med = float(np.median(pos)) if len(pos) else 1.0
+        self.mmd_bandwidth_ = float(np.sqrt(med))  # sigma: the median pairwise distance
+        K = np.exp(-D2 / (2.0 * med))
+        del D2, upper
+        task.check()
+        z = np.r_[np.ones(m), np.zeros(n)]
+        self.mmd2_ = float(self._mmd2(K, z[:, None], m, n)[0])
+        exceed, done, chunk = 0, 0, 100
+        row_sums = K.sum(axis=1)
+        while done < self.n_permutations:
+            p = min(chunk, self.n_permutations - done)
+            labels = rng.permuted(np.tile(z[:, None], (1, p)), axis=0)
+            exceed += int(np.sum(self._mmd2(K, labels, m, n, row_sums) >= self.mmd2_ - 1e-12))
+            done += p
+            task.report(done, self.n_permutations, f"MMD: permutation {done:,} of {self.n_permutations:,}")
+        self.mmd_p_ = (1 + exceed) / (1 + self.n_permutations)
+
+    @staticmethod
+    def _mmd2(K: np.ndarray, za: np.ndarray, m: int, n: int, row_sums: np.ndarray | None = None) -> np.ndarray:
+        """Unbiased MMD² for each column of ``za`` (1: in A, 0: in B); the kernel's diagonal is 1."""
+        KZ = K @ za
+        rs = K.sum(axis=1) if row_sums is None else row_sums
+        KW = rs[:, None] - KZ
+        zb = 1.0 - za
+        s_aa = np.einsum("ij,ij->j", za, KZ) - m  # minus the diagonal
+        s_bb = np.einsum("ij,ij->j", zb, KW) - n
+        s_ab = np.einsum("ij,ij->j", za, KW)
+        return s_aa / (m * (m - 1)) + s_bb / (n * (n - 1)) - 2.0 * s_ab / (m * n)
+
+    def _map(self, Xa: np.ndarray, Xb: np.ndarray, rng: np.random.Generator, task: TaskState) -> None:
+        from sklearn.decomposition import PCA
+
+        half = max(1, self.map_max_items // 2)
+        ia, ib = _sample(len(Xa), half, rng), _sample(len(Xb), half, rng)
+        task.report(0, 2, f"map: PCA of {len(ia) + len(ib):,} items of both sets")
+        fit_on = np.vstack([Xa[ia], Xb[ib]])
+        comps = min(2, fit_on.shape[1], len(fit_on))
+        pca = PCA(n_components=comps, random_state=self.random_state).fit(fit_on)
+        self.map_n_fit_ = len(fit_on)
+        self.map_variance_ = float(np.sum(pca.explained_variance_ratio_))
+        out = []
+        for M in (Xa, Xb):
+            task.check()
+            xy = np.zeros((len(M), 2), np.float32)
+            xy[:, :comps] = pca.transform(M)
+            out.append(xy)
+        self.xy_a_, self.xy_b_ = out
+        task.report(2, 2, "map done")
+
+    # -- the verdict --------------------------------------------------------------------------------
+    def _decide(self) -> None:
+        level = self.alpha / 2
+        self.drift_ = bool(self.auroc_p_ < level or self.mmd_p_ < level)
+        self.strength_ = ""
+        if self.drift_:
+            self.strength_ = next(word for bound, word in STRENGTHS if self.auroc_ < bound)
+        self.verdict_ = self._verdict()
+
+    def _sampled(self, used: int, total: int) -> str:
+        return f"{used:,} items" if used == total else f"a random {used:,} of {total:,}"
+
+    def clf_text(self) -> str:
+        """The classifier test's numbers, with what they were computed on."""
+        return (f"AUROC {self.auroc_:.3f} ({format_p(self.auroc_p_, self.n_permutations)}, "
+                f"{self.n_permutations:,} permutations; {self.folds_}-fold logistic regression on "
+                f"{self._sampled(self.clf_n_a_, self.n_a_)} of A and {self._sampled(self.clf_n_b_, self.n_b_)} of B)")
+
+    def mmd_text(self) -> str:
+        """The MMD test's numbers, with what they were computed on."""
+        return (f"MMD\u00b2 {self.mmd2_:.4g} ({format_p(self.mmd_p_, self.n_permutations)}, "
+                f"{self.n_permutations:,} permutations; RBF kernel, median-distance bandwidth "
+                f"{self.mmd_bandwidth_:.3g}; {self._sampled(self.mmd_n_a_, self.n_a_)} of A and "
+                f"{self._sampled(self.mmd_n_b_, self.n_b_)} of B)")
+
+    def _verdict(self) -> str:
+        level = self.alpha / 2
+        if self.drift_:
+            which = [name for name, p in (("classifier", self.auroc_p_), ("MMD", self.mmd_p_)) if p < level]
+            both = "both tests" if len(which) == 2 else f"the {which[0]} test"
+            return (f"drift ({self.strength_}): AUROC {self.auroc_:.2f}: a linear classifier tells B from A "
+                    f"{'well' if self.auroc_ >= 0.75 else 'better than chance'}; {both} below "
+                    f"alpha/2 = {level:.3g}. Look at the items most typical of B and of A to see what changed.")
+        return (f"no detectable drift: AUROC {self.auroc_:.2f} (0.5 is chance) and neither test below "
+                f"alpha/2 = {level:.3g}. A shift too small for {self.clf_n_a_ + self.clf_n_b_:,} items "
+                "to show may remain.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready results: every number with the items it used."""
+        return {
+            "drift": self.drift_,
+            "strength": self.strength_ or None,
+            "verdict": self.verdict_,
+            "alpha": self.alpha,
+            "rule": "drift when either p-value < alpha/2 (Bonferroni for two tests)",
+            "n_a": self.n_a_,
+            "n_b": self.n_b_,
+            "dim": self.dim_,
+            "classifier": {
+                "auroc": self.auroc_,
+                "p_value": self.auroc_p_,
+                "n_permutations": self.n_permutations,
+                "n_a": self.clf_n_a_,
+                "n_b": self.clf_n_b_,
+                "sampled": self.clf_n_a_ < self.n_a_ or self.clf_n_b_ < self.n_b_,
+                "folds": self.folds_,
+                "model": f"logistic regression (C={self.C}, balanced classes) on standardised vectors",
+                "p_value_method": "labels permuted within each fold's held-out part, out-of-fold scores fixed",
+                "text": self.clf_text(),
+            },
+            "mmd": {
+                "mmd2": self.mmd2_,
+                "p_value": self.mmd_p_,
+                "n_permutations": self.n_permutations,
+                "n_a": self.mmd_n_a_,
+                "n_b": self.mmd_n_b_,
+                "sampled": self.mmd_n_a_ < self.n_a_ or self.mmd_n_b_ < self.n_b_,
+                "kernel": "rbf",
+                "bandwidth": self.mmd_bandwidth_,
+                "bandwidth_rule": "median pairwise distance of the pooled MMD sample",
+                "estimate": "unbiased",
+                "text": self.mmd_text(),
+            },
+            "map": {"method": "pca", "fitted_on": self.map_n_fit_, "variance_explained": self.map_variance_},
+            "top_b": [{"index": int(i), "p_b": float(s)} for i, s in zip(self.top_b_, self.top_b_scores_,
+                                                                         strict=True)],
+            "top_a": [{"index": int(i), "p_b": float(s)} for i, s in zip(self.top_a_, self.top_a_scores_,
+                                                                         strict=True)],
+            "top_score": "out-of-sample probability of B from the classifier (out-of-fold, or the mean "
+                         "fold model for items outside its sample)",
+        }
