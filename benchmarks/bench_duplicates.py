@@ -1,19 +1,24 @@
-"""All near-duplicate pairs at cosine >= 0.95: exact path vs its bare matrix products; approximate recall.
+"""All near-duplicate pairs at cosine >= 0.95: embedview's DuplicateFinder against faiss ``range_search``.
 
-    .venv/bin/python benchmarks/bench_duplicates.py              # 20k x 512, one to two minutes
-    .venv/bin/python benchmarks/bench_duplicates.py --n 100000   # the size the goals are stated at (~8 min)
+    .venv/bin/python benchmarks/bench_duplicates.py                  # 20k x 512
+    .venv/bin/python benchmarks/bench_duplicates.py --n 100000       # larger (long on 2 cores)
+    .venv/bin/python benchmarks/bench_duplicates.py --approximate    # also one approximate fit
 
-Data: ``n`` unit vectors in 512 dimensions, random normal, of which about 2 % are planted
+Data: ``n`` vectors in 512 dimensions, random normal, of which about 2 % are planted
 near-copies of other items (noise chosen so their cosine to the source is about 0.95-0.999),
-so pairs above the threshold exist.  Printed, all measured in the same run:
+so pairs above the threshold exist; not normalised, both sides normalise.
 
-* exact path: ``DuplicateFinder(threshold=0.95, approximate=False).fit`` seconds, against the
-  bare matrix products it needs (``X[block] @ X.T`` for the same blocks, same memory budget,
-  nothing else) -- goal: ratio <= 1.5;
-* approximate path (faiss HNSW): seconds, HNSW build seconds, the index's own recall@10
-  estimate, and the recall of the exact path's pairs -- goal >= 0.99;
-* ``groups_at`` time at 100k items is the slider's budget (goal < 100 ms);
-* peak resident memory added by each step.
+Compared, interleaved, ``--runs`` each (``_common.compare``):
+
+* embedview: ``DuplicateFinder(threshold=0.95, approximate=False).fit(X)`` -- the exact
+  neighbour search, the similarity graph the slider uses and the groups;
+* reference, what a user would write with faiss: copy + ``faiss.normalize_L2``, an exact
+  ``IndexFlatIP``, ``range_search(X, threshold)`` and the pairs ``i < j`` taken from its answer.
+
+Printed: every run, the medians, the median time ratio (goal <= 1.05: no slower), the pair
+counts of both and whether they are the same pairs.  ``--approximate`` adds one fit of
+``DuplicateFinder(approximate=True)`` (one run, not part of the ratio) with its pair recall
+against the exact pairs.  ``groups_at`` (the slider's query) is timed on the fitted finder.
 """
 
 from __future__ import annotations
@@ -21,15 +26,16 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import Timer, peak_rss_mb, timed  # also puts the repository root on sys.path
+from _common import add_runs_arg, compare, machine_line, peak_rss_mb, timed  # also puts the repo on sys.path
 from bench_neighbors import measure
 
 from embedview.core.duplicates import DuplicateFinder
-from embedview.core.neighbors import block_rows
+
+GOAL = 1.05
 
 
-def make_data(n: int, dim: int, seed: int = 0):
-    """``n`` unit vectors: random normal, ~2 % of them noisy copies (1 to 3 per source)."""
+def make_data(n: int, dim: int, seed: int = 0, normalise: bool = True):
+    """``n`` (unit) vectors: random normal, ~2 % of them noisy copies (1 to 3 per source)."""
     rng = np.random.default_rng(seed)
     n_copies = n // 50
     n_base = n - n_copies
@@ -38,20 +44,9 @@ def make_data(n: int, dim: int, seed: int = 0):
     src = rng.choice(sources, n_copies)  # some sources get several copies
     eps = rng.uniform(0.05, 0.33, n_copies).astype(np.float32)  # cosine ~ 1 / sqrt(1 + eps^2)
     X[n_base:] = X[src] + eps[:, None] * rng.standard_normal((n_copies, dim), dtype=np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    if normalise:
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
     return X
-
-
-def bare_products(X: np.ndarray, budget_mb: float) -> float:
-    """Seconds for just the block matrix products of the exact search (same block size)."""
-    n = X.shape[0]
-    rows = min(n, block_rows(n, budget_mb))
-    buf = np.empty((rows, n), dtype=np.float32)
-    with Timer() as t:
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            np.matmul(X[start:stop], X.T, out=buf[: stop - start])
-    return t.seconds
 
 
 def pair_set(finder: DuplicateFinder) -> set:
@@ -61,43 +56,61 @@ def pair_set(finder: DuplicateFinder) -> set:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=20_000, help="items (default 20000; the goals are stated at 100000)")
+    ap.add_argument("--n", type=int, default=20_000, help="items (default 20000)")
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--threshold", type=float, default=0.95)
     ap.add_argument("--budget-mb", type=float, default=256)
+    ap.add_argument("--approximate", action="store_true", help="also one approximate fit and its pair recall")
+    add_runs_arg(ap)
     args = ap.parse_args()
 
-    X = make_data(args.n, args.dim)
-    print(f"near-duplicates at cosine >= {args.threshold}, {args.n:,} x {args.dim}")
+    import faiss
 
-    t_bare = bare_products(X, args.budget_mb)
-    print(f"bare block products X[b] @ X.T  {t_bare:8.2f} s")
+    X = make_data(args.n, args.dim, normalise=False)
+    thr = args.threshold
+    print(machine_line())
+    print(f"near-duplicates at cosine >= {thr}, {args.n:,} x {args.dim}; faiss {faiss.__version__}", flush=True)
 
-    exact, t_exact, m_exact = measure(lambda: DuplicateFinder(
-        threshold=args.threshold, approximate=False, memory_budget_mb=args.budget_mb).fit(X))
-    print(f"exact DuplicateFinder.fit       {t_exact:8.2f} s   peak +{m_exact:6.0f} MB   "
-          f"{exact.pairs_.size:,} pairs, {len(exact.groups_):,} groups")
+    def run_embedview():
+        return DuplicateFinder(threshold=thr, approximate=False, memory_budget_mb=args.budget_mb).fit(X)
 
-    approx, t_approx, m_approx = measure(lambda: DuplicateFinder(
-        threshold=args.threshold, approximate=True, memory_budget_mb=args.budget_mb).fit(X))
-    exact_pairs, approx_pairs = pair_set(exact), pair_set(approx)
-    pair_recall = len(exact_pairs & approx_pairs) / max(1, len(exact_pairs))
-    print(f"approximate DuplicateFinder.fit {t_approx:8.2f} s   peak +{m_approx:6.0f} MB   "
-          f"{approx.pairs_.size:,} pairs, {len(approx.groups_):,} groups; "
-          f"HNSW recall@10 estimate {approx.recall_at_10_:.3f}")
-    extra = len(approx_pairs - exact_pairs)
+    def run_faiss():
+        Xn = X.copy()
+        faiss.normalize_L2(Xn)
+        index = faiss.IndexFlatIP(args.dim)
+        index.add(Xn)
+        lims, _, found = index.range_search(Xn, thr)
+        rows = np.repeat(np.arange(len(Xn)), np.diff(lims.astype(np.int64)))
+        upper = rows < found
+        return set(zip(rows[upper].tolist(), found[upper].tolist(), strict=True))
 
-    slider = []
-    for t in np.linspace(exact.floor_, 0.999, 12):
-        best = min(timed(lambda t=t: exact.groups_at(t))[1] for _ in range(3))
-        slider.append(best)
+    DuplicateFinder(threshold=thr, approximate=False).fit(X[:500])  # warm-up (not timed)
+    cmp = compare(f"duplicate pairs at {thr} at {args.n:,} x {args.dim}",
+                  ("embedview DuplicateFinder.fit", run_embedview), ("faiss range_search", run_faiss),
+                  runs=args.runs, goal=GOAL)
+    exact = cmp.results[cmp.ours]
+    ours, ref = pair_set(exact), cmp.results[cmp.reference]
+    same = "the same pairs" if ours == ref else (f"{len(ours - ref)} pairs only in embedview's, "
+                                                 f"{len(ref - ours)} only in faiss's")
+    print(f"  pairs: embedview {len(ours):,}, faiss range_search {len(ref):,}: {same}; "
+          f"embedview groups {len(exact.groups_):,}", flush=True)
 
-    print(f"ratio exact / bare products   = {t_exact / t_bare:.3f}   (goal <= 1.5)")
-    print(f"approximate pair recall       = {pair_recall:.4f}  (goal >= 0.99; {extra} pairs not in exact)")
-    print(f"speed-up approximate vs exact = {t_exact / t_approx:.2f}x")
-    print(f"groups_at over 12 thresholds: max {1e3 * max(slider):.1f} ms, median "
-          f"{1e3 * float(np.median(slider)):.1f} ms  (goal < 100 ms)")
-    print(f"process peak RSS {peak_rss_mb():.0f} MB")
+    if args.approximate:
+        approx, t_approx, m_approx = measure(lambda: DuplicateFinder(
+            threshold=thr, approximate=True, memory_budget_mb=args.budget_mb).fit(X))
+        approx_pairs = pair_set(approx)
+        recall = len(ours & approx_pairs) / max(1, len(ours))
+        print(f"  approximate DuplicateFinder.fit, one run (not interleaved, not in the ratio): {t_approx:.2f} s, "
+              f"approximate path used: {approx.approximate_}, {len(approx_pairs):,} pairs, pair recall "
+              f"{recall:.4f} against the exact pairs, recall@10 estimate {approx.recall_at_10_:.3f}, "
+              f"peak +{m_approx:.0f} MiB", flush=True)
+
+    slider = [min(timed(lambda t=t: exact.groups_at(t))[1] for _ in range(3))
+              for t in np.linspace(exact.floor_, 0.999, 12)]
+    print(f"  groups_at (the slider's query) over 12 thresholds {exact.floor_:.2f}..0.999, best of 3 each: "
+          f"median {1e3 * float(np.median(slider)):.1f} ms, max {1e3 * max(slider):.1f} ms")
+    print(f"process peak RSS {peak_rss_mb():.0f} MiB")
+    print(machine_line())
 
 
 if __name__ == "__main__":

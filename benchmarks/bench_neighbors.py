@@ -1,27 +1,30 @@
-"""Exact top-10 neighbours of every item: embedview.core.neighbors.topk vs faiss and scikit-learn.
+"""Exact top-10 neighbours of every item: embedview's ``topk`` against faiss ``IndexFlatIP``.
 
-    .venv/bin/python benchmarks/bench_neighbors.py              # 20k x 512, about a minute
-    .venv/bin/python benchmarks/bench_neighbors.py --n 100000   # the size the goal is stated at
+    .venv/bin/python benchmarks/bench_neighbors.py              # 20k x 512
+    .venv/bin/python benchmarks/bench_neighbors.py --n 100000   # 100k: ~1e13 flops a side, long on 2 cores
+    .venv/bin/python benchmarks/bench_neighbors.py --sklearn    # also scikit-learn brute force (slowest)
 
-At 100k each method does ~1e13 flops: 7 to 14 minutes each on a busy 2-core machine (about half
-an hour for all three; ``--no-sklearn`` saves a third).
-
-Data: random normal vectors, L2-normalised (cosine = inner product).  Each method returns the
-10 nearest other items of every item.  Printed: seconds, the ratio embedview / faiss
-``IndexFlatIP`` (goal <= 1.0) and embedview / scikit-learn ``NearestNeighbors(algorithm="brute",
-metric="cosine")``, the peak resident memory each method added on top of the data, and how
-far the results agree.
+Data: random normal vectors, not normalised; both sides do what cosine needs: embedview's
+``topk(X, k, metric="cosine")`` normalises inside, the faiss side copies the matrix,
+``faiss.normalize_L2`` and searches an ``IndexFlatIP`` (exact) for ``k + 1`` and drops each
+item's own row.  The faiss index build (adding the vectors) is inside its timing, as embedview
+needs no index.  Both sides run interleaved, ``--runs`` each (``_common.compare``); printed:
+every run, the medians, the median time ratio embedview / faiss (goal <= 1.05: no slower),
+each side's peak resident memory above the data (median over runs), and how far the answers agree.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 
 import numpy as np
-from _common import Timer, peak_rss_mb  # also puts the repository root on sys.path
+from _common import Timer, add_runs_arg, compare, machine_line, peak_rss_mb  # also puts the repo on sys.path
 
 from embedview.core.neighbors import topk
+
+GOAL = 1.05
 
 
 def _status_kb(field: str) -> int:
@@ -51,61 +54,82 @@ def measure(fn):
     return result, t.seconds, max(0, _status_kb("VmHWM") - before) / 1024
 
 
+def with_peak(fn, peaks: list[float]):
+    """``fn`` wrapped so that each call appends the peak memory it added (MiB) to ``peaks``."""
+    def run():
+        result, _, peak = measure(fn)
+        peaks.append(peak)
+        return result
+    return run
+
+
+def drop_self(idx: np.ndarray, sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each query's own row from a search of the items themselves (or the last column)."""
+    is_self = idx == np.arange(len(idx))[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    keep = np.argsort(is_self, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(idx, keep, axis=1), np.take_along_axis(sim, keep, axis=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=20_000, help="items (default 20000; the goal is stated at 100000)")
+    ap.add_argument("--n", type=int, default=20_000, help="items (default 20000)")
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--budget-mb", type=float, default=256, help="embedview memory budget")
-    ap.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (the slowest)")
+    ap.add_argument("--sklearn", action="store_true",
+                    help="add scikit-learn NearestNeighbors(brute, cosine) as an extra line")
+    add_runs_arg(ap)
     args = ap.parse_args()
 
     import faiss
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.n, args.dim), dtype=np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
     k = args.k
+    print(machine_line())
     print(f"exact top-{k}, all {args.n:,} items x {args.dim} dims, cosine; {os.cpu_count()} CPUs; "
-          f"faiss {faiss.__version__}, omp threads {faiss.omp_get_max_threads()}")
+          f"faiss {faiss.__version__}, omp threads {faiss.omp_get_max_threads()}", flush=True)
 
-    (ev_idx, ev_sim), t_ev, m_ev = measure(
-        lambda: topk(X, k, metric="cosine", memory_budget_mb=args.budget_mb))
-    print(f"embedview topk          {t_ev:8.2f} s   peak +{m_ev:7.0f} MB")
+    peaks: dict[str, list[float]] = {"embedview": [], "faiss": [], "sklearn": []}
+
+    def run_embedview():
+        return topk(X, k, metric="cosine", memory_budget_mb=args.budget_mb)
 
     def run_faiss():
+        Xn = X.copy()
+        faiss.normalize_L2(Xn)
         index = faiss.IndexFlatIP(args.dim)
-        index.add(X)
-        return index.search(X, k + 1)
+        index.add(Xn)
+        sim, idx = index.search(Xn, k + 1)
+        return drop_self(idx, sim, k)
 
-    (f_sim, f_idx), t_f, m_f = measure(run_faiss)
-    print(f"faiss IndexFlatIP       {t_f:8.2f} s   peak +{m_f:7.0f} MB")
-
-    # drop each query's own row from faiss's answer (it is the best match of itself)
-    is_self = f_idx == np.arange(args.n)[:, None]
-    is_self[~is_self.any(axis=1), -1] = True
-    keep = np.argsort(is_self, axis=1, kind="stable")[:, :k]
-    f_sim = np.take_along_axis(f_sim, keep, axis=1)
-    f_idx = np.take_along_axis(f_idx, keep, axis=1)
-    print(f"  agreement with faiss: indices {np.mean(ev_idx == f_idx):.5f}, "
-          f"max |score diff| {np.abs(ev_sim - f_sim).max():.2e}")
-
-    t_sk = None
-    if not args.no_sklearn:
+    def run_sklearn():
         from sklearn.neighbors import NearestNeighbors
 
-        def run_sklearn():
-            return NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="cosine").fit(X).kneighbors(X)
+        dist, idx = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="cosine").fit(X).kneighbors(X)
+        return drop_self(idx, 1.0 - dist, k)
 
-        (s_dist, s_idx), t_sk, m_sk = measure(run_sklearn)
-        print(f"sklearn brute cosine    {t_sk:8.2f} s   peak +{m_sk:7.0f} MB")
-        s_sim = 1.0 - s_dist[:, 1:]
-        print(f"  agreement with sklearn: max |score diff| {np.abs(ev_sim - s_sim).max():.2e}")
+    # warm-up (not timed): first calls load BLAS / OpenMP thread pools and, for --sklearn, import it
+    topk(X[:256], k, metric="cosine")
+    faiss.IndexFlatIP(args.dim).search(X[:256], 1)
+    if args.sklearn:
+        from sklearn.neighbors import NearestNeighbors
 
-    print(f"ratio embedview / faiss   = {t_ev / t_f:.3f}   (goal <= 1.0)")
-    if t_sk is not None:
-        print(f"ratio embedview / sklearn = {t_ev / t_sk:.3f}")
-    print(f"process peak RSS {peak_rss_mb():.0f} MB")
+        NearestNeighbors(n_neighbors=2, algorithm="brute", metric="cosine").fit(X[:256]).kneighbors(X[:16])
+    extra = [("scikit-learn brute cosine (extra)", with_peak(run_sklearn, peaks["sklearn"]))] if args.sklearn else None
+    cmp = compare(f"exact top-{k} at {args.n:,} x {args.dim}",
+                  ("embedview topk", with_peak(run_embedview, peaks["embedview"])),
+                  ("faiss IndexFlatIP", with_peak(run_faiss, peaks["faiss"])), runs=args.runs, goal=GOAL, extra=extra)
+    for name, p in peaks.items():
+        if p:
+            print(f"  peak memory added, median of runs: {name} +{statistics.median(p):.0f} MiB")
+    ev_idx, ev_sim = cmp.results["embedview topk"]
+    f_idx, f_sim = cmp.results["faiss IndexFlatIP"]
+    print(f"  agreement with faiss: same neighbour at the same rank {np.mean(ev_idx == f_idx):.5f}, "
+          f"max |score difference| {np.abs(ev_sim - f_sim).max():.2e}")
+    print(f"process peak RSS {peak_rss_mb():.0f} MiB")
+    print(machine_line())
 
 
 if __name__ == "__main__":
