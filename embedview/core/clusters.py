@@ -116,7 +116,7 @@ def distinctive_words(texts: Sequence[str | None], labels: np.ndarray, n_words: 
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     has = np.array([isinstance(t, str) and bool(t.strip()) for t in texts], dtype=bool)
-    docs = [t for t, h in zip(texts, has) if h]
+    docs = [t for t, h in zip(texts, has, strict=True) if h]
     lab = np.asarray(labels)[has]
     if len(docs) < 2:
         return {}
@@ -356,7 +356,7 @@ class Clusters:
                     "clusters": [{"name": name, "size": int(size),
                                   "centre": [float(v) for v in centre]}
                                  for name, size, centre in zip(self.names_[level], self.sizes_[level],
-                                                               self.centres_[level])],
+                                                               self.centres_[level], strict=True)],
                 }
                 for level in self.levels_
             },
