@@ -51,6 +51,7 @@ import math
 import os
 import re
 import stat
+import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,13 @@ from typing import Any, Union
 import numpy as np
 
 from embedview.core.dataset import Dataset, LoadProblem, count_skipped, unique_id
-from embedview.core.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageLoadError, probe_image
+from embedview.core.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    ImageLoadError,
+    capture_image_warnings,
+    probe_image,
+)
 from embedview.core.progress import Cancelled, TaskState
 
 __all__ = [
@@ -561,13 +568,17 @@ def _probe_all(
         if i % 64 == 0:
             task.report(i, len(files), f"checking images {i}/{len(files)}")
         try:
-            w, h = probe_image(path, max_pixels=max_pixels)
+            with capture_image_warnings() as warned:  # Pillow's warnings about this file, named
+                w, h = probe_image(path, max_pixels=max_pixels)
         except ImageLoadError as exc:
             problems.append(LoadProblem(exc.path, exc.reason))
             continue
         except OSError as exc:  # permission denied, I/O error: this file only
             problems.append(LoadProblem(str(path), f"cannot open file ({exc.strerror or exc})"))
             continue
+        finally:
+            problems.extend(LoadProblem(str(path), f"warning while reading the header: {text}", "warning")
+                            for text in warned)
         good.append(path)
         widths.append(w)
         heights.append(h)
@@ -699,7 +710,17 @@ def _split_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text)
 
 
-def _read_text(path: Path, problems: list[LoadProblem]) -> str:
+#: Reading a text file holds its bytes, its decoded text and its lines or rows at once: about this
+#: many times its size (measured on a CSV: see _text_too_big), checked against array_byte_limit.
+TEXT_MEMORY_FACTOR = 4
+
+
+def _read_text(path: Path, problems: list[LoadProblem]) -> str | None:
+    """The decoded text of ``path``; None (and a problem) when reading it whole would take more
+    memory than :func:`array_byte_limit` allows."""
+    size = path.stat().st_size
+    if _too_big(path, f"its text ({_human_bytes(size)}, read whole)", size * TEXT_MEMORY_FACTOR, problems):
+        return None
     with open(path, "rb") as fh:
         return _decode(path, fh.read(), problems)
 
@@ -744,6 +765,8 @@ def _sniff_delimiter(first_line: str) -> str:
 def _read_table(path: Path, problems: list[LoadProblem]) -> _Table | None:
     """Parse a ``.csv`` / ``.tsv`` / ``.jsonl`` into a :class:`_Table`; None (+ problem) if unusable."""
     text = _read_text(path, problems)
+    if text is None:
+        return None
     if not text.strip():
         problems.append(LoadProblem(str(path), "empty file (no text in it)"))
         return None
@@ -752,9 +775,23 @@ def _read_table(path: Path, problems: list[LoadProblem]) -> _Table | None:
     return _parse_csv(path, text, problems)
 
 
+#: The most characters one CSV field may hold (Python's csv module stops at 128 KiB by default):
+#: a longer field is read, one over this is skipped with its row, named.
+MAX_CSV_FIELD_CHARS = 16 << 20
+#: A quoted field that runs over this many lines, each of which reads as a row of the table by
+#: itself, is taken for a quote left open even if the csv module closes it at a later quote.
+RUNAWAY_QUOTE_LINES = 20
+
+
 def _parse_csv(path: Path, text: str, problems: list[LoadProblem]) -> _Table | None:
+    """Rows of a CSV / TSV.  One bad row is one named problem: a field over
+    :data:`MAX_CSV_FIELD_CHARS`, a wrong number of fields, and a quote left open (at the end of
+    the file, or in the middle where it swallows the following rows into one field until some
+    later quote closes it: see :func:`_runaway_quote`) -- the line where it opened is skipped and
+    the lines after it are read as rows again."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(_split_lines(text[:1 << 16])[0])
     physical = io.StringIO(text, newline="").readlines()  # the lines as the csv reader sees them
+    csv.field_size_limit(MAX_CSV_FIELD_CHARS)  # process-wide; every reader here sets it the same
     base = 0  # physical lines before the current reader's first line (after an unclosed quote)
     reader = csv.reader(iter(physical), delimiter=delimiter)
     header: list[str] | None = None
@@ -767,14 +804,26 @@ def _parse_csv(path: Path, text: str, problems: list[LoadProblem]) -> _Table | N
             row = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:  # e.g. a field over the csv module's limit: this row only
-            bad.append(f"line {start} ({exc})")
+        except csv.Error as exc:  # e.g. a field over the limit: this row only
+            if "field larger than field limit" in str(exc):
+                bad.append(f"line {start} (a field longer than {MAX_CSV_FIELD_CHARS:,} characters, "
+                           f"the most one field may hold)")
+            else:
+                bad.append(f"line {start} ({exc})")
             continue
         end = base + reader.line_num
-        if end > start and end == len(physical) and _unclosed_quote("".join(physical[start - 1 : end]), delimiter):
-            # a quote opened on line ``start`` is never closed: it would swallow every later row into
-            # one text.  Skip that line and read on from the next one.
-            bad.append(f"line {start} (a quote opened here is never closed)")
+        runaway = end > start and (
+            (end == len(physical) and _unclosed_quote("".join(physical[start - 1 : end]), delimiter))
+            or (header is not None and _runaway_quote(physical[start - 1 : end], delimiter, len(header))))
+        if runaway:
+            # a quote opened on line ``start`` is never closed where it should be: it swallowed the
+            # later lines into one text.  Skip that line and read on from the next one.
+            if end == len(physical):
+                bad.append(f"line {start} (a quote opened here is never closed)")
+            else:
+                swallowed = f"lines {start + 1}-{end}" if end > start + 1 else f"line {end}"
+                bad.append(f"line {start} (a quote opened here is not closed on its line; it swallowed {swallowed} "
+                           "into one field, read as rows again)")
             base = start
             reader = csv.reader(iter(physical[start:]), delimiter=delimiter)
             continue
@@ -809,6 +858,38 @@ def _unclosed_quote(record: str, delimiter: str) -> bool:
     except csv.Error as exc:
         return "unexpected end of data" in str(exc)
     return False
+
+
+def _strict_one_record(record: str, delimiter: str) -> bool:
+    """True when the raw text is exactly one well-formed record (every quote where CSV allows it)."""
+    try:
+        return len(list(csv.reader(io.StringIO(record, newline=""), delimiter=delimiter, strict=True))) == 1
+    except csv.Error:
+        return False
+
+
+def _runaway_quote(raw_lines: Sequence[str], delimiter: str, width: int) -> bool:
+    """Whether a record spanning ``raw_lines`` is a quote left open mid-file rather than a quoted
+    field with line breaks.
+
+    A field quoted on purpose is well-formed (its closing quote is followed by a delimiter or the
+    line's end) and its inner lines are prose.  An open quote swallows the following rows until
+    some later quote "closes" it -- usually the opening quote of a later field, followed by text,
+    which is not well-formed -- and every swallowed line reads as a row of the table by itself.
+    So: the inner lines mostly read as rows of ``width`` fields, and the record is malformed or
+    runs over :data:`RUNAWAY_QUOTE_LINES` such lines.  Tables of one column cannot tell.
+    """
+    if width < 2:
+        return False
+    inner = [line for line in raw_lines[1:] if line.strip()]
+    if not inner:
+        return False
+    rowlike = sum(len(next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])) == width for line in inner)
+    if rowlike < 0.5 * len(inner):
+        return False
+    if not _strict_one_record("".join(raw_lines), delimiter):
+        return True
+    return len(inner) >= RUNAWAY_QUOTE_LINES and rowlike >= 0.9 * len(inner)
 
 
 def _parse_jsonl(path: Path, text: str, problems: list[LoadProblem]) -> _Table | None:
@@ -960,6 +1041,8 @@ def _load_text_file(job: _Job, problems, task, columns, max_pixels) -> Dataset |
 
 def _load_txt(path: Path, problems: list[LoadProblem]) -> Dataset | None:
     text = _read_text(path, problems)
+    if text is None:
+        return None
     ids: list[str] = []
     texts: list[str | None] = []
     for lineno, line in enumerate(_split_lines(text), start=1):
@@ -1540,6 +1623,82 @@ def _arrow_reader(path: Path):
         return pa.ipc.open_file(source)
 
 
+class _FlatTable:
+    """Just enough of a FlatBuffers reader for the Arrow IPC message header (Message.fbs):
+    a table's scalar fields, sub-tables and vectors of structs, bounds-checked."""
+
+    def __init__(self, buf: bytes, pos: int):
+        self.buf, self.pos = buf, pos
+        vtable = pos - struct.unpack_from("<i", buf, pos)[0]
+        size = struct.unpack_from("<H", buf, vtable)[0]
+        self.offsets = [struct.unpack_from("<H", buf, vtable + 4 + 2 * i)[0] for i in range(max(0, (size - 4) // 2))]
+
+    def _at(self, field: int) -> int | None:
+        off = self.offsets[field] if field < len(self.offsets) else 0
+        return self.pos + off if off else None
+
+    def scalar(self, field: int, fmt: str, default: int = 0) -> int:
+        at = self._at(field)
+        return default if at is None else struct.unpack_from("<" + fmt, self.buf, at)[0]
+
+    def table(self, field: int) -> _FlatTable | None:
+        at = self._at(field)
+        return None if at is None else _FlatTable(self.buf, at + struct.unpack_from("<I", self.buf, at)[0])
+
+    def structs(self, field: int, fmt: str) -> list[tuple[int, ...]]:
+        at = self._at(field)
+        if at is None:
+            return []
+        vec = at + struct.unpack_from("<I", self.buf, at)[0]
+        n = struct.unpack_from("<I", self.buf, vec)[0]
+        size = struct.calcsize("<" + fmt)
+        if vec + 4 + n * size > len(self.buf):
+            raise ValueError("vector past the end of the message header")
+        return [struct.unpack_from("<" + fmt, self.buf, vec + 4 + i * size) for i in range(n)]
+
+
+def _arrow_declared(path: Path) -> tuple[int, int, bool]:
+    """``(rows, bytes, compressed)`` an Arrow IPC file (stream or file format) declares for its
+    record and dictionary batches, from the message headers and, for lz4 / zstd buffers, the
+    uncompressed length written before each one -- nothing decompressed.  Raises on a file whose
+    headers cannot be read (pyarrow then says what is wrong)."""
+    import pyarrow as pa
+
+    source = pa.memory_map(str(path), "r")
+    try:
+        if source.read(6) != b"ARROW1":
+            source.seek(0)
+        else:
+            source.seek(8)  # the file format: magic, padding, then the stream
+        rows = total = 0
+        compressed = False
+        for message in pa.ipc.MessageReader.open_stream(source):
+            if message.type not in ("record batch", "dictionary batch"):
+                continue
+            meta = message.metadata.to_pybytes()
+            header = _FlatTable(meta, struct.unpack_from("<I", meta, 0)[0]).table(2)  # Message.header
+            if header is None:
+                continue
+            if message.type == "dictionary batch":
+                header = header.table(1)  # DictionaryBatch.data
+                if header is None:
+                    continue
+            else:
+                rows += header.scalar(0, "q")  # RecordBatch.length
+            codec = header.table(3) is not None  # RecordBatch.compression
+            compressed = compressed or codec
+            body = message.body
+            for offset, length in header.structs(2, "qq"):  # RecordBatch.buffers
+                if codec and length >= 8:
+                    raw = struct.unpack("<q", body.slice(offset, 8).to_pybytes())[0]
+                    total += length - 8 if raw == -1 else raw
+                else:
+                    total += length
+        return rows, total, compressed
+    finally:
+        source.close()
+
+
 def _columnar_schema(path: Path, problems: list[LoadProblem]):
     if path.suffix.lower() == ".parquet":
         return _parquet_schema(path, problems)
@@ -1561,8 +1720,19 @@ def _read_columnar(paths: Sequence[Path], problems: list[LoadProblem]):
             if path.suffix.lower() == ".parquet":
                 tables.append(pq.read_table(path, memory_map=True))
             else:
-                reader = _arrow_reader(path)
-                tables.append(reader.read_all())
+                try:
+                    rows, declared, compressed = _arrow_declared(path)
+                except Exception:  # headers we cannot walk: pyarrow reads (and judges) them below
+                    pass
+                else:
+                    disk = _human_bytes(path.stat().st_size)
+                    what = (f"its {rows:,} rows (decompressed from {disk} of lz4 / zstd data)" if compressed
+                            else f"its {rows:,} rows")
+                    if _too_big(path, what, declared, problems):
+                        continue
+                tables.append(_read_arrow_batches(path, problems))
+        except _ArrowTooBig:
+            continue
         except Exception as exc:
             problems.append(LoadProblem(str(path), f"not a readable {path.suffix} file ({type(exc).__name__}: {exc})"))
     if not tables:
@@ -1572,6 +1742,36 @@ def _read_columnar(paths: Sequence[Path], problems: list[LoadProblem]):
     except pa.ArrowInvalid as exc:
         problems.append(LoadProblem(str(paths[0].parent), f"the data files do not share one schema ({exc})"))
         return None
+
+
+class _ArrowTooBig(Exception):
+    """An Arrow file's batches passed the memory limit while read (the problem is already filed)."""
+
+
+def _read_arrow_batches(path: Path, problems: list[LoadProblem]):
+    """The table of an Arrow IPC file read batch by batch, stopping (:class:`_ArrowTooBig`) as soon
+    as the batches hold more than :func:`array_byte_limit` -- the limit holds even when the
+    headers could not be checked first."""
+    import pyarrow as pa
+
+    reader = _arrow_reader(path)
+    limit = array_byte_limit()
+    batches: list[Any] = []
+    held = 0
+    if isinstance(reader, pa.ipc.RecordBatchFileReader):
+        it: Iterable[Any] = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    else:
+        it = reader
+    for batch in it:
+        held += batch.nbytes
+        if held > limit:
+            why = "3/4 of the free memory, at most 8 GiB" if MAX_ARRAY_BYTES is None else "loaders.MAX_ARRAY_BYTES"
+            problems.append(LoadProblem(
+                str(path), f"its first {len(batches) + 1} record batches already hold {_human_bytes(held)} in "
+                           f"memory, more than the {_human_bytes(limit)} embedview allows ({why}); not read"))
+            raise _ArrowTooBig(str(path))
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=reader.schema)
 
 
 def _has_vector_column(schema) -> bool:
@@ -1856,7 +2056,10 @@ def _projector_metadata(
     if problem is not None:
         problems.append(LoadProblem(problem.path, f"metadata {problem.reason}; vectors loaded without it", "warning"))
         return {}
-    lines = [line.rstrip("\r") for line in _read_text(meta, problems).split("\n")]
+    text = _read_text(meta, problems)
+    if text is None:
+        return {}
+    lines = [line.rstrip("\r") for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     single = bool(lines) and "\t" not in lines[0]

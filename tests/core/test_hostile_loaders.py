@@ -114,13 +114,30 @@ def test_deeply_nested_jsonl_line_skips_that_line_only(tmp_path):
     assert "line 2 (nested too deeply)" in _reasons(ds)
 
 
-def test_csv_field_over_limit_skips_that_row_only(tmp_path):
+def test_csv_fields_past_the_csv_modules_128_kib_are_read(tmp_path):
+    path = tmp_path / "t.csv"
+    long_text = "word " * 240_000  # 1.2 MB: Python's csv module refuses fields over 128 KiB by default
+    path.write_text(f"id,text\n1,first\n2,\"{long_text}\"\n3,third\n", encoding="utf-8")
+    ds = load_paths(path)
+    assert ds.texts == ["first", long_text.strip(), "third"] and not ds.problems
+
+
+def test_csv_field_over_limit_skips_that_row_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(loaders, "MAX_CSV_FIELD_CHARS", 1 << 20)  # 16 MiB by default: a 1 MiB bound here
     path = tmp_path / "t.csv"
     path.write_text("id,text\n1,first\n2," + "x" * 1_200_000 + "\n3,third\n4,fourth\n", encoding="utf-8")
     ds = load_paths(path)
     assert ds.texts == ["first", "third", "fourth"]
-    assert "line 3 (field larger than field limit" in _reasons(ds)
+    assert "line 3 (a field longer than 1,048,576 characters, the most one field may hold)" in _reasons(ds)
     assert describe(ds)["n_skipped"] == 1
+
+
+def test_text_file_larger_than_memory_allows_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", 1 << 20)
+    path = tmp_path / "big.csv"
+    path.write_text("id,text\n" + "".join(f"{i},some words here\n" for i in range(20_000)), encoding="utf-8")
+    with pytest.raises(LoadError, match=r"big.csv: its text \(.* read whole\) would take .* more than"):
+        load_paths(path)
 
 
 # -- one bad file never costs the others ---------------------------------------------------------
@@ -193,6 +210,53 @@ def test_csv_unterminated_quote_does_not_swallow_rows(tmp_path):
     assert "line 2 (a quote opened here is never closed)" in _reasons(ds)
 
 
+# a real-looking export (the Debian descriptions' shape) in which one row lost its closing quote
+MID_FILE_CSV = """id,text,label
+0ad,"Real-time strategy game of ancient warfare",games
+abcde,"A Better CD Encoder, converts audio CDs to ogg, mp3 or flac",sound
+abiword,"efficient, featureful word processor with collaboration,editors
+ack,"grep-like program specifically for large source trees",utils
+acl,"access control list - utilities",admin
+adduser,"add and remove users and groups",admin
+aegisub,"advanced subtitle editor",video
+"""
+
+
+def test_csv_unclosed_quote_mid_file_is_named_and_the_rows_after_it_load(tmp_path):
+    path = tmp_path / "packages.csv"
+    path.write_text(MID_FILE_CSV, encoding="utf-8")
+    ds = load_paths(path)
+    assert ds.ids == ["0ad", "abcde", "ack", "acl", "adduser", "aegisub"]  # only abiword's line is lost
+    assert ds.texts[2] == "grep-like program specifically for large source trees"
+    assert list(ds.labels) == ["games", "sound", "utils", "admin", "admin", "video"]
+    (p,) = ds.problems
+    assert p.path == str(path) and p.n_items == 1
+    assert ("line 4 (a quote opened here is not closed on its line; it swallowed line 5 into one field, "
+            "read as rows again)") in p.reason
+
+
+def test_csv_unclosed_quote_swallowing_many_rows(tmp_path):
+    """The csv module would close the open quote at the next quoted field, many rows later, and
+    silently give one row holding all of them (the field count even matches the header)."""
+    rows = ["id,text,label", "1,first,a", '2,"never closed,b']
+    rows += [f"{i},plain text {i},c" for i in range(3, 40)]
+    rows += ['40,"quoted again",d', "41,last,e"]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    ds = load_paths(path)
+    assert len(ds) == 40 and ds.texts[1] == "plain text 3" and ds.texts[-2:] == ["quoted again", "last"]
+    assert "line 3 (a quote opened here is not closed on its line; it swallowed lines 4-41" in _reasons(ds)
+
+
+def test_csv_quoted_fields_with_commas_and_line_breaks_are_not_taken_for_open_quotes(tmp_path):
+    path = tmp_path / "letters.csv"
+    path.write_text('id,text,label\n1,"Dear Sir,\nthanks, John",a\n2,"one, two\nthree, four\nfive, six",b\n'
+                    '3,"He said ""hi, there""\nand left, quickly",c\n', encoding="utf-8")
+    ds = load_paths(path)
+    assert ds.texts == ["Dear Sir,\nthanks, John", "one, two\nthree, four\nfive, six",
+                        'He said "hi, there"\nand left, quickly'] and not ds.problems
+
+
 def test_csv_quoted_newline_still_one_text(tmp_path):
     path = tmp_path / "ok.csv"
     path.write_text('id,text\n1,"two\nlines"\n2,plain\n', encoding="utf-8")
@@ -227,3 +291,79 @@ def test_skipped_counts_rows_not_problems(tmp_path):
     assert info["n_skipped"] == 4  # three empty texts + one short row, in two problems
     assert sum(p.severity == "skipped" for p in ds.problems) == 2
     assert count_skipped([LoadProblem("f", "w", "warning", n_items=5)]) == 0
+
+
+# -- Arrow IPC: declared (decompressed) sizes before reading ------------------------------------------
+
+
+def _arrow(path, compression, fmt="file", rows=20_000, dim=256):
+    import pyarrow as pa
+
+    x = np.zeros((rows, dim), dtype=np.float32)  # mostly zeros: compresses well, as a bomb does
+    x[:, :4] = np.random.default_rng(0).integers(0, 3, size=(rows, 4))
+    table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), dim),
+                      "label": [f"c{i % 7}" for i in range(rows)]})
+    new = pa.ipc.new_file if fmt == "file" else pa.ipc.new_stream
+    with new(str(path), table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
+        w.write_table(table, max_chunksize=4096)
+    return x
+
+
+@pytest.mark.parametrize("fmt", ["file", "stream"])
+@pytest.mark.parametrize("compression", ["zstd", "lz4"])
+def test_compressed_arrow_is_checked_before_decompressing(tmp_path, monkeypatch, compression, fmt):
+    path = tmp_path / f"emb.{compression}.arrow"
+    x = _arrow(path, compression, fmt)
+    assert path.stat().st_size < x.nbytes / 4  # a small file declaring a large table
+    rows, declared, compressed = loaders._arrow_declared(path)
+    assert rows == 20_000 and compressed and x.nbytes <= declared <= x.nbytes * 1.02
+    monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", 8 << 20)
+    decompressed = []
+    real = loaders._read_arrow_batches
+    monkeypatch.setattr(loaders, "_read_arrow_batches", lambda *a: decompressed.append(a) or real(*a))
+    with pytest.raises(LoadError) as err:
+        load_paths(path)
+    assert not decompressed  # refused from the headers: nothing was decompressed
+    (p,) = err.value.problems
+    assert p.path == str(path)
+    assert p.reason.startswith("its 20,000 rows (decompressed from ")
+    assert "of lz4 / zstd data) would take 20.6 MB in memory (declared in the file), more than the 8.4 MB" in p.reason
+    monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", 64 << 20)  # within the limit: it loads, values intact
+    ds = load_paths(path)
+    np.testing.assert_array_equal(ds.embeddings, x)
+    assert ds.label_counts()["c0"] == len(range(0, 20_000, 7))
+
+
+def test_arrow_batches_are_bounded_while_read_when_headers_cannot_be_walked(tmp_path, monkeypatch):
+    path = tmp_path / "emb.arrow"
+    _arrow(path, "zstd")
+
+    def unreadable(_path):
+        raise ValueError("a header this reader does not know")
+
+    monkeypatch.setattr(loaders, "_arrow_declared", unreadable)
+    monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", 8 << 20)
+    with pytest.raises(LoadError, match=r"emb.arrow: its first 2 record batches already hold 8.4 MB in memory, "
+                                        r"more than the 8.4 MB"):
+        load_paths(path)
+
+
+# -- Pillow's warnings at load time name their file -----------------------------------------------
+
+
+def test_header_warnings_of_an_image_in_a_folder_name_that_file(tmp_path, capfd):
+    import struct
+
+    from PIL import Image
+
+    tiff = (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
+            + struct.pack("<HHI", 0x010F, 2, 40) + struct.pack("<I", 30) + struct.pack("<I", 0))
+    (tmp_path / "cls").mkdir()
+    Image.new("RGB", (12, 8), "red").save(tmp_path / "cls" / "bad_exif.jpg", exif=b"Exif\x00\x00" + tiff)
+    (tmp_path / "cls" / "good.png").write_bytes(PNG_1x1)
+    ds = load_paths(tmp_path)
+    assert ds.ids == ["cls/bad_exif.jpg", "cls/good.png"]
+    (p,) = ds.problems
+    assert p.path.endswith("bad_exif.jpg") and p.severity == "warning"
+    assert p.reason == "warning while reading the header: Tag data larger than file. Skipping tag 271"
+    assert "Tag data" not in capfd.readouterr().err
