@@ -122,6 +122,10 @@ class Drift:
             raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
         if self.n_permutations < 1:
             raise ValueError(f"n_permutations must be at least 1, got {self.n_permutations}")
+        if 1.0 / (self.n_permutations + 1) >= self.alpha / 2:
+            need = int(np.ceil(2.0 / self.alpha))
+            raise ValueError(f"{self.n_permutations} permutations cannot give a p-value below alpha/2 = "
+                             f"{self.alpha / 2:g} (the smallest is 1/{self.n_permutations + 1}): use at least {need}")
         Xa, Xb = _matrix(A, "A"), _matrix(B, "B")
         if Xa.shape[1] != Xb.shape[1]:
             raise ValueError(f"set A has {Xa.shape[1]} dimensions and set B {Xb.shape[1]}: drift needs "
@@ -194,7 +198,7 @@ class Drift:
         w = np.mean(coefs, axis=0) / scale
         b0 = float(np.mean(intercepts)) - float(mean @ w)
         scores = []
-        for M, picked in ((Xa, ia), (Xb, ib)):
+        for M in (Xa, Xb):
             z = np.empty(len(M))
             for s in range(0, len(M), 50_000):
                 task.check()
