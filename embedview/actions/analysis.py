@@ -7,10 +7,16 @@ typed runner key:
 * ``JobKind.UMAP`` then UMAP, reusing one kNN graph, in a child process (the first run compiles
   numba for tens of seconds while holding the GIL, which would freeze the window in a thread);
 * ``JobKind.OUTLIERS`` outlier scores (mean distance to the k nearest neighbours);
-* ``JobKind.DUPLICATES`` exact and near duplicates.
+* ``JobKind.DUPLICATES`` exact and near duplicates;
+* ``JobKind.ITEM_SCORES`` uniqueness and representativeness per item (``core.uniqueness``, when
+  that module is installed);
+* ``JobKind.CLUSTERS`` named density clusters of the UMAP map (``core.clusters``), once UMAP is
+  there (the PCA map when UMAP failed).
 
-One chain of threads, PCA -> outliers -> duplicates, with UMAP started in its own process as
-soon as PCA is done: one Python-heavy thread at a time competes with the UI thread for the GIL.
+One chain of threads, PCA -> outliers -> duplicates -> item scores -> clusters, with UMAP started
+in its own process as soon as PCA is done: one Python-heavy thread at a time competes with the UI
+thread for the GIL.  A failed item-score or cluster job is reported like any job error and the
+chain goes on without it.
 Results are filed in the :class:`~embedview.model.AppModel` (``set_projection`` /
 ``set_analysis``); a result for a set that is no longer the one stored under its name is dropped
 by the runner (``is_stale``); a new dataset cancels everything.
@@ -40,7 +46,8 @@ log = logging.getLogger(__name__)
 
 #: the scheduler's jobs, and how the status bar names them
 LABELS = {JobKind.PCA: "PCA map", JobKind.UMAP: "UMAP map", JobKind.OUTLIERS: "outlier scores",
-          JobKind.DUPLICATES: "duplicates"}
+          JobKind.DUPLICATES: "duplicates", JobKind.ITEM_SCORES: "uniqueness scores",
+          JobKind.CLUSTERS: "clusters"}
 KEYS = tuple(LABELS)
 #: UMAP's neighbours (the same graph feeds the map's quality measure)
 UMAP_NEIGHBORS = 15
@@ -212,6 +219,39 @@ def run_duplicates(emb: EmbeddingSet, progress: Any = None) -> Any:
         return DuplicateFinder().fit(emb, progress=progress)
 
 
+def item_scores_available() -> bool:
+    """Whether ``embedview.core.uniqueness`` (uniqueness / representativeness) is installed."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("embedview.core.uniqueness") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def run_item_scores(emb: EmbeddingSet, progress: Any = None) -> dict[str, Any]:
+    """{column: (N,) scores}: ``core.uniqueness.ItemScores`` (imported here: it may not exist)."""
+    from embedview.core.uniqueness import ItemScores  # type: ignore[import-not-found,unused-ignore]
+
+    with _blas_for(emb.vectors.size):
+        return dict(ItemScores(k=OUTLIER_K).fit(emb, progress=progress).columns())
+
+
+def run_clusters(emb: EmbeddingSet, xy: Any, source: str, progress: Any = None) -> Any:
+    """Named clusters of the map ``xy`` (``core.clusters``), named from the set's texts, labels or
+    metadata."""
+    from embedview.core.clusters import Clusters
+
+    ds = emb.dataset
+    n = len(emb)
+    texts = ds.texts if ds.texts is not None and len(ds.texts) == n else None
+    labels = ds.labels if ds.labels is not None and len(ds.labels) == n else None
+    meta = {k: v for k, v in (ds.metadata or {}).items() if hasattr(v, "__len__") and len(v) == n}
+    with _blas_for(emb.vectors.size):
+        return Clusters().fit(xy, texts=texts, labels=labels, metadata=meta, source=source,
+                              progress=progress)
+
+
 class AnalysisScheduler:
     """Starts the shared analyses for the active embedding set and files their results in the model.
 
@@ -226,6 +266,9 @@ class AnalysisScheduler:
         self.runner = runner
         self._scheduled: EmbeddingSet | None = None
         self._umap_for: EmbeddingSet | None = None  # the set whose UMAP job was submitted last
+        self._umap_failed: EmbeddingSet | None = None  # clusters then use the PCA map
+        self._gave_up: set[tuple[int, JobKind]] = set()  # (id of set, job) that failed: not again
+        self._pending: object | None = None  # the chain's job in flight (until its result is filed)
         model.dataset_changed.connect(self.cancel)
         model.active_set_changed.connect(self._on_active_set)
         runner.progress.connect(self._on_progress)
@@ -236,6 +279,9 @@ class AnalysisScheduler:
         """Stop every analysis (a new dataset arrived)."""
         self._scheduled = None
         self._umap_for = None
+        self._umap_failed = None
+        self._gave_up.clear()
+        self._pending = None
         for key in KEYS:
             self.runner.cancel(key)
 
@@ -261,15 +307,58 @@ class AnalysisScheduler:
             # once per set: a cancelled UMAP of the previous set may still be winding down, so
             # "is a UMAP job running" cannot tell whether this set's has been started
             self._umap_for = emb
-            self._submit(JobKind.UMAP, run_umap, emb, name, self._umap_done)
+            self.runner.submit(JobKind.UMAP, run_umap, emb,
+                               on_result=lambda result: self._umap_done(emb, name, result),
+                               on_error=lambda message: self._umap_error(emb, name, message),
+                               is_stale=lambda: not self.model.is_current(emb, name))
+        if self._pending is not None:
+            return  # one step of the chain at a time (UMAP's arrival calls this again)
         if model.get_analysis(AnalysisKind.OUTLIERS, name) is None:
             self._submit(JobKind.OUTLIERS, run_outliers, emb, name, self._outliers_done)
         elif model.get_analysis(AnalysisKind.DUPLICATES, name) is None:
             self._submit(JobKind.DUPLICATES, run_duplicates, emb, name, self._duplicates_done)
+        elif (not model.get_analysis(AnalysisKind.ITEM_SCORES, name) and item_scores_available()
+              and (id(emb), JobKind.ITEM_SCORES) not in self._gave_up):
+            self._submit(JobKind.ITEM_SCORES, run_item_scores, emb, name, self._item_scores_done)
+        elif (model.get_analysis(AnalysisKind.CLUSTERS, name) is None
+              and (id(emb), JobKind.CLUSTERS) not in self._gave_up):
+            umap = model.projection(ProjectionMethod.UMAP, name)
+            pca = model.projection(ProjectionMethod.PCA, name)
+            if umap is not None:
+                xy, source = umap.xy, "UMAP"
+            elif self._umap_failed is emb and pca is not None:
+                xy, source = pca.xy, "PCA (UMAP failed)"
+            else:
+                return  # waits for UMAP
+            self._submit(JobKind.CLUSTERS, run_clusters, emb, name, self._clusters_done, xy, source)
 
     def _submit(self, kind: JobKind, fn: Callable[..., Any], emb: EmbeddingSet, name: str,
-                done: Callable[[EmbeddingSet, str, Any], None]) -> None:
-        self.runner.submit(kind, fn, emb, on_result=lambda result: done(emb, name, result),
+                done: Callable[[EmbeddingSet, str, Any], None], *args: Any) -> None:
+        token = self._pending = object()
+
+        def release() -> bool:
+            mine = self._pending is token
+            if mine:
+                self._pending = None
+            return mine
+
+        def on_result(result: Any) -> None:
+            release()
+            done(emb, name, result)
+
+        def on_error(message: str) -> None:
+            release()
+            if kind not in (JobKind.ITEM_SCORES, JobKind.CLUSTERS):
+                self.runner.error.emit(kind.key(), message)
+                return
+            # the new analyses are optional: reported as any job's error, and the chain goes on
+            self._gave_up.add((id(emb), kind))
+            self.runner.error.emit(kind.key(), message)
+            if self.model.is_current(emb, name):
+                self._next(emb, name)
+
+        self.runner.submit(kind, fn, emb, *args, on_result=on_result, on_error=on_error,
+                           on_finished=lambda: None if release() else None,
                            is_stale=lambda: not self.model.is_current(emb, name))
 
     # -- results ----------------------------------------------------------------------------------
@@ -279,6 +368,13 @@ class AnalysisScheduler:
 
     def _umap_done(self, emb: EmbeddingSet, name: str, proj: Any) -> None:
         self.model.set_projection(ProjectionMethod.UMAP, proj.embedding_, proj, name=name)
+        self._next(emb, name)  # the clusters waited for this map
+
+    def _umap_error(self, emb: EmbeddingSet, name: str, message: str) -> None:
+        self.runner.error.emit(JobKind.UMAP.key(), message)
+        self._umap_failed = emb
+        if self.model.is_current(emb, name):
+            self._next(emb, name)
 
     def _outliers_done(self, emb: EmbeddingSet, name: str, scores: Any) -> None:
         self.model.set_analysis(AnalysisKind.OUTLIERS, scores, name=name)
@@ -286,6 +382,14 @@ class AnalysisScheduler:
 
     def _duplicates_done(self, emb: EmbeddingSet, name: str, finder: Any) -> None:
         self.model.set_analysis(AnalysisKind.DUPLICATES, finder, name=name)
+        self._next(emb, name)
+
+    def _item_scores_done(self, emb: EmbeddingSet, name: str, columns: Any) -> None:
+        self.model.set_analysis(AnalysisKind.ITEM_SCORES, columns, name=name)
+        self._next(emb, name)
+
+    def _clusters_done(self, emb: EmbeddingSet, name: str, clusters: Any) -> None:
+        self.model.set_analysis(AnalysisKind.CLUSTERS, clusters, name=name)
 
     # -- status -----------------------------------------------------------------------------------
     def running(self) -> list[JobKind]:

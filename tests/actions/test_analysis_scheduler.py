@@ -64,6 +64,11 @@ def stand_ins(monkeypatch):
     monkeypatch.setattr(analysis, "run_umap", job("umap", lambda e: _Projection(len(e))))
     monkeypatch.setattr(analysis, "run_outliers", job("outliers", lambda e: f"outliers of {e.encoder}"))
     monkeypatch.setattr(analysis, "run_duplicates", job("duplicates", lambda e: f"duplicates of {e.encoder}"))
+    scores = job("item_scores", lambda e: {"uniqueness": np.arange(len(e), dtype=np.float32)})
+    monkeypatch.setattr(analysis, "run_item_scores", scores)
+    monkeypatch.setattr(analysis, "item_scores_available", lambda: True)
+    clusters = job("clusters", lambda e: f"clusters of {e.encoder}")
+    monkeypatch.setattr(analysis, "run_clusters", lambda emb, xy, source, progress=None: clusters(emb, progress))
     return calls, gates
 
 
@@ -88,21 +93,78 @@ def test_the_chain_files_every_result_in_the_model_and_reports_status(stand_ins)
     assert status[-1] == "PCA map\u2026"  # the status line names what runs
     _drain_until(dispatch, lambda: "PCA map 50 % \u2014 half" in status)  # the job's own words too
     gates["pca"].set()
-    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.DUPLICATES, "A") is not None
-                 and model.projection("umap", "A") is not None)
+    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.CLUSTERS, "A") is not None)
     assert calls[0] == ("pca", "A")  # the map first
     assert calls.index(("outliers", "A")) < calls.index(("duplicates", "A"))
+    assert calls.index(("duplicates", "A")) < calls.index(("item_scores", "A")) < calls.index(("clusters", "A"))
+    assert calls.index(("umap", "A")) < calls.index(("clusters", "A"))  # clusters of the UMAP map
     assert model.get_analysis(AnalysisKind.OUTLIERS, "A") == "outliers of A"
     assert model.get_analysis(AnalysisKind.DUPLICATES, "A") == "duplicates of A"
     assert model.projection("pca", "A") is not None
-    assert kinds == [(AnalysisKind.OUTLIERS, "A"), (AnalysisKind.DUPLICATES, "A")]
+    assert model.get_analysis(AnalysisKind.CLUSTERS, "A") == "clusters of A"
+    assert list(model.get_analysis(AnalysisKind.ITEM_SCORES, "A")) == ["uniqueness"]
+    assert kinds == [(AnalysisKind.OUTLIERS, "A"), (AnalysisKind.DUPLICATES, "A"),
+                     (AnalysisKind.ITEM_SCORES, "A"), (AnalysisKind.CLUSTERS, "A")]
     assert runner.wait_all(10)
     dispatch.drain()
     assert status[-1] == ""  # idle
     # asking again for a set that has everything runs nothing
     scheduler._scheduled = None
     scheduler.schedule()
-    assert runner.active_keys() == [] and len(calls) == 4
+    assert runner.active_keys() == [] and len(calls) == 6
+
+
+def test_clusters_wait_for_umap_and_a_failed_item_score_job_does_not_stop_them(stand_ins, monkeypatch):
+    calls, gates = stand_ins
+    gates["umap"] = threading.Event()
+
+    def broken(emb, progress=None):
+        raise RuntimeError("uniqueness exploded")
+
+    monkeypatch.setattr(analysis, "run_item_scores", broken)
+    model, runner, dispatch, _ = _scheduler()
+    errors: list = []
+    runner.error.connect(lambda key, message: errors.append((key.kind, message)))
+    ds, (a,) = _sets("A")
+    model.set_dataset(ds)
+    model.add_embeddings(a)
+    _drain_until(dispatch, lambda: errors)
+    assert errors[0][0] == JobKind.ITEM_SCORES and "uniqueness exploded" in errors[0][1]
+    assert runner.wait_all(0.5) is False  # only UMAP still runs ...
+    dispatch.drain()
+    assert ("clusters", "A") not in calls  # ... and the clusters wait for its map
+    gates["umap"].set()
+    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.CLUSTERS, "A") is not None)
+    assert runner.wait_all(10)
+
+
+def test_without_the_uniqueness_module_the_chain_skips_item_scores(stand_ins, monkeypatch):
+    calls, _ = stand_ins
+    monkeypatch.setattr(analysis, "item_scores_available", lambda: False)
+    model, runner, dispatch, _ = _scheduler()
+    ds, (a,) = _sets("A")
+    model.set_dataset(ds)
+    model.add_embeddings(a)
+    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.CLUSTERS, "A") is not None)
+    assert ("item_scores", "A") not in calls
+    assert runner.wait_all(10)
+
+
+def test_run_clusters_names_the_clusters_of_a_real_map_from_the_texts():
+    """The job function itself, on a map of two groups of texts: real HDBSCAN and TF-IDF."""
+    rng = np.random.default_rng(0)
+    n = 60
+    texts = [f"guitar music audio player {i}" if i < n // 2 else f"compiler gcc toolchain build {i}"
+             for i in range(n)]
+    ds = Dataset("text", [str(i) for i in range(n)], ["t.csv"] * n, texts=texts)
+    emb = EmbeddingSet(ds, rng.normal(size=(n, 4)).astype(np.float32))
+    xy = np.vstack([rng.normal(0, 0.3, (n // 2, 2)), rng.normal(8, 0.3, (n // 2, 2))])
+    clusters = analysis.run_clusters(emb, xy, "UMAP")
+    fine = clusters.labels_["fine"]
+    assert len(set(fine[: n // 2]) - {-1}) >= 1 and not set(fine[: n // 2]) & set(fine[n // 2:]) - {-1}
+    names = " ".join(clusters.names_["fine"])
+    assert "music" in names and "compiler" in names
+    assert "UMAP map" in clusters.method_
 
 
 def test_a_result_for_a_replaced_set_is_dropped(stand_ins):
