@@ -54,6 +54,7 @@ EXIT_UNHEALTHY = 3
 #: when the parser is built, so it must stay as light as this one at import time.
 EXTRA_COMMANDS: tuple[tuple[str, str], ...] = (
     ("audit", "embedview.cli_audit"),
+    ("drift", "embedview.cli_drift"),
 )
 COMMANDS = ("gui", "demo", "encode", "models", "info", "check", "report", "duplicates", "neighbors",
             *(name for name, _ in EXTRA_COMMANDS))
