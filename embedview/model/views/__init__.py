@@ -14,6 +14,7 @@ from embedview.model.views.charts import ChartsState
 from embedview.model.views.checks import ChecksState
 from embedview.model.views.collapse import CollapseState
 from embedview.model.views.compare import CompareState
+from embedview.model.views.drift import DriftState
 from embedview.model.views.duplicates import DuplicatesState
 from embedview.model.views.heatmap import HeatmapState
 from embedview.model.views.issues import IssuesState
@@ -33,6 +34,7 @@ class ViewStates:
     checks: ChecksState = field(default_factory=ChecksState)
     collapse: CollapseState = field(default_factory=CollapseState)
     compare: CompareState = field(default_factory=CompareState)
+    drift: DriftState = field(default_factory=DriftState)
     heatmap: HeatmapState = field(default_factory=HeatmapState)
     search: SearchState = field(default_factory=SearchState)
     table: TableState = field(default_factory=TableState)
