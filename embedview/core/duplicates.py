@@ -2,10 +2,15 @@
 
 How it works
 ------------
-1. Each item's ``k`` nearest neighbours are computed once with
-   :class:`~embedview.core.neighbors.NeighborIndex` (exact, or faiss HNSW for big sets, whose
-   measured recall is reported).  Every neighbour pair with similarity ``>= floor_`` is kept in
-   a sparse graph; ``floor_`` is ``min(0.8, threshold_)`` for cosine (all pairs for dot).
+1. Each item's ``k`` nearest neighbours are computed once by exact blocked search
+   (:func:`~embedview.core.neighbors.topk` through
+   :class:`~embedview.core.neighbors.NeighborIndex`), so no pair above the floor is ever lost
+   to an approximation.  An approximate index (``approximate=True``) is used only when
+   NeighborIndex's measurement finds it faster at recall@10 >= 0.95 *and* it finds every
+   neighbour pair at or above the floor that exact search finds for the held-out sample items;
+   otherwise exact search runs and ``search_reason_`` says why.  Every neighbour pair with
+   similarity ``>= floor_`` is kept in a sparse graph; ``floor_`` is ``min(0.8, threshold_)``
+   for cosine (all pairs for dot).
 2. ``nn_similarity_`` -- each item's similarity to its nearest other item -- is the
    distribution the GUI draws as a histogram, and the threshold is suggested from it and from
    each item's k-th neighbour similarity (:func:`suggest_threshold`; ``suggestion_reason_``
@@ -50,7 +55,7 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.neighbors import NeighborIndex, prepare_vectors
+from embedview.core.neighbors import NeighborIndex, prepare_vectors, topk
 from embedview.core.progress import TaskState
 
 PAIR_DTYPE = np.dtype([("i", np.int64), ("j", np.int64), ("sim", np.float32)])
@@ -267,8 +272,13 @@ class DuplicateFinder:
     floor : float, optional
         Lowest similarity stored in the graph; default ``min(0.8, threshold_)`` for cosine,
         no floor for dot.
-    approximate, approximate_above :
-        Passed to :class:`NeighborIndex` (``approximate`` and its ``threshold``).
+    approximate : "auto" | bool
+        ``"auto"`` / ``False``: exact search (the default: approximate k-NN graphs lose pairs).
+        ``True``: try NeighborIndex's approximate index (above ``approximate_above`` items) and
+        use it only when it is measured faster at its recall target and loses none of the
+        sample's pairs at or above the floor (see the module docstring).
+    approximate_above : int
+        NeighborIndex's ``threshold`` when ``approximate=True``.
     memory_budget_mb : float
         Budget of the exact neighbour search.
 
@@ -282,7 +292,11 @@ class DuplicateFinder:
     keep_ : int64 array, the suggested item to keep, one per group
     labels_ : (N,) int64, the group of each item in ``groups_`` (-1: none)
     exact_groups_ : list of int64 arrays, items with identical content hash or bit-identical vectors
-    approximate_, recall_at_10_ : from the neighbour index
+    approximate_ : bool, whether the neighbours came from an approximate index
+    recall_at_10_ : float, its measured recall@10 (1.0 for exact search)
+    pair_recall_ : float or None, share of the sample's exact pairs at or above the floor that the
+        approximate index found (None when none was tried); ``n_sample_pairs_`` how many pairs
+    search_reason_ : str, one sentence: which search ran and why
 
     After ``fit`` the object is never changed: :meth:`with_threshold` returns another finder.
     """
@@ -341,11 +355,7 @@ class DuplicateFinder:
         self._exact_labels = self._exact_duplicates(np.asarray(raw), content_hashes)
         self.exact_groups_ = _groups_from_labels(self._exact_labels)
 
-        index = NeighborIndex(self.metric, approximate=self.approximate, threshold=self.approximate_above,
-                              memory_budget_mb=self.memory_budget_mb)
-        index.fit(self._X, progress=task.sub(0.0, 0.1))
-        self.approximate_ = index.approximate_
-        self.recall_at_10_ = index.recall_at_10_
+        index = self._neighbor_index(task.sub(0.0, 0.1))
         nbr, sim = index.kneighbors(self.k, progress=task.sub(0.1, 0.95))
         task.report(0.95, 1.0, "Building the duplicate graph")
 
@@ -380,6 +390,54 @@ class DuplicateFinder:
         self._apply_threshold(self.threshold_)
         task.report(1, 1, f"{len(self.groups_)} duplicate groups")
         return self
+
+    def _neighbor_index(self, task: TaskState) -> NeighborIndex:
+        """Exact search, or an approximate index that loses none of the sample's duplicate pairs."""
+        self.pair_recall_: float | None = None
+        self.n_sample_pairs_ = 0
+        if self.approximate is not True:
+            index = NeighborIndex(self.metric, approximate=False, memory_budget_mb=self.memory_budget_mb).fit(self._X)
+            self.search_reason_ = "Exact search (an approximate k-NN graph could lose duplicate pairs)."
+        else:
+            index = NeighborIndex(self.metric, approximate="auto", threshold=self.approximate_above,
+                                  memory_budget_mb=self.memory_budget_mb).fit(self._X, progress=task)
+            self.search_reason_ = index.reason_
+            if index.approximate_:
+                self._check_pairs(index)
+                if self.pair_recall_ is not None and self.pair_recall_ < 1.0:
+                    self.search_reason_ = (
+                        f"Exact search: the {index.decision_.upper()} index found only {self.pair_recall_:.4f} "
+                        f"of the {self.n_sample_pairs_:,} pairs at or above similarity {self._check_floor():.2f} "
+                        f"of {index.n_recall_queries_:,} sample items ({index.reason_})")
+                    index = NeighborIndex(self.metric, approximate=False,
+                                          memory_budget_mb=self.memory_budget_mb).fit(self._X)
+        self.approximate_ = index.approximate_
+        self.recall_at_10_ = index.recall_at_10_
+        return index
+
+    def _check_floor(self) -> float:
+        """The lowest similarity a stored pair can have, as far as known before the search."""
+        if self.metric != "cosine":
+            return -np.inf
+        floor = _COSINE_FLOOR if self.floor is None else float(self.floor)
+        # a suggested threshold (hence the floor) may go as low as the bottom of its range
+        limit = float(self.threshold) if self.threshold is not None else _COSINE_RANGE[0]
+        return min(floor, limit)
+
+    def _check_pairs(self, index: NeighborIndex) -> None:
+        """``pair_recall_``: the exact pairs (>= the floor) of the index's sample items it finds."""
+        rng = np.random.default_rng(index.random_state)
+        sample = np.sort(rng.permutation(self.n_items_)[: index.n_recall_queries_])
+        floor = self._check_floor()
+        ex_i, ex_s = topk(self._X, self.k, queries=sample, metric=self.metric, memory_budget_mb=self.memory_budget_mb)
+        ap_i, _ = index.kneighbors(self.k, indices=sample)
+        want = ex_s >= floor
+        self.n_sample_pairs_ = int(want.sum())
+        if self.n_sample_pairs_ == 0:
+            self.pair_recall_ = 1.0
+            return
+        found = (ex_i[:, :, None] == ap_i[:, None, :]).any(axis=2)
+        self.pair_recall_ = float(found[want].mean())
 
     def _maximum_spanning_forest(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges (i, j, sim) of a maximum spanning forest of the graph, most similar first.
@@ -691,6 +749,7 @@ class DuplicateFinder:
             "n_exact_groups": len(self.exact_groups_),
             "approximate": bool(self.approximate_),
             "recall_at_10": float(self.recall_at_10_),
+            "search_reason": self.search_reason_,
         }
 
 

@@ -1,4 +1,4 @@
-"""Nearest neighbours: exact blocked top-k, an approximate index for big sets, similarity matrices.
+"""Nearest neighbours: exact blocked top-k, an approximate index where measured faster, similarity matrices.
 
 Metrics and the scores convention
 ---------------------------------
@@ -23,16 +23,33 @@ each row's ``k``-th best score, and only the few scores above that bound are sor
 distances are ranked through ``||q||^2 - 2 q.x + ||x||^2`` in the same blocks; the distances
 returned for the ``k`` winners are then recomputed directly, so duplicates get exactly 0.
 
-Approximate search (:class:`NeighborIndex`)
--------------------------------------------
-Above ``threshold`` items (50 000 by default) the index switches to an HNSW graph from faiss
-(``IndexHNSWFlat``; inner product for cosine, on normalised vectors, and for dot; L2 for
-euclidean).  Why faiss: it is mature and widely used, its distance kernels are SIMD-optimised,
-its flat index is the standard exact reference the benchmarks compare against, and HNSW needs
-no training step (unlike IVF / PQ), so building it is one pass and its quality does not depend
-on a training sample.  faiss is imported inside the functions that use it.  Whenever the
-approximate path is used, recall@10 against the exact search is measured on a random sample of
-queries and stored in ``recall_at_10_`` so the user sees what was traded for speed.
+Approximate search (:class:`NeighborIndex`): used only where measured faster at its promise
+----------------------------------------------------------------------------------------------
+An approximate index pays off only on some data: on uniformly spread (random-like) vectors no
+index reaches recall@10 0.95 without scanning most of the set, and an HNSW graph on 100k x 512
+vectors took minutes to build.  So ``NeighborIndex.fit`` *measures* on the data at hand:
+
+1. Up to ``threshold`` items (50 000) it uses exact search, with no index and no measurement.
+2. Above, it draws ``n_recall_queries`` items (1000) as held-out queries and runs the exact
+   search for them (timed: the exact time per query).
+3. It builds a faiss index: ``IndexIVFFlat`` by default (``nlist = 4 sqrt(N)`` k-means cells,
+   trained in 10 iterations on ``40 * nlist`` items drawn apart from the queries), or
+   ``IndexHNSWFlat`` (``method="hnsw"``).  IVF builds far faster than HNSW.
+4. It raises the search breadth (IVF ``nprobe`` 1, 2, 4, ...; HNSW ``efSearch`` 16, 32, ...),
+   measuring each step's tie-aware recall@10 against the exact results of the same queries and
+   its time per query, until the recall reaches ``target_recall`` (0.95), or the step is already
+   slower than exact search, or the breadth is at its maximum.
+5. The index is used when that recall reaches the target *and* its time per query is below the
+   exact search's; otherwise exact search answers and the index is freed.  ``approximate=True``
+   uses the tuned index regardless (benchmarks, tests); ``False`` never builds one.
+
+What was decided and why stays on the object: ``decision_`` ("exact" / "ivf" / "hnsw"),
+``reason_`` (one sentence with the measured numbers), ``recall_at_10_`` (the recall of what
+answers, measured on ``n_recall_queries_`` held-out items -- never an estimate), ``params_``,
+``exact_ms_per_query_`` / ``approx_ms_per_query_``, every tuning step in ``trials_`` and
+``build_seconds_``.  Times are wall times of a batch of queries on this machine at fit time, so a
+busy machine can tip a close decision either way; the recall is exact arithmetic.  faiss is
+imported inside the functions that use it; no result is ever cached outside the object.
 """
 
 from __future__ import annotations
@@ -303,35 +320,78 @@ def _recall_against_exact(approx_scores: np.ndarray, exact_scores: np.ndarray, m
     return float(good.sum() / exact_scores.size)
 
 
+#: recall@10 the approximate index promises; below it, exact search answers
+TARGET_RECALL = 0.95
+METHODS = ("ivf", "hnsw")
+
+
 class NeighborIndex:
-    """Neighbour search over one matrix: exact blocked search, or a faiss HNSW graph when big.
+    """Neighbour search over one matrix: exact blocked search, or a faiss index where measured faster.
+
+    ``fit`` decides, on this data, between exact search (:func:`topk`) and an approximate faiss
+    index (IVF-Flat by default, or HNSW), as the module docstring describes: the approximate
+    index is used only when, on a sample of held-out queries, its recall@10 against the exact
+    search reaches ``target_recall`` and its time per query is below the exact search's.
 
     Parameters
     ----------
     metric : "cosine" | "dot" | "euclidean"
         Scores convention as in the module docstring.
     approximate : "auto" | bool
-        ``"auto"``: approximate above ``threshold`` items; ``True`` / ``False`` force it.
+        ``"auto"``: measure and decide (above ``threshold`` items; exact below);
+        ``True``: use the approximate index even where it is slower or below the target (its
+        parameter is still tuned and its recall still measured: for benchmarks and tests);
+        ``False``: exact search, no index.
     threshold : int
-        Item count above which ``"auto"`` goes approximate.
-    ef_search, M, ef_construction : int
-        HNSW search breadth, graph degree and build breadth (faiss parameters).
+        ``"auto"`` measures only above this many items (below, exact search of the whole set
+        is quick and no index is worth building).
+    method : "ivf" | "hnsw"
+        The approximate index tried: faiss ``IndexIVFFlat`` (k-means cells, ``nprobe`` tuned) or
+        ``IndexHNSWFlat`` (``efSearch`` tuned).
+    target_recall : float
+        The recall@10 the approximate index must reach on the sample (0.95).
+    nlist : int, optional
+        IVF cells; default ``round(4 * sqrt(N))``.
+    max_nprobe, max_ef_search : int, optional
+        Upper end of the tuning (default: every cell / 1024).
+    M, ef_construction : int
+        HNSW graph degree and build breadth.
+    n_recall_queries : int
+        Held-out items used as queries to measure recall and time (both paths on the same ones).
+    n_train : int, optional
+        Items the IVF k-means is trained on; default ``min(N, 40 * nlist)``, drawn apart from the
+        recall queries.
     random_state : int
-        Seed for the sample of queries used to measure ``recall_at_10_``.
+        Seed of both samples.
     memory_budget_mb : float
         Budget for the exact search (see :func:`topk`).
-    n_recall_queries : int
-        Size of that sample.
 
     Attributes (after ``fit``)
     --------------------------
     approximate_ : bool
-        Whether the HNSW index is used.
+        Whether searches go through the approximate index.
+    decision_ : "exact" | "ivf" | "hnsw"
+        What answers searches.
+    reason_ : str
+        One sentence for users: what was chosen and why, with the measured numbers.
     recall_at_10_ : float
-        Tie-aware recall@10 of :meth:`kneighbors` against the exact search, measured on a
-        random sample of items; 1.0 for the exact path (exact by construction).
+        Tie-aware recall@10 of what answers searches, measured against the exact search on
+        ``n_recall_queries_`` held-out items; 1.0 for exact search (exact by construction).
+    approx_recall_at_10_ : float or None
+        The measured recall of the tuned approximate index, also when it was not chosen
+        (None when none was built).
+    params_ : dict
+        The approximate index's parameters (``nlist`` / ``nprobe``, or ``M`` / ``ef_search``).
+    exact_ms_per_query_, approx_ms_per_query_ : float or None
+        Wall time per query of each path on the sample (a batch of ``n_recall_queries_``
+        queries, as ``kneighbors`` runs them).
+    trials_ : list of dict
+        Every tuning step: the parameter, its recall and time per query.
+    n_recall_queries_ : int
     build_seconds_ : float
-        Time to build the index (0 for the exact path, which needs no index).
+        Time to train and fill the approximate index (0 when none was built).
+    fit_seconds_ : float
+        Time of the whole ``fit`` (sample search, build, tuning).
     n_items_, dim_ : int
     """
 
@@ -340,67 +400,222 @@ class NeighborIndex:
         metric: str = "cosine",
         approximate="auto",
         threshold: int = 50_000,
-        ef_search: int = 64,
+        method: str = "ivf",
+        target_recall: float = TARGET_RECALL,
+        nlist: int | None = None,
+        max_nprobe: int | None = None,
+        max_ef_search: int = 1024,
         M: int = 32,
         ef_construction: int = 64,
+        n_recall_queries: int = 1000,
+        n_train: int | None = None,
         random_state: int = 0,
         memory_budget_mb: float = 256,
-        n_recall_queries: int = 1000,
     ):
         self.metric = check_metric(metric)
         if approximate not in ("auto", True, False):
             raise ValueError(f"approximate must be 'auto', True or False, not {approximate!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+        if not 0.0 < float(target_recall) <= 1.0:
+            raise ValueError(f"target_recall must be in (0, 1], not {target_recall!r}")
         self.approximate = approximate
         self.threshold = int(threshold)
-        self.ef_search = int(ef_search)
+        self.method = method
+        self.target_recall = float(target_recall)
+        self.nlist = nlist
+        self.max_nprobe = max_nprobe
+        self.max_ef_search = int(max_ef_search)
         self.M = int(M)
         self.ef_construction = int(ef_construction)
+        self.n_recall_queries = int(n_recall_queries)
+        self.n_train = n_train
         self.random_state = random_state
         self.memory_budget_mb = memory_budget_mb
-        self.n_recall_queries = int(n_recall_queries)
 
     # -- building -----------------------------------------------------------------------
     def fit(self, X, progress=None) -> NeighborIndex:
-        """Prepare ``X`` (normalised for cosine) and, on the approximate path, build the HNSW graph."""
+        """Prepare ``X`` (normalised for cosine), then measure and decide (see the class docstring)."""
         task = TaskState.coerce(progress)
+        t_fit = time.perf_counter()
         self._X = prepare_vectors(X, self.metric, "X")
         self.n_items_, self.dim_ = self._X.shape
-        self.approximate_ = self.n_items_ > 0 and bool(
-            self.approximate is True or (self.approximate == "auto" and self.n_items_ > self.threshold)
-        )
-        self.build_seconds_ = 0.0
+        n = self.n_items_
+        self.approximate_ = False
+        self.decision_ = "exact"
         self.recall_at_10_ = 1.0
+        self.approx_recall_at_10_: float | None = None
+        self.params_: dict = {}
+        self.exact_ms_per_query_: float | None = None
+        self.approx_ms_per_query_: float | None = None
+        self.trials_: list[dict] = []
+        self.n_recall_queries_ = 0
+        self.build_seconds_ = 0.0
         self._index = None
-        if not self.approximate_:
-            task.report(1, 1, "Exact neighbour search ready")
-            return self
-        import faiss  # lazy: heavy native library
+        if self.approximate is False:
+            self.reason_ = "Exact search (the approximate index is switched off)."
+        elif n < 12:
+            self.reason_ = f"Exact search: {n} items are too few for an index."
+        elif self.approximate == "auto" and n <= self.threshold:
+            self.reason_ = (f"Exact search: {n:,} items (an approximate index is only measured above "
+                            f"{self.threshold:,}).")
+        else:
+            self._choose(task)
+        self.fit_seconds_ = time.perf_counter() - t_fit
+        task.report(1, 1, "Neighbour search ready: " + self.decision_)
+        return self
+
+    def _samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """(recall queries, training items): disjoint random samples of the items."""
+        n = self.n_items_
+        rng = np.random.default_rng(self.random_state)
+        perm = rng.permutation(n)
+        nq = max(1, min(self.n_recall_queries, n // 2))
+        queries = np.sort(perm[:nq])
+        n_train = self._n_train()
+        rest = perm[nq:]
+        train = np.sort(rest[: min(n_train, rest.size)])
+        return queries, train
+
+    def _nlist(self) -> int:
+        n = self.n_items_
+        nlist = int(self.nlist) if self.nlist is not None else int(round(4 * np.sqrt(n)))
+        return max(1, min(nlist, n // 39 if n >= 39 else 1))
+
+    def _n_train(self) -> int:
+        if self.method != "ivf":
+            return 0
+        return int(self.n_train) if self.n_train is not None else 40 * self._nlist()
+
+    def _choose(self, task: TaskState) -> None:
+        """Exact on the sample, build the index, raise its search breadth until the target recall."""
+        queries, train = self._samples()
+        self.n_recall_queries_ = nq = int(queries.size)
+        k = min(10, self.n_items_ - 1)
+        t0 = time.perf_counter()
+        _, exact = topk(self._X, k, queries=queries, metric=self.metric, memory_budget_mb=self.memory_budget_mb,
+                        progress=task.sub(0.0, 0.1))
+        self.exact_ms_per_query_ = exact_ms = 1000 * (time.perf_counter() - t0) / nq
 
         t0 = time.perf_counter()
+        self._index = self._build(train, task.sub(0.1, 0.8))
+        self.build_seconds_ = time.perf_counter() - t0
+
+        tune = task.sub(0.8, 1.0)
+        steps = self._breadths()
+        best: dict | None = None
+        for s, breadth in enumerate(steps):
+            self._set_breadth(breadth)
+            t0 = time.perf_counter()
+            _, approx = self._search(self._X[queries], k, TaskState(), queries)
+            ms = 1000 * (time.perf_counter() - t0) / nq
+            recall = _recall_against_exact(approx, exact, self.metric)
+            trial = {self._breadth_name(): int(breadth), "recall_at_10": recall, "ms_per_query": ms}
+            self.trials_.append(trial)
+            best = trial
+            tune.report(s + 1, len(steps), f"Tuning the {self.method.upper()} index: "
+                        f"{self._breadth_name()} {breadth}, recall@10 {recall:.3f}")
+            if recall >= self.target_recall:
+                break
+            if self.approximate == "auto" and ms >= exact_ms:
+                break  # a wider search is only slower
+        assert best is not None
+        breadth = best[self._breadth_name()]
+        self._set_breadth(breadth)
+        self.params_ = self._params(breadth)
+        self.approx_recall_at_10_ = recall = float(best["recall_at_10"])
+        self.approx_ms_per_query_ = ms = float(best["ms_per_query"])
+        name = self.method.upper()
+        measured = (f"recall@10 {recall:.3f} measured against exact search on {nq:,} held-out items, "
+                    f"{ms:.3f} ms vs {exact_ms:.3f} ms per query exact")
+        reached, faster = recall >= self.target_recall, ms < exact_ms
+        if self.approximate is True or (reached and faster):
+            self.approximate_ = True
+            self.decision_ = self.method
+            self.recall_at_10_ = recall
+            why = "forced" if self.approximate is True and not (reached and faster) else "faster at the target"
+            self.reason_ = f"Approximate {name} search ({self._describe(breadth)}; {why}): {measured}."
+            return
+        self._index = None  # free the memory: exact search answers
+        if not reached:
+            why = (f"the {name} index reached recall@10 {recall:.3f} only (target {self.target_recall:.2f})"
+                   f" before becoming slower than exact search" if not faster else
+                   f"the {name} index reached recall@10 {recall:.3f} only at its widest search "
+                   f"(target {self.target_recall:.2f})")
+        else:
+            why = f"the {name} index was not faster at recall@10 {self.target_recall:.2f}"
+        self.reason_ = f"Exact search: {why} ({self._describe(breadth)}; {measured})."
+
+    def _build(self, train: np.ndarray, task: TaskState) -> Any:
+        import faiss  # lazy: heavy native library
+
+        index: Any
+
         faiss_metric = faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-        index = faiss.IndexHNSWFlat(self.dim_, self.M, faiss_metric)
-        index.hnsw.efConstruction = self.ef_construction
-        build = task.sub(0.0, 0.9)
-        chunk = 10_000
+        if self.method == "ivf":
+            nlist = self._nlist()
+            quantizer = faiss.IndexFlatL2(self.dim_) if self.metric == "euclidean" else faiss.IndexFlatIP(self.dim_)
+            index = faiss.IndexIVFFlat(quantizer, self.dim_, nlist, faiss_metric)
+            index.cp.niter = 10
+            index.cp.seed = int(self.random_state)
+            index.cp.min_points_per_centroid = 1  # the sample is sized on purpose: no warning
+            task.report(0, 1, f"Training the IVF index: k-means of {train.size:,} items into {nlist:,} cells")
+            index.train(np.ascontiguousarray(self._X[train]))
+            self._quantizer = quantizer  # faiss keeps a raw pointer: keep the owner alive
+            add = task.sub(0.3, 1.0)
+        else:
+            index = faiss.IndexHNSWFlat(self.dim_, self.M, faiss_metric)
+            index.hnsw.efConstruction = self.ef_construction
+            add = task
+        chunk = 20_000
         for start in range(0, self.n_items_, chunk):
             index.add(self._X[start : start + chunk])
             stop = min(start + chunk, self.n_items_)
-            build.report(stop, self.n_items_, f"Building HNSW index: {stop:,} of {self.n_items_:,} items")
-        index.hnsw.efSearch = self.ef_search
-        self._index = index
-        self.build_seconds_ = time.perf_counter() - t0
-        self._measure_recall(task.sub(0.9, 1.0))
-        return self
+            add.report(stop, self.n_items_, f"Building the {self.method.upper()} index: "
+                       f"{stop:,} of {self.n_items_:,} items")
+        return index
 
-    def _measure_recall(self, task: TaskState) -> None:
-        """recall@10 of the approximate ``kneighbors`` on a random sample, against :func:`topk`."""
-        rng = np.random.default_rng(self.random_state)
-        sample = np.sort(rng.choice(self.n_items_, min(self.n_items_, self.n_recall_queries), replace=False))
-        k = min(10, self.n_items_ - 1)
-        _, exact = topk(self._X, k, queries=sample, metric=self.metric, memory_budget_mb=self.memory_budget_mb,
-                        progress=task.sub(0.0, 0.8))
-        _, approx = self.kneighbors(k, indices=sample, progress=task.sub(0.8, 1.0))
-        self.recall_at_10_ = _recall_against_exact(approx, exact, self.metric)
+    def _breadth_name(self) -> str:
+        return "nprobe" if self.method == "ivf" else "ef_search"
+
+    def _breadths(self) -> list[int]:
+        if self.method == "ivf":
+            nlist = self._nlist()
+            top = min(nlist, int(self.max_nprobe) if self.max_nprobe is not None else nlist)
+        else:
+            top = max(16, self.max_ef_search)
+        first = 1 if self.method == "ivf" else 16
+        out = [first]
+        while out[-1] < top:
+            out.append(min(top, out[-1] * 2))
+        return out
+
+    def _set_breadth(self, breadth: int) -> None:
+        assert self._index is not None
+        if self.method == "ivf":
+            self._index.nprobe = int(breadth)
+        else:
+            self._index.hnsw.efSearch = int(breadth)
+
+    def _params(self, breadth: int) -> dict:
+        if self.method == "ivf":
+            return {"nlist": self._nlist(), "nprobe": int(breadth), "n_train": int(min(self._n_train(),
+                                                                                        self.n_items_))}
+        return {"M": self.M, "ef_construction": self.ef_construction, "ef_search": int(breadth)}
+
+    def _describe(self, breadth: int) -> str:
+        if self.method == "ivf":
+            return f"nlist {self._nlist():,}, nprobe {breadth}"
+        return f"M {self.M}, efSearch {breadth}"
+
+    @property
+    def summary(self) -> str:
+        """Short text for a status line: ``"exact"`` or e.g. ``"approximate (IVF), recall@10 0.97 on 1,000 items"``."""
+        self._check_fitted()
+        if not self.approximate_:
+            return "exact"
+        return (f"approximate ({self.decision_.upper()}), recall@10 {self.recall_at_10_:.2f} measured on "
+                f"{self.n_recall_queries_:,} items")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "_X"):
@@ -408,7 +623,7 @@ class NeighborIndex:
 
     # -- searching ----------------------------------------------------------------------
     def _search(self, Q: np.ndarray, k: int, task: TaskState, self_idx: np.ndarray | None):
-        """HNSW search in chunks; drops each query's own item when ``self_idx`` is given."""
+        """Approximate search in chunks; drops each query's own item when ``self_idx`` is given."""
         index = self._index
         if index is None:
             raise RuntimeError("NeighborIndex has no approximate index; the exact path searches without one")
@@ -434,7 +649,7 @@ class NeighborIndex:
                 found = np.take_along_axis(found, keep, axis=1)
                 D = np.take_along_axis(D, keep, axis=1)
             bad = np.flatnonzero((found < 0).any(axis=1))
-            if bad.size:  # HNSW returned fewer results than asked: answer those queries exactly
+            if bad.size:  # the index returned fewer results than asked: answer those queries exactly
                 q = self_idx[start:stop][bad] if self_idx is not None else Q[start:stop][bad]
                 found[bad], D[bad] = topk(self._X, found.shape[1], queries=q, metric=self.metric,
                                           exclude_self=self_idx is not None, memory_budget_mb=self.memory_budget_mb)
@@ -455,33 +670,46 @@ class NeighborIndex:
             raise ValueError(f"queries have dimension {Qp.shape[1]} but the index has {self.dim_}")
         return self._search(Qp, max(0, min(int(k), self.n_items_)), task, None)
 
-    def kneighbors(self, k: int = 10, indices=None, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def kneighbors(self, k: int = 10, indices=None, progress=None,
+                   n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours of the indexed items themselves (each item's own row excluded).
 
         ``indices``: only these items (default: all).  Returns ``(indices (n, k'), scores (n, k'))``
-        with ``k' = min(k, N - 1)``.
+        with ``k' = min(k, N - 1)``.  ``n_threads`` limits BLAS on the exact path (one thread is
+        fastest for a single query).
         """
         self._check_fitted()
         task = TaskState.coerce(progress)
         sel = np.arange(self.n_items_, dtype=np.int64) if indices is None else np.asarray(indices, dtype=np.int64)
         if not self.approximate_:
             return topk(self._X, k, queries=None if indices is None else sel, metric=self.metric,
-                        exclude_self=True, memory_budget_mb=self.memory_budget_mb, progress=task)
+                        exclude_self=True, memory_budget_mb=self.memory_budget_mb, progress=task,
+                        n_threads=n_threads)
+        if sel.size and (sel.min() < 0 or sel.max() >= self.n_items_):
+            raise IndexError(f"query indices out of range for {self.n_items_} items")
         k = max(0, min(int(k), self.n_items_ - 1))
         return self._search(self._X[sel], k, task, sel)
 
     def to_dict(self) -> dict:
-        """JSON-ready summary of how the index was built."""
+        """JSON-ready summary of what was decided and why, with the measured numbers."""
         self._check_fitted()
         return {
             "metric": self.metric,
             "n_items": int(self.n_items_),
             "dim": int(self.dim_),
             "approximate": bool(self.approximate_),
+            "decision": self.decision_,
+            "reason": self.reason_,
             "recall_at_10": float(self.recall_at_10_),
+            "approx_recall_at_10": self.approx_recall_at_10_,
+            "n_recall_queries": int(self.n_recall_queries_),
+            "target_recall": self.target_recall,
+            "params": dict(self.params_),
+            "exact_ms_per_query": self.exact_ms_per_query_,
+            "approx_ms_per_query": self.approx_ms_per_query_,
             "build_seconds": float(self.build_seconds_),
-            "ef_search": self.ef_search if self.approximate_ else None,
-            "M": self.M if self.approximate_ else None,
+            "fit_seconds": float(self.fit_seconds_),
+            "trials": [dict(t) for t in self.trials_],
         }
 
 
