@@ -87,19 +87,22 @@ class Facet:
         return np.bincount(self.codes[idx], minlength=self.n_slots).astype(np.int64)
 
     def mask_range(self, lo: float, hi: float) -> np.ndarray:
-        """Items whose value lies in ``[lo, hi]``; a range reaching an end bin that holds clipped
-        values reaches past it (to -inf / +inf), so the brush takes what that bar shows."""
+        """Items whose value lies in ``[lo, hi)`` -- the bins' own convention, so a range from one
+        bin edge to another takes exactly those bars -- with ``hi`` included once it reaches the
+        last edge.  A range reaching an end bin that holds clipped values reaches past it (to -inf /
+        +inf), so the brush takes what that bar shows.  Missing values are never inside."""
         if self.kind != "numeric" or self.values is None or self.edges is None:
             raise ValueError(f"{self.name!r} is not numeric: brush it by categories")
         lo, hi = float(min(lo, hi)), float(max(lo, hi))
         v = self.values
+        last = hi >= float(self.edges[-1])
         if self.clipped:
             if lo <= float(self.edges[0]):
                 lo = -np.inf
-            if hi >= float(self.edges[-1]):
+            if last:
                 hi = np.inf
         with np.errstate(invalid="ignore"):
-            return (v >= lo) & (v <= hi)
+            return (v >= lo) & ((v <= hi) if last else (v < hi))
 
     def mask_slots(self, slots: Iterable[int]) -> np.ndarray:
         """Items in any of ``slots`` (category bars, "other", "missing", or bins)."""
@@ -163,6 +166,14 @@ def _as_numbers(col: Any) -> tuple[np.ndarray | None, np.ndarray, int]:
         return vals, np.isnan(vals), 0
     items = list(col) if not isinstance(col, np.ndarray) else col.tolist()
     n = len(items)
+    if n > 2000 and _mostly_words(items[:: max(1, n // 500)]):
+        return None, np.zeros(n, dtype=bool), 0
+    if not any(isinstance(v, bool) for v in items[:100]):
+        try:  # every value a number or a number's text (a CSV column without gaps): numpy parses it at C speed
+            fast = np.asarray(items, dtype=np.float64)
+            return fast, np.isnan(fast), 0
+        except (TypeError, ValueError):
+            pass
     vals = np.full(n, np.nan)
     missing = np.zeros(n, dtype=bool)
     bad = 0
@@ -188,12 +199,28 @@ def _as_numbers(col: Any) -> tuple[np.ndarray | None, np.ndarray, int]:
     return vals, missing, bad
 
 
+def _mostly_words(sample: Sequence[Any]) -> bool:
+    """Whether more than 5 % of a sample's present values are not numbers (a cheap first look)."""
+    present = [v for v in sample if not _is_missing(v)]
+    bad = 0
+    for v in present:
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            bad += 1
+    return bad > 0.05 * max(len(present), 1)
+
+
 def _as_strings(col: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(values, missing)``: the column as an object array of ``str`` ("" where missing)."""
     items = col.tolist() if isinstance(col, np.ndarray) else list(col)
     missing = np.fromiter((_is_missing(v) for v in items), dtype=bool, count=len(items))
     out = np.array(["" if m else str(v) for v, m in zip(items, missing, strict=True)], dtype=object)
     return out, missing
+
+
+def _s(k: int) -> str:
+    return "" if k == 1 else "s"
 
 
 def _nice_step(span: float, target: int) -> float:
@@ -234,7 +261,7 @@ def numeric_facet(name: str, values: np.ndarray, source: str = "metadata", max_b
     distinct = np.unique(fv)
     notes: list[str] = []
     if unparsed:
-        notes.append(f"{unparsed} values not numbers, counted as missing")
+        notes.append(f"{unparsed} non-numeric value{_s(unparsed)} counted as missing")
     if integer and 0 < distinct.size <= max_int_categories and n_inf == 0:
         cats = [_fmt(float(d)) for d in distinct]
         codes = np.searchsorted(distinct, np.where(finite, v, distinct[0])).astype(np.int32)
@@ -265,9 +292,9 @@ def numeric_facet(name: str, values: np.ndarray, source: str = "metadata", max_b
             if hi > q_hi + width:
                 hi = q_hi
             clipped = True
-            notes.append(f"{n_out} far outliers counted in the end bars")
+            notes.append(f"{n_out} far outlier{_s(n_out)} counted in the end bars")
     if n_inf:
-        notes.append(f"{n_inf} infinite values counted in the end bars")
+        notes.append(f"{n_inf} infinite value{_s(n_inf)} counted in the end bars")
     span = hi - lo
     target = int(min(max_bins, max(5, math.ceil(math.log2(max(fv.size, 1)) + 1) * 2)))
     if span <= 0:
@@ -362,10 +389,10 @@ def categorical_facet(name: str, col: Any, source: str = "metadata", max_categor
 
 
 def _note(f: Facet, extra: Sequence[str]) -> str:
-    head = f"{f.n:,} items"
+    """How the chart was made (the item count is the view's to say once, not every chart's)."""
+    parts = []
     if f.kind == "numeric" and f.edges is not None:
-        head += f", {len(f.edges) - 1} bins of {_fmt(float(f.edges[1] - f.edges[0]))}"
-    parts = [head]
+        parts.append(f"{len(f.edges) - 1} bins of {_fmt(float(f.edges[1] - f.edges[0]))}")
     if f.n_missing:
         parts.append(f"{f.n_missing:,} missing")
     parts.extend(extra)

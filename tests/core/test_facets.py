@@ -100,15 +100,20 @@ def test_brushes_to_indices_and_combined(digits):
     fs = FacetSet().fit(digits)
     ink = np.asarray(digits.metadata["ink"])
     lo, hi = np.quantile(ink, [0.25, 0.5])
-    idx = fs.brush_indices({"ink": {"range": [hi, lo]}})  # reversed ends are fine
-    assert np.array_equal(idx, np.flatnonzero((ink >= lo) & (ink <= hi)))
+    idx = fs.brush_indices({"ink": {"range": [hi, lo]}})  # reversed ends are fine; [lo, hi) as the bins
+    assert np.array_equal(idx, np.flatnonzero((ink >= lo) & (ink < hi)))
     both = fs.brush_indices({"ink": {"range": [lo, hi]}, "label": {"values": ["3", "8"]}})
-    expect = np.flatnonzero((ink >= lo) & (ink <= hi) & np.isin(digits.labels, ["3", "8"]))
+    expect = np.flatnonzero((ink >= lo) & (ink < hi) & np.isin(digits.labels, ["3", "8"]))
     assert np.array_equal(both, expect) and 0 < len(both) < len(idx)
     # a brush on a column that is not charted is ignored; a malformed one is refused
     assert len(fs.brush_indices({"nope": {"values": ["x"]}})) == len(digits)
     with pytest.raises(ValueError, match="brush"):
         fs.brush_indices({"ink": {"between": [1, 2]}})
+    # a range from bin edge to bin edge takes exactly those bars' items
+    f = fs.facet("ink")
+    i, j = 2, 6
+    assert f.mask_range(f.edges[i], f.edges[j]).sum() == f.counts[i:j].sum()
+    assert f.mask_range(f.edges[0], f.edges[-1]).sum() == len(digits)
     with pytest.raises(ValueError, match="not numeric"):
         fs.facet("label").mask_range(0, 1)
 
@@ -127,7 +132,7 @@ def test_strings_from_a_csv_missing_and_unparsed(sentences_csv):
     score = fs.facet("score")
     assert score.kind == "numeric"
     assert score.n_missing == 4 and score.labels[-1] == MISSING_LABEL and score.counts[-1] == 4
-    assert "1 values not numbers" in score.note and "4 missing" in score.note
+    assert "1 non-numeric value counted as missing" in score.note and "4 missing" in score.note
     assert score.counts.sum() == n
     missing_items = score.mask_categories([MISSING_LABEL])
     assert sorted(np.flatnonzero(missing_items).tolist()) == [2, 9, 17, 20]
@@ -150,7 +155,7 @@ def test_outliers_nan_inf_do_not_squeeze_the_histogram(digits):
     assert f.counts.sum() == len(ink) and f.n_missing == 5
     assert f.labels[0].startswith("\u2264") and f.labels[f.n_slots - 2].startswith("\u2265")
     assert f.codes[0] == f.n_slots - 2 and f.codes[2] == f.n_slots - 2 and f.codes[1] == 0
-    assert "far outliers" in f.note and "infinite" in f.note
+    assert "far outlier" in f.note and "infinite" in f.note
     # a brush over the whole drawn range takes the clipped values too, never the missing ones
     whole = f.mask_range(float(f.edges[0]), float(f.edges[-1]))
     assert whole.sum() == len(ink) - 5 and whole[0] and whole[1] and whole[2]

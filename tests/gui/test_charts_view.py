@@ -1,0 +1,111 @@
+"""The Charts view on scikit-learn's digits: a chart per column, the selection's share drawn on every
+chart, brushes that set the shared selection (and combine), and a selection made elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from viewkit import ViewEnv, digits_set
+
+from embedview.gui.views.charts import ChartsView
+from embedview.model import AnalysisKind
+
+
+@pytest.fixture
+def env(qtbot):
+    e = ViewEnv(qtbot, 420, 800)
+    yield e
+    e.close()
+
+
+def _loaded(env, n=600):
+    view = env.add(ChartsView)
+    env.show()
+    emb = digits_set(n)
+    ds = emb.dataset
+    # a few real-ish columns: a score with missing values, a category, an id-like column
+    ink = np.asarray(ds.metadata["ink"], dtype=float)
+    ds.metadata["score"] = [None if i % 50 == 0 else float(v) / 100 for i, v in enumerate(ink)]
+    ds.metadata["half"] = ["first" if i < n // 2 else "second" for i in range(n)]
+    ds.metadata["name"] = [f"item {i}" for i in range(n)]
+    env.load(emb)
+    env.wait_idle()
+    env.qtbot.waitUntil(lambda: view.facets is not None and len(view.panels) >= 4)
+    return view, ds
+
+
+def test_charts_for_columns_and_selection_from_elsewhere(env):
+    view, ds = _loaded(env)
+    assert list(view.panels) == ["label", "ink", "score", "half"]
+    assert "name" in view.skipped.text() and "text-like" in view.skipped.text()
+    label = view.panels["label"]
+    assert label.facet.counts.sum() == len(ds)
+    assert label.title.text().startswith("<b>label</b>")
+    # the map (or any view) selects the 3s and 8s: every chart draws their share
+    idx = np.flatnonzero(np.isin(ds.labels, ["3", "8"]))
+    env.selection.set_selection(idx, "map")
+    sel = label.selected
+    assert sel.sum() == idx.size
+    for k, lab in enumerate(label.facet.labels):
+        assert sel[k] == (idx.size and int(np.isin(ds.labels[idx], [lab]).sum()))
+    ink = view.panels["ink"]
+    direct, _ = np.histogram(np.asarray(ds.metadata["ink"])[idx], bins=ink.facet.edges)
+    assert np.array_equal(ink.selected[: len(direct)], direct)
+    # the highlighted bars are those counts
+    assert np.array_equal(ink.sel_bars.opts["y1"], direct)
+    assert view.last_redraw_ms > 0
+    assert "2 of 10" not in view.info.text() and f"Selected: {idx.size:,}" in view.info.text()
+    # a hover names the bar with its counts
+    text = label.hover_text(label.facet.labels.index("3"))
+    assert "label: 3" in text and "selected:" in text
+
+
+def test_brushes_set_the_selection_and_combine(env):
+    view, ds = _loaded(env)
+    seen = []
+    env.selection.selection_changed.connect(lambda idx, src: seen.append(src))
+    ink = view.panels["ink"]
+    e = ink.facet.edges
+    ink.drag_to(float(e[1]) + 0.3 * (e[2] - e[1]), float(e[4]) + 0.1 * (e[5] - e[4]), finished=True)
+    # snapped to whole bars: bins 1..4
+    assert view.model.views.charts.brushes == {"ink": {"range": [float(e[1]), float(e[5])]}}
+    values = np.asarray(ds.metadata["ink"])
+    expect = np.flatnonzero((values >= e[1]) & (values < e[5]))
+    assert np.array_equal(env.selection.selected, expect) and seen[-1] == "charts"
+    assert ink.selected[1:5].sum() == expect.size and ink.selected[5:].sum() == 0
+    # a category on another chart: AND
+    half = view.panels["half"]
+    half.click_slot(half.facet.labels.index("second"), add=False)
+    both = expect[expect >= len(ds) // 2]
+    assert np.array_equal(env.selection.selected, both)
+    # ctrl-click adds the other category: back to the ink brush alone
+    half.click_slot(half.facet.labels.index("first"), add=True)
+    assert np.array_equal(env.selection.selected, expect)
+    # the label chart's "3" bar
+    label = view.panels["label"]
+    label.click_slot(label.facet.labels.index("3"), add=False)
+    assert set(ds.labels[env.selection.selected]) == {"3"}
+    # Clear: no brush, nothing selected
+    view.clear_button.click()
+    assert view.model.views.charts.brushes == {} and env.selection.selected.size == 0
+    assert not ink.region.isVisible()
+
+
+def test_selection_elsewhere_drops_brushes_and_scores_get_a_chart(env):
+    view, ds = _loaded(env)
+    label = view.panels["label"]
+    label.click_slot(0, add=False)
+    assert view.model.views.charts.brushes
+    env.selection.set_selection([1, 2, 3], "map")
+    assert view.model.views.charts.brushes == {}
+    assert np.array_equal(env.selection.selected, [1, 2, 3])  # the map's selection stays
+    # an analysis adds per-item scores: a chart for them appears
+    rng = np.random.default_rng(0)
+    env.model.set_analysis(AnalysisKind.ITEM_SCORES, {"uniqueness": rng.random(len(ds))})
+    env.wait_idle()
+    env.qtbot.waitUntil(lambda: "uniqueness" in view.panels)
+    assert view.panels["uniqueness"].selected.sum() == 3
+    # hiding a column hides its chart
+    view.show_column("ink", False)
+    assert view.model.views.charts.hidden == ("ink",)
+    assert not view.panels["ink"].isVisible() and view.panels["label"].isVisible()
