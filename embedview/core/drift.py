@@ -34,6 +34,7 @@ fitted on both together (``xy_a_``, ``xy_b_``).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -277,6 +278,18 @@ class Drift:
             out.append(xy)
         self.xy_a_, self.xy_b_ = out
         task.report(2, 2, "map done")
+
+    def with_alpha(self, alpha: float) -> Drift:
+        """A copy with the verdict read at another ``alpha`` (the numbers stay; nothing is refitted).
+        The permutations must still be able to reach ``alpha / 2``."""
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+        if 1.0 / (self.n_permutations + 1) >= alpha / 2:
+            raise ValueError(f"{self.n_permutations} permutations cannot give a p-value below alpha/2 = {alpha / 2:g}")
+        other = copy.copy(self)
+        other.alpha = float(alpha)
+        other._decide()
+        return other
 
     # -- the verdict --------------------------------------------------------------------------------
     def _decide(self) -> None:

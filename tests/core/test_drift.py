@@ -164,6 +164,18 @@ def test_tiny_sets_use_fewer_folds(digits):
     assert d.folds_ == 3 and len(d.top_a_) == 3 and len(d.top_b_) == 7
 
 
+def test_with_alpha_reads_the_same_numbers_at_another_level(digits):
+    X, y = digits
+    h1, h2 = halves(len(X), 1)
+    d = Drift(n_permutations=PERMS, alpha=0.05).fit(X[h1], X[h2])
+    strict = d.with_alpha(0.01)
+    assert strict is not d and strict.alpha == 0.01 and d.alpha == 0.05
+    assert (strict.auroc_, strict.auroc_p_, strict.mmd2_) == (d.auroc_, d.auroc_p_, d.mmd2_)
+    assert "alpha/2 = 0.005" in strict.verdict_ and "alpha/2 = 0.025" in d.verdict_
+    with pytest.raises(ValueError, match="cannot give a p-value"):
+        d.with_alpha(0.001)
+
+
 def test_p_value_text():
     assert format_p(1 / 1001, 1000) == "p < 0.001"
     assert format_p(0.25, 1000) == "p = 0.250"
