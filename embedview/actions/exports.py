@@ -17,6 +17,7 @@ import numpy as np
 from psygnal import Signal
 
 from embedview.actions.errors import Topic, record_error
+from embedview.core.audit import write_findings
 from embedview.core.csvsafe import safe_row
 from embedview.core.dataset import Dataset
 from embedview.core.duplicates import export_decisions
@@ -125,3 +126,13 @@ class ExportActions:
         threshold = float(finder.threshold_ if chosen is None else chosen)
         return self._submit(JobKind.DUPLICATES_EXPORT, export_decisions, finder, threshold, str(path),
                             self.model.dataset, decisions, path=str(path), done="Wrote {n:,} rows to {path}")
+
+    def export_findings(self, path: str) -> Job:
+        """Every item the active set's audit flagged (Issues view), with the user's decisions
+        (``model.views.issues.decisions``), as CSV or ``.json`` (a list only: no file of the data is changed)."""
+        audit = self.model.get_analysis(AnalysisKind.FINDINGS)
+        if audit is None or self.model.dataset is None:
+            raise ValueError("no findings to export yet (run the audit in the Issues view)")
+        decisions = {k: dict(v) for k, v in self.model.views.issues.decisions.items()}
+        return self._submit(JobKind.ISSUES_EXPORT, write_findings, audit, str(path), decisions, path=str(path),
+                            done="Wrote {n:,} flagged items to {path}")

@@ -19,7 +19,9 @@ VIEWS = [
     ("embedview.gui.views.search", "SearchView"),
     ("embedview.gui.views.table", "TableView"),
     ("embedview.gui.views.problems", "ProblemsView"),
+    ("embedview.gui.views.charts", "ChartsView"),
     ("embedview.gui.views.duplicates", "DuplicatesView"),
+    ("embedview.gui.views.issues", "IssuesView"),
     ("embedview.gui.views.checks", "ChecksView"),
     ("embedview.gui.views.collapse", "CollapseView"),
     ("embedview.gui.views.compare", "CompareView"),
@@ -27,4 +29,4 @@ VIEWS = [
 
 #: the analysis views that need the room of the whole window (a verdict, a table of key numbers and
 #: plots side by side): each is a workspace, not a dock
-WORKSPACES = ("DuplicatesView", "ChecksView", "CollapseView", "CompareView")
+WORKSPACES = ("DuplicatesView", "IssuesView", "ChecksView", "CollapseView", "CompareView")
