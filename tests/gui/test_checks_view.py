@@ -282,7 +282,7 @@ def test_invariance_probe_with_the_real_text_encoder(env, qtbot):
 
 def test_html_report_from_the_file_menu_runs_in_the_runner(window, qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QFileDialog, QProgressDialog, QPushButton
+    from PySide6.QtWidgets import QProgressDialog, QPushButton
 
     from embedview.gui import report_dialog
 
@@ -290,7 +290,7 @@ def test_html_report_from_the_file_menu_runs_in_the_runner(window, qtbot, tmp_pa
     window.data.show_dataset(emb.dataset, ["digits.npy"])
     qtbot.waitUntil(lambda: window.model.emb is not None, timeout=10000)
     path = tmp_path / "report.html"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), "HTML (*.html)"))
+    monkeypatch.setattr(report_dialog, "ask_report_target", lambda *a, **k: (str(path), True))  # the save dialog
     fractions = []
     report = JobKind.REPORT.key()
     window.runner.progress.connect(lambda key, f, _m: fractions.append(f) if key == report else None)
