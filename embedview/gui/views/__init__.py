@@ -25,8 +25,9 @@ VIEWS = [
     ("embedview.gui.views.checks", "ChecksView"),
     ("embedview.gui.views.collapse", "CollapseView"),
     ("embedview.gui.views.compare", "CompareView"),
+    ("embedview.gui.views.drift", "DriftView"),
 ]
 
 #: the analysis views that need the room of the whole window (a verdict, a table of key numbers and
 #: plots side by side): each is a workspace, not a dock
-WORKSPACES = ("DuplicatesView", "IssuesView", "ChecksView", "CollapseView", "CompareView")
+WORKSPACES = ("DuplicatesView", "IssuesView", "ChecksView", "CollapseView", "CompareView", "DriftView")
