@@ -30,7 +30,7 @@ import pyqtgraph as pg
 from pyqtgraph import functions as fn
 from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QWidget
 
 from embedview.core import maps
@@ -196,6 +196,168 @@ def _pens(pen: Any) -> list:
     return list(pen) if isinstance(pen, (list, tuple)) else [pen]
 
 
+# -- cluster names ---------------------------------------------------------------------------------------
+@dataclass
+class LabelLevel:
+    """One granularity of cluster names: centres (k, 2) on the map, names, sizes (placement order)."""
+
+    centres: np.ndarray
+    names: list[str]
+    sizes: np.ndarray
+
+
+class ClusterLabels(pg.GraphicsObject):
+    """Cluster names at their centres, in a font of constant pixel size on a halo box.
+
+    Several levels, coarsest first.  At each paint the finest level whose names fit is drawn: the
+    names of the clusters in view are placed biggest cluster first and a name that would overlap
+    one already placed is dropped; a level "fits" when at least :attr:`FIT_SHARE` of its names in
+    view can be placed (zoomed out the fine names collide, so the coarse ones show; zoomed in they
+    spread apart and the fine level takes over).  The placement is a few hundred rectangle tests,
+    so it runs at every paint (a frame at 100k points: see ``benchmarks/bench_map.py``).
+    """
+
+    FIT_SHARE = 0.75
+    PAD_X, PAD_Y, GAP = 5.0, 2.0, 3.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels: list[LabelLevel] = []
+        self.font = QFont()
+        self.font.setPixelSize(12)
+        self.font.setBold(True)
+        self._metrics = QFontMetricsF(self.font)
+        self._widths: list[np.ndarray] = []
+        self.fg = QColor("#202020")
+        self.bg = QColor(255, 255, 255, 200)
+        self.level = -1  #: the level drawn at the last paint (-1: none)
+        self.placed: list[str] = []  #: the names drawn at the last paint
+
+    def set_levels(self, levels: Sequence[LabelLevel]) -> None:
+        self.levels = list(levels)
+        self._widths = [np.array([self._metrics.horizontalAdvance(t) for t in lv.names], dtype=np.float64)
+                        for lv in self.levels]
+        self.prepareGeometryChange()
+        self.update()
+
+    def set_colors(self, fg: QColor, bg: QColor) -> None:
+        self.fg = QColor(fg)
+        self.bg = QColor(bg)
+        self.bg.setAlpha(205)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt naming
+        view = self.viewRect()  # names are drawn anywhere in view, in screen pixels
+        return QRectF(view) if view is not None and self.levels else QRectF()
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph naming
+        self.prepareGeometryChange()
+        self.update()
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph naming
+        self.prepareGeometryChange()
+        self.update()
+
+    def _place(self, level: int, transform: QTransform, width: float, height: float) -> tuple[int, list]:
+        """(names of that level in view, [(x, y, w, h, name) placed in pixels])."""
+        lv = self.levels[level]
+        if not len(lv.centres):
+            return 0, []
+        c = lv.centres
+        m = transform
+        px = m.m11() * c[:, 0] + m.m21() * c[:, 1] + m.dx()
+        py = m.m12() * c[:, 0] + m.m22() * c[:, 1] + m.dy()
+        inside = np.flatnonzero(np.isfinite(px) & np.isfinite(py)
+                                & (px >= 0) & (px <= width) & (py >= 0) & (py <= height))
+        h = self._metrics.height() + 2 * self.PAD_Y
+        taken: list[tuple[float, float, float, float]] = []
+        out = []
+        for i in inside[np.argsort(-lv.sizes[inside], kind="stable")]:
+            w = self._widths[level][i] + 2 * self.PAD_X
+            x0, y0 = px[i] - w / 2, py[i] - h / 2
+            x0 = min(max(x0, 1.0), max(width - w - 1.0, 1.0))  # keep the box on the canvas
+            y0 = min(max(y0, 1.0), max(height - h - 1.0, 1.0))
+            g = self.GAP
+            if any(x0 < bx + bw + g and bx < x0 + w + g and y0 < by + bh + g and by < y0 + h + g
+                   for bx, by, bw, bh in taken):
+                continue
+            taken.append((x0, y0, w, h))
+            out.append((x0, y0, w, h, lv.names[i]))
+        return len(inside), out
+
+    def layout(self, transform: QTransform, width: float, height: float) -> tuple[int, list]:
+        """(level drawn, [(x, y, w, h, name)]) for a view ``width`` x ``height`` pixels whose data
+        -> pixel mapping is ``transform``: the finest level that fits, else the coarsest."""
+        if not self.levels:
+            return -1, []
+        for level in range(len(self.levels) - 1, 0, -1):
+            n_in, boxes = self._place(level, transform, width, height)
+            if n_in and len(boxes) >= self.FIT_SHARE * n_in:
+                return level, boxes
+        return 0, self._place(0, transform, width, height)[1]
+
+    def current_layout(self) -> tuple[int, list]:
+        """:meth:`layout` for the view as it is now (tests, and what the last paint drew)."""
+        vb = self.getViewBox()
+        if vb is None or not self.levels:
+            return -1, []
+        to_scene = vb.childGroup.sceneTransform()
+        rect = vb.sceneBoundingRect()
+        move = QTransform.fromTranslate(-rect.left(), -rect.top())
+        return self.layout(to_scene * move, rect.width(), rect.height())
+
+    def paint(self, painter, option, widget=None) -> None:
+        if not self.levels:
+            return
+        vb = self.getViewBox()
+        if vb is None:
+            return
+        # the view box's own rectangle in device pixels: names stay inside it
+        rect = vb.sceneBoundingRect()
+        to_device = painter.transform()
+        corner = self.mapFromScene(rect.topLeft())
+        origin = to_device.map(corner)
+        move = QTransform.fromTranslate(-origin.x(), -origin.y())
+        self.level, boxes = self.layout(to_device * move, rect.width(), rect.height())
+        self.placed = [b[4] for b in boxes]
+        painter.save()
+        painter.resetTransform()
+        painter.translate(origin)
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        painter.setFont(self.font)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(self.bg)
+        for x, y, w, h, _ in boxes:
+            painter.drawRoundedRect(QRectF(x, y, w, h), 4, 4)
+        painter.setPen(self.fg)
+        for x, y, w, h, name in boxes:
+            painter.drawText(QRectF(x, y, w, h), Qt.AlignCenter, name)
+        painter.restore()
+
+
+def contour_paths(grid: np.ndarray, rect: Sequence[float], levels: Sequence[float],
+                  progress: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(worker thread) The iso-lines of ``grid`` (rows = y) at ``levels`` as (x, y) arrays on the
+    map, lines separated by NaN (one curve item per level)."""
+    from embedview.core.progress import TaskState
+
+    task = TaskState.coerce(progress)
+    x0, y0, w, h = (float(v) for v in rect)
+    ny, nx = grid.shape
+    out = []
+    for k, level in enumerate(levels):
+        task.report(k, len(levels), "density contours")
+        lines = fn.isocurve(grid, level, connected=True, extendToEdge=True)
+        xs: list[float] = []
+        ys: list[float] = []
+        for line in lines:
+            arr = np.asarray(line, dtype=np.float64)  # (row, column) in cells
+            xs.extend((x0 + (arr[:, 1] + 0.5) * w / nx).tolist() + [np.nan])
+            ys.extend((y0 + (arr[:, 0] + 0.5) * h / ny).tolist() + [np.nan])
+        out.append((np.array(xs), np.array(ys)))
+    return out
+
+
 class Overlay(PointCloud):
     """A :class:`PointCloud` for a few marked points (current item, selection rings); its bounds
     cover its rings in screen pixels at every zoom (:meth:`PointCloud.boundingRect`)."""
@@ -316,6 +478,11 @@ class MapCanvas(QObject):
         for z, item in enumerate((self.cloud, self.sel_item, self.cur_item)):
             item.setZValue(z)
             self.vb.addItem(item, ignoreBounds=True)
+        self.labels = ClusterLabels()  # cluster names, above the points and rings
+        self.labels.setZValue(5)
+        self.vb.addItem(self.labels, ignoreBounds=True)
+        self.contour_items: list[pg.PlotCurveItem] = []  # density iso-lines, under the points
+        self._contours: list[tuple[np.ndarray, np.ndarray]] = []
         self.legend = LegendBox(self.vb)
         self.legend.on_click = self._on_legend_click
 
@@ -429,8 +596,36 @@ class MapCanvas(QObject):
         """Take the colours of the theme in use (rings, legend); called when the palette changes."""
         c = theme.plot_colors()
         self.legend.set_colors(QColor(c["plot_foreground"]), QColor(c["plot_background"]))
+        self.labels.set_colors(QColor(c["plot_foreground"]), QColor(c["plot_background"]))
+        self._restyle_contours()
         self._update_legend()
         self.draw_selection()
+
+    # -- cluster names and density contours --------------------------------------------------------------
+    def set_cluster_labels(self, levels: Sequence[LabelLevel]) -> None:
+        """Cluster names to draw, coarsest level first (empty: none)."""
+        self.labels.set_levels(levels)
+
+    def set_contours(self, lines: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Density iso-lines ((x, y) arrays with NaN between lines, outermost first); empty: none."""
+        for item in self.contour_items:
+            self.vb.removeItem(item)
+        self.contour_items = []
+        self._contours = list(lines)
+        for k, (x, y) in enumerate(self._contours):
+            item = pg.PlotCurveItem(x, y, connect="finite", antialias=True)
+            item.setZValue(-5 + k * 0.01)
+            self.vb.addItem(item, ignoreBounds=True)
+            self.contour_items.append(item)
+        self._restyle_contours()
+
+    def _restyle_contours(self) -> None:
+        c = theme.plot_colors()
+        n = len(self.contour_items)
+        for k, item in enumerate(self.contour_items):
+            color = QColor(c["plot_foreground"])
+            color.setAlpha(70 + int(110 * (k + 1) / max(n, 1)))  # inner (denser) lines stronger
+            item.setPen(pg.mkPen(color, width=1.2))
 
     # -- drawing -------------------------------------------------------------------------------------------
     def _clear_points(self) -> None:
@@ -445,6 +640,8 @@ class MapCanvas(QObject):
         self.coloring = None
         self._drawn = None
         self.legend.set_rows([])
+        self.set_cluster_labels([])
+        self.set_contours([])
         self.set_points(None)
 
     def render(self) -> None:

@@ -11,6 +11,13 @@ region selection are the shared :class:`~embedview.gui.canvas.MapCanvas`; the co
 computed by ``core.maps.build_coloring`` in the runner (key ``JobKind.MAP_COLOR``), so a million
 items never block the window.  Click selects one point, Shift-drag (or Box mode) a rectangle and
 Alt-drag (or Lasso mode) a free-hand region.
+
+Clusters (``AnalysisKind.CLUSTERS``, computed by the scheduler on the UMAP map): their names are
+drawn at the median position of each cluster's points on the projection shown, the coarse level
+zoomed out and the fine level zoomed in (:class:`~embedview.gui.canvas.ClusterLabels`), and
+colour-by offers "cluster".  Density contours (iso-lines of a smoothed 2-D histogram holding 90 %,
+60 % and 30 % of the points) are computed in the runner.  Both are toggled by ``MapState.clusters``
+and ``MapState.contours``.  Item scores (``AnalysisKind.ITEM_SCORES``) add one colour-by each.
 """
 
 from __future__ import annotations
@@ -24,9 +31,16 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QStackedLayout, QToolButton, QVBoxLayout
 
-from embedview.core.maps import COLOR_CHOICES, Coloring, build_coloring, meta_choice
+from embedview.core.maps import (
+    COLOR_CHOICES,
+    Coloring,
+    build_coloring,
+    categorical_coloring,
+    continuous_coloring,
+    meta_choice,
+)
 from embedview.gui.bind import bind, show_value
-from embedview.gui.canvas import CanvasKeys, MapCanvas, main_point_style
+from embedview.gui.canvas import CanvasKeys, LabelLevel, MapCanvas, contour_paths, main_point_style
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.views.base import View
 from embedview.gui.widgets import colormap, export_plot_item, item_html
@@ -37,7 +51,35 @@ from embedview.runtime.keys import JobKind
 #: above this many points in view, draw a density image instead of points
 DENSITY_THRESHOLD = 200_000
 
-_ANALYSIS_COLORS = {"outliers": AnalysisKind.OUTLIERS, "duplicates": AnalysisKind.DUPLICATES}
+_ANALYSIS_COLORS = {"outliers": AnalysisKind.OUTLIERS, "duplicates": AnalysisKind.DUPLICATES,
+                    "cluster": AnalysisKind.CLUSTERS, "cluster:fine": AnalysisKind.CLUSTERS}
+#: colour-by of an item-score column ("score:uniqueness")
+SCORE_PREFIX = "score:"
+#: the runner key of the density contours (one live job, beside the density image's)
+CONTOURS_KEY = JobKind.MAP_VIEW.key("contours")
+
+
+def view_coloring(dataset: Any, color_by: str, analysis: Any = None, progress: Any = None) -> Coloring:
+    """(worker thread) ``core.maps.build_coloring``, plus the colourings of the clusters (names,
+    unclustered grey) and of the item scores (``analysis`` is then the scores dict)."""
+    if color_by in ("cluster", "cluster:fine") and analysis is not None:
+        level = "fine" if color_by == "cluster:fine" else "coarse"
+        names = analysis.name_per_item(level)
+        values = [None if lab < 0 else name for lab, name in zip(analysis.labels_[level], names, strict=True)]
+        return categorical_coloring(values, "cluster", other="unclustered")
+    if color_by.startswith(SCORE_PREFIX) and analysis is not None:
+        column = color_by[len(SCORE_PREFIX):]
+        if column in analysis:
+            return continuous_coloring(np.asarray(analysis[column], dtype=np.float64), column, "viridis")
+    return build_coloring(dataset, color_by, analysis, progress=progress)
+
+
+def density_contours(xy: np.ndarray, progress: Any = None) -> list:
+    """(worker thread) The map's density iso-lines (``core.clusters.density_grid``)."""
+    from embedview.core.clusters import density_grid
+
+    grid, rect, levels = density_grid(xy, progress=progress)
+    return contour_paths(grid, rect, levels)
 
 
 def color_choice(key: Any) -> str:
@@ -64,6 +106,7 @@ class MapView(View):
         super().__init__(model, runner, parent)
         self.view_state = model.views.map
         self.thumbnails = shared_thumbnails(model)
+        self._cluster_note = ""
         self.method = ""  # projection shown ("umap" / "pca" / ""): the wanted one, or the other until it exists
         self._color_key = ""  # the colour-by whose colouring is shown or being computed
         self._color_bar = None
@@ -91,6 +134,16 @@ class MapView(View):
             mode_row.addWidget(b)
             if key == "pan":
                 b.setChecked(True)
+        self.clusters_button = QToolButton()
+        self.clusters_button.setText("Clusters")
+        self.clusters_button.setCheckable(True)
+        self.clusters_button.setToolTip("Names of the density clusters of the UMAP map at their centres: "
+                                        "a few big clusters zoomed out, finer ones zoomed in")
+        self.contours_button = QToolButton()
+        self.contours_button.setText("Contours")
+        self.contours_button.setCheckable(True)
+        self.contours_button.setToolTip("Density contours: the lines enclose the densest regions holding "
+                                        "90 %, 60 % and 30 % of the points")
         reset = QToolButton()
         reset.setText("Reset view")
         reset.setToolTip("Zoom to show every point")
@@ -103,6 +156,10 @@ class MapView(View):
         bar.addWidget(self.color_box)
         bar.addSpacing(8)
         bar.addLayout(mode_row)
+        bar.addSpacing(8)
+        bar.addWidget(self.clusters_button)
+        bar.addWidget(self.contours_button)
+        bar.addSpacing(8)
         bar.addWidget(reset)
         bar.addStretch(1)
         self.info = QLabel()
@@ -141,6 +198,8 @@ class MapView(View):
         # -- wiring: the boxes edit the state; the state drives the view
         bind(self.method_box, self.view_state, "method", on_change=lambda _v: self._load_projection())
         bind(self.color_box, self.view_state, "color_by", on_change=lambda _v: self._fill_color_box())
+        bind(self.clusters_button, self.view_state, "clusters", on_change=lambda _v: self._update_clusters())
+        bind(self.contours_button, self.view_state, "contours", on_change=lambda _v: self._update_contours())
         reset.clicked.connect(self.reset_view)
         self.mode_buttons.buttonClicked.connect(lambda b: self.canvas.vb.set_mode(b.property("mode")))
         model.dataset_changed.connect(self._on_dataset)
@@ -214,10 +273,15 @@ class MapView(View):
     def _on_analysis(self, kind: AnalysisKind, name: str = "") -> None:
         if name and name != self.model.active:
             return
-        if kind in (AnalysisKind.OUTLIERS, AnalysisKind.DUPLICATES):
+        if kind in (AnalysisKind.OUTLIERS, AnalysisKind.DUPLICATES, AnalysisKind.CLUSTERS,
+                    AnalysisKind.ITEM_SCORES):
             self._fill_color_box()
-            if self._effective_color() == AnalysisKind(kind).value:
+            effective = self._effective_color()
+            if (_ANALYSIS_COLORS.get(effective) == kind
+                    or (kind == AnalysisKind.ITEM_SCORES and effective.startswith(SCORE_PREFIX))):
                 self._request_coloring()
+        if kind == AnalysisKind.CLUSTERS:
+            self._update_clusters()
 
     def choose_color(self, key: Any) -> None:
         """Colour by ``key`` ("label", "meta:year"; old sessions' ``("meta", "year")`` too).  A choice
@@ -235,6 +299,10 @@ class MapView(View):
                 options.append(("outlier score", "outliers"))
             if self.model.get_analysis(AnalysisKind.DUPLICATES) is not None:
                 options.append(("duplicate group", "duplicates"))
+            if self.model.get_analysis(AnalysisKind.CLUSTERS) is not None:
+                options += [("cluster", "cluster"), ("cluster (fine)", "cluster:fine")]
+            scores = self.model.get_analysis(AnalysisKind.ITEM_SCORES) or {}
+            options += [(str(col), SCORE_PREFIX + str(col)) for col in scores]
             options += [(str(col), meta_choice(str(col))) for col in ds.metadata]
         return options
 
@@ -276,6 +344,8 @@ class MapView(View):
                 note = f"computing {want.upper()}\u2026 showing {other.upper()} for now"
         if got is None:
             self.canvas.set_points(None)
+            self.canvas.set_cluster_labels([])
+            self.canvas.set_contours([])
             self.method = ""
             if self.model.dataset is None:
                 self.placeholder.setText("Open images, texts or an embedding file to see the map.")
@@ -290,7 +360,9 @@ class MapView(View):
         embedding, proj_model = got
         self.method = method
         self.stack.setCurrentWidget(self.plot)
-        self.canvas.set_points(embedding)
+        if self.canvas.set_points(embedding):
+            self._update_clusters()
+            self._update_contours()
         self._show_info(method, proj_model, len(embedding), note)
         c = self.canvas.coloring
         if c is None or len(c.codes) != len(embedding):
@@ -316,6 +388,34 @@ class MapView(View):
         self.warning.setText(f"\u26a0 {warning}" if warning else "")
         self.warning.setVisible(bool(warning))
 
+    # -- clusters and contours --------------------------------------------------------------------------------
+    def _update_clusters(self) -> None:
+        """Cluster names at the centres of their points on the projection shown (or none)."""
+        clusters = self.model.get_analysis(AnalysisKind.CLUSTERS) if self.model.emb is not None else None
+        xy = self.canvas.xy
+        if (not self.view_state.clusters or clusters is None or xy is None
+                or len(xy) != len(clusters.labels_["fine"])):
+            self.canvas.set_cluster_labels([])
+            self._cluster_note = ""
+        else:
+            levels = [LabelLevel(clusters.centres_for(xy, level), list(clusters.names_[level]),
+                                 np.asarray(clusters.sizes_[level])) for level in clusters.levels_]
+            self.canvas.set_cluster_labels(levels)
+            self._cluster_note = clusters.method_
+        self.clusters_button.setToolTip(
+            "Names of the density clusters at their centres: a few big clusters zoomed out, finer ones "
+            "zoomed in" + (f".\n\nHow: {self._cluster_note}" if self._cluster_note else
+                           ".\n\nComputed after the UMAP map."))
+
+    def _update_contours(self) -> None:
+        xy = self.canvas.xy
+        self.runner.cancel(CONTOURS_KEY)
+        if not self.view_state.contours or xy is None or len(xy) < 3:
+            self.canvas.set_contours([])
+            return
+        self.runner.submit(CONTOURS_KEY, density_contours, xy, on_result=self.canvas.set_contours,
+                           is_stale=lambda: self.canvas.xy is not xy or not self.view_state.contours)
+
     # -- colouring -----------------------------------------------------------------------------------------
     def _request_coloring(self) -> None:
         ds = self.model.dataset
@@ -324,13 +424,15 @@ class MapView(View):
         if ds is None:
             return
         kind = _ANALYSIS_COLORS.get(key)
+        if key.startswith(SCORE_PREFIX):
+            kind = AnalysisKind.ITEM_SCORES
         analysis = self.model.get_analysis(kind) if kind is not None else None
 
         def stale() -> bool:
             return (self.model.dataset is not ds or self._color_key != key
                     or (kind is not None and self.model.get_analysis(kind) is not analysis))
 
-        self.runner.submit(JobKind.MAP_COLOR, build_coloring, ds, key, analysis, on_result=self._set_coloring,
+        self.runner.submit(JobKind.MAP_COLOR, view_coloring, ds, key, analysis, on_result=self._set_coloring,
                            is_stale=stale)
 
     def _set_coloring(self, coloring: Coloring) -> None:
@@ -365,3 +467,4 @@ class MapView(View):
     def shutdown(self) -> None:
         self.canvas.shutdown()
         self.runner.cancel(JobKind.MAP_COLOR)
+        self.runner.cancel(CONTOURS_KEY)

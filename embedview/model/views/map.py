@@ -16,7 +16,12 @@ class MapState(ViewStateMixin):
 
     #: projection shown: "umap" or "pca" (PCA shows until UMAP is ready)
     method: str = "umap"
-    #: "none", "label", "outliers", "duplicates" or "meta:<column>"
+    #: "none", "label", "outliers", "duplicates", "cluster" (coarse level), "cluster:fine",
+    #: "score:<item score column>" or "meta:<column>"
     color_by: str = "label"
     #: labels isolated from the legend (empty: all shown alike)
     highlighted_labels: tuple[str, ...] = ()
+    #: cluster names drawn at the cluster centres (coarse level zoomed out, fine level zoomed in)
+    clusters: bool = True
+    #: density contours (iso-lines of a smoothed 2-D histogram of the points)
+    contours: bool = False
