@@ -66,7 +66,7 @@ def facets_job(dataset, scores: Mapping[str, Any] | None, clusters: Any, max_cat
 
 
 def _pct(part: int, whole: int) -> str:
-    return f"{100.0 * part / whole:.1f} %" if whole else "\u2013"
+    return f"{100.0 * part / whole:.1f}\u00a0%" if whole else "\u2013"
 
 
 class _BrushBox(pg.ViewBox):
@@ -425,6 +425,7 @@ class ChartsView(View):
         self._quiet = False  # the brushes are cleared because the selection came from elsewhere
 
         self.info = QLabel()
+        self.info.setTextFormat(Qt.RichText)
         self.info.setWordWrap(True)
         self.info.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.columns_button = QToolButton()
@@ -566,12 +567,19 @@ class ChartsView(View):
             return
         shown = [n for n in self.panels if n not in set(self.model.views.charts.hidden)]
         n = self.facets.n_items_
-        text = f"{len(shown)} of {len(self.panels)} columns charted over all {n:,} items (none sampled)."
-        if self.selection.selected.size:
-            text += f" Selected: {self.selection.selected.size:,} ({_pct(int(self.selection.selected.size), n)})."
+        charts = f"{len(shown)} chart{'s' if len(shown) != 1 else ''}"
+        if len(shown) != len(self.panels):
+            charts += f" of {len(self.panels)}"
+        k = int(self.selection.selected.size)
+        if k:
+            text = f"<b>{k:,}</b> of {n:,} items selected ({_pct(k, n)}) \u00b7 {charts}"
         else:
-            text += " Drag across a histogram or click bars to select; Ctrl+click adds."
+            text = f"{n:,} items \u00b7 {charts} \u00b7 drag or click bars to select"
         self.info.setText(text)
+        self.info.setToolTip(f"Every chart counts all {n:,} items (none sampled). Drag across a histogram to "
+                             "select a range, click a bar to select it, Ctrl+click to add bars; brushes on "
+                             "several charts select the items inside all of them. A selection made anywhere "
+                             "else is drawn over the bars in the highlight colour.")
 
     def show_column(self, name: str, shown: bool) -> None:
         state = self.model.views.charts
