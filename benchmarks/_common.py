@@ -130,14 +130,17 @@ def _fmt(seconds: float) -> str:
 
 def compare(label: str, ours: tuple[str, Callable[[], Any]], reference: tuple[str, Callable[[], Any]],
             runs: int = 3, goal: float | None = None, extra: list[tuple[str, Callable[[], Any]]] | None = None,
-            per_item: tuple[int, str] | None = None, reference_first: bool = True) -> Comparison:
+            per_item: tuple[int, str] | None = None, reference_first: bool = True,
+            own_time: bool = False) -> Comparison:
     """Time ``ours`` and ``reference`` interleaved (B A B A ... or A B A B ...), ``runs`` each.
 
     Prints every run of each side, each side's median, the median of the per-run time ratios
     ours / reference (with their range) against ``goal`` (a ratio, lower is better), and the
     load average at the start and the end.  ``extra`` sides (e.g. eager torch) run in the same
     rotation and are printed but not part of the ratio.  ``per_item=(n, "img")`` also prints
-    items per second.  Returns the :class:`Comparison` (last results in ``results``).
+    items per second.  ``own_time``: each side returns ``(seconds, result)`` -- it timed itself
+    (e.g. a load inside a fresh process, without the interpreter's start).  Returns the
+    :class:`Comparison` (last results in ``results``).
     """
     runs = max(3, int(runs))
     sides = [reference, ours] if reference_first else [ours, reference]
@@ -149,8 +152,11 @@ def compare(label: str, ours: tuple[str, Callable[[], Any]], reference: tuple[st
     for i in range(runs):
         for name, fn in sides:
             start = time.perf_counter()
-            cmp.results[name] = fn()
+            out = fn()
             seconds = time.perf_counter() - start
+            if own_time:
+                seconds, out = out
+            cmp.results[name] = out
             cmp.times[name].append(seconds)
             rate = f", {per_item[0] / seconds:.1f} {per_item[1]}/s" if per_item else ""
             print(f"    run {i + 1} {name}: {_fmt(seconds)}{rate}", flush=True)

@@ -1,21 +1,28 @@
 """Loading: ``load_paths`` on 100k text lines and 100k x 768 float32 vectors in each format,
-against the plain reader of that format, in the same run.
+against the plain reader of that format, interleaved, ``--runs`` each.
+
+References (what a user would call): text lines: ``open`` + a list of stripped lines; ``.npy``:
+``np.load(mmap_mode="r")`` (extra line: a full ``np.load``); ``.npz``: ``np.load(...)["embeddings"]``;
+parquet: pyarrow ``read_table`` of the embedding column to a numpy matrix; TSV:
+``np.loadtxt``.  ``load_paths`` does more than each of them (ids, a finite-value check of every
+vector, a dataset), which is part of what is measured.
 
 Every load runs in a fresh Python process (so no allocator keeps memory from an earlier load),
 which reports:
 
-* the time of the load;
+* the time of the load itself (not the interpreter's start or the imports): that is what the
+  runs and ratios use (``_common.compare``);
 * the peak resident memory the load added (the kernel's high-water mark, reset just before it),
-  and what is still held after it, as multiples of the matrix (or, for text, of the file) size.
-  This counts everything: numpy, Python objects, pyarrow's buffers, pages of a memory-mapped
-  file that were touched.
+  and what is still held after it, as multiples of the matrix (or, for text, of the file) size,
+  medians over the runs.  This counts everything: numpy, Python objects, pyarrow's buffers,
+  pages of a memory-mapped file that were touched.
 
 The goal for precomputed vectors is at most one copy of the matrix beyond what the format's
-reader itself needs.  ``.npy`` is memory-mapped; ``load_paths`` checks every value is finite,
-which reads the whole file once, so its touched pages show in the resident figure although they
-are the page cache, not a copy.
+reader itself needs.  ``.npy`` is memory-mapped on both sides; ``load_paths`` checks every
+value is finite, which reads the whole file once, so its touched pages show in the resident
+figure although they are the page cache, not a copy.
 
-    .venv/bin/python benchmarks/bench_load.py [--n 100000] [--dim 768]
+    .venv/bin/python benchmarks/bench_load.py [--n 100000] [--dim 768] [--runs 3]
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, machine_line, make_sentences
+from _common import ROOT, add_runs_arg, compare, machine_line, make_sentences
 
 CHILD = """
 import json, sys, time
@@ -54,7 +61,8 @@ def parquet_reference():
 readers = {
     "ours": lambda: load_paths(path),
     "txt": plain_lines,
-    "npy": lambda: np.load(path),
+    "npy": lambda: np.load(path, mmap_mode="r"),
+    "npy-full": lambda: np.load(path),
     "npz": lambda: np.load(path)["embeddings"],
     "parquet": parquet_reference,
     "tsv": lambda: np.loadtxt(path, delimiter="\\t", dtype=np.float32),
@@ -77,22 +85,29 @@ def load(kind: str, path: Path, dim: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def row(label: str, path: Path, reference: str, size: int, dim: int, of: str = "the matrix") -> None:
-    ours, ref = load("ours", path, dim), load(reference, path, dim)
+def row(label: str, path: Path, reference: tuple[str, str], size: int, dim: int, runs: int,
+        of: str = "the matrix", extra: tuple[str, str] | None = None) -> None:
+    """Interleaved loads in fresh processes: ``load_paths`` against ``reference`` = (reader, label)."""
+    def side(kind: str):
+        return lambda: (lambda r: (r["seconds"], r))(load(kind, path, dim))
+
+    sides = {"ours": ("embedview load_paths", side("ours")), "ref": (reference[1], side(reference[0]))}
+    more = [(extra[1] + " (extra)", side(extra[0]))] if extra else None
+    cmp = compare(f"load {label}", sides["ours"], sides["ref"], runs=runs, extra=more, own_time=True)
     kb = size / 1024
-    print(f"  {label:<9} load_paths {ours['seconds']:6.2f} s   reference {ref['seconds']:6.2f} s   "
-          f"ratio {ours['seconds'] / ref['seconds']:5.2f}   peak memory {ours['peak_kb'] / kb:4.2f}x {of}, "
-          f"held {ours['held_kb'] / kb:4.2f}x "
-          f"(reference: peak {ref['peak_kb'] / kb:4.2f}x, held {ref['held_kb'] / kb:4.2f}x)",
-          flush=True)
+    for name in cmp.times:
+        res = cmp.results[name]  # last run's figures; memory barely moves between runs
+        print(f"    memory, {name}: peak {res['peak_kb'] / kb:4.2f}x {of}, held after {res['held_kb'] / kb:4.2f}x",
+              flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=768)
+    add_runs_arg(parser)
     args = parser.parse_args()
-    n, dim = args.n, args.dim
+    n, dim, runs = args.n, args.dim, args.runs
     if not Path("/proc/self/clear_refs").exists():
         sys.exit("this benchmark reads peak memory from /proc (Linux)")
     print(machine_line())
@@ -102,7 +117,7 @@ def main() -> None:
         texts = tmp / "lines.txt"
         texts.write_text("\n".join(make_sentences(n, seed=3)) + "\n", encoding="utf-8")
         print(f"{n:,} text lines ({texts.stat().st_size / 1e6:.1f} MB); memory as a multiple of the file size:")
-        row("txt", texts, "txt", texts.stat().st_size, dim, "the file")
+        row("txt", texts, ("txt", "open + stripped lines"), texts.stat().st_size, dim, runs, "the file")
 
         X = np.random.default_rng(0).standard_normal((n, dim), dtype=np.float32)
         ids = np.array([f"item-{i}" for i in range(n)])
@@ -119,10 +134,11 @@ def main() -> None:
 
         size = n * dim * 4
         print(f"{n:,} x {dim} float32 vectors ({size / 1e6:.0f} MB); memory as a multiple of the matrix:")
-        row("npy", tmp / "vectors.npy", "npy", size, dim)
-        row("npz", tmp / "vectors.npz", "npz", size, dim)
-        row("parquet", tmp / "vectors.parquet", "parquet", size, dim)
-        row(f"tsv ({tsv_n // 1000}k)", tmp / "vectors.tsv", "tsv", tsv_n * dim * 4, dim)
+        row("npy", tmp / "vectors.npy", ("npy", 'np.load(mmap_mode="r")'), size, dim, runs,
+            extra=("npy-full", "np.load, full read"))
+        row("npz", tmp / "vectors.npz", ("npz", 'np.load(...)["embeddings"]'), size, dim, runs)
+        row("parquet", tmp / "vectors.parquet", ("parquet", "pyarrow read_table + to_numpy"), size, dim, runs)
+        row(f"tsv ({tsv_n // 1000}k rows)", tmp / "vectors.tsv", ("tsv", "np.loadtxt"), tsv_n * dim * 4, dim, runs)
 
 
 if __name__ == "__main__":
