@@ -146,6 +146,8 @@ def outlier_findings(outliers: Any, threshold: float | None = None) -> FindingSe
         t, why = outlier_threshold(s)
     else:
         t, why = float(threshold), "chosen by the user"
+    if finite.size:
+        why += f"; the most isolated item scores {float(finite.max()):.4f}"
     flagged = np.flatnonzero(np.isfinite(s) & (s > t))
     flagged = flagged[np.lexsort((flagged, -s[flagged]))]
     k = int(getattr(outliers, "k_", getattr(outliers, "k", 10)))
@@ -267,6 +269,7 @@ class Audit:
                 skipped[kind] = why
             else:
                 plan.append(kind)
+        self._finder: Any = None  # the duplicate graph, shared by leaks and duplicates during fit
         total = sum(_WEIGHTS[kd] for kd in plan) or 1.0
         start = 0.0
         for kind in plan:
@@ -278,10 +281,13 @@ class Audit:
                 result = self._run(kind, emb, X, dataset, sub, duplicates, outliers)
             except ValueError as exc:  # the finder says the data does not allow it (too few per class, ...)
                 skipped[kind] = str(exc)
+            except ImportError as exc:  # a finder's library (or module) is missing from this installation
+                skipped[kind] = f"not available in this installation: {exc}"
             else:
                 findings[kind] = result
             seconds[kind] = time.perf_counter() - t0
             start = stop
+        self._finder = None  # the findings hold what is needed; the graph is not kept with the audit
         task.report(1, 1, f"{sum(len(f) for f in findings.values())} items flagged")
         self.findings_ = {kd: findings[kd] for kd in AUDIT_KINDS if kd in findings}
         self.skipped_ = {kd: skipped[kd] for kd in AUDIT_KINDS if kd in skipped}
@@ -315,15 +321,14 @@ class Audit:
         if kind == "leak":
             from embedview.core.leaks import SplitLeaks
 
-            splits, _ = split_values(dataset)
-            return SplitLeaks(threshold=t).fit(X, splits, progress=task).findings()
+            splits, why = split_values(dataset)
+            if splits is None:
+                raise ValueError(why)
+            finder = self._duplicate_finder(emb, duplicates, task.sub(0.0, 0.9))
+            return SplitLeaks(threshold=t).fit(X, splits, progress=task.sub(0.9, 1.0), finder=finder).findings()
         if kind == "duplicate":
-            from embedview.core.duplicates import DuplicateFinder
-
-            finder = duplicates
-            if finder is None:
-                finder = DuplicateFinder(threshold=t, k=self.k).fit(emb, progress=task)
-            elif t is not None:
+            finder = self._duplicate_finder(emb, duplicates, task)
+            if t is not None and duplicates is not None:
                 finder = finder.with_threshold(t)
             return duplicate_findings(finder)
         from embedview.core.evaluation import OutlierScores
@@ -343,6 +348,17 @@ class Audit:
         out.skipped_ = {kd: why for kd, why in self.skipped_.items() if kd != found.kind}
         return out
 
+    def _duplicate_finder(self, emb: Any, given: Any, task: TaskState) -> Any:
+        """The duplicate graph, searched once for both leaks and duplicates: the one given, else one
+        fitted here (at the ``duplicate`` threshold if set) and kept for the other kind."""
+        if given is not None:
+            return given
+        if self._finder is None:
+            from embedview.core.duplicates import DuplicateFinder
+
+            self._finder = DuplicateFinder(threshold=self.thresholds.get("duplicate"), k=self.k).fit(emb, progress=task)
+        return self._finder
+
     # -- results ---------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "findings_"):
@@ -360,6 +376,8 @@ class Audit:
         cols = [*BASE_COLUMNS, "index", *LEAD_COLUMNS]
         for f in self.findings_.values():
             cols += [c for c in f.columns if c not in cols]
+            if "other_index" in f.columns and "other_id" not in cols:
+                cols.insert(cols.index("other_index") + 1, "other_id")
         if decisions:
             cols.append("decision")
         return cols
@@ -381,6 +399,9 @@ class Audit:
                     row["label"] = str(self.labels_[i])
                 for name, values in f.columns.items():
                     row[name] = _plain(values[j])
+                if "other_index" in f.columns:
+                    other = f.columns["other_index"][j]
+                    row["other_id"] = self.ids_[int(other)] if other is not None and int(other) >= 0 else None
                 if decisions is not None:
                     row["decision"] = str(chosen.get(self.ids_[i], ""))
                 out.append(row)

@@ -158,7 +158,7 @@ def test_a_cancelled_audit_files_nothing(env):
     env.load(emb)  # not shown yet: nothing runs
     assert not env.runner.is_running(AUDIT_KEY)
     view.run_audit()
-    assert env.runner.is_running(AUDIT_KEY) and view.cancel_button.isVisibleTo(view)
+    assert env.runner.is_running(AUDIT_KEY) and view.wait_cancel.isVisibleTo(view)
     view.cancel()
     env.wait_idle()
     assert env.model.get_analysis(AnalysisKind.FINDINGS) is None

@@ -75,15 +75,21 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def details_text(found: FindingSet, j: int) -> str:
-    """The kind's own values of its ``j``-th item in words (leak: the other split's item, ...)."""
+def details_text(found: FindingSet, j: int, ids: Any = None) -> str:
+    """The kind's own values of its ``j``-th item in words (leak: the other split's item, ...);
+    ``ids``: the dataset's, to name the other item of a pair."""
     cols = found.columns
+    if found.kind == "label_issue" and "p_label" in cols and "p_suggested" in cols:
+        return (f"p({cols['label'][j]}) {float(cols['p_label'][j]):.3f} \u2192 "
+                f"p({cols['suggested_label'][j]}) {float(cols['p_suggested'][j]):.2f}")
     if found.kind == "outlier" and "reason" in cols:
         return str(cols["reason"][j])
     if found.kind == "duplicate" and "keep_id" in cols:
         return f"group {cols['group'][j]}, copy of {cols['keep_id'][j]} (kept)"
     if found.kind == "leak" and "other_split" in cols:
         other = cols.get("other_id", cols.get("other_index", [""] * len(found)))[j]
+        if ids is not None and isinstance(other, (int, np.integer)) and 0 <= int(other) < len(ids):
+            other = ids[int(other)]
         sim = cols.get("similarity", [None] * len(found))[j]
         text = f"{cols.get('split', [''] * len(found))[j]} \u2194 {cols['other_split'][j]}: {other}"
         return text + (f" (cos {float(sim):.3f})" if sim is not None else "")
@@ -146,11 +152,10 @@ class FindingTable(QAbstractTableModel):
             return None
         if role == Qt.DisplayRole:
             if col == 0:
-                title = item_title(ds, i)
-                head = ds.ids[i] if not title or title == ds.ids[i] else f"{ds.ids[i]} \u00b7 {title}"
                 if ds.texts is not None and ds.texts[i] is not None:
-                    return f"{head}\n{ds.display_text(i, 160)}"
-                return head
+                    return f"{ds.ids[i]}\n{ds.display_text(i, 160)}"
+                title = item_title(ds, i) if ds.modality == "image" else ""
+                return ds.ids[i] if not title or title == ds.ids[i] else f"{ds.ids[i]}\n{title}"
             if col == 1:
                 return f"{float(f.scores[j]):.3f}"
             if col == 2:
@@ -161,7 +166,7 @@ class FindingTable(QAbstractTableModel):
             if col == 3:
                 return _cell(f.columns.get("suggested_label", [None] * len(f))[j])
             if col == 4:
-                return details_text(f, j)
+                return details_text(f, j, ds.ids)
             if col == 5:
                 return DECISION_TITLES.get(self.view.decision_of(f.kind, i), "")
         if role == Qt.DecorationRole and col == 0 and ds.modality == "image":
@@ -174,7 +179,7 @@ class FindingTable(QAbstractTableModel):
             if col == 1:
                 return f"{f.score_name}: {float(f.scores[j]):.6g}"
             if col == 4:
-                return details_text(f, j)
+                return details_text(f, j, ds.ids)
         if role == Qt.ForegroundRole and col == 5:
             return DECISION_COLORS.get(self.view.decision_of(f.kind, i))
         if role == Qt.TextAlignmentRole and col == 1:
@@ -223,9 +228,16 @@ class IssuesView(View):
         self.wait_label.setAlignment(Qt.AlignCenter)
         self.start_button = QPushButton("Run audit now")
         self.start_button.clicked.connect(self.run_audit)
+        self.wait_bar = QProgressBar()
+        self.wait_bar.setRange(0, 1000)
+        self.wait_bar.setMinimumWidth(420)
+        self.wait_cancel = QPushButton("Cancel")
+        self.wait_cancel.clicked.connect(self.cancel)
         p = QVBoxLayout(self.placeholder)
         p.addStretch(1)
         p.addWidget(self.wait_label)
+        p.addWidget(self.wait_bar, 0, Qt.AlignHCenter)
+        p.addWidget(self.wait_cancel, 0, Qt.AlignHCenter)
         p.addWidget(self.start_button, 0, Qt.AlignHCenter)
         p.addStretch(2)
 
@@ -241,7 +253,8 @@ class IssuesView(View):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(320)
+        self.progress.setMinimumWidth(300)
+        self.progress.setMaximumWidth(380)
         self.export_button = QPushButton("Export\u2026")
         self.export_button.setToolTip("Save every flagged item with your decision as CSV or JSON. " + EXPORT_NOTE)
         self.export_button.clicked.connect(self.export_dialog)
@@ -269,6 +282,10 @@ class IssuesView(View):
         self.kind_header.setTextFormat(Qt.RichText)
         self.kind_header.setWordWrap(True)
         self.kind_header.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.method_label = QLabel()
+        self.method_label.setTextFormat(Qt.RichText)
+        self.method_label.setWordWrap(True)
+        self.method_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.table_model = FindingTable(self)
         self.table = QTableView()
         self.table.setModel(self.table_model)
@@ -306,7 +323,14 @@ class IssuesView(View):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.kind_header)
-        rl.addWidget(self.table, 1)
+        rl.addWidget(self.method_label)
+        self.empty_label = QLabel()
+        self.empty_label.setAlignment(Qt.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.items_stack = QStackedWidget()
+        self.items_stack.addWidget(self.table)
+        self.items_stack.addWidget(self.empty_label)
+        rl.addWidget(self.items_stack, 1)
         rl.addLayout(decide)
 
         self.splitter = QSplitter(Qt.Horizontal)
@@ -370,7 +394,9 @@ class IssuesView(View):
             return
         dups = self.model.get_analysis(AnalysisKind.DUPLICATES, name)
         outliers = self.model.get_analysis(AnalysisKind.OUTLIERS, name)
-        self.progress.setValue(0)
+        for bar in (self.progress, self.wait_bar):
+            bar.setValue(0)
+            bar.setFormat("starting\u2026")
         self.runner.submit(AUDIT_KEY, run_audit, emb, duplicates=dups, outliers=outliers,
                            on_result=lambda audit: self.model.set_analysis(AnalysisKind.FINDINGS, audit, name=name),
                            on_error=self._on_error, on_cancelled=self._update_running,
@@ -471,8 +497,10 @@ class IssuesView(View):
 
     def _update_running(self) -> None:
         running = self.runner.is_running(AUDIT_KEY)
-        self.progress.setVisible(running)
-        self.cancel_button.setVisible(running)
+        self.progress.setVisible(running and self.audit is not None)  # a re-run; the first run shows in the middle
+        self.cancel_button.setVisible(running and self.audit is not None)
+        self.wait_bar.setVisible(running)
+        self.wait_cancel.setVisible(running)
         self.run_button.setEnabled(self.model.emb is not None and not running)
         self.export_button.setEnabled(self.audit is not None)
         audit, ds, emb = self.audit, self.model.dataset, self.model.emb
@@ -506,9 +534,10 @@ class IssuesView(View):
 
     def _on_progress(self, key: Any, fraction: float, message: str) -> None:
         if key == AUDIT_KEY:
-            self.progress.setValue(int(round(fraction * 1000)))
-            self.progress.setFormat(f"{fraction * 100:.0f} %  {message}")
-            if not self.progress.isVisible():
+            for bar in (self.progress, self.wait_bar):
+                bar.setValue(int(round(fraction * 1000)))
+                bar.setFormat(f"{fraction * 100:.0f} %  {message}")
+            if not (self.progress.isVisible() or self.wait_bar.isVisible()):
                 self._update_running()
 
     def _on_error(self, message: str) -> None:
@@ -563,6 +592,7 @@ class IssuesView(View):
                     self._syncing = False
         found = None if audit is None else audit.findings_.get(kind)
         self.table_model.set_findings(found)
+        self._enable_decisions()
         images = self.model.dataset is not None and self.model.dataset.modality == "image"
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 6 if images else
                                                           2 * self.table.fontMetrics().lineSpacing() + 8)
@@ -570,20 +600,35 @@ class IssuesView(View):
                                           or "label" in found.columns)
         self.table.setColumnHidden(2, not labelled)
         self.table.setColumnHidden(3, found is None or "suggested_label" not in found.columns)
+        self.method_label.setText("")
+        self.kind_header.setToolTip("")
         if audit is None or not kind:
             self.kind_header.setText("")
         elif found is None:
             why = audit.skipped_.get(kind, "")
             self.kind_header.setText(f"<b>{html.escape(KINDS[kind][0])}</b>: not checked \u2014 {html.escape(why)}")
         else:
-            t = "none" if found.threshold is None else f"{found.threshold:.4g}"
+            t = ("no single cut-off" if found.threshold is None else f"{found.threshold:.4g}")
+            explanation = found.explanation.rstrip(". ")
+            explanation = explanation[:1].upper() + explanation[1:]
+            flagged = "Nothing flagged" if not len(found) else f"{len(found):,} of {found.n_considered:,} items flagged"
             self.kind_header.setText(
-                f"<b>{html.escape(found.title)}</b>: {len(found):,} of {found.n_considered:,} items flagged "
-                f"\u2014 {html.escape(found.explanation)}.<br>"
-                f"<span style='color:#888'>Score: {html.escape(found.score_name)} (higher: more likely a problem). "
-                f"Threshold {t}: {html.escape(found.threshold_reason)}. {html.escape(found.method)}.</span>")
-            if not len(found):
-                self.kind_header.setText(self.kind_header.text() + "<br><b>Nothing flagged.</b>")
+                f"<b>{html.escape(found.title)}</b> — {flagged}<br>{html.escape(explanation)}.<br>"
+                f"<span style='color:#777'><b>Score</b>: {html.escape(found.score_name)} (higher: more likely a "
+                f"problem). <b>Threshold</b>: {html.escape(t)} — {html.escape(found.threshold_reason)}.</span>")
+            self.kind_header.setToolTip(f"How it is computed: {found.method}")
+            self.method_label.setText(f"<span style='color:#777'><b>How</b>: {html.escape(found.method)}.</span>")
+        if found is not None and len(found):
+            self.items_stack.setCurrentWidget(self.table)
+        else:
+            self.items_stack.setCurrentWidget(self.empty_label)
+            if found is not None:
+                t = "the threshold" if found.threshold is None else f"the threshold {found.threshold:.4g}"
+                self.empty_label.setText(f"Nothing flagged: none of the {found.n_considered:,} items passes {t}.")
+            elif audit is not None and kind in audit.skipped_:
+                self.empty_label.setText(f"Not checked: {audit.skipped_[kind]}.")
+            else:
+                self.empty_label.setText("")
         self._show_decided()
 
     def _show_decided(self) -> None:
@@ -599,7 +644,13 @@ class IssuesView(View):
         self.table_model.refresh_all()
         self._show_decided()
 
+    def _enable_decisions(self) -> None:
+        chosen = bool(self.table.selectionModel().hasSelection())
+        for b in self.decision_buttons.values():
+            b.setEnabled(chosen)
+
     def _on_rows_selected(self) -> None:
+        self._enable_decisions()
         if self._syncing:
             return
         items = self.selected_items()
