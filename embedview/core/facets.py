@@ -413,26 +413,41 @@ def column_facet(name: str, col: Any, source: str = "metadata", max_categories: 
     return categorical_facet(name, col, source, max_categories=max_categories)
 
 
-def cluster_column(clusters: Any, n: int) -> np.ndarray | None:
-    """Per-item cluster names (or ids) from a fitted clustering, whatever its exact shape: an
-    ``(N,)`` array, or an object with per-item ``labels_`` and optional ``names_`` (by cluster id)
-    or ``item_names()``; -1 reads "noise".  ``None`` when nothing per-item is found."""
+def cluster_columns(clusters: Any, n: int) -> dict[str, np.ndarray]:
+    """Per-item cluster names from a fitted clustering, one column per granularity:
+    ``core.clusters.Clusters`` gives "cluster (coarse)" and "cluster (fine)" (its
+    ``name_per_item(level)``); any other shape works too -- an ``(N,)`` array, or an object with
+    per-item ``labels_`` (an array, or {level: array}) and optional ``names_`` by cluster id, where
+    -1 reads "noise".  Empty when nothing per-item is found."""
     if clusters is None:
-        return None
-    if hasattr(clusters, "item_names"):
-        try:
-            per_item = np.asarray(clusters.item_names(), dtype=object)
-            if per_item.shape == (n,):
-                return per_item
-        except Exception:  # noqa: BLE001 - a shape we do not know: fall back to the labels
-            pass
+        return {}
+    levels = getattr(clusters, "levels_", None)
+    if levels is not None and hasattr(clusters, "name_per_item"):
+        out = {}
+        for level in levels:
+            try:
+                names = np.asarray(clusters.name_per_item(level), dtype=object)
+            except (KeyError, IndexError, ValueError):
+                continue
+            if names.shape == (n,):
+                out[f"cluster ({level})"] = names
+        return out
     raw = clusters if isinstance(clusters, np.ndarray) else getattr(clusters, "labels_", None)
+    all_names: Any = getattr(clusters, "names_", None)
+    if isinstance(raw, Mapping):
+        return {f"cluster ({k})": col for k, v in raw.items()
+                if (col := _named(v, (all_names or {}).get(k) if isinstance(all_names, Mapping) else None, n))
+                is not None}
+    col = _named(raw, all_names, n)
+    return {} if col is None else {"cluster": col}
+
+
+def _named(raw: Any, names: Any, n: int) -> np.ndarray | None:
     if raw is None:
         return None
     labels = np.asarray(raw)
     if labels.shape != (n,):
         return None
-    names = getattr(clusters, "names_", None)
     if names is None or labels.dtype.kind not in "iu":
         return labels
     lookup = (dict(names) if isinstance(names, Mapping)
@@ -479,9 +494,8 @@ class FacetSet:
             texts = dataset.texts
             lengths = np.array([np.nan if t is None else len(t) for t in texts], dtype=np.float64)
             columns.append(("text length (characters)", "derived", lengths))
-        cl = cluster_column(clusters, n)
-        if cl is not None:
-            columns.append(("cluster", "cluster", cl))
+        for key, col in cluster_columns(clusters, n).items():
+            columns.append((key, "cluster", col))
         for key, col in (scores or {}).items():
             arr = np.asarray(col)
             if arr.shape == (n,):

@@ -16,7 +16,7 @@ from embedview.core.facets import (
     FacetSet,
     SkippedColumn,
     categorical_facet,
-    cluster_column,
+    cluster_columns,
     column_facet,
     numeric_facet,
 )
@@ -201,7 +201,7 @@ def test_scores_and_clusters_become_facets(digits):
     cl = fs.facet("cluster")
     assert set(cl.labels) == {"noise", "round", "thin", "open"}
     assert cl.counts[cl.labels.index("noise")] == int((Fitted.labels_ == -1).sum())
-    assert cluster_column(np.arange(3), 4) is None
+    assert cluster_columns(np.arange(3), 4) == {}
     doc = fs.to_dict()
     assert doc["n_items"] == n and {f["name"] for f in doc["facets"]} >= {"label", "uniqueness", "cluster"}
 
@@ -215,3 +215,21 @@ def test_selection_counts_are_fast_at_100k():
     sel = np.flatnonzero(v > 3)
     direct, _ = np.histogram(np.clip(v[sel], f.edges[0], f.edges[-1]), bins=f.edges)
     assert np.array_equal(f.selected_counts(sel), direct)
+
+
+def test_named_clusters_of_core_clusters(digits):
+    """The real clustering of issue 12 (core.clusters on a PCA map of the digits): a chart per
+    level, each bar a cluster name, counts equal to the clusters' sizes."""
+    from sklearn.decomposition import PCA
+
+    from embedview.core.clusters import Clusters
+
+    xy = PCA(n_components=2, random_state=0).fit_transform(digits.embeddings).astype(np.float32)
+    cl = Clusters().fit(xy, labels=digits.labels)
+    fs = FacetSet(max_categories=50).fit(digits, clusters=cl)
+    for level in cl.levels_:
+        f = fs.facet(f"cluster ({level})")
+        assert f.source == "cluster" and f.counts.sum() == len(digits)
+        names = cl.name_per_item(level)
+        for lab, c in zip(f.labels, f.counts, strict=True):
+            assert c == int((names == lab).sum())
