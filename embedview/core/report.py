@@ -48,6 +48,8 @@ MAX_DUP_GROUPS = 24
 MAX_DUP_ITEMS = 6
 #: most isolated items shown per encoder
 MAX_OUTLIERS = 8
+#: items shown per finding kind in the Findings section
+MAX_FINDINGS = 8
 #: longest side of an embedded thumbnail, in pixels, and its JPEG quality
 THUMB_SIZE = 72
 THUMB_QUALITY = 70
@@ -566,6 +568,54 @@ def _outliers_section(emb: EmbeddingSet, scores) -> str:
             f"(mislabelled, corrupt or out-of-domain items often rank here).</p>{body}")
 
 
+def _finding_caption(found: Any, j: int, ids: Sequence[str]) -> str:
+    """What a Findings card says under an item: the kind's score and its most telling value."""
+    cols = found.columns
+    if found.kind == "label_issue" and "suggested_label" in cols:
+        return f"labelled {cols['label'][j]} \u2192 {cols['suggested_label'][j]}?"
+    if found.kind == "duplicate" and "keep_id" in cols:
+        return f"{float(found.scores[j]):.3f} to {cols['keep_id'][j]} (kept)"
+    if found.kind == "leak" and "other_split" in cols:
+        other = cols.get("other_index", [None] * len(found))[j]
+        name = ids[int(other)] if other is not None and 0 <= int(other) < len(ids) else ""
+        return f"{cols.get('split', [''] * len(found))[j]} \u2194 {cols['other_split'][j]} {name}".rstrip()
+    return f"{float(found.scores[j]):.3f}"
+
+
+def _findings_html(emb: EmbeddingSet, audit: Any, name: str = "") -> str:
+    """The audit of one set: a table of every kind (count, threshold and why, or why not checked),
+    then the top items of each kind with items."""
+    rows = []
+    for s in audit.summary():
+        if "skipped" in s:
+            rows.append(f"<tr><td>{_e(s['title'])}</td><td class=\"num\">\u2013</td><td>\u2013</td>"
+                        f"<td>not checked: {_e(s['skipped'])}</td></tr>")
+            continue
+        t = "\u2013" if s["threshold"] is None else _fmt(s["threshold"], 4)
+        rows.append(f"<tr><td>{_e(s['title'])}</td><td class=\"num\">{s['count']:,} of {s['n_considered']:,}</td>"
+                    f"<td>{_e(t)}</td><td>{_e(s['threshold_reason'])}</td></tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("kind", "flagged", "threshold", "why this threshold"))
+    out = [f"<h3>{_e(name)}</h3>" if name else "",
+           f'<p class="note">{audit.n_items_:,} items audited. Each score is "higher = more likely a problem"; '
+           "the threshold is read from the data unless set.</p>",
+           f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"]
+    images = emb.dataset.modality == "image"
+    for found in audit.findings_.values():
+        if not len(found):
+            continue
+        cards = "".join(_item_html(emb, int(i), _finding_caption(found, j, emb.dataset.ids))
+                        for j, i in enumerate(found.indices[:MAX_FINDINGS].tolist()))
+        body = f'<div class="items">{cards}</div>' if images else cards
+        more = (f'<p class="note">Showing the top {MAX_FINDINGS} of {len(found):,}.</p>'
+                if len(found) > MAX_FINDINGS else "")
+        out.append(f"<h4>{_e(found.title)} <span class=\"note\">{len(found):,}</span></h4>"
+                   f'<p class="note">{_e(found.explanation.rstrip(". "))}. Score: {_e(found.score_name)}. '
+                   f"{_e(found.method)}.</p>{body}{more}")
+    out.append('<p class="note">Every flagged item, with its columns: <code>embedview audit PATH -o findings.csv'
+               "</code> (exit 3 over a limit set with <code>--fail-on KIND=N</code>).</p>")
+    return "".join(out)
+
+
 def _problems_html(problems: Sequence[Any], limit: int = 200) -> str:
     if not problems:
         return ""
@@ -611,6 +661,7 @@ def write_report(
     checks: Mapping[str, Checks] | None = None,
     title: str | None = None,
     include_paths: bool = True,
+    findings: bool | Mapping[str, Any] = True,
 ) -> Path:
     """Write the self-contained HTML report of ``sets`` to ``path`` and return the path.
 
@@ -629,6 +680,10 @@ def write_report(
     title : page title (default from the dataset names).
     include_paths : False: a report to share, without local paths -- every absolute path in the
         page's text (source tooltips, problems, encoder folders) is cut to its file name.
+    findings : True (default): audit each set (:class:`~embedview.core.audit.Audit`: label issues,
+        leaks across splits, duplicates, outliers, reusing the checks' duplicate finder and outlier
+        scores) for the "Findings" section; a ``{name: fitted Audit}`` mapping to reuse audits; False
+        to leave the section out.
     """
     task = TaskState.coerce(progress)
     named = _named(sets)
@@ -637,12 +692,21 @@ def write_report(
     fitted: dict[str, Checks] = {}
     results: dict[str, dict[str, Any]] = {}
     maps: dict[str, str] = {}
+    audits: dict[str, Any] = {}
     for i, (name, emb) in enumerate(named.items()):
         share = task.sub(i / (n + 0.5), (i + 1) / (n + 0.5))
         given = (checks or {}).get(name)
         fitted[name] = given if given is not None else Checks(k=k).fit(emb, progress=share.sub(0.0, 0.7))
         results[name] = fitted[name].to_dict()
-        maps[name], info = _map_section(emb, projection, max_map_points, share.sub(0.7, 0.95))
+        if findings is True:
+            from embedview.core.audit import Audit
+
+            res = fitted[name].results_
+            audits[name] = Audit(k=k).fit(emb, progress=share.sub(0.7, 0.85), duplicates=res.get("duplicates"),
+                                          outliers=res.get("outliers"))
+        elif findings and (findings.get(name) is not None):
+            audits[name] = findings[name]
+        maps[name], info = _map_section(emb, projection, max_map_points, share.sub(0.85, 0.95))
         results[name]["map"] = jsonable(info)
     comp, reason = None, ""
     if n > 1:
@@ -654,7 +718,7 @@ def write_report(
     task.report(0.97, 1, "writing the report")
     token = _HIDDEN_DIRS.set(None if include_paths else _local_dirs(named))
     try:
-        page = _page(named, fitted, results, maps, comp, reason, k, title)
+        page = _page(named, fitted, results, maps, comp, reason, k, title, audits)
     finally:
         _HIDDEN_DIRS.reset(token)
     with atomic_path(path) as tmp:
@@ -663,7 +727,7 @@ def write_report(
     return path
 
 
-def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
+def _page(named, fitted, results, maps, comp, reason, k, title, audits=None) -> str:
     datasets = list(dict.fromkeys(emb.dataset.name or emb.dataset.modality for emb in named.values()))
     title = title or "Embedding report: " + ", ".join(datasets)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -688,6 +752,10 @@ def _page(named, fitted, results, maps, comp, reason, k, title) -> str:
             '<p class="note">\u2013: not applicable to this data (see the skipped checks).</p>', "</section>"]
     if len(named) > 1:
         out += ['<section id="compare"><h2>Encoder comparison</h2>', _comparison_html(comp, reason), "</section>"]
+    if audits:
+        out += ['<section id="findings"><h2>Findings</h2>',
+                *(_findings_html(named[name], audit, name if len(named) > 1 else "") for name, audit in audits.items()),
+                "</section>"]
     skipped = [(name, s) for name, r in results.items() for s in r.get("skipped", [])]
     notes: dict[tuple[str, str], list[str]] = {}  # (set, note) -> checks, so one note is said once
     for name, r in results.items():
