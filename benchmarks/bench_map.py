@@ -1,26 +1,28 @@
-"""Map view speed: drawing, pan / zoom frames, hover and click-to-neighbours latency, UI stalls.
+"""Map view speed: drawing, frames, hover and click-to-neighbours latency, UI stalls.
 
-    .venv/bin/python benchmarks/bench_map.py                      # 10k, 100k, 1M points (~2 min)
+    .venv/bin/python benchmarks/bench_map.py                      # 10k, 100k, 1M points
     .venv/bin/python benchmarks/bench_map.py --sizes 10000 100000
+    .venv/bin/python benchmarks/bench_map.py --points             # MapView draws points at every size
 
 Runs offscreen (``QT_QPA_PLATFORM=offscreen``) in a 1200 x 800 window.  Data: ``n`` 2-D points
-from 10 Gaussian clusters with a label each.  Everything is measured in the same run:
+from 10 Gaussian clusters with a label each.  At each size MapView is compared with plain
+pyqtgraph drawing the same kind of picture -- said on the first line of each size:
 
-* **draw**: from ``set_projection`` until the map is drawn (colouring job, scatter items or
-  density image, one paint), against a plain pyqtgraph ``ScatterPlotItem`` with one brush
-  (``setData`` + one paint) in the same window size;
-* **frame**: paint time of the drawn map (median of 10), and while panning (each frame moves
-  the view 2 %; the density image is recomputed in the runner, throttled) against the plain
-  item's frame time;
-* **UI stall**: the longest gap between ticks of a 5 ms timer on the GUI thread while the map
-  was drawn and while it was panned by a timer for 0.6 s (event-loop painting, as in a drag),
-  in wall time and in GUI-thread CPU time (the part spent in our code rather than waiting for
-  a busy machine's CPU); goal < 100 ms: the window never freezes.  The wall gap of an idle
-  event loop is printed beside it as the machine's own noise;
-* **hover** (at 100k, or the largest size below): k-d tree pick plus hover-card text, against the
-  brute-force nearest point over all points;
-* **click to neighbours** at 100k x 256: from ``set_current`` (what a click does) until the
-  Neighbours list is filled, goal < 50 ms; against a bare ``topk`` call.
+* where MapView draws points (up to its density threshold, 200k in view), against one
+  ``ScatterPlotItem`` with one brush (``setData`` + one paint);
+* where it draws a density image (1M), against a plain ``np.histogram2d`` density image in an
+  ``ImageItem`` at the same cell size (2 x 2 pixels), one colour, log-count opacity (MapView's
+  cells take the colour of their most frequent label).  ``--points`` makes MapView draw real
+  points at every size instead, against plain points.
+
+Interleaved, ``--runs`` each (``_common.compare``): **draw** (a fresh MapView from
+``set_projection`` until painted, colouring job included, against the reference's build + one
+paint) and **still frame** (median paint of 5 grabs per run).  Also printed: a 2 % pan step +
+paint (median), the longest GUI-thread **stall** while drawing and while panning by a timer for
+0.6 s (wall and GUI-thread CPU time; goal < 100 ms; the idle event loop's gap beside it), **hover**
+(at 100k, or the largest size below: k-d tree pick plus hover-card text against the brute-force
+nearest point) and **click to neighbours** at 100k x 256 (``set_current`` until the Neighbours
+list is filled, goal < 50 ms, against a bare ``topk`` call; median of 10).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-from _common import Stall, idle_stall, wait_until  # noqa: E402  (also puts the repository on sys.path)
+from _common import Stall, add_runs_arg, compare, idle_stall, machine_line, wait_until  # noqa: E402
 
 W, H = 1200, 800
 
@@ -66,94 +68,194 @@ def paint_ms(widget, repeats: int = 10) -> float:
     return statistics.median(times) * 1000
 
 
-def bench_reference(app, xy: np.ndarray) -> dict:
-    """Plain pyqtgraph: one ScatterPlotItem, one brush, no pen, pxMode."""
+def _plot(app):
     import pyqtgraph as pg
 
     w = pg.PlotWidget()
     w.resize(W, H)
     w.show()
     app.processEvents()
+    return w
+
+
+def reference_points(app, xy: np.ndarray):
+    """Plain pyqtgraph points: one ScatterPlotItem, one brush, no pen, pxMode.  (seconds, widget)"""
+    import pyqtgraph as pg
+
+    w = _plot(app)
     item = pg.ScatterPlotItem(pxMode=True, size=4, pen=None, brush=pg.mkBrush(60, 110, 190, 150))
     w.addItem(item)
     t = time.perf_counter()
     item.setData(x=xy[:, 0], y=xy[:, 1])
     w.grab()
-    draw = time.perf_counter() - t
-    frame = paint_ms(w, 5)
-    pan = []
-    for _ in range(5):
-        w.getPlotItem().getViewBox().translateBy(x=float(0.02 * np.ptp(xy[:, 0])))
-        t = time.perf_counter()
-        w.grab()
-        pan.append(time.perf_counter() - t)
+    return time.perf_counter() - t, w
+
+
+def reference_density(app, xy: np.ndarray):
+    """Plain density image: ``np.histogram2d`` over the data's box, one cell per 2 x 2 pixels,
+    log-count opacity in one colour, in a pyqtgraph ``ImageItem``.  (seconds, widget)"""
+    import pyqtgraph as pg
+    from PySide6.QtCore import QRectF
+
+    w = _plot(app)
+    item = pg.ImageItem(axisOrder="row-major")
+    w.addItem(item)
+    t = time.perf_counter()
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    size = w.getPlotItem().getViewBox().size()
+    nx, ny = max(16, int(size.width() / 2)), max(16, int(size.height() / 2))
+    counts, _, _ = np.histogram2d(xy[:, 1], xy[:, 0], bins=(ny, nx), range=((y0, y1), (x0, x1)))
+    rgba = np.zeros((ny, nx, 4), dtype=np.uint8)
+    rgba[..., :3] = (60, 110, 190)
+    rgba[..., 3] = (255 * np.log1p(counts) / max(1e-9, np.log1p(counts.max()))).astype(np.uint8)
+    item.setImage(rgba, autoLevels=False)
+    item.setRect(QRectF(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+    w.getPlotItem().getViewBox().autoRange()
+    w.grab()
+    return time.perf_counter() - t, w
+
+
+def close_widget(app, w) -> None:
     w.close()
     w.deleteLater()
     app.processEvents()
-    return {"draw": draw, "frame": frame, "pan": statistics.median(pan) * 1000}
 
 
-def bench_map(app, n: int) -> dict:
+def draw_map(app, emb, xy: np.ndarray, density_threshold: int | None = None) -> dict:
+    """A fresh MapView drawing ``emb`` at ``xy``: draw seconds (``set_projection`` until painted) and stall."""
     from embedview.gui.views.map import MapView
     from embedview.gui.workers import JobRunner
     from embedview.model import AppModel as AppState
 
-    xy, lab = clusters(n)
-    emb = make_set(xy, lab)
+    n = len(xy)
     state = AppState()
     selection, runner = state.selection, JobRunner()
     view = MapView(state, runner)
+    if density_threshold is not None:
+        view.density_threshold = density_threshold
     view.resize(W, H)
     view.show()
     app.processEvents()
-    stall = Stall()
-    stall.start()
-    t = time.perf_counter()
     state.set_dataset(emb.dataset)
     selection.reset(n)
     state.add_embeddings(emb)
+    stall = Stall()
+    stall.start()
+    t = time.perf_counter()
     state.set_projection("pca", xy)
     wait_until(app, lambda: view.coloring is not None and view.mode != "")
     view.plot.grab()
     draw = time.perf_counter() - t
-    draw_stall = stall.stop()
-    mode = view.mode
-    # pan like a drag: the view moves 2 % every 30 ms for 0.6 s, painted by the event loop;
-    # the density image is recomputed in the runner (throttled) meanwhile
+    return {"draw": draw, "draw_stall": stall.stop(), "mode": view.mode, "view": view, "runner": runner, "xy": xy}
+
+
+def close_map(app, res: dict) -> None:
+    res["runner"].shutdown()
+    res["view"].shutdown()
+    res["view"].close()
+    app.processEvents()
+
+
+def pan_stall(app, res: dict) -> tuple:
+    """Pan like a drag: the view moves 2 % every 30 ms for 0.6 s, painted by the event loop
+    (the density image is recomputed in the runner, throttled).  (wall ms, GUI-thread CPU ms)."""
     from PySide6.QtCore import QTimer
 
+    view, runner, xy = res["view"], res["runner"], res["xy"]
     dx = float(0.02 * np.ptp(xy[:, 0]))
     steps = []
     timer = QTimer()
     timer.setInterval(30)
     timer.timeout.connect(lambda: (view.canvas.vb.translateBy(x=dx), steps.append(1)))
+    stall = Stall()
     stall.start()
     timer.start()
     wait_until(app, lambda: len(steps) >= 20)
     timer.stop()
     wait_until(app, lambda: not runner.active_keys())
-    pan_stall = stall.stop()
-    # paint times, measured apart (each grab blocks the GUI thread on purpose)
-    frame = paint_ms(view.plot, 10)
-    pan = []
-    for _ in range(10):
-        view.canvas.vb.translateBy(x=-dx)
+    return stall.stop()
+
+
+def frames(widget, vb, dx: float, repeats: int = 5) -> tuple[float, float]:
+    """(median paint seconds of the still view, median seconds of a 2 % pan step + paint)."""
+    still = []
+    for _ in range(repeats):
         t = time.perf_counter()
-        view.plot.grab()
+        widget.grab()
+        still.append(time.perf_counter() - t)
+    pan = []
+    for _ in range(repeats):
+        vb.translateBy(x=dx)
+        t = time.perf_counter()
+        widget.grab()
         pan.append(time.perf_counter() - t)
-    # density recomputation itself (runs in the runner, not on the GUI thread)
-    recompute = None
+    vb.translateBy(x=-dx * repeats)
+    return statistics.median(still), statistics.median(pan)
+
+
+def bench_size(app, n: int, runs: int, force_points: bool) -> dict:
+    """Draw, frame and pan of MapView against the plain pyqtgraph drawing of the same kind."""
+    xy, lab = clusters(n)
+    emb = make_set(xy, lab)
+    threshold = n + 1 if force_points else None
+    warm = draw_map(app, emb, xy, threshold)  # warm-up (not timed): imports, first paint; tells the kind of drawing
+    mode = warm["mode"]
+    close_map(app, warm)
+    reference = reference_density if mode == "density" else reference_points
+    ref_label = ("plain histogram2d density image (ImageItem)" if mode == "density"
+                 else "plain one-brush ScatterPlotItem")
+    print(f"{n:,} points: MapView draws {mode}; the reference draws the same kind: {ref_label}", flush=True)
+    maps_made, refs_made = [], []
+
+    def map_side():
+        res = draw_map(app, emb, xy, threshold)
+        maps_made.append(res)
+        return res["draw"], res
+
+    def ref_side():
+        seconds, w = reference(app, xy)
+        refs_made.append(w)
+        return seconds, w
+
+    draw = compare(f"map draw at {n:,} ({mode})", ("MapView", map_side), (ref_label, ref_side), runs=runs,
+                   own_time=True)
+    for res in maps_made[:-1]:
+        close_map(app, res)
+    for w in refs_made[:-1]:
+        close_widget(app, w)
+    res, ref_w = maps_made[-1], refs_made[-1]
+    view = res["view"]
+    dx = float(0.02 * np.ptp(xy[:, 0]))
+    still_pan: dict[str, list[tuple[float, float]]] = {"MapView": [], ref_label: []}
+
+    def frame_side(name, widget, vb):
+        def run():
+            out = frames(widget, vb, dx)
+            still_pan[name].append(out)
+            return out[0], out
+        return run
+
+    frame = compare(f"still frame at {n:,} ({mode})", ("MapView", frame_side("MapView", view.plot, view.canvas.vb)),
+                    (ref_label, frame_side(ref_label, ref_w, ref_w.getPlotItem().getViewBox())), runs=runs,
+                    own_time=True)
+    pan_ms = {name: 1e3 * statistics.median(p for _, p in v) for name, v in still_pan.items()}
+    print(f"  pan step + paint, median of the runs' medians: MapView {pan_ms['MapView']:.1f} ms, "
+          f"reference {pan_ms[ref_label]:.1f} ms"
+          + (" (the reference keeps its image; MapView recomputes its density view in the runner)"
+             if mode == "density" else ""), flush=True)
+    res["pan_stall"] = pan_stall(app, res)
     if mode == "density":
         from embedview.core.maps import view_content
 
         (x0, x1), (y0, y1) = view.canvas.vb.viewRange()
         t = time.perf_counter()
         view_content(xy, view.coloring, (x0, y0, x1 - x0, y1 - y0), (W // 2, H // 2), view.density_threshold)
-        recompute = time.perf_counter() - t
-    out = {"draw": draw, "mode": mode, "frame": frame, "pan": statistics.median(pan) * 1000,
-           "draw_stall": draw_stall, "pan_stall": pan_stall, "recompute": recompute, "view": view, "runner": runner,
-           "xy": xy}
-    return out
+        print(f"  density view recompute (in the runner, not the GUI thread): "
+              f"{(time.perf_counter() - t) * 1e3:.0f} ms", flush=True)
+    close_widget(app, ref_w)
+    res["draw_cmp"], res["frame_cmp"] = draw, frame
+    return res
 
 
 def bench_hover(app, res: dict, probes: int = 500) -> None:
@@ -224,7 +326,10 @@ def bench_click(app, n: int = 100_000, dim: int = 256, repeats: int = 10) -> Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--points", action="store_true",
+                        help="make MapView draw real points at every size (no density image), against plain points")
     parser.add_argument("--no-click", action="store_true", help="skip the 100k x 256 click benchmark")
+    add_runs_arg(parser)
     args = parser.parse_args(argv)
 
     from PySide6.QtWidgets import QApplication
@@ -232,30 +337,21 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([])
     import pyqtgraph  # noqa: F401  (import time is not what is measured)
 
+    print(machine_line(), flush=True)
     hover_n = max([s for s in args.sizes if s <= 100_000] or [min(args.sizes)])
     for n in args.sizes:
-        print(f"{n:,} points", flush=True)
-        xy, _ = clusters(n)
-        ref = bench_reference(app, xy)
-        res = bench_map(app, n)
-        rc = f", density recompute {res['recompute'] * 1000:.0f} ms in the runner" if res["recompute"] else ""
-        print(f"  draw: MapView {res['draw']:.2f} s ({res['mode']}) vs one-brush ScatterPlotItem {ref['draw']:.2f} s",
-              flush=True)
-        print(f"  frame: MapView {res['frame']:.1f} ms vs reference {ref['frame']:.1f} ms; "
-              f"panning {res['pan']:.1f} ms vs {ref['pan']:.1f} ms{rc}", flush=True)
+        res = bench_size(app, n, args.runs, args.points)
         (dw, dc), (pw, pc) = res["draw_stall"], res["pan_stall"]
         verdict = "OK" if max(dc, pc) < 100 else "ABOVE GOAL"
-        print(f"  longest GUI-thread stall: drawing {dw:.0f} ms wall / {dc:.0f} ms CPU, panning {pw:.0f} ms wall / "
-              f"{pc:.0f} ms CPU (goal < 100 ms) {verdict}; idle event loop: {idle_stall(app):.0f} ms wall "
+        print(f"  longest GUI-thread stall (last run): drawing {dw:.0f} ms wall / {dc:.0f} ms CPU, panning {pw:.0f} ms "
+              f"wall / {pc:.0f} ms CPU (goal < 100 ms) {verdict}; idle event loop: {idle_stall(app):.0f} ms wall "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)
         if n == hover_n:
             bench_hover(app, res)
-        res["runner"].shutdown()
-        res["view"].shutdown()
-        res["view"].close()
-        app.processEvents()
+        close_map(app, res)
     if not args.no_click:
         bench_click(app)
+    print(machine_line(), flush=True)
     return 0
 
 
