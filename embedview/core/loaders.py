@@ -1543,7 +1543,10 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | N
         return None
     vectors, rows, nonfinite = got
     others = [name for name in schema.names if name != vec]
-    cols = _other_columns(pf.read(columns=others), rows, n) if others else {}
+    try:
+        cols = _other_columns(_read_parquet_bounded(path, problems, others), rows, n) if others else {}
+    except _ArrowTooBig:
+        return None
     _name_classes(path, cols, _class_names(features), problems)
     named = _split_named_columns(path, cols, columns, problems)
     del pf
@@ -1720,7 +1723,11 @@ def _read_columnar(paths: Sequence[Path], problems: list[LoadProblem]):
     for path in paths:
         try:
             if path.suffix.lower() == ".parquet":
-                tables.append(pq.read_table(path, memory_map=True))
+                meta = pq.ParquetFile(path).metadata  # the footer only: uncompressed sizes per row group
+                declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                if _too_big(path, f"its {meta.num_rows:,} rows (uncompressed)", declared, problems):
+                    continue
+                tables.append(_read_parquet_bounded(path, problems))
             else:
                 try:
                     rows, declared, compressed = _arrow_declared(path)
@@ -1751,29 +1758,58 @@ class _ArrowTooBig(Exception):
 
 
 def _read_arrow_batches(path: Path, problems: list[LoadProblem]):
-    """The table of an Arrow IPC file read batch by batch, stopping (:class:`_ArrowTooBig`) as soon
-    as the batches hold more than :func:`array_byte_limit` -- the limit holds even when the
-    headers could not be checked first."""
+    """The table of an Arrow IPC file read batch by batch under :func:`_bounded_table`'s limit --
+    which holds even when the headers could not be checked first."""
     import pyarrow as pa
 
     reader = _arrow_reader(path)
-    limit = array_byte_limit()
-    batches: list[Any] = []
-    held = 0
     if isinstance(reader, pa.ipc.RecordBatchFileReader):
         it: Iterable[Any] = (reader.get_batch(i) for i in range(reader.num_record_batches))
     else:
         it = reader
-    for batch in it:
+    return _bounded_table(path, it, reader.schema, problems)
+
+
+def _bounded_table(path: Path, batches: Iterable[Any], schema: Any, problems: list[LoadProblem]):
+    """One arrow table from ``batches``, stopping (:class:`_ArrowTooBig`, a problem filed) as soon
+    as they hold more than :func:`array_byte_limit` in memory.  What the file's metadata cannot
+    bound is bounded here: a dictionary-encoded parquet column declares the size of its distinct
+    values, not of the repeated values it decodes to."""
+    import pyarrow as pa
+
+    limit = array_byte_limit()
+    kept: list[Any] = []
+    held = 0
+    for batch in batches:
         held += batch.nbytes
         if held > limit:
             why = "3/4 of the free memory, at most 8 GiB" if MAX_ARRAY_BYTES is None else "loaders.MAX_ARRAY_BYTES"
             problems.append(LoadProblem(
-                str(path), f"its first {len(batches) + 1} record batches already hold {_human_bytes(held)} in "
+                str(path), f"its first {len(kept) + 1} record batches already hold {_human_bytes(held)} in "
                            f"memory, more than the {_human_bytes(limit)} embedview allows ({why}); not read"))
             raise _ArrowTooBig(str(path))
-        batches.append(batch)
-    return pa.Table.from_batches(batches, schema=reader.schema)
+        kept.append(batch)
+    return pa.Table.from_batches(kept, schema=schema)
+
+
+#: rows per batch when a parquet file is read under the memory limit
+_PARQUET_BATCH_ROWS = 4096
+
+
+def _read_parquet_bounded(path: Path, problems: list[LoadProblem], columns: list[str] | None = None):
+    """A parquet file's table (or some of its ``columns``), read batch by batch under the limit."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path, memory_map=True)
+    schema = pf.schema_arrow if columns is None else _pa_select(pf.schema_arrow, columns)
+    return _bounded_table(path, pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns), schema, problems)
+
+
+def _pa_select(schema: Any, columns: list[str]) -> Any:
+    """``schema`` with only ``columns``, in that order."""
+    import pyarrow as pa
+
+    return pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
 
 
 def _has_vector_column(schema) -> bool:

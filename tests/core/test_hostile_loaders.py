@@ -367,3 +367,26 @@ def test_header_warnings_of_an_image_in_a_folder_name_that_file(tmp_path, capfd)
     assert p.path.endswith("bad_exif.jpg") and p.severity == "warning"
     assert p.reason == "warning while reading the header: Tag data larger than file. Skipping tag 271"
     assert "Tag data" not in capfd.readouterr().err
+
+
+def test_text_parquet_is_bounded_by_its_declared_and_its_decoded_size(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", 8 << 20)
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta"])
+    varied = tmp_path / "varied.parquet"  # distinct texts: the footer declares ~13 MB uncompressed
+    pq.write_table(pa.table({"text": [" ".join(rng.choice(words, 400)) for _ in range(5_000)]}), varied,
+                   compression="zstd")
+    with pytest.raises(LoadError, match=r"varied.parquet: its 5,000 rows \(uncompressed\) would take .* more than"):
+        load_paths(varied)
+    # one text repeated: dictionary-encoded, the footer declares a few KB, but it decodes to 34 MB
+    repeated = tmp_path / "repeated.parquet"
+    pq.write_table(pa.table({"text": ["the same sentence again and again " * 50] * 20_000}), repeated,
+                   compression="zstd")
+    assert repeated.stat().st_size < 100_000
+    with pytest.raises(LoadError, match=r"repeated.parquet: its first 2 record batches already hold 14.0 MB in memory"):
+        load_paths(repeated)
+    monkeypatch.setattr(loaders, "MAX_ARRAY_BYTES", 512 << 20)
+    assert len(load_paths(repeated)) == 20_000 and len(load_paths(varied)) == 5_000
