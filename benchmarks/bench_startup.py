@@ -2,8 +2,9 @@
 
 Each run is a fresh process (``python -c ...``), timed from just before the process is started
 until it reports its first paint, so interpreter start, imports and window creation all count.
-Prints the median of ``--runs`` for both, their ratio, and which heavy modules were imported
-by then (torch / open_clip / umap must not be; pyqtgraph should not be).
+Both are started alternately, ``--runs`` each (``_common.compare``: every run, the medians, the
+median ratio, the load average); also printed: which heavy modules were imported by then
+(torch / open_clip / umap must not be; pyqtgraph should not be).
 
     .venv/bin/python benchmarks/bench_startup.py [--runs 3]
 """
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from _common import ROOT, machine_line
+from _common import ROOT, add_runs_arg, compare, machine_line
 
 HEAVY = ("torch", "open_clip", "umap", "pyqtgraph", "sklearn")
 
@@ -82,30 +83,37 @@ def run_once(script: str, env: dict) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    add_runs_arg(parser)
     args = parser.parse_args()
     print(machine_line())
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(tmp, "config"),
                    EMBEDVIEW_CACHE_DIR=os.path.join(tmp, "cache"))
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
-        print(f"platform: {env['QT_QPA_PLATFORM']}, {args.runs} runs each, alternating")
-        app_runs, bare_runs = [], []
-        for _ in range(args.runs):
-            bare_runs.append(run_once(BARE, env))
-            app_runs.append(run_once(EMBEDVIEW, env))
-    app_wall = statistics.median(r["wall"] for r in app_runs)
-    bare_wall = statistics.median(r["wall"] for r in bare_runs)
-    app_inner = statistics.median(r["inner"] for r in app_runs)
-    bare_inner = statistics.median(r["inner"] for r in bare_runs)
-    imported = sorted({m for r in app_runs for m in r["modules"]})
-    print(f"bare QMainWindow painted : {bare_wall:.2f} s from process start "
+        print(f"platform: {env['QT_QPA_PLATFORM']}; time from process start until the first paint")
+        runs: dict[str, list[dict]] = {"app": [], "bare": []}
+
+        def side(key: str, script: str):
+            def run():
+                out = run_once(script, env)
+                runs[key].append(out)
+                return out["wall"], out
+            return run
+
+        cmp = compare("start-up", ("embedview window", side("app", EMBEDVIEW)),
+                      ("bare QMainWindow", side("bare", BARE)), runs=args.runs, own_time=True)
+    app_wall, bare_wall = cmp.median(cmp.ours), cmp.median(cmp.reference)
+    app_inner = statistics.median(r["inner"] for r in runs["app"])
+    bare_inner = statistics.median(r["inner"] for r in runs["bare"])
+    imported = sorted({m for r in runs["app"] for m in r["modules"]})
+    print(f"bare QMainWindow painted : {bare_wall:.2f} s median from process start "
           f"({bare_inner:.2f} s after the script began)")
-    print(f"embedview window painted : {app_wall:.2f} s from process start ({app_inner:.2f} s after the script began)")
-    print(f"ratio embedview / bare   : {app_wall / bare_wall:.2f}x; embedview's extra: {app_wall - bare_wall:.2f} s")
+    print(f"embedview window painted : {app_wall:.2f} s median from process start "
+          f"({app_inner:.2f} s after the script began); embedview's extra: {app_wall - bare_wall:.2f} s")
     print(f"heavy modules imported before the first paint: {', '.join(imported) if imported else 'none'}")
     verdict = "OK" if app_wall < 1.5 and not {"torch", "open_clip", "umap"} & set(imported) else "CHECK"
-    print(f"goal: window within 1.5 s and no torch/open_clip/umap before it: {verdict}")
+    print(f"goal: window within 1.5 s (median) and no torch/open_clip/umap before it: {verdict}")
+    print(machine_line())
     return 0
 
 
