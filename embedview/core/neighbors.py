@@ -38,15 +38,19 @@ vectors took minutes to build.  So ``NeighborIndex.fit`` *measures* on the data 
 4. It raises the search breadth (IVF ``nprobe`` 1, 2, 4, ...; HNSW ``efSearch`` 16, 32, ...),
    measuring each step's tie-aware recall@10 against the exact results of the same queries and
    its time per query, until the recall reaches ``target_recall`` (0.95), or the step is already
-   slower than exact search, or the breadth is at its maximum.
-5. The index is used when that recall reaches the target *and* its time per query is below the
-   exact search's; otherwise exact search answers and the index is freed.  ``approximate=True``
-   uses the tuned index regardless (benchmarks, tests); ``False`` never builds one.
+   slower than exact search, or the breadth is at its maximum; then it bisects twice between the
+   last step under the target and the first above it (doubling overshoots).
+5. The index is used when that recall reaches the target *and* it is faster than exact search
+   for the ``workload``: ``"batch"`` (default; many queries at once, as ``kneighbors()`` of every
+   item runs them, where exact search is a cache-friendly matrix product) compares time per
+   query in a batch; ``"single"`` (a click in the window) compares the median time of single
+   queries.  Otherwise exact search answers and the index is freed.  ``approximate=True`` uses
+   the tuned index regardless (benchmarks, tests); ``False`` never builds one.
 
 What was decided and why stays on the object: ``decision_`` ("exact" / "ivf" / "hnsw"),
 ``reason_`` (one sentence with the measured numbers), ``recall_at_10_`` (the recall of what
 answers, measured on ``n_recall_queries_`` held-out items -- never an estimate), ``params_``,
-``exact_ms_per_query_`` / ``approx_ms_per_query_``, every tuning step in ``trials_`` and
+``exact_ms_per_query_`` / ``approx_ms_per_query_`` (and ``*_ms_single_``), every tuning step in ``trials_`` and
 ``build_seconds_``.  Times are wall times of a batch of queries on this machine at fit time, so a
 busy machine can tip a close decision either way; the recall is exact arithmetic.  faiss is
 imported inside the functions that use it; no result is ever cached outside the object.
@@ -129,15 +133,20 @@ def block_rows(n_items: int, memory_budget_mb: float, bytes_per_score: int = _BY
     return max(1, int(budget // (max(n_items, 1) * bytes_per_score)))
 
 
+_CONTROLLER: list = []  # threadpoolctl's controller, made once: scanning the libraries costs ~15 ms
+
+
 @contextlib.contextmanager
 def _blas_threads(n_threads: int | None):
     """Limit BLAS threads to ``n_threads`` inside the block; ``None`` keeps the library default."""
     if n_threads is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
 
-    with threadpool_limits(limits=int(n_threads), user_api="blas"):
+        _CONTROLLER.append(ThreadpoolController())
+    with _CONTROLLER[0].limit(limits=int(n_threads), user_api="blas"):
         yield
 
 
@@ -323,6 +332,7 @@ def _recall_against_exact(approx_scores: np.ndarray, exact_scores: np.ndarray, m
 #: recall@10 the approximate index promises; below it, exact search answers
 TARGET_RECALL = 0.95
 METHODS = ("ivf", "hnsw")
+WORKLOADS = ("batch", "single")
 
 
 class NeighborIndex:
@@ -365,6 +375,13 @@ class NeighborIndex:
         Seed of both samples.
     memory_budget_mb : float
         Budget for the exact search (see :func:`topk`).
+    workload : "batch" | "single"
+        Which time decides.  ``"batch"``: many queries at once, as ``kneighbors()`` of every
+        item runs them (exact search is a cache-friendly matrix product there, hard to beat).
+        ``"single"``: one query at a time, as a click in the window (exact search reads the whole
+        matrix for each; the median of ``n_single_queries`` queries is compared).
+    n_single_queries : int
+        Queries timed one by one for ``workload="single"``.
 
     Attributes (after ``fit``)
     --------------------------
@@ -385,6 +402,8 @@ class NeighborIndex:
     exact_ms_per_query_, approx_ms_per_query_ : float or None
         Wall time per query of each path on the sample (a batch of ``n_recall_queries_``
         queries, as ``kneighbors`` runs them).
+    exact_ms_single_, approx_ms_single_ : float or None
+        Median time of one query at a time (``workload="single"`` only).
     trials_ : list of dict
         Every tuning step: the parameter, its recall and time per query.
     n_recall_queries_ : int
@@ -411,6 +430,8 @@ class NeighborIndex:
         n_train: int | None = None,
         random_state: int = 0,
         memory_budget_mb: float = 256,
+        workload: str = "batch",
+        n_single_queries: int = 20,
     ):
         self.metric = check_metric(metric)
         if approximate not in ("auto", True, False):
@@ -419,9 +440,13 @@ class NeighborIndex:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
         if not 0.0 < float(target_recall) <= 1.0:
             raise ValueError(f"target_recall must be in (0, 1], not {target_recall!r}")
+        if workload not in WORKLOADS:
+            raise ValueError(f"workload must be one of {WORKLOADS}, not {workload!r}")
         self.approximate = approximate
         self.threshold = int(threshold)
         self.method = method
+        self.workload = workload
+        self.n_single_queries = int(n_single_queries)
         self.target_recall = float(target_recall)
         self.nlist = nlist
         self.max_nprobe = max_nprobe
@@ -448,6 +473,8 @@ class NeighborIndex:
         self.params_: dict = {}
         self.exact_ms_per_query_: float | None = None
         self.approx_ms_per_query_: float | None = None
+        self.exact_ms_single_: float | None = None
+        self.approx_ms_single_: float | None = None
         self.trials_: list[dict] = []
         self.n_recall_queries_ = 0
         self.build_seconds_ = 0.0
@@ -495,56 +522,101 @@ class NeighborIndex:
         t0 = time.perf_counter()
         _, exact = topk(self._X, k, queries=queries, metric=self.metric, memory_budget_mb=self.memory_budget_mb,
                         progress=task.sub(0.0, 0.1))
-        self.exact_ms_per_query_ = exact_ms = 1000 * (time.perf_counter() - t0) / nq
+        self.exact_ms_per_query_ = 1000 * (time.perf_counter() - t0) / nq
+        singles = queries[: min(self.n_single_queries, nq)]
+        if self.workload == "single":
+            self.exact_ms_single_ = self._time_single(singles, k, exact=True)
 
         t0 = time.perf_counter()
         self._index = self._build(train, task.sub(0.1, 0.8))
         self.build_seconds_ = time.perf_counter() - t0
 
+        # the time the decision compares: a batch of queries, or one query at a time (the window)
+        exact_ms = self.exact_ms_single_ if self.workload == "single" else self.exact_ms_per_query_
+        assert exact_ms is not None
         tune = task.sub(0.8, 1.0)
-        steps = self._breadths()
-        best: dict | None = None
-        for s, breadth in enumerate(steps):
+        name = self._breadth_name()
+
+        def trial(breadth: int) -> dict:
             self._set_breadth(breadth)
             t0 = time.perf_counter()
             _, approx = self._search(self._X[queries], k, TaskState(), queries)
             ms = 1000 * (time.perf_counter() - t0) / nq
-            recall = _recall_against_exact(approx, exact, self.metric)
-            trial = {self._breadth_name(): int(breadth), "recall_at_10": recall, "ms_per_query": ms}
-            self.trials_.append(trial)
-            best = trial
-            tune.report(s + 1, len(steps), f"Tuning the {self.method.upper()} index: "
-                        f"{self._breadth_name()} {breadth}, recall@10 {recall:.3f}")
-            if recall >= self.target_recall:
+            out = {name: int(breadth), "recall_at_10": _recall_against_exact(approx, exact, self.metric),
+                   "ms_per_query": ms}
+            self.trials_.append(out)
+            tune.report(len(self.trials_), len(self.trials_) + 1, f"Tuning the {self.method.upper()} index: "
+                        f"{name} {breadth}, recall@10 {out['recall_at_10']:.3f}")
+            return out
+
+        best: dict | None = None
+        below: dict | None = None  # the widest step still under the target
+        for breadth in self._breadths():
+            best = trial(breadth)
+            if best["recall_at_10"] >= self.target_recall:
                 break
-            if self.approximate == "auto" and ms >= exact_ms:
+            below = best
+            if self.approximate == "auto" and best["ms_per_query"] >= exact_ms:
                 break  # a wider search is only slower
         assert best is not None
-        breadth = best[self._breadth_name()]
+        # doubling overshoots: bisect twice between the last step under the target and the first above
+        if below is not None and best["recall_at_10"] >= self.target_recall:
+            lo, hi = below[name], best[name]
+            for _ in range(2):
+                mid = (lo + hi) // 2
+                if mid in (lo, hi):
+                    break
+                t = trial(mid)
+                if t["recall_at_10"] >= self.target_recall:
+                    best, hi = t, mid
+                else:
+                    lo = mid
+        breadth = best[name]
         self._set_breadth(breadth)
         self.params_ = self._params(breadth)
         self.approx_recall_at_10_ = recall = float(best["recall_at_10"])
-        self.approx_ms_per_query_ = ms = float(best["ms_per_query"])
-        name = self.method.upper()
-        measured = (f"recall@10 {recall:.3f} measured against exact search on {nq:,} held-out items, "
-                    f"{ms:.3f} ms vs {exact_ms:.3f} ms per query exact")
+        self.approx_ms_per_query_ = float(best["ms_per_query"])
+        if self.workload == "single":
+            self.approx_ms_single_ = ms = self._time_single(singles, k, exact=False)
+            timing = (f"{ms:.2f} ms vs {exact_ms:.2f} ms for one query at a time exact "
+                      f"({len(singles)} queries)")
+        else:
+            ms = self.approx_ms_per_query_
+            timing = f"{ms:.3f} ms vs {exact_ms:.3f} ms per query exact (a batch of {nq:,})"
+        label = self.method.upper()
+        measured = f"recall@10 {recall:.3f} measured against exact search on {nq:,} held-out items, {timing}"
         reached, faster = recall >= self.target_recall, ms < exact_ms
         if self.approximate is True or (reached and faster):
             self.approximate_ = True
             self.decision_ = self.method
             self.recall_at_10_ = recall
             why = "forced" if self.approximate is True and not (reached and faster) else "faster at the target"
-            self.reason_ = f"Approximate {name} search ({self._describe(breadth)}; {why}): {measured}."
+            self.reason_ = f"Approximate {label} search ({self._describe(breadth)}; {why}): {measured}."
             return
         self._index = None  # free the memory: exact search answers
         if not reached:
-            why = (f"the {name} index reached recall@10 {recall:.3f} only (target {self.target_recall:.2f})"
+            why = (f"the {label} index reached recall@10 {recall:.3f} only (target {self.target_recall:.2f})"
                    f" before becoming slower than exact search" if not faster else
-                   f"the {name} index reached recall@10 {recall:.3f} only at its widest search "
+                   f"the {label} index reached recall@10 {recall:.3f} only at its widest search "
                    f"(target {self.target_recall:.2f})")
         else:
-            why = f"the {name} index was not faster at recall@10 {self.target_recall:.2f}"
+            why = f"the {label} index was not faster at recall@10 {self.target_recall:.2f}"
         self.reason_ = f"Exact search: {why} ({self._describe(breadth)}; {measured})."
+
+    def _time_single(self, queries: np.ndarray, k: int, exact: bool) -> float:
+        """Median milliseconds of one query at a time (exact: one BLAS thread, as a click runs)."""
+        times = []
+        X = self._X.view()
+        X.flags.writeable = False  # as the window's read-only vectors: validated once, not per query
+        for q in queries:
+            sel = np.array([q])
+            t0 = time.perf_counter()
+            if exact:
+                topk(X, k, queries=sel, metric=self.metric, memory_budget_mb=self.memory_budget_mb, n_threads=1)
+            else:
+                self._search(self._X[sel], k, TaskState(), sel)
+            times.append(time.perf_counter() - t0)
+        return 1000 * float(np.median(times))
 
     def _build(self, train: np.ndarray, task: TaskState) -> Any:
         import faiss  # lazy: heavy native library
@@ -707,6 +779,9 @@ class NeighborIndex:
             "params": dict(self.params_),
             "exact_ms_per_query": self.exact_ms_per_query_,
             "approx_ms_per_query": self.approx_ms_per_query_,
+            "workload": self.workload,
+            "exact_ms_single": self.exact_ms_single_,
+            "approx_ms_single": self.approx_ms_single_,
             "build_seconds": float(self.build_seconds_),
             "fit_seconds": float(self.fit_seconds_),
             "trials": [dict(t) for t in self.trials_],

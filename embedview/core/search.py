@@ -8,7 +8,9 @@ thin and the same code is tested without a window:
   that embeds it lives elsewhere: core never imports torch);
 * :func:`substring_search` finds the words of a query in ids, labels and texts
   (:func:`search_text` builds that text once per dataset);
-* :func:`neighbors_of` is the exact top-k of one item, timed;
+* :func:`neighbors_of` is the top-k of one item, timed: exact, or through a fitted
+  :class:`~embedview.core.neighbors.NeighborIndex` that chose its approximate index (built in
+  the background by :func:`build_neighbor_index` for big sets), with the recall it measured;
 * :func:`table_rows` is the item table's row order for a sort column and a filter text, built
   from :func:`sort_order` and :func:`filter_order` over :func:`raw_column`.
 
@@ -27,7 +29,7 @@ import numpy as np
 
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.neighbors import topk
+from embedview.core.neighbors import NeighborIndex, topk
 from embedview.core.progress import TaskState
 
 
@@ -59,13 +61,21 @@ class SearchHits:
 
 @dataclass(frozen=True, eq=False)
 class NeighborHits:
-    """The ``k`` nearest neighbours of item ``index`` (itself excluded), best first."""
+    """The ``k`` nearest neighbours of item ``index`` (itself excluded), best first.
+
+    ``approximate``: found through an approximate index, whose recall@10 measured against exact
+    search on ``recall_queries`` held-out items is ``recall_at_10`` (None for exact search).
+    """
 
     index: int
     indices: np.ndarray
     scores: np.ndarray
     metric: str
     seconds: float = 0.0
+    approximate: bool = False
+    recall_at_10: float | None = None
+    recall_queries: int = 0
+    method: str = "exact"
 
 
 # -- search by meaning and by words ----------------------------------------------------------------------
@@ -91,14 +101,40 @@ def substring_search(dataset: Dataset, query: str, limit: int, progress: Any = N
                       how=f"{total:,} items contain it", dataset=dataset)
 
 
-def neighbors_of(emb: EmbeddingSet, index: int, k: int, metric: str, progress: Any = None) -> NeighborHits:
+#: the window builds an approximate index in the background from this many items on (below, one
+#: exact query is a few milliseconds and the index would not pay for its build)
+BACKGROUND_INDEX_ABOVE = 50_000
+
+
+def build_neighbor_index(emb: EmbeddingSet, metric: str = "cosine", progress: Any = None,
+                         workload: str = "single", **params: Any) -> NeighborIndex:
+    """A :class:`NeighborIndex` over ``emb`` (the set's cached unit vectors for cosine), fitted:
+    it measures on this data whether an approximate index is faster at recall@10 >= 0.95 and
+    keeps exact search otherwise (``decision_``, ``reason_``).  ``workload="single"``: timed as
+    one query at a time, as clicks in the window run.  ``params`` go to NeighborIndex."""
+    X = emb.unit if metric == "cosine" else emb.vectors
+    return NeighborIndex(metric=metric, workload=workload, **params).fit(X, progress=progress)
+
+
+def neighbors_of(emb: EmbeddingSet, index: int, k: int, metric: str, progress: Any = None,
+                 neighbor_index: NeighborIndex | None = None) -> NeighborHits:
     """Top-``k`` neighbours of item ``index`` (itself excluded), with the time the search took.
 
-    Cosine runs on the set's cached unit vectors as the dot product (the same scores, without
-    normalising the matrix again for every click).  One query is a memory-bound matrix-vector
-    product: one BLAS thread is as fast, and on a busy machine much faster than waking a pool.
+    ``neighbor_index``: a fitted :class:`NeighborIndex` of this set for ``metric``; when it
+    chose its approximate index the query goes through it (and the hits carry its measured
+    recall), else the search is exact.  Exact cosine runs on the set's cached unit vectors as the
+    dot product (the same scores, without normalising the matrix again for every click).  One
+    query is a memory-bound matrix-vector product: one BLAS thread is as fast, and on a busy
+    machine much faster than waking a pool.
     """
     start = time.perf_counter()
+    nx = neighbor_index
+    if (nx is not None and getattr(nx, "approximate_", False) and nx.metric == metric
+            and nx.n_items_ == len(emb)):
+        idx, scores = nx.kneighbors(k, indices=np.array([int(index)]), progress=progress)
+        return NeighborHits(int(index), idx[0].astype(np.int64), scores[0].astype(np.float32), metric,
+                            time.perf_counter() - start, approximate=True, recall_at_10=float(nx.recall_at_10_),
+                            recall_queries=int(nx.n_recall_queries_), method=nx.decision_)
     X, m = (emb.unit, "dot") if metric == "cosine" else (emb.vectors, metric)
     idx, scores = topk(X, k, queries=np.array([int(index)]), metric=m, exclude_self=True, n_threads=1,
                        progress=progress)

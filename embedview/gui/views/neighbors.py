@@ -1,11 +1,17 @@
 """Neighbours: the current item and its top-k nearest neighbours, or the hits of a search.
 
-The search for one item is exact (:func:`embedview.core.search.neighbors_of`) and runs in the
-runner (``JobKind.NEIGHBORS``): 100k x 256 takes a few ms, but a million rows would not, and the
-window must never wait.  ``k`` and the metric are ``model.views.neighbors``, bound to their
-controls.  The hits of the Search view arrive through the model (``model.views.search.results``)
-and are listed here, best first.  Clicking a neighbour makes it the current item everywhere
-(source ``"neighbors"``) and shows its own neighbours.
+The search for one item (:func:`embedview.core.search.neighbors_of`) runs in the runner
+(``JobKind.NEIGHBORS``): exact search over 100k x 256 takes a few ms, but a million rows would
+not, and the window must never wait.  For sets of ``index_above`` items or more (50 000) a
+:class:`~embedview.core.neighbors.NeighborIndex` is fitted in the background
+(``JobKind.NEIGHBOR_INDEX``, cosine): it measures whether an approximate index is faster than
+exact search at recall@10 >= 0.95 on held-out items.  Exact search answers until it is ready, and
+afterwards whenever it chose exact search; once the approximate index answers, the status line
+says so and shows the recall@10 it measured (and on how many items).  ``k`` and the metric are
+``model.views.neighbors``, bound to their controls.  The hits of the Search view arrive through
+the model (``model.views.search.results``) and are listed here, best first.  Clicking a
+neighbour makes it the current item everywhere (source ``"neighbors"``) and shows its own
+neighbours.
 """
 
 from __future__ import annotations
@@ -18,7 +24,14 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout
 
-from embedview.core.search import NeighborHits, SearchHits, neighbors_of
+from embedview.core.neighbors import NeighborIndex
+from embedview.core.search import (
+    BACKGROUND_INDEX_ABOVE,
+    NeighborHits,
+    SearchHits,
+    build_neighbor_index,
+    neighbors_of,
+)
 from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.thumbnails import shared_thumbnails
@@ -58,6 +71,10 @@ class NeighborsView(View):
     name = "neighbors"
 
     METRICS = (("cosine", "cosine"), ("dot product", "dot"), ("Euclidean", "euclidean"))
+    #: sets of this many items or more get a NeighborIndex fitted in the background
+    index_above = BACKGROUND_INDEX_ABOVE
+    #: extra NeighborIndex parameters (tests lower its threshold)
+    index_params: dict = {}
 
     def __init__(self, model: AppModel, runner: JobRunner, parent=None) -> None:
         super().__init__(model, runner, parent)
@@ -67,6 +84,10 @@ class NeighborsView(View):
         self.displayed_scores: np.ndarray | None = None
         self.query_text = ""  # set while showing search results
         self.query_index = -1  # the item whose neighbours are shown
+        #: the fitted NeighborIndex of the active set (cosine), None until the background job ends
+        self.neighbor_index: NeighborIndex | None = None
+        self._index_emb = None  # the set it indexes, and whether a build is running for it
+        self._index_state = ""  # "", "building", "ready", "failed: ..."
 
         self.header = QLabel()
         self.header.setTextFormat(Qt.RichText)
@@ -111,6 +132,7 @@ class NeighborsView(View):
         model.dataset_changed.connect(self._reset)
         model.active_set_changed.connect(lambda _n: self._on_active_set())
         self._reset()
+        self._build_index()
 
     # -- public ----------------------------------------------------------------------------------------
     @property
@@ -137,8 +159,9 @@ class NeighborsView(View):
             return
         self.status.setText("searching\u2026")
         choices = model.views.neighbors
+        nx = self.neighbor_index if self._index_emb is emb else None
         self.runner.submit(JobKind.NEIGHBORS, neighbors_of, emb, index, choices.k, choices.metric,
-                           on_result=self._show_result, on_error=self._show_error,
+                           neighbor_index=nx, on_result=self._show_result, on_error=self._show_error,
                            is_stale=lambda: not model.is_current(emb, name))
 
     def show_query_results(self, query_text: str, indices: Sequence[int], scores: Sequence[float] | None = None,
@@ -162,7 +185,39 @@ class NeighborsView(View):
             return
         self.show_query_results(hits.query, hits.indices, hits.scores)
 
+    def _build_index(self) -> None:
+        """Fit a NeighborIndex of the active set in the background (big sets only, once per set)."""
+        model = self.model
+        emb, name = model.emb, model.active
+        if emb is self._index_emb:
+            return
+        self.runner.cancel(JobKind.NEIGHBOR_INDEX)
+        self.neighbor_index = None
+        self._index_emb = None
+        self._index_state = ""
+        if emb is None or len(emb) < self.index_above:
+            return
+        self._index_emb = emb
+        self._index_state = "building"
+
+        def done(index: NeighborIndex) -> None:
+            if self._index_emb is emb:
+                self.neighbor_index = index
+                self._index_state = "ready"
+                log.info("neighbour index for %s: %s", name, index.reason_)
+                self._recompute()
+
+        def failed(message: str) -> None:
+            if self._index_emb is emb:
+                self._index_state = f"failed: {message}"
+                log.warning("neighbour index failed: %s", message)
+
+        self.runner.submit(JobKind.NEIGHBOR_INDEX, build_neighbor_index, emb, "cosine", **self.index_params,
+                           on_result=done, on_error=failed, is_stale=lambda: not model.is_current(emb, name))
+
     def _reset(self) -> None:
+        if self._index_emb is not None and self.model.emb is not self._index_emb:
+            self._build_index()  # another dataset: drop (or replace) the index of the old set
         self.query_text = ""
         self.query_index = -1
         self.header.setText("<b>Nearest neighbours</b>")
@@ -190,6 +245,7 @@ class NeighborsView(View):
         """Vectors arrived (or another set became active): list the neighbours of what the user
         picked meanwhile -- the current item, else the first selected one (a table row clicked
         while encoding selects it without making it current)."""
+        self._build_index()
         if self.query_text:
             return
         index = self.query_index if self.query_index >= 0 else self.selection.current
@@ -203,8 +259,34 @@ class NeighborsView(View):
             return
         self._fill(hits.indices, hits.scores, hits.metric)
         emb = self.model.emb
-        n = len(emb) if emb is not None else 0
-        self.status.setText(f"exact {hits.metric} search over {n:,} items in {hits.seconds * 1000:.0f} ms")
+        self.status.setText(self.status_text(hits, len(emb) if emb is not None else 0))
+        nx = self.neighbor_index if self._index_emb is emb else None
+        self.status.setToolTip(nx.reason_ if nx is not None else "")
+
+    def status_text(self, hits: NeighborHits, n: int) -> str:
+        """The line under the list: how the neighbours were found, and what that costs in recall."""
+        ms = f"{hits.seconds * 1000:.0f} ms" if hits.seconds >= 0.001 else f"{hits.seconds * 1000:.2f} ms"
+        if hits.approximate:
+            return (f"approximate {hits.metric} search ({hits.method.upper()} index) over {n:,} items in {ms}; "
+                    f"recall@10 {hits.recall_at_10:.2f}, measured against exact search on "
+                    f"{hits.recall_queries:,} held-out items")
+        text = f"exact {hits.metric} search over {n:,} items in {ms}"
+        emb = self.model.emb
+        if self._index_emb is emb and emb is not None:
+            if self._index_state == "building":
+                text += "; measuring an approximate index in the background"
+            elif self._index_state == "ready" and self.neighbor_index is not None:
+                nx = self.neighbor_index
+                if hits.metric != nx.metric:
+                    text += f" (the approximate index serves {nx.metric} only)"
+                elif not nx.approximate_ and nx.approx_recall_at_10_ is not None:
+                    if nx.approx_recall_at_10_ < nx.target_recall:
+                        text += (f"; the approximate index was not used: it reached recall@10 "
+                                 f"{nx.approx_recall_at_10_:.2f} only (target {nx.target_recall:.2f})")
+                    else:
+                        text += (f"; the approximate index was not used: not faster at recall@10 "
+                                 f"\u2265 {nx.target_recall:.2f}")
+        return text
 
     def _show_error(self, message: str) -> None:
         log.warning("neighbour search failed: %s", message)
@@ -233,3 +315,4 @@ class NeighborsView(View):
 
     def shutdown(self) -> None:
         self.runner.cancel(JobKind.NEIGHBORS)
+        self.runner.cancel(JobKind.NEIGHBOR_INDEX)
