@@ -43,6 +43,8 @@ SLOT_BIN, SLOT_CATEGORY, SLOT_OTHER, SLOT_MISSING = "bin", "category", "other", 
 #: where a facet's values came from
 SOURCES = ("label", "split", "metadata", "score", "cluster", "derived")
 
+#: the metadata column holding each item's split (what the loaders and ``core.audit`` use)
+SPLIT_COLUMN = "split"
 MISSING_LABEL = "(missing)"
 OTHER_LABEL = "(other)"
 
@@ -478,17 +480,17 @@ class FacetSet:
 
     def fit(self, dataset: Any, scores: Mapping[str, Any] | None = None, clusters: Any = None,
             progress: ProgressArg = None) -> FacetSet:
-        """Summarise the label, the split, every metadata column, ``scores`` ({name: (N,) array})
-        and the per-item cluster of ``clusters``."""
+        """Summarise the label, the split (the ``split`` metadata column), every other metadata
+        column, ``scores`` ({name: (N,) array}) and the per-item clusters of ``clusters``."""
         task = TaskState.coerce(progress)
         n = len(dataset)
         columns: list[tuple[str, str, Any]] = []
         if getattr(dataset, "labels", None) is not None:
             columns.append(("label", "label", dataset.labels))
-        splits = getattr(dataset, "splits", None)
-        if splits is not None and len(splits) == n:
-            columns.append(("split", "split", splits))
-        for key, col in (getattr(dataset, "metadata", None) or {}).items():
+        metadata = dict(getattr(dataset, "metadata", None) or {})
+        if SPLIT_COLUMN in metadata:  # sub-folders train/ test/ or a split column: next to the label
+            columns.append((SPLIT_COLUMN, "split", metadata.pop(SPLIT_COLUMN)))
+        for key, col in metadata.items():
             columns.append((str(key), "metadata", col))
         if self.text_length and getattr(dataset, "texts", None) is not None:
             texts = dataset.texts

@@ -43,11 +43,12 @@ def sentences_csv(tmp_path_factory):
     rng = np.random.default_rng(3)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["id", "text", "label", "words", "score", "topic", "note"])
+        w.writerow(["id", "text", "label", "words", "score", "topic", "note", "split"])
         for i, s in enumerate(SENTENCES):
             score = "" if i in (2, 9, 17) else ("n/a" if i == 20 else f"{rng.normal(0.5, 0.2):.3f}")
             w.writerow([f"s{i}", s, "long" if len(s) > 55 else "short", len(s.split()), score,
-                        ["news", "home", "science"][i % 3], f"note about {s[:25]} #{i}"])
+                        ["news", "home", "science"][i % 3], f"note about {s[:25]} #{i}",
+                        "test" if i % 5 == 0 else "train"])
     return load_paths([str(path)])
 
 
@@ -139,6 +140,10 @@ def test_strings_from_a_csv_missing_and_unparsed(sentences_csv):
     assert [s.name for s in fs.skipped_] == ["note"]
     topic = fs.facet("topic")
     assert topic.labels == ["home", "news", "science"] and topic.counts.tolist() == [10, 10, 10]
+    # the split column sits next to the label
+    assert fs.names_[:2] == ["label", "split"] and fs.facet("split").source == "split"
+    assert dict(zip(fs.facet("split").labels, fs.facet("split").counts.tolist(), strict=True)) == {"train": 24,
+                                                                                                  "test": 6}
     length = fs.facet("text length (characters)")
     assert length.source == "derived" and length.counts.sum() == n
 
