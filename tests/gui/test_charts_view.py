@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtWidgets import QApplication
 from viewkit import ViewEnv, digits_set
 
 from embedview.gui.views.charts import ChartsView
@@ -109,3 +111,49 @@ def test_selection_elsewhere_drops_brushes_and_scores_get_a_chart(env):
     view.show_column("ink", False)
     assert view.model.views.charts.hidden == ("ink",)
     assert not view.panels["ink"].isVisible() and view.panels["label"].isVisible()
+
+
+def _widget_pos(panel, x: float, y: float):
+    scene = panel.box.mapViewToScene(QPointF(x, y))
+    return panel.plot.mapFromScene(scene)
+
+
+def _send(widget, kind, pos, buttons, modifiers=Qt.NoModifier, button=Qt.LeftButton):
+    from PySide6.QtGui import QMouseEvent
+
+    local = QPointF(pos)
+    glob = QPointF(widget.mapToGlobal(pos))
+    QApplication.sendEvent(widget, QMouseEvent(kind, local, glob, button, buttons, modifiers))
+
+
+def test_mouse_drag_and_clicks(env):
+    """Real mouse events on the plots: a drag across the histogram brushes, a click picks a bar,
+    Ctrl+click adds one."""
+    view, ds = _loaded(env)
+    view.scroll.widget().resize(view.scroll.viewport().width(), view.body.sizeHint().height())
+    ink = view.panels["ink"]
+    e = ink.facet.edges
+    vp = ink.plot.viewport()
+    top = float(ink.facet.counts.max()) / 2
+    a = _widget_pos(ink, float(e[2]) + 0.5 * (e[3] - e[2]), top)
+    b = _widget_pos(ink, float(e[5]) + 0.5 * (e[6] - e[5]), top)
+    _send(vp, QEvent.MouseButtonPress, a, Qt.LeftButton)
+    for k in range(1, 6):
+        p = QPoint(a.x() + (b.x() - a.x()) * k // 5, a.y())
+        _send(vp, QEvent.MouseMove, p, Qt.LeftButton, button=Qt.NoButton)
+    _send(vp, QEvent.MouseButtonRelease, b, Qt.NoButton)
+    assert view.model.views.charts.brushes == {"ink": {"range": [float(e[2]), float(e[6])]}}
+    values = np.asarray(ds.metadata["ink"])
+    assert np.array_equal(env.selection.selected, np.flatnonzero((values >= e[2]) & (values < e[6])))
+    label = view.panels["label"]
+    lvp = label.plot.viewport()
+    names = label.facet.labels
+    for name, mods in (("1", Qt.NoModifier), ("7", Qt.ControlModifier)):
+        k = names.index(name)
+        p = _widget_pos(label, float(label.facet.counts[k]) / 2, float(k))
+        _send(lvp, QEvent.MouseButtonPress, p, Qt.LeftButton, mods)
+        _send(lvp, QEvent.MouseButtonRelease, p, Qt.NoButton, mods)
+    assert view.model.views.charts.brushes["label"] == {"values": ["1", "7"]}
+    sel = env.selection.selected
+    assert set(ds.labels[sel]) <= {"1", "7"} and len(sel) > 0
+    assert np.all((values[sel] >= e[2]) & (values[sel] < e[6]))
