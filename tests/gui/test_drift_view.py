@@ -133,6 +133,22 @@ def test_new_data_clears_the_result(env, digits, tmp_path):
     assert view.result.n_a_ == 300
 
 
+def test_cancel_stops_the_test_and_says_so(env, digits, tmp_path):
+    from embedview.gui.views.drift import DriftView
+
+    X, y = digits
+    view = env.add(DriftView)
+    env.show()
+    env.load(_set(X[:900], y[:900], "a"))
+    np.save(tmp_path / "b.npy", X[900:])
+    view.set_other([str(tmp_path / "b.npy")])
+    assert view.running and view.cancel_button.isVisible() and not view.run_button.isEnabled()
+    view.cancel_button.click()
+    env.wait_idle()
+    env.qtbot.waitUntil(lambda: view.status.text() == "cancelled", timeout=10_000)
+    assert view.result is None and not view.cancel_button.isVisible() and view.run_button.isEnabled()
+
+
 def test_state_defaults_validation_and_round_trip():
     s = DriftState()
     assert s.b_paths == () and s.alpha == 0.01

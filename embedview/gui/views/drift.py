@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QStackedLayout,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -131,10 +130,8 @@ class DriftView(View):
         self.path_box = QLineEdit()
         self.path_box.setPlaceholderText("set B: files or a folder like the open data (paths separated by ;)")
         self.path_box.setClearButtonEnabled(True)
-        self.open_button = QToolButton()
-        self.open_button.setText("Open the other set\u2026")
-        self.open_button.setPopupMode(QToolButton.InstantPopup)
-        self.open_button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        self.open_button = QPushButton("Open the other set\u2026")
+        self.open_button.setToolTip("Set B: files or a folder of the same kind as the open data")
         menu = QMenu(self.open_button)
         menu.addAction("Files\u2026", self.choose_files)
         menu.addAction("Folder\u2026", self.choose_folder)
@@ -184,6 +181,9 @@ class DriftView(View):
         left = QWidget()
         left_lay = QVBoxLayout(left)
         left_lay.setContentsMargins(4, 4, 4, 4)
+        self.sets_line = QLabel()
+        self.sets_line.setWordWrap(True)
+        left_lay.addWidget(self.sets_line)
         left_lay.addWidget(self.badge)
         left_lay.addWidget(self.verdict)
         left_lay.addWidget(self.table)
@@ -329,11 +329,24 @@ class DriftView(View):
             on_progress=self._progress,
             on_error=lambda msg: self._failed(f"set B could not be loaded or encoded: {msg}"),
             on_cancelled=lambda: self._busy(False, "cancelled"),
+            on_finished=self._job_finished,
             is_stale=lambda: not self.model.is_current(emb, name))
 
     def cancel(self) -> None:
+        """Stop loading / encoding B or the test (a result that lands later is dropped)."""
+        was = self.running
         self.runner.cancel(JobKind.DRIFT_ENCODE)
         self.runner.cancel(JobKind.DRIFT)
+        if was:
+            self._busy(False, "cancelled")
+
+    def _job_finished(self) -> None:
+        """A job ended however it ended (a result dropped as stale calls nothing else): the bar
+        stops showing work once none runs."""
+        if not self.running and self.progress.isVisible():
+            self.progress.hide()
+            self.cancel_button.hide()
+            self.run_button.setEnabled(True)
 
     def choose(self, side: str, index: int) -> None:
         """Ring item ``index`` of set ``side`` ("a" / "b") on the map and show it; an item of A
@@ -386,6 +399,7 @@ class DriftView(View):
             on_progress=self._progress,
             on_error=lambda msg: self._failed(f"the drift test failed: {msg}"),
             on_cancelled=lambda: self._busy(False, "cancelled"),
+            on_finished=self._job_finished,
             is_stale=lambda: not self.model.is_current(emb_a, name))
 
     def _busy(self, on: bool, text: str = "", span: tuple[float, float] = (0.0, 1.0)) -> None:
@@ -415,8 +429,11 @@ class DriftView(View):
 
     # -- showing ---------------------------------------------------------------------------------------
     def _show(self, emb_a: EmbeddingSet, emb_b: EmbeddingSet, d: Drift) -> None:
-        self._busy(False, f"A: {len(emb_a):,} items, B: {len(emb_b):,} items, both {self.model.active} "
-                          f"({emb_a.dim}-d)")
+        self._busy(False, "")
+        b_names = ", ".join(os.path.basename(p.rstrip("/\\")) for p in self.model.views.drift.b_paths)
+        self.sets_line.setText(
+            f"<b>A</b>: {html.escape(self.model.name)} ({len(emb_a):,} items) &nbsp; <b>B</b>: {html.escape(b_names)} "
+            f"({len(emb_b):,} items)<br>both {html.escape(self.model.active)}, {emb_a.dim}-d")
         alpha = self.model.views.drift.alpha
         self.emb_a, self.emb_b = emb_a, emb_b
         self.result = d if d.alpha == alpha else d.with_alpha(alpha)
