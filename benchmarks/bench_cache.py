@@ -5,7 +5,7 @@ The second pass runs the same ``encode_dataset`` call through a freshly opened
 the app does.  Goal: encode time / cache time >= 100x.  Also prints the raw ``get_matrix``
 time, the database size and the peak RSS.
 
-    .venv/bin/python benchmarks/bench_cache.py            # 10k sentences, ~3 min on 2 cores
+    .venv/bin/python benchmarks/bench_cache.py            # 2000 sentences (--n 10000: the app-sized case)
     .venv/bin/python benchmarks/bench_cache.py --n 1000   # quick run
 """
 
@@ -24,7 +24,7 @@ from embedview.core.dataset import Dataset
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=10_000, help="sentences (default 10000)")
+    parser.add_argument("--n", type=int, default=2_000, help="sentences (default 2000)")
     parser.add_argument("--batch-size", type=int, default=None, help="pipeline batch size (default: the encoder's)")
     args = parser.parse_args()
 
