@@ -386,7 +386,7 @@ class Clusters:
 
 
 
-def density_grid(xy: Any, bins: int = 160, sigma: float = 2.0, mass: Sequence[float] = (0.9, 0.6, 0.3),
+def density_grid(xy: Any, bins: int = 128, smoothing: float = 0.5, mass: Sequence[float] = (0.9, 0.6, 0.3),
                  progress: Any = None) -> tuple[np.ndarray, tuple[float, float, float, float], list[float]]:
     """A smoothed 2-D histogram of the map for density contours.
 
@@ -406,7 +406,10 @@ def density_grid(xy: Any, bins: int = 160, sigma: float = 2.0, mass: Sequence[fl
     span = hi - lo
     task.report(0, 2, "density contours")
     counts, _, _ = np.histogram2d(xy[:, 1], xy[:, 0], bins=bins, range=[[lo[1], hi[1]], [lo[0], hi[0]]])
-    grid = gaussian_filter(counts, sigma=sigma).astype(np.float32)
+    cell = span / bins
+    scott = xy.std(axis=0) * len(xy) ** (-1 / 6)
+    sigma = np.maximum(smoothing * scott / cell, 1.0)[::-1]  # (rows = y, columns = x)
+    grid = gaussian_filter(counts, sigma=tuple(float(v) for v in sigma)).astype(np.float32)
     flat = np.sort(grid.ravel())[::-1]
     cum = np.cumsum(flat)
     total = float(cum[-1]) if len(cum) else 0.0

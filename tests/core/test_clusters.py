@@ -154,7 +154,7 @@ def test_debian_a_cluster_that_is_mostly_one_section_is_named_by_its_words():
 def test_density_grid_levels_enclose_the_asked_share_of_points():
     rng = np.random.default_rng(0)
     xy = np.vstack([rng.normal(0, 1, (3000, 2)), rng.normal(8, 0.5, (1000, 2))])
-    grid, (x0, y0, w, h), levels = density_grid(xy, bins=120, sigma=1.5, mass=(0.9, 0.5))
+    grid, (x0, y0, w, h), levels = density_grid(xy, bins=120, mass=(0.9, 0.5))
     assert grid.shape == (120, 120) and levels[0] < levels[1]
     col = np.clip(((xy[:, 0] - x0) / w * 120).astype(int), 0, 119)
     row = np.clip(((xy[:, 1] - y0) / h * 120).astype(int), 0, 119)

@@ -5,7 +5,10 @@ objects), rows are an index array ``order`` into the dataset, sorting is a numpy
 column and filtering a vectorised substring test (:func:`embedview.core.search.table_rows`); both
 run in the runner (``JobKind.TABLE``) above :data:`INLINE_LIMIT` items so the UI never waits.
 The filter text and the sort column are ``model.views.table`` (the filter box is bound to it);
-the outlier column is the model's ``AnalysisKind.OUTLIERS`` of the active set.  Selection syncs
+the outlier column is the model's ``AnalysisKind.OUTLIERS`` of the active set; a "cluster" column
+(the fine-level cluster name, ``AnalysisKind.CLUSTERS``) and one column per item score
+(``AnalysisKind.ITEM_SCORES``: uniqueness, representativeness) follow when they are computed,
+sortable like the others (``core.search.sort_order``).  Selection syncs
 both ways with the model's shared selection through selection *ranges*, never one index object
 per row.
 """
@@ -31,7 +34,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout
 
 from embedview.core.dataset import Dataset
-from embedview.core.search import column_keys, table_rows
+from embedview.core.search import column_keys, filter_order, search_text, sort_order, table_rows
 from embedview.gui.bind import bind
 from embedview.gui.thumbnails import ThumbnailCache, shared_thumbnails
 from embedview.gui.views.base import View
@@ -58,6 +61,8 @@ class ItemTableModel(QAbstractTableModel):
         self.thumbnails = thumbnails
         self.dataset: Dataset | None = None
         self.scores: np.ndarray | None = None
+        #: columns from other analyses, after the dataset's: {key: (title, values, tooltip)}
+        self.extra: dict[str, tuple[str, Any, str]] = {}
         self.columns: list[tuple[str, str]] = []
         self.order = np.empty(0, dtype=np.int64)
         self._pos: np.ndarray | None = None  # item -> row, built on demand
@@ -67,7 +72,8 @@ class ItemTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.dataset = dataset
         self.scores = scores
-        self.columns = column_keys(dataset, scores) if dataset is not None else []
+        self.extra = {}
+        self.columns = self._columns()
         self.order = np.arange(len(dataset) if dataset is not None else 0, dtype=np.int64)
         self._pos = None
         self.endResetModel()
@@ -83,8 +89,20 @@ class ItemTableModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self.scores = scores
-        self.columns = column_keys(self.dataset, scores)
+        self.columns = self._columns()
         self.endResetModel()
+
+    def set_extra(self, extra: dict[str, tuple[str, Any, str]]) -> None:
+        """Columns from other analyses (cluster names, item scores): ``{key: (title, values, tooltip)}``."""
+        self.beginResetModel()
+        self.extra = dict(extra) if self.dataset is not None else {}
+        self.columns = self._columns()
+        self.endResetModel()
+
+    def _columns(self) -> list[tuple[str, str]]:
+        if self.dataset is None:
+            return []
+        return column_keys(self.dataset, self.scores) + [(k, title) for k, (title, _, _) in self.extra.items()]
 
     def item_at(self, row: int) -> int:
         return int(self.order[row])
@@ -119,6 +137,8 @@ class ItemTableModel(QAbstractTableModel):
                 return self.columns[section][1]
             if role == Qt.ToolTipRole and self.columns[section][0] == "outlier":
                 return "Mean distance to the nearest neighbours: high = unusual item"
+            if role == Qt.ToolTipRole and self.columns[section][0] in self.extra:
+                return self.extra[self.columns[section][0]][2]
         return None
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
@@ -138,7 +158,7 @@ class ItemTableModel(QAbstractTableModel):
                 return ds.sources[i] + (f"\n{err}" if err else "")
             if key == "text" and ds.texts is not None and ds.texts[i]:
                 return ds.display_text(i, max_chars=1000)
-        if role == Qt.TextAlignmentRole and key == "outlier":
+        if role == Qt.TextAlignmentRole and (key == "outlier" or key.startswith("score:")):
             return int(Qt.AlignRight | Qt.AlignVCenter)
         return None
 
@@ -155,6 +175,11 @@ class ItemTableModel(QAbstractTableModel):
         if key == "outlier":
             v = float(self.scores[i])
             return "" if math.isnan(v) else f"{v:.3f}"
+        if key in self.extra:
+            v = self.extra[key][1][i]
+            if isinstance(v, (float, np.floating)):
+                return "" if math.isnan(v) else f"{v:.3f}"
+            return "" if v is None else str(v)
         v = ds.metadata[key[5:]][i]
         if v is None:
             return ""
@@ -172,6 +197,12 @@ class ItemTableModel(QAbstractTableModel):
         if len(rows):
             r = int(rows[0])
             self.dataChanged.emit(self.index(r, 0), self.index(r, 0), [Qt.DecorationRole])
+
+
+def _extra_rows(dataset: Dataset, values: Any, descending: bool, needle: str, progress: Any = None) -> np.ndarray:
+    """(maybe a worker thread) Rows sorted by an analysis' column ``values``, then filtered."""
+    order = sort_order(values, descending)
+    return filter_order(order, search_text(dataset), needle) if needle.strip() else order
 
 
 def _alive(widget: Any) -> bool:
@@ -273,6 +304,7 @@ class TableView(View):
         self._syncing = True
         try:
             self.table_model.set_dataset(self._dataset, self._scores())
+            self.table_model.set_extra(self._extra())
         finally:
             self._syncing = False
         self._layout_columns()
@@ -307,6 +339,45 @@ class TableView(View):
     def _on_analysis(self, kind: AnalysisKind, name: str = "") -> None:
         if kind == AnalysisKind.OUTLIERS and (not name or name == self.model.active):
             self._on_scores()
+        if kind in (AnalysisKind.CLUSTERS, AnalysisKind.ITEM_SCORES) and (not name or name == self.model.active):
+            self._on_extra()
+
+    def _extra(self) -> dict[str, tuple[str, Any, str]]:
+        """The cluster name and item-score columns of the active set (those that fit the dataset)."""
+        ds = self._dataset
+        if ds is None or not self.model.active:
+            return {}
+        n = len(ds)
+        out: dict[str, tuple[str, Any, str]] = {}
+        clusters = self.model.get_analysis(AnalysisKind.CLUSTERS)
+        if clusters is not None and len(clusters.labels_["fine"]) == n:
+            out["cluster"] = ("cluster", clusters.name_per_item("fine"),
+                              "The item's density cluster (fine level) named by its most distinctive "
+                              f"words, label or value.\n{clusters.method_}")
+        tips = {"uniqueness": "How far the item is from its nearest neighbours: high = unlike the rest",
+                "representativeness": "How typical the item is of a dense region: high = a good example"}
+        for column, values in (self.model.get_analysis(AnalysisKind.ITEM_SCORES) or {}).items():
+            if len(values) == n:
+                out[f"score:{column}"] = (str(column), np.asarray(values, dtype=np.float64),
+                                          tips.get(str(column), str(column)))
+        return out
+
+    def _on_extra(self) -> None:
+        extra = self._extra()
+        if extra.keys() == self.table_model.extra.keys() and all(
+                extra[k][1] is self.table_model.extra[k][1] for k in extra):
+            return
+        self._syncing = True
+        try:
+            self.table_model.set_extra(extra)
+        finally:
+            self._syncing = False
+        self._layout_columns()
+        self._show_sort_indicator()
+        if self.model.views.table.sort in extra:
+            self._recompute()
+        else:
+            self._apply_shared_selection()
 
     def _layout_columns(self) -> None:
         header = self.table.horizontalHeader()
@@ -317,7 +388,8 @@ class TableView(View):
         stretch = "text" if self.table_model.column_of("text") >= 0 else "id"
         for c, (key, _title) in enumerate(self.table_model.columns):
             header.setSectionResizeMode(c, QHeaderView.Stretch if key == stretch else QHeaderView.Interactive)
-            width = {"thumb": THUMB_PX + 12, "id": 260 if image else 140, "label": 120, "outlier": 110}.get(key, 100)
+            width = {"thumb": THUMB_PX + 12, "id": 260 if image else 140, "label": 120, "outlier": 110,
+                     "cluster": 200, "score:representativeness": 140}.get(key, 100)
             if key != stretch:
                 header.resizeSection(c, width)
 
@@ -358,13 +430,18 @@ class TableView(View):
             return
         self._show_sort_indicator()
         choices = self.model.views.table
-        args = (ds, self.table_model.scores, self._sort_key(), choices.descending, choices.filter)
+        key = self._sort_key()
+        fn: Any = table_rows
+        args: tuple = (ds, self.table_model.scores, key, choices.descending, choices.filter)
+        if key in self.table_model.extra:  # a column of another analysis: sorted by its values
+            fn = _extra_rows
+            args = (ds, self.table_model.extra[key][1], choices.descending, choices.filter)
         if len(ds) <= INLINE_LIMIT:
             self.runner.cancel(JobKind.TABLE)  # an older background order must not land after this one
-            self._apply_rows(ds, table_rows(*args))
+            self._apply_rows(ds, fn(*args))
         else:
             self.count_label.setText("sorting / filtering\u2026")
-            self.runner.submit(JobKind.TABLE, table_rows, *args, on_result=lambda res, ds=ds: self._apply_rows(ds, res),
+            self.runner.submit(JobKind.TABLE, fn, *args, on_result=lambda res, ds=ds: self._apply_rows(ds, res),
                                is_stale=lambda ds=ds: ds is not self._dataset)
 
     def _apply_rows(self, ds: Dataset, order: np.ndarray) -> None:
