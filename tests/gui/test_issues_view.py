@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from embedview.core.audit import Audit
 from embedview.core.dataset import Dataset
@@ -116,6 +118,15 @@ def test_decisions_in_the_state_and_the_export(shown, tmp_path):
     assert env.model.views.issues.decisions == {"outlier": {ds.ids[first]: "drop"}}
     assert view.table_model.data(view.table_model.index(0, 5)) == "drop"
     assert "1 of" in view.decided_label.text()
+    # triage: a decision on one item moves on to the next, which becomes the current item everywhere
+    found = env.model.get_analysis(AnalysisKind.FINDINGS).findings_["outlier"]
+    assert view.selected_items() == [int(found.indices[1])]
+    assert env.selection.current == int(found.indices[1])
+    view.table.setFocus()
+    QTest.keyClick(view.table, Qt.Key_K)  # the keyboard shortcut of "Keep"
+    assert env.model.views.issues.decisions["outlier"][ds.ids[int(found.indices[1])]] == "keep"
+    view.state.set_decisions("outlier", [ds.ids[int(found.indices[1])]], "")
+    view.select_rows([0])
     view.decide_selected("")
     assert env.model.views.issues.decisions == {}
     view.decide_selected("not_an_issue")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QSize, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -307,12 +307,15 @@ class IssuesView(View):
         decide = QHBoxLayout()
         decide.addWidget(QLabel("Selected items:"))
         self.decision_buttons: dict[str, QPushButton] = {}
-        for decision, text in (("keep", "Keep"), ("fix", "Fix label"), ("drop", "Drop"),
-                               ("not_an_issue", "Not an issue"), ("", "Clear")):
+        for decision, text, key in (("keep", "Keep", "K"), ("fix", "Fix label", "F"), ("drop", "Drop", "D"),
+                                    ("not_an_issue", "Not an issue", "N"), ("", "Clear", "Backspace")):
             b = QPushButton(text)
-            b.setToolTip(f"Mark the selected items '{DECISION_TITLES.get(decision, 'undecided')}' "
-                         "(recorded in the export; your data is not changed)")
+            b.setToolTip(f"Mark the selected items '{DECISION_TITLES.get(decision, 'undecided')}' ({key}; a single "
+                         "item: then the next one is selected). Recorded in the export; your data is not changed.")
             b.clicked.connect(lambda _c=False, d=decision: self.decide_selected(d))
+            shortcut = QShortcut(QKeySequence(key), self.table)
+            shortcut.setContext(Qt.WidgetShortcut)
+            shortcut.activated.connect(lambda d=decision: self.decide_selected(d))
             self.decision_buttons[decision] = b
             decide.addWidget(b)
         decide.addStretch(1)
@@ -427,7 +430,13 @@ class IssuesView(View):
         items = self.selected_items()
         if ds is None or not kind or not items:
             return
+        rows = sorted({ix.row() for ix in self.table.selectionModel().selectedRows()})
         self.state.set_decisions(kind, [ds.ids[i] for i in items], decision)
+        if decision and len(rows) == 1 and rows[0] + 1 < self.table_model.rowCount():  # triage: on to the next
+            nxt = rows[0] + 1
+            self.select_rows([nxt])
+            self.table.setCurrentIndex(self.table_model.index(nxt, 0))
+            self.table.scrollTo(self.table_model.index(nxt, 0))
 
     def export_findings(self, path: str):
         """Every flagged item with its decision to ``path`` (CSV or ``.json``), in the runner."""
@@ -656,6 +665,8 @@ class IssuesView(View):
         items = self.selected_items()
         if items:
             self.selection.set_selection(np.asarray(items, dtype=np.int64), self.name)
+            if len(items) == 1:  # one item (a click, the arrow keys, the next after a decision): the current one
+                self.selection.set_current(items[0], self.name)
 
     def _on_row_clicked(self, index: QModelIndex) -> None:
         i = self.table_model.item_at(index.row())
