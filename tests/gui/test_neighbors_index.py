@@ -51,7 +51,7 @@ def test_approximate_index_answers_once_ready_and_shows_its_measured_recall(env,
     # the view re-lists the current item through the index, and says what that costs
     qtbot.waitUntil(lambda: view.status.text().startswith("approximate"), timeout=20000)
     text = view.status.text()
-    assert "IVF index" in text and f"recall@10 {index.recall_at_10_:.2f}" in text and "400 held-out items" in text
+    assert "(IVF)" in text and f"recall@10 {index.recall_at_10_:.2f}" in text and "400 held-out items" in text
     assert view.status.toolTip() == index.reason_
     want, _ = topk(emb.unit, 10, queries=np.array([7]))
     assert len(set(view.displayed_indices.tolist()) & set(want[0].tolist())) >= 8

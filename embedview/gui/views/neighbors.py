@@ -267,14 +267,14 @@ class NeighborsView(View):
         """The line under the list: how the neighbours were found, and what that costs in recall."""
         ms = f"{hits.seconds * 1000:.0f} ms" if hits.seconds >= 0.001 else f"{hits.seconds * 1000:.2f} ms"
         if hits.approximate:
-            return (f"approximate {hits.metric} search ({hits.method.upper()} index) over {n:,} items in {ms}; "
-                    f"recall@10 {hits.recall_at_10:.2f}, measured against exact search on "
-                    f"{hits.recall_queries:,} held-out items")
+            return (f"approximate {hits.metric} search ({hits.method.upper()}) over {n:,} items in {ms}; "
+                    f"recall@10 {hits.recall_at_10:.2f} (measured against exact search on "
+                    f"{hits.recall_queries:,} held-out items)")
         text = f"exact {hits.metric} search over {n:,} items in {ms}"
         emb = self.model.emb
         if self._index_emb is emb and emb is not None:
             if self._index_state == "building":
-                text += "; measuring an approximate index in the background"
+                text += "; an approximate index is being measured in the background"
             elif self._index_state == "ready" and self.neighbor_index is not None:
                 nx = self.neighbor_index
                 if hits.metric != nx.metric:
