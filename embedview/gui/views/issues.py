@@ -49,7 +49,6 @@ from embedview.core.findings import KINDS, FindingSet
 from embedview.gui import theme
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.views.base import View
-from embedview.gui.widgets import item_title
 from embedview.gui.workers import JobRunner
 from embedview.model import AnalysisKind, AppModel
 from embedview.model.views.issues import DECISION_TITLES
@@ -154,8 +153,7 @@ class FindingTable(QAbstractTableModel):
             if col == 0:
                 if ds.texts is not None and ds.texts[i] is not None:
                     return f"{ds.ids[i]}\n{ds.display_text(i, 160)}"
-                title = item_title(ds, i) if ds.modality == "image" else ""
-                return ds.ids[i] if not title or title == ds.ids[i] else f"{ds.ids[i]}\n{title}"
+                return ds.ids[i]
             if col == 1:
                 return f"{float(f.scores[j]):.3f}"
             if col == 2:
