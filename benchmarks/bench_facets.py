@@ -111,7 +111,7 @@ def gui_redraw(ds: Dataset, runs: int) -> None:
     view.resize(440, 900)
     view.show()
     model.set_dataset(ds)
-    while view.facets is None:
+    while view.facets is None or view.building:
         app.processEvents()
         time.sleep(0.01)
     rng = np.random.default_rng(2)

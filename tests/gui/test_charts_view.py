@@ -32,7 +32,7 @@ def _loaded(env, n=600):
     ds.metadata["name"] = [f"item {i}" for i in range(n)]
     env.load(emb)
     env.wait_idle()
-    env.qtbot.waitUntil(lambda: view.facets is not None and len(view.panels) >= 4)
+    env.qtbot.waitUntil(lambda: view.facets is not None and not view.building)
     return view, ds
 
 
@@ -105,7 +105,7 @@ def test_selection_elsewhere_drops_brushes_and_scores_get_a_chart(env):
     rng = np.random.default_rng(0)
     env.model.set_analysis(AnalysisKind.ITEM_SCORES, {"uniqueness": rng.random(len(ds))})
     env.wait_idle()
-    env.qtbot.waitUntil(lambda: "uniqueness" in view.panels)
+    env.qtbot.waitUntil(lambda: "uniqueness" in view.panels and not view.building)
     assert view.panels["uniqueness"].selected.sum() == 3
     # hiding a column hides its chart
     view.show_column("ink", False)
@@ -157,3 +157,30 @@ def test_mouse_drag_and_clicks(env):
     sel = env.selection.selected
     assert set(ds.labels[sel]) <= {"1", "7"} and len(sel) > 0
     assert np.all((values[sel] >= e[2]) & (values[sel] < e[6]))
+
+
+def test_many_columns_are_charted_a_few_at_a_time(env):
+    """Twenty columns: the charts are made a few per turn of the event loop (the window keeps
+    painting), a selection made meanwhile reaches the charts made later, and a newer summary
+    replaces the one being built."""
+    from embedview.core.facets import FacetSet
+    from embedview.gui.views.charts import BUILD_BATCH
+
+    view, ds = _loaded(env)
+    rng = np.random.default_rng(0)
+    n = len(ds)
+    for k in range(20):
+        ds.metadata[f"m{k}"] = rng.normal(size=n) if k % 2 else rng.choice(list("abcde"), n).tolist()
+    fs = FacetSet().fit(ds)
+    view._show_facets(fs)
+    assert view.building and len(view.panels) == BUILD_BATCH
+    env.selection.set_selection(np.arange(0, n, 3), "map")
+    env.qtbot.waitUntil(lambda: not view.building)
+    assert list(view.panels) == fs.names_
+    last = view.panels[fs.names_[-1]]
+    assert last.selected.sum() == len(np.arange(0, n, 3))
+    view._show_facets(fs)
+    view._show_facets(FacetSet().fit(digits_set(100).dataset))
+    env.qtbot.waitUntil(lambda: not view.building)
+    env.qtbot.wait(50)
+    assert list(view.panels) == ["label", "ink"]

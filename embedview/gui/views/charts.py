@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor, QFontMetrics, QTransform
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -57,6 +57,8 @@ __all__ = ["ChartsView", "ChartPanel", "facets_job"]
 #: height of a histogram's plot, and of one bar of a categorical chart, in pixels
 HIST_HEIGHT = 96
 BAR_PX = 18
+#: charts made per turn of the event loop
+BUILD_BATCH = 3
 
 
 def facets_job(dataset, scores: Mapping[str, Any] | None, clusters: Any, max_categories: int,
@@ -423,6 +425,8 @@ class ChartsView(View):
         self.last_redraw_ms = 0.0
         self._applying = False  # the view is setting the selection from its brushes
         self._quiet = False  # the brushes are cleared because the selection came from elsewhere
+        self._pending: list[Facet] = []  # facets whose chart is still to be made
+        self._generation = 0  # which summary the charts being made belong to
 
         self.info = QLabel()
         self.info.setTextFormat(Qt.RichText)
@@ -511,20 +515,20 @@ class ChartsView(View):
 
     def _show_facets(self, facets: FacetSet | None) -> None:
         self.facets = facets
+        self._generation += 1
         for panel in self.panels.values():
             panel.setParent(None)
             panel.deleteLater()
         self.panels = {}
+        self._pending = []
         self.columns_menu.clear()
         if facets is None:
             self.skipped.setText("")
             return
         state = self.model.views.charts
         for f in facets.facets_:
-            panel = ChartPanel(f, self.body)
-            panel.brushed.connect(self.set_brush)
-            self.panels[f.name] = panel
-            act = self.columns_menu.addAction(f.name)
+            act = self.columns_menu.addAction(f.name.replace("&", "&&"))
+            act.setData(f.name)
             act.setCheckable(True)
             act.setChecked(f.name not in state.hidden)
             act.toggled.connect(lambda on, n=f.name: self.show_column(n, on))
@@ -533,19 +537,42 @@ class ChartsView(View):
             self.skipped.setText(f"Not charted: {lines}")
         else:
             self.skipped.setText("")
-        self._layout_panels()
-        # brushes of columns no longer charted go; the others are drawn
-        kept = {k: v for k, v in state.brushes.items() if k in self.panels}
+        # brushes of columns no longer charted go
+        names = set(facets.names_)
+        kept = {k: v for k, v in state.brushes.items() if k in names}
         if kept != state.brushes:
             self._quiet = True
             try:
                 state.brushes = kept
             finally:
                 self._quiet = False
-        for name, panel in self.panels.items():
-            panel.set_brush(state.brushes.get(name))
-        self._update_info()
-        self.update_selection()
+        self._pending = list(facets.facets_)
+        self._build_some(self._generation)
+
+    @property
+    def building(self) -> bool:
+        """Whether charts are still being made (a few per turn of the event loop)."""
+        return bool(self._pending)
+
+    def _build_some(self, generation: int) -> None:
+        """Make the next few charts (a pyqtgraph plot costs tens of ms: twenty at once would hold
+        the window for a second), then let the event loop run before the next few."""
+        if generation != self._generation or self.facets is None:
+            return
+        state = self.model.views.charts
+        sel = self.selection.selected
+        same_data = self.facets.n_items_ == self.selection.n_items or not self.selection.n_items
+        batch, self._pending = self._pending[:BUILD_BATCH], self._pending[BUILD_BATCH:]
+        for f in batch:
+            panel = ChartPanel(f, self.body)
+            panel.brushed.connect(self.set_brush)
+            panel.set_brush(state.brushes.get(f.name))
+            if sel.size and same_data:
+                panel.set_selected(f.selected_counts(sel), int(sel.size))
+            self.panels[f.name] = panel
+        self._layout_panels()
+        if self._pending:
+            QTimer.singleShot(0, lambda: self._build_some(generation))
 
     def _layout_panels(self) -> None:
         while self.column.count():
@@ -553,7 +580,7 @@ class ChartsView(View):
         hidden = set(self.model.views.charts.hidden)
         for act in self.columns_menu.actions():
             act.blockSignals(True)
-            act.setChecked(act.text() not in hidden)
+            act.setChecked(act.data() not in hidden)
             act.blockSignals(False)
         for name, panel in self.panels.items():
             panel.setVisible(name not in hidden)
@@ -565,11 +592,12 @@ class ChartsView(View):
     def _update_info(self) -> None:
         if self.facets is None:
             return
-        shown = [n for n in self.panels if n not in set(self.model.views.charts.hidden)]
+        names = self.facets.names_
+        shown = [n for n in names if n not in set(self.model.views.charts.hidden)]
         n = self.facets.n_items_
         charts = f"{len(shown)} chart{'s' if len(shown) != 1 else ''}"
-        if len(shown) != len(self.panels):
-            charts += f" of {len(self.panels)}"
+        if len(shown) != len(names):
+            charts += f" of {len(names)}"
         k = int(self.selection.selected.size)
         if k:
             text = f"<b>{k:,}</b> of {n:,} items selected ({_pct(k, n)}) \u00b7 {charts}"
