@@ -525,6 +525,11 @@ class NeighborIndex:
         _, exact = topk(self._X, k, queries=queries, metric=self.metric, memory_budget_mb=self.memory_budget_mb,
                         progress=task.sub(0.0, 0.1))
         self.exact_ms_per_query_ = 1000 * (time.perf_counter() - t0) / nq
+        # a busy machine makes single timings noisy: time again (on a fifth) and keep the faster
+        again = queries[: max(1, nq // 5)]
+        t0 = time.perf_counter()
+        topk(self._X, k, queries=again, metric=self.metric, memory_budget_mb=self.memory_budget_mb)
+        self.exact_ms_per_query_ = min(self.exact_ms_per_query_, 1000 * (time.perf_counter() - t0) / again.size)
         singles = queries[: min(self.n_single_queries, nq)]
         if self.workload == "single":
             self.exact_ms_single_ = self._time_single(singles, k, exact=True)
@@ -579,7 +584,9 @@ class NeighborIndex:
         self._set_breadth(breadth)
         self.params_ = self._params(breadth)
         self.approx_recall_at_10_ = recall = float(best["recall_at_10"])
-        self.approx_ms_per_query_ = float(best["ms_per_query"])
+        t0 = time.perf_counter()  # timed again, as exact search was, and the faster kept
+        self._search(self._X[queries], k, TaskState(), queries)
+        self.approx_ms_per_query_ = min(float(best["ms_per_query"]), 1000 * (time.perf_counter() - t0) / nq)
         if self.workload == "single":
             self.approx_ms_single_ = ms = self._time_single(singles, k, exact=False)
             timing = (f"{ms:.2f} ms vs {exact_ms:.2f} ms for one query at a time exact "
