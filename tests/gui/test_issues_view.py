@@ -174,4 +174,6 @@ def test_a_cancelled_audit_files_nothing(env):
     env.wait_idle()
     assert env.model.get_analysis(AnalysisKind.FINDINGS) is None
     assert view.stack.currentWidget() is view.placeholder
+    env.show()  # showing the view does not start what the user cancelled
+    assert not env.runner.is_running(AUDIT_KEY) and view.start_button.isVisible()
     assert JobKind.FINDINGS == AUDIT_KEY.kind

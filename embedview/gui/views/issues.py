@@ -200,7 +200,8 @@ class IssuesView(View):
         self.thumbnails = shared_thumbnails(model)
         self.exports = ExportActions(model, runner)
         self.last_export: tuple[str, int] | None = None
-        self._shown_once = False
+        #: the set whose audit the user cancelled: not started again by showing the view
+        self._declined: Any = None
         self._syncing = False
         self._build()
         self.thumbnails.ready.connect(self._on_thumbnail)
@@ -405,6 +406,8 @@ class IssuesView(View):
         self._update_running()
 
     def cancel(self) -> None:
+        if self.runner.is_running(AUDIT_KEY):
+            self._declined = self.model.emb  # not again on the next show of the view
         self.runner.cancel(AUDIT_KEY)
         self._update_running()
 
@@ -465,12 +468,14 @@ class IssuesView(View):
     # ======================================================================================
     def showEvent(self, event) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
-        if not self._shown_once:
-            self._shown_once = True
-            self._auto_run()
+        self._auto_run()
 
     def _auto_run(self) -> None:
-        if self.model.emb is not None and self.audit is None and not self.runner.is_running(AUDIT_KEY):
+        """Audit the active set when the view is shown and it has no audit yet, unless the user
+        cancelled the audit of this very set (then only "Run audit" starts it again)."""
+        emb = self.model.emb
+        if (emb is not None and self.audit is None and emb is not self._declined
+                and not self.runner.is_running(AUDIT_KEY)):
             self.run_audit()
 
     def _on_active_set(self) -> None:
