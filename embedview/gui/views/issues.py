@@ -309,8 +309,9 @@ class IssuesView(View):
         for decision, text, key in (("keep", "Keep", "K"), ("fix", "Fix label", "F"), ("drop", "Drop", "D"),
                                     ("not_an_issue", "Not an issue", "N"), ("", "Clear", "Backspace")):
             b = QPushButton(text)
-            b.setToolTip(f"Mark the selected items '{DECISION_TITLES.get(decision, 'undecided')}' ({key}; a single "
-                         "item: then the next one is selected). Recorded in the export; your data is not changed.")
+            b.setToolTip(f"Mark the selected items '{DECISION_TITLES[decision]}' ({key}; with one item selected, "
+                         "the next one is selected after). Recorded in the export; your data is not changed."
+                         if decision else f"Forget the decisions of the selected items ({key})")
             b.clicked.connect(lambda _c=False, d=decision: self.decide_selected(d))
             shortcut = QShortcut(QKeySequence(key), self.table)
             shortcut.setContext(Qt.WidgetShortcut)
