@@ -82,12 +82,13 @@ def test_the_toggles_hide_names_and_draw_contours(mapped, env, qtbot):
     assert not state.contours and view.canvas.contour_items == []
     view.contours_button.click()
     qtbot.waitUntil(lambda: len(view.canvas.contour_items) == 3, timeout=10000)
-    x, y = view.canvas.contour_items[0].getData()
+    x, y = view.canvas.contour_items[0].x, view.canvas.contour_items[0].y
     inside = np.isfinite(x)
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     span = hi - lo
     assert inside.sum() > 20  # real lines, around the points
-    assert (x[inside] > lo[0] - 0.2 * span[0]).all() and (x[inside] < hi[0] + 0.2 * span[0]).all()
+    for k, v in ((0, x), (1, y)):
+        assert (v[inside] > lo[k] - 0.2 * span[k]).all() and (v[inside] < hi[k] + 0.2 * span[k]).all()
     state.contours = False
     assert view.canvas.contour_items == []
     assert env.model.views.map.to_dict()["clusters"] is True  # saved with the session
