@@ -19,7 +19,9 @@ Compared, interleaved (``_common.compare``), on the same data:
 
 Printed: every run, the medians, the ratio (ours / reference time; lower is faster), and for
 both the precision at the flip count and the AUROC of the ranking against the flipped items,
-so a speed-up that loses the errors shows.  Both sides run with the machine's BLAS threads.
+so a speed-up that loses the errors shows.  Both sides train with one BLAS / OpenMP thread
+(``LabelIssues``' default: on this busy 2-core machine the libraries' spinning threads made a
+fit up to 30 times slower, which would only measure the machine's load).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
     from sklearn.model_selection import cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     from embedview.core.label_issues import LabelIssues
 
@@ -81,7 +84,8 @@ def main() -> None:
 
     def reference():
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        probs = cross_val_predict(model, X, noisy, cv=5, method="predict_proba")
+        with threadpool_limits(limits=1):  # as LabelIssues trains (n_threads=1): same footing
+            probs = cross_val_predict(model, X, noisy, cv=5, method="predict_proba")
         issues = find_label_issues(noisy, probs, n_jobs=1)
         return probs, issues
 

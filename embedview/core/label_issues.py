@@ -17,7 +17,10 @@ How it works
      ``max_reference`` labelled items the voters are a stratified random sample of that many
      (``knn_sampled_``), so the search costs N x ``max_reference``, not N x N.
 
-   ``method="both"`` (default) averages the two; ``"probe"`` or ``"knn"`` uses one.
+   ``method="both"`` (default) mixes the two, each weighted by its out-of-fold accuracy on the
+   given labels (``probe_weight_ = acc_probe / (acc_probe + acc_knn)``): about even where both
+   work (digits 0.49, Debian texts 0.52), less kNN where the vote is weak (0.65 on 384-d
+   synthetic clusters, kNN accuracy 0.36).  ``"probe"`` or ``"knn"`` uses one.
 3. **cleanlab** (imported when fitting) does the rest, unchanged:
    ``cleanlab.rank.get_label_quality_scores`` gives each item's *label quality* (``rank_by``,
    default self-confidence: the predicted probability of the label it has; low = suspicious),
@@ -104,6 +107,7 @@ class LabelIssues:
     suggested_ : (N,) object, the label the data suggests (``None`` for items not used)
     is_issue_ : (N,) bool, flagged by cleanlab
     probe_accuracy_, knn_accuracy_ : out-of-fold accuracy of each source (``None`` if skipped)
+    probe_weight_ : float, the probe's weight in the mixture (1 or 0 with one source)
     probe_sampled_ : bool, whether the probe was trained on a sample in some fold
     knn_sampled_ : bool, whether the voters were a sample; ``n_voters_`` how many
     n_items_ : N; ``n_used_`` : N_used
@@ -211,9 +215,16 @@ class LabelIssues:
             if self.knn_sampled_:
                 notes.append(f"kNN vote among a stratified sample of {self.n_voters_:,} of the {len(y):,} "
                              f"labelled items")
-        parts = [p for p in (self.probe_probs_, self.knn_probs_) if p is not None]
-        pred = np.mean(parts, axis=0) if len(parts) > 1 else parts[0]
-        pred = pred / pred.sum(axis=1, keepdims=True)
+        if self.probe_probs_ is not None and self.knn_probs_ is not None:
+            acc_p, acc_k = float(self.probe_accuracy_ or 0.0), float(self.knn_accuracy_ or 0.0)
+            self.probe_weight_ = acc_p / (acc_p + acc_k) if acc_p + acc_k > 0 else 0.5
+            mixed = self.probe_weight_ * self.probe_probs_ + (1.0 - self.probe_weight_) * self.knn_probs_
+        else:
+            self.probe_weight_ = 1.0 if self.probe_probs_ is not None else 0.0
+            only = self.probe_probs_ if self.probe_probs_ is not None else self.knn_probs_
+            assert only is not None
+            mixed = only
+        pred = mixed / mixed.sum(axis=1, keepdims=True)
         self.pred_probs_ = pred
 
         task.report(0.95, 1.0, "cleanlab: ranking label issues")
@@ -343,8 +354,10 @@ class LabelIssues:
             version = md.version("cleanlab")
         except md.PackageNotFoundError:  # pragma: no cover - cleanlab imported above
             version = "?"
+        mix = (f", weighted {self.probe_weight_:.2f} : {1 - self.probe_weight_:.2f} by their accuracy"
+               if len(parts) > 1 else "")
         return (f"out-of-fold class probabilities on {self.n_used_:,} labelled items in {len(self.classes_)} classes "
-                f"from {' averaged with '.join(parts)}; cleanlab {version}: "
+                f"from {' and '.join(parts)}{mix}; cleanlab {version}: "
                 f"find_label_issues(filter_by={self.filter_by!r}) flags the items, "
                 f"get_label_quality_scores(method={self.rank_by!r}) ranks them")
 
@@ -411,6 +424,7 @@ class LabelIssues:
             "n_classes": len(self.classes_),
             "n_issues": int(self.is_issue_.sum()),
             "probe_accuracy": self.probe_accuracy_,
+            "probe_weight": self.probe_weight_,
             "knn_accuracy": self.knn_accuracy_,
             "probe_sampled": bool(self.probe_sampled_),
             "notes": self.notes_,
