@@ -154,6 +154,11 @@ def test_mouse_drag_and_clicks(env):
         _send(lvp, QEvent.MouseButtonPress, p, Qt.LeftButton, mods)
         _send(lvp, QEvent.MouseButtonRelease, p, Qt.NoButton, mods)
     assert view.model.views.charts.brushes["label"] == {"values": ["1", "7"]}
+    # the mouse over the "7" bar: the hover line names it with its counts
+    _send(lvp, QEvent.MouseMove, p, Qt.NoButton, button=Qt.NoButton)
+    k7 = names.index("7")
+    assert view.hover_line.text().startswith(f"label: 7 \u2014 {int(label.facet.counts[k7]):,} items")
+    assert "selected:" in view.hover_line.text()
     sel = env.selection.selected
     assert set(ds.labels[sel]) <= {"1", "7"} and len(sel) > 0
     assert np.all((values[sel] >= e[2]) & (values[sel] < e[6]))

@@ -113,6 +113,8 @@ class ChartPanel(QWidget):
 
     #: (facet name, brush dict or None): the user brushed or cleared this chart
     brushed = Signal(str, object)
+    #: what the bar under the mouse holds ("" when the mouse left the bars)
+    hovered = Signal(str)
 
     def __init__(self, facet: Facet, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -402,12 +404,19 @@ class ChartPanel(QWidget):
                      f"{self.n_selected:,} selected)")
         return text
 
+    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().leaveEvent(event)
+        self.hovered.emit("")
+
     def _on_mouse_moved(self, pos: QPointF) -> None:
         slot = self.slot_at(pos)
         if slot < 0:
             QToolTip.hideText()
+            self.hovered.emit("")
             return
-        QToolTip.showText(QCursor.pos(), self.hover_text(slot), self.plot)
+        text = self.hover_text(slot)
+        QToolTip.showText(QCursor.pos(), text, self.plot)
+        self.hovered.emit(text)
 
 
 class ChartsView(View):
@@ -451,6 +460,13 @@ class ChartsView(View):
         self.scroll.setWidgetResizable(True)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.scroll.setWidget(self.body)
+        #: the bar under the mouse, in words (fixed height: hovering never moves the charts)
+        self.hover_line = QLabel()
+        self.hover_line.setStyleSheet("color: palette(placeholder-text);")
+        self.hover_line.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.hover_line.setFixedHeight(2 * QFontMetrics(self.hover_line.font()).lineSpacing() + 2)
+        self.hover_line.setWordWrap(True)
+        self._show_hover("")
         self.skipped = QLabel()
         self.skipped.setWordWrap(True)
         self.skipped.setStyleSheet("color: palette(placeholder-text);")
@@ -463,6 +479,7 @@ class ChartsView(View):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
         lay.addWidget(self.scroll, 1)
+        lay.addWidget(self.hover_line)
 
         state = model.views.charts
         state.events.brushes.connect(self._on_brushes_changed)
@@ -566,6 +583,7 @@ class ChartsView(View):
         for f in batch:
             panel = ChartPanel(f, self.body)
             panel.brushed.connect(self.set_brush)
+            panel.hovered.connect(self._show_hover)
             panel.set_brush(state.brushes.get(f.name))
             if sel.size and same_data:
                 panel.set_selected(f.selected_counts(sel), int(sel.size))
@@ -615,6 +633,13 @@ class ChartsView(View):
         if not shown:
             hidden.append(name)
         state.hidden = tuple(hidden)
+
+    def _show_hover(self, text: str) -> None:
+        lines = text.split("\n")
+        if not text:
+            self.hover_line.setText("Hover a bar for its counts.")
+        else:  # two lines: what the bar is and its count; the selected share after it
+            self.hover_line.setText(f"{lines[0]} \u2014 {lines[1]}" + (f"\n{lines[2]}" if len(lines) > 2 else ""))
 
     # -- the selection -------------------------------------------------------------------------------------
     def _on_selection(self, _indices, source: str) -> None:
