@@ -394,8 +394,10 @@ class LabelIssues:
             "predicted_neq_given": "items whose most likely class is not their label",
         }[self.filter_by]
         notes = f" Notes: {self.notes_}." if self.notes_ else ""
+        why = {"both": "a classifier trained without them and their nearest neighbours",
+               "probe": "a classifier trained without them", "knn": "their nearest neighbours"}[self.method]
         explanation = (f"{len(flagged):,} of {self.n_used_:,} labelled items have a label the vectors disagree with: "
-                       f"both a classifier trained without them and their neighbours point to another class. "
+                       f"{why} point to another class. "
                        f"Check each label; fix it (the suggested label is the likeliest class) or drop the item. "
                        f"Some may be ambiguous items or outliers rather than errors.{notes}")
         return FindingSet(
