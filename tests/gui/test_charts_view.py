@@ -189,3 +189,22 @@ def test_many_columns_are_charted_a_few_at_a_time(env):
     env.qtbot.waitUntil(lambda: not view.building)
     env.qtbot.wait(50)
     assert list(view.panels) == ["label", "ink"]
+
+
+def test_theme_change_restyles_the_charts(env):
+    from embedview.gui import theme
+
+    view, _ds = _loaded(env)
+    app = QApplication.instance()
+    before, style = app.palette(), app.style().name()
+    panel = view.panels["label"]
+    try:
+        theme.apply_theme(app, "dark")
+        env.qtbot.waitUntil(lambda: panel._colors == theme.COLORS["dark"])
+        assert panel.plot.backgroundBrush().color().name() == theme.COLORS["dark"]["plot_background"]
+        theme.apply_theme(app, "light")
+        env.qtbot.waitUntil(lambda: panel._colors == theme.COLORS["light"])
+        assert panel.plot.backgroundBrush().color().name() == theme.COLORS["light"]["plot_background"]
+    finally:  # the other tests see the application as it was
+        app.setStyle(style)
+        app.setPalette(before)
