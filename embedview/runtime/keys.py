@@ -59,6 +59,8 @@ class JobKind(str, Enum):
     DRIFT = "drift"
     DRIFT_ENCODE = "drift.encode"  # load + encode the other set
     ISSUES_EXPORT = "issues.export"
+    TIMELINE = "timeline"  # read a run folder and measure every step
+    TIMELINE_MAP = "timeline.map"  # the aligned maps of every step
     # sessions
     SESSION_SAVE = "session.save"
     SESSION_LOAD = "session.load"

@@ -22,6 +22,7 @@ from embedview.model.views.map import MapState
 from embedview.model.views.neighbors import NeighborsState
 from embedview.model.views.search import SearchState
 from embedview.model.views.table import TableState
+from embedview.model.views.timeline import TimelineState
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ViewStates:
     table: TableState = field(default_factory=TableState)
     issues: IssuesState = field(default_factory=IssuesState)
     charts: ChartsState = field(default_factory=ChartsState)
+    timeline: TimelineState = field(default_factory=TimelineState)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {f.name: getattr(self, f.name).to_dict() for f in fields(self)}
