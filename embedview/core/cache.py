@@ -13,6 +13,18 @@ holding every batch that finished.  A cache file that is not a readable SQLite d
 moved aside (``embeddings.sqlite3.corrupt-<time>``) with a warning and a fresh one is started:
 the cache can always be rebuilt, so it never stops the program.
 
+Neighbour graphs (:meth:`EmbeddingCache.put_graph` / :meth:`EmbeddingCache.get_graph`, used by
+:mod:`embedview.core.graph`) live in the same database: one header row per
+``(fingerprint, metric, exact)`` -- ``fingerprint`` is a SHA-256 of the vectors searched
+(:func:`embedview.core.graph.vectors_fingerprint`), so changed vectors never meet an old graph --
+and the graph's ``indices`` (int32) and ``scores`` (float32) as raw bytes in blobs of at most
+``GRAPH_CHUNK_BYTES`` each.  The same database rather than a sidecar ``.npy``: the header and every
+chunk are written in one transaction, so a cancel, an exception or ``kill -9`` mid-write leaves
+either the whole previous state or the whole new graph (WAL), with no orphan file to clean up; it
+moves with ``EMBEDVIEW_CACHE_DIR`` and is cleared with the vectors.  Storing a graph for a
+``source`` (e.g. the data's paths and encoder) drops that source's graphs of other vectors, and
+the least recently used graphs go beyond ``max_graph_bytes`` (default 4 GiB).
+
 Thread safety: one connection guarded by a lock; the pipeline writes from its worker thread
 while the GUI reads from another.  Other processes (the CLI beside the GUI) share the file
 through SQLite's own locking.
@@ -20,8 +32,10 @@ through SQLite's own locking.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -34,7 +48,13 @@ import numpy as np
 
 ENV_DIR = "EMBEDVIEW_CACHE_DIR"
 FILENAME = "embeddings.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the graph tables
+#: format of a stored graph (bump when the layout of the blobs changes: older rows are ignored)
+GRAPH_FORMAT = 1
+#: largest blob of one graph chunk (indices or scores)
+GRAPH_CHUNK_BYTES = 4 << 20
+#: stored graphs beyond this total size are dropped, least recently used first
+MAX_GRAPH_BYTES = 4 << 30
 #: keys per ``IN (...)`` query; below SQLite's historical 999-parameter limit
 _CHUNK = 900
 _HASH_BYTES = 20  # 160-bit blake2b: collisions are not a practical concern
@@ -46,6 +66,30 @@ CREATE TABLE IF NOT EXISTS vectors (
     dim      INTEGER NOT NULL,
     vec      BLOB NOT NULL,
     PRIMARY KEY (cache_id, key)
+);
+CREATE TABLE IF NOT EXISTS graphs (
+    fingerprint TEXT NOT NULL,
+    metric      TEXT NOT NULL,
+    exact       INTEGER NOT NULL,
+    format      INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    k           INTEGER NOT NULL,
+    source      TEXT,
+    info        TEXT NOT NULL,
+    nbytes      INTEGER NOT NULL,
+    created     REAL NOT NULL,
+    used        REAL NOT NULL,
+    PRIMARY KEY (fingerprint, metric, exact)
+);
+CREATE TABLE IF NOT EXISTS graph_chunks (
+    fingerprint TEXT NOT NULL,
+    metric      TEXT NOT NULL,
+    exact       INTEGER NOT NULL,
+    start       INTEGER NOT NULL,
+    rows        INTEGER NOT NULL,
+    indices     BLOB NOT NULL,
+    scores      BLOB NOT NULL,
+    PRIMARY KEY (fingerprint, metric, exact, start)
 );
 """
 
@@ -289,6 +333,183 @@ class EmbeddingCache:
                     self._recover(exc)
         return 0  # pragma: no cover - the loop always returns or raises
 
+    # -- neighbour graphs ---------------------------------------------------------------------
+    def _write(self, work, what: str):
+        """Run ``work(conn)`` in one IMMEDIATE transaction (all or nothing), as :meth:`put_many` does."""
+        with self._lock:
+            for attempt in (0, 1):
+                conn = self._db()
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = work(conn)
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                    return result
+                except sqlite3.DatabaseError as exc:
+                    failure = _write_failure(exc)
+                    if failure is not None:
+                        err = CacheError(
+                            f"embedding cache {self.path}: cannot store {what}: {failure[1]} ({exc}); free space "
+                            f"there, move the cache with {ENV_DIR}=FOLDER, or run with --no-cache")
+                        err.errno = failure[0]
+                        err.filename = str(self.path)
+                        raise err from exc
+                    if attempt or not _is_corruption(exc):
+                        raise
+                    self._recover(exc)
+        return None  # pragma: no cover - the loop always returns or raises
+
+    @staticmethod
+    def _drop_graph(conn: sqlite3.Connection, fingerprint: str, metric: str, exact: int) -> None:
+        key = (fingerprint, metric, exact)
+        conn.execute("DELETE FROM graph_chunks WHERE fingerprint=? AND metric=? AND exact=?", key)
+        conn.execute("DELETE FROM graphs WHERE fingerprint=? AND metric=? AND exact=?", key)
+
+    def put_graph(self, fingerprint: str, metric: str, exact: bool, indices: np.ndarray, scores: np.ndarray,
+                  info: Mapping[str, object] | None = None, *, source: str | None = None,
+                  progress=None, chunk_rows: int | None = None,
+                  max_graph_bytes: int | None = None) -> int:
+        """Store a neighbour graph ``(indices (N, k), scores (N, k))`` of the vectors ``fingerprint``.
+
+        One transaction: the previous graph of the same ``(fingerprint, metric, exact)`` is
+        replaced, and with ``source`` every graph of that source and metric for *other* vectors is
+        dropped (the data changed: they can never be asked for again).  ``progress`` is reported
+        (and a cancel honoured: nothing is stored then) between chunks of ``chunk_rows`` rows
+        (default: blobs of at most ``GRAPH_CHUNK_BYTES``).  Afterwards the least recently used
+        graphs beyond ``max_graph_bytes`` (default ``MAX_GRAPH_BYTES``) are dropped.  Returns the
+        bytes stored.
+        """
+        from embedview.core.progress import TaskState
+
+        task = TaskState.coerce(progress)
+        idx = np.asarray(indices)
+        sc = np.asarray(scores)
+        if idx.ndim != 2 or sc.shape != idx.shape:
+            raise ValueError(f"a graph needs indices and scores of the same (N, k) shape, got {idx.shape} "
+                             f"and {sc.shape}")
+        n, k = idx.shape
+        if idx.size and (idx.min() < -1 or idx.max() >= n):
+            raise ValueError(f"graph indices out of range for {n} items")
+        exact_i = int(bool(exact))
+        rows = int(chunk_rows) if chunk_rows else max(1, GRAPH_CHUNK_BYTES // max(1, 4 * k))
+        nbytes = 8 * n * k
+        meta = json.dumps(dict(info or {}), default=_json_default)
+        now = time.time()
+
+        def work(conn: sqlite3.Connection) -> int:
+            self._drop_graph(conn, fingerprint, metric, exact_i)
+            if source is not None:
+                stale = conn.execute("SELECT fingerprint, exact FROM graphs WHERE source=? AND metric=? "
+                                     "AND fingerprint<>?", (source, metric, fingerprint)).fetchall()
+                for fp, ex in stale:
+                    self._drop_graph(conn, fp, metric, ex)
+            n_chunks = max(1, -(-n // rows))
+            for c, start in enumerate(range(0, n, rows)):
+                stop = min(start + rows, n)
+                conn.execute(
+                    "INSERT INTO graph_chunks (fingerprint, metric, exact, start, rows, indices, scores) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (fingerprint, metric, exact_i, start, stop - start,
+                     np.ascontiguousarray(idx[start:stop], dtype="<i4").tobytes(),
+                     np.ascontiguousarray(sc[start:stop], dtype="<f4").tobytes()))
+                task.report(c + 1, n_chunks, f"Storing the neighbour graph: {stop:,} of {n:,} items")
+            conn.execute(  # the header last: a graph without it is never read
+                "INSERT INTO graphs (fingerprint, metric, exact, format, n, k, source, info, nbytes, created, used) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (fingerprint, metric, exact_i, GRAPH_FORMAT, n, k, source, meta, nbytes, now, now))
+            return nbytes
+
+        stored = int(self._write(work, "the neighbour graph") or 0)
+        self._evict_graphs(MAX_GRAPH_BYTES if max_graph_bytes is None else int(max_graph_bytes))
+        return stored
+
+    def _evict_graphs(self, limit: int) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            total = 0
+            for fp, metric, ex, nb in conn.execute(
+                    "SELECT fingerprint, metric, exact, nbytes FROM graphs ORDER BY used DESC").fetchall():
+                total += nb
+                if total > limit:
+                    self._drop_graph(conn, fp, metric, ex)
+
+        self._write(work, "the neighbour graph")
+
+    def get_graph(self, fingerprint: str, metric: str, min_k: int = 1,
+                  exact: bool | None = None) -> dict[str, object] | None:
+        """The stored graph of the vectors ``fingerprint`` with at least ``min_k`` neighbours per item.
+
+        ``exact``: True accepts only an exact graph, False only an approximate one, None either
+        (an exact one first).  Returns ``{"indices" (N, k) int32, "scores" (N, k) float32,
+        "exact", "n", "k", "info", "source"}`` (read-only arrays, the stored ``k`` which may exceed
+        ``min_k``), or None when there is none, or when what is stored is incomplete or of another
+        format (that row is then dropped).
+        """
+        where = "fingerprint=? AND metric=? AND format=? AND k>=?"
+        args: list[object] = [fingerprint, metric, GRAPH_FORMAT, int(min_k)]
+        if exact is not None:
+            where += " AND exact=?"
+            args.append(int(bool(exact)))
+        with self._lock:
+            try:
+                conn = self._db()
+                head = conn.execute(f"SELECT exact, n, k, source, info FROM graphs WHERE {where} "
+                                    "ORDER BY exact DESC, k ASC LIMIT 1", args).fetchone()
+                if head is None:
+                    return None
+                ex, n, k, source, meta = head
+                idx = np.empty((n, k), dtype=np.int32)
+                sc = np.empty((n, k), dtype=np.float32)
+                expected = 0
+                ok = True
+                cur = conn.execute("SELECT start, rows, indices, scores FROM graph_chunks WHERE fingerprint=? "
+                                   "AND metric=? AND exact=? ORDER BY start", (fingerprint, metric, ex))
+                for start, rows, bi, bs in cur:
+                    if start != expected or len(bi) != 4 * rows * k or len(bs) != 4 * rows * k or start + rows > n:
+                        ok = False
+                        break
+                    idx[start:start + rows] = np.frombuffer(bi, dtype="<i4").reshape(rows, k)
+                    sc[start:start + rows] = np.frombuffer(bs, dtype="<f4").reshape(rows, k)
+                    expected = start + rows
+                cur.close()
+                if not ok or expected != n:
+                    self._write(lambda c: self._drop_graph(c, fingerprint, metric, ex), "the neighbour graph")
+                    return None
+                with contextlib.suppress(sqlite3.Error):  # least-recently-used bookkeeping only
+                    conn.execute("UPDATE graphs SET used=? WHERE fingerprint=? AND metric=? AND exact=?",
+                                 (time.time(), fingerprint, metric, ex))
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    raise
+                self._recover(exc)
+                return None
+        idx.flags.writeable = False
+        sc.flags.writeable = False
+        return {"indices": idx, "scores": sc, "exact": bool(ex), "n": int(n), "k": int(k),
+                "info": json.loads(meta), "source": source}
+
+    def graphs(self) -> list[dict[str, object]]:
+        """Every stored graph's header: fingerprint, metric, exact, n, k, source, bytes, created, used."""
+        with self._lock:
+            rows = self._db().execute("SELECT fingerprint, metric, exact, n, k, source, nbytes, created, used "
+                                      "FROM graphs ORDER BY used DESC").fetchall()
+        names = ("fingerprint", "metric", "exact", "n", "k", "source", "nbytes", "created", "used")
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def clear_graphs(self, fingerprint: str | None = None) -> int:
+        """Drop the stored graphs of the vectors ``fingerprint`` (or all of them).  Returns how many."""
+        def work(conn: sqlite3.Connection) -> int:
+            if fingerprint is None:
+                conn.execute("DELETE FROM graph_chunks")
+                return conn.execute("DELETE FROM graphs").rowcount
+            conn.execute("DELETE FROM graph_chunks WHERE fingerprint=?", (fingerprint,))
+            return conn.execute("DELETE FROM graphs WHERE fingerprint=?", (fingerprint,)).rowcount
+
+        return int(self._write(work, "the neighbour graph") or 0)
+
     def clear(self, cache_id: str | None = None) -> int:
         """Delete the vectors of one encoder (or all of them).  Returns how many rows went."""
         with self._lock:
@@ -299,18 +520,23 @@ class EmbeddingCache:
                 cur = conn.execute("DELETE FROM vectors WHERE cache_id=?", (cache_id,))
             removed = cur.rowcount
             if cache_id is None:
+                conn.execute("DELETE FROM graph_chunks")  # graphs are derived from vectors: they go too
+                conn.execute("DELETE FROM graphs")
                 conn.execute("VACUUM")  # give the disk space back
             return removed
 
     # -- information -----------------------------------------------------------------------
     def stats(self, cache_id: str | None = None) -> dict[str, object]:
-        """``{"path", "hits", "misses", "entries", "size_bytes", "encoders": {cache_id: count}}``.
+        """``{"path", "hits", "misses", "entries", "size_bytes", "encoders": {cache_id: count}, "graphs",
+        "graph_bytes"}`` (``graphs``: stored neighbour graphs, ``graph_bytes`` their arrays' size).
 
         ``entries`` counts the rows of ``cache_id`` when given, else of every encoder;
         ``size_bytes`` is the database plus its WAL file on disk (0 when in memory).
         """
         with self._lock:
             per = dict(self._db().execute("SELECT cache_id, COUNT(*) FROM vectors GROUP BY cache_id").fetchall())
+            n_graphs, graph_bytes = self._db().execute(
+                "SELECT COUNT(*), COALESCE(SUM(nbytes), 0) FROM graphs").fetchone()
         size = 0
         if not self._in_memory:
             for suffix in ("", "-wal"):
@@ -325,6 +551,8 @@ class EmbeddingCache:
             "entries": per.get(cache_id, 0) if cache_id is not None else sum(per.values()),
             "size_bytes": size,
             "encoders": per,
+            "graphs": int(n_graphs),
+            "graph_bytes": int(graph_bytes),
         }
 
     # -- lifetime --------------------------------------------------------------------------
@@ -348,6 +576,13 @@ class EmbeddingCache:
     def __repr__(self) -> str:
         where = ":memory:" if self._in_memory else str(self.path)
         return f"<EmbeddingCache {where}{' closed' if self._conn is None else ''}>"
+
+
+def _json_default(value):
+    """numpy scalars (and anything else) in a graph's info, as JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 def _is_corruption(exc: sqlite3.Error) -> bool:
