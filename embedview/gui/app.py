@@ -67,6 +67,9 @@ def create(paths: Sequence[str] | None = None, demo: bool = False,
     app.setWindowIcon(app_icon())
 
     window = MainWindow()
+    from embedview.gui.remote import start_from_env  # embedview.show(): driven from another process
+
+    window.remote = start_from_env(window)
     started = {"done": False}
 
     def finish_start() -> None:
