@@ -212,8 +212,8 @@ class ClusterLabels(pg.GraphicsObject):
     Several levels, coarsest first.  At each paint the finest level whose names fit is drawn: the
     names of the clusters in view are placed biggest cluster first and a name that would overlap
     one already placed is dropped; a level "fits" when at least :attr:`FIT_SHARE` of its names in
-    view can be placed (zoomed out the fine names collide, so the coarse ones show; zoomed in they
-    spread apart and the fine level takes over).  The placement is a few hundred rectangle tests,
+    view can be placed, or all but one (zoomed out the fine names collide, so the coarse ones show;
+    zoomed in they spread apart and the fine level takes over).  The placement is a few hundred rectangle tests,
     so it runs at every paint (a frame at 100k points: see ``benchmarks/bench_map.py``).
     """
 
@@ -232,6 +232,7 @@ class ClusterLabels(pg.GraphicsObject):
         self.bg = QColor(255, 255, 255, 200)
         self.level = -1  #: the level drawn at the last paint (-1: none)
         self.placed: list[str] = []  #: the names drawn at the last paint
+        self.obstacles: list[Any] = []  #: graphics items (the legend) no name may cover
 
     def set_levels(self, levels: Sequence[LabelLevel]) -> None:
         self.levels = list(levels)
@@ -252,11 +253,26 @@ class ClusterLabels(pg.GraphicsObject):
 
     def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph naming
         self.prepareGeometryChange()
+        super().viewRangeChanged()
         self.update()
 
     def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph naming
         self.prepareGeometryChange()
+        super().viewTransformChanged()  # drops pyqtgraph's cached view rectangle
         self.update()
+
+    def _blocked(self) -> list[tuple[float, float, float, float]]:
+        """The visible obstacles' boxes in the view box's pixels."""
+        vb = self.getViewBox()
+        if vb is None:
+            return []
+        origin = vb.sceneBoundingRect().topLeft()
+        out = []
+        for item in self.obstacles:
+            if item.isVisible():
+                r = item.sceneBoundingRect()
+                out.append((r.left() - origin.x(), r.top() - origin.y(), r.width(), r.height()))
+        return out
 
     def _place(self, level: int, transform: QTransform, width: float, height: float) -> tuple[int, list]:
         """(names of that level in view, [(x, y, w, h, name) placed in pixels])."""
@@ -267,10 +283,12 @@ class ClusterLabels(pg.GraphicsObject):
         m = transform
         px = m.m11() * c[:, 0] + m.m21() * c[:, 1] + m.dx()
         py = m.m12() * c[:, 0] + m.m22() * c[:, 1] + m.dy()
-        inside = np.flatnonzero(np.isfinite(px) & np.isfinite(py)
-                                & (px >= 0) & (px <= width) & (py >= 0) & (py <= height))
+        visible = np.isfinite(px) & np.isfinite(py) & (px >= 0) & (px <= width) & (py >= 0) & (py <= height)
+        taken: list[tuple[float, float, float, float]] = self._blocked()
+        for bx, by, bw, bh in taken:  # a centre under the legend: that name is not in view
+            visible &= ~((px >= bx) & (px <= bx + bw) & (py >= by) & (py <= by + bh))
+        inside = np.flatnonzero(visible)
         h = self._metrics.height() + 2 * self.PAD_Y
-        taken: list[tuple[float, float, float, float]] = []
         out = []
         for i in inside[np.argsort(-lv.sizes[inside], kind="stable")]:
             w = self._widths[level][i] + 2 * self.PAD_X
@@ -292,7 +310,7 @@ class ClusterLabels(pg.GraphicsObject):
             return -1, []
         for level in range(len(self.levels) - 1, 0, -1):
             n_in, boxes = self._place(level, transform, width, height)
-            if n_in and len(boxes) >= self.FIT_SHARE * n_in:
+            if n_in and n_in - len(boxes) <= max(1.0, (1 - self.FIT_SHARE) * n_in):
                 return level, boxes
         return 0, self._place(0, transform, width, height)[1]
 
@@ -523,6 +541,7 @@ class MapCanvas(QObject):
         self._contours: list[tuple[np.ndarray, np.ndarray]] = []
         self.legend = LegendBox(self.vb)
         self.legend.on_click = self._on_legend_click
+        self.labels.obstacles = [self.legend]
 
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)

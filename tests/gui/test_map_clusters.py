@@ -52,16 +52,28 @@ def test_names_appear_without_overlap_and_zooming_in_shows_the_fine_level(mapped
     assert {b[4] for b in boxes} <= set(clusters.names_["coarse"])
     qtbot.waitUntil(lambda: labels.placed != [], timeout=5000)  # painted
 
-    # zoom into the biggest fine cluster: its neighbourhood spreads out, the fine names fit
-    fine = clusters.labels_["fine"] == 0
-    lo, hi = xy[fine].min(axis=0), xy[fine].max(axis=0)
-    pad = (hi - lo) * 0.6
-    view.canvas.vb.setRange(QRectF(*(lo - pad), *(hi - lo + 2 * pad)), padding=0)
-    qtbot.wait(50)
-    level, boxes = labels.current_layout()
+    # zoom in, as a user would, on the biggest fine cluster: the names spread apart, the fine level fits
+    centre = labels.levels[1].centres[0]
+    (x0, x1), (y0, y1) = view.canvas.vb.viewRange()
+    w, h = x1 - x0, y1 - y0
+    for _ in range(12):
+        w, h = w * 0.75, h * 0.75
+        view.canvas.vb.setRange(QRectF(centre[0] - w / 2, centre[1] - h / 2, w, h), padding=0)
+        qtbot.wait(20)  # the view box applies a new range at the next paint
+        level, boxes = labels.current_layout()
+        if level == 1:
+            break
     assert level == 1, "zoomed in: the fine names"
     assert clusters.names_["fine"][0] in {b[4] for b in boxes}
     assert not _overlap(boxes)
+    # what is painted follows the zoom (a stale view rectangle once kept every name off screen)
+    qtbot.waitUntil(lambda: labels.level == 1 and set(labels.placed) == {b[4] for b in boxes}, timeout=5000)
+    # no name under the legend
+    legend = view.canvas.legend
+    assert legend.isVisible()
+    origin = view.canvas.vb.sceneBoundingRect().topLeft()
+    lr = legend.sceneBoundingRect().translated(-origin)
+    assert not _overlap(boxes + [(lr.left(), lr.top(), lr.width(), lr.height(), "legend")])
     # every box lies inside the plot
     rect = view.canvas.vb.sceneBoundingRect()
     assert all(0 <= x and x + w <= rect.width() + 1 and 0 <= y and y + h <= rect.height() + 1
