@@ -329,12 +329,15 @@ class DuplicateFinder:
         self.memory_budget_mb = memory_budget_mb
 
     # -- fitting ------------------------------------------------------------------------
-    def fit(self, emb_or_X, content_hashes: Sequence[str | None] | None = None, progress=None) -> DuplicateFinder:
+    def fit(self, emb_or_X, content_hashes: Sequence[str | None] | None = None, progress=None,
+            graph=None) -> DuplicateFinder:
         """Compute neighbours once, build the graph, and the groups at ``threshold_``.
 
         ``emb_or_X``: an :class:`EmbeddingSet` (its dataset gives ids, paths and file sizes for
         the keep rule and export) or an ``(N, D)`` array.  ``content_hashes``: optional per-item
         hash of the file / text content (``None`` entries are ignored) for exact duplicates.
+        ``graph``: an exact :class:`~embedview.core.graph.NeighborGraph` of the same vectors and
+        metric with at least ``k`` neighbours per item, used instead of a search.
         """
         task = TaskState.coerce(progress)
         self._dataset: Dataset | None
@@ -355,8 +358,15 @@ class DuplicateFinder:
         self._exact_labels = self._exact_duplicates(np.asarray(raw), content_hashes)
         self.exact_groups_ = _groups_from_labels(self._exact_labels)
 
-        index = self._neighbor_index(task.sub(0.0, 0.1))
-        nbr, sim = index.kneighbors(self.k, progress=task.sub(0.1, 0.95))
+        if graph is not None and graph.covers(n, min(self.k, n - 1), self.metric, exact=True):
+            nbr, sim = graph.head(min(self.k, n - 1))  # an exact graph: no pair above the floor lost
+            nbr = nbr.astype(np.int64)
+            self.approximate_, self.recall_at_10_, self.n_sample_pairs_ = False, 1.0, 0
+            self.pair_recall_: float | None = None
+            self.search_reason_ = f"Exact search, reused: {graph.summary}."
+        else:
+            index = self._neighbor_index(task.sub(0.0, 0.1))
+            nbr, sim = index.kneighbors(self.k, progress=task.sub(0.1, 0.95))
         task.report(0.95, 1.0, "Building the duplicate graph")
 
         self.nn_similarity_ = sim[:, 0].copy() if sim.shape[1] else np.full(n, np.nan, np.float32)
@@ -393,7 +403,7 @@ class DuplicateFinder:
 
     def _neighbor_index(self, task: TaskState) -> NeighborIndex:
         """Exact search, or an approximate index that loses none of the sample's duplicate pairs."""
-        self.pair_recall_: float | None = None
+        self.pair_recall_ = None
         self.n_sample_pairs_ = 0
         if self.approximate is not True:
             index = NeighborIndex(self.metric, approximate=False, memory_budget_mb=self.memory_budget_mb).fit(self._X)

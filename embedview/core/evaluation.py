@@ -98,13 +98,7 @@ def _labelled(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[
     return X, codes, np.flatnonzero(codes >= 0), classes
 
 
-def _neighbours(X: np.ndarray, k: int, metric: str, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` nearest other items of every item: ``(indices, distances)``, nearest first.
-
-    Distances are ``max(0, 1 - cosine)`` for cosine, L2 for euclidean and the negated inner
-    product for dot (so smaller is always closer).
-    """
-    idx, scores = topk(X, k, metric=metric, exclude_self=True, progress=progress)
+def _to_distances(scores: np.ndarray, metric: str) -> np.ndarray:
     scores = scores.astype(np.float64)
     if metric == "cosine":
         dist = np.maximum(1.0 - scores, 0.0)
@@ -112,7 +106,48 @@ def _neighbours(X: np.ndarray, k: int, metric: str, progress=None) -> tuple[np.n
         dist = -scores
     else:
         dist = scores
-    return idx, dist
+    return dist
+
+
+def _neighbours(X: np.ndarray, k: int, metric: str, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` nearest other items of every item: ``(indices, distances)``, nearest first.
+
+    Distances are ``max(0, 1 - cosine)`` for cosine, L2 for euclidean and the negated inner
+    product for dot (so smaller is always closer).
+    """
+    idx, scores = topk(X, k, metric=metric, exclude_self=True, progress=progress)
+    return idx, _to_distances(scores, metric)
+
+
+def _neighbours_among(X: np.ndarray, lab: np.ndarray, k: int, metric: str, graph: Any,
+                      progress=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """``k`` nearest other items among the items ``lab`` (indices into ``lab``), reusing ``graph``
+    (a :class:`~embedview.core.graph.NeighborGraph` of all of ``X``) where it covers them.
+
+    The neighbours among a subset are the first ``k`` neighbours of the full graph that belong
+    to it (the order is total: score, then index); rows whose stored list holds fewer than ``k``
+    of them are searched.  Returns ``(indices, distances, how)``.
+    """
+    m = len(lab)
+    if graph is None or not graph.covers(len(X), min(k, len(X) - 1), metric):
+        idx, dist = _neighbours(X[lab], k, metric, progress=progress)
+        return idx, dist, f"{metric} neighbours searched exactly among {m:,} items"
+    pos = np.full(len(X), -1, dtype=np.int64)
+    pos[lab] = np.arange(m)
+    g_idx, g_sc = graph.indices[lab], graph.scores[lab]
+    mapped = np.where(g_idx >= 0, pos[np.maximum(g_idx, 0)], -1)
+    ok = mapped >= 0
+    pick = np.argsort(~ok, axis=1, kind="stable")[:, :k]  # the first k members, in graph order
+    idx = np.take_along_axis(mapped, pick, axis=1)
+    sc = np.take_along_axis(g_sc, pick, axis=1).astype(np.float32)
+    short = np.flatnonzero(ok.sum(axis=1) < k)
+    if short.size:
+        idx[short], sc[short] = topk(X[lab], k, queries=short, metric=metric, exclude_self=True,
+                                     progress=progress)
+    how = f"{graph.how} neighbour graph ({graph.origin}) reused for {m - short.size:,} of {m:,} items"
+    if short.size:
+        how += f", {short.size:,} searched exactly"
+    return idx, _to_distances(sc, metric), how
 
 
 # -- kNN accuracy ----------------------------------------------------------------------------
@@ -132,6 +167,7 @@ class KNNAccuracy:
     predictions_ : object array (N,), predicted label per item, ``None`` for unlabelled items
     n_evaluated_ : number of labelled items evaluated
     neighbours_ : (idx, dist) of the labelled items among themselves (reusable by another vote)
+    neighbours_how_ : str, where the neighbours came from (a reused graph, or a search)
     """
 
     def __init__(self, k: int = 10, vote: str = "majority", metric: str = "cosine"):
@@ -140,9 +176,12 @@ class KNNAccuracy:
         self.metric = metric
 
     def fit(self, X: Any, y: Any, progress=None,
-            neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> KNNAccuracy:
+            neighbours: tuple[np.ndarray, np.ndarray] | None = None, graph: Any = None) -> KNNAccuracy:
         """``neighbours``: the ``neighbours_`` of an earlier fit on the same ``X``, ``y``, ``k`` and
-        metric (another vote), instead of searching again."""
+        metric (another vote), instead of searching again.  ``graph``: the
+        :class:`~embedview.core.graph.NeighborGraph` of the same ``X`` (all items, this metric):
+        the labelled items' neighbours among themselves are read from it where it holds ``k`` of
+        them (``neighbours_how_`` says how many)."""
         if self.vote not in ("majority", "weighted"):
             raise ValueError(f"vote must be 'majority' or 'weighted', not {self.vote!r}")
         if self.vote == "weighted" and self.metric == "dot":
@@ -156,8 +195,10 @@ class KNNAccuracy:
             idx, dist = neighbours
             if idx.shape != (len(lab), k) or dist.shape != idx.shape:
                 raise ValueError(f"neighbours of shape {idx.shape} do not fit {len(lab)} labelled items and k={k}")
+            self.neighbours_how_ = "neighbours of an earlier fit"
         else:
-            idx, dist = _neighbours(X[lab], k, self.metric, progress=task.sub(0.0, 0.9))
+            idx, dist, self.neighbours_how_ = _neighbours_among(X, lab, k, self.metric, graph,
+                                                                progress=task.sub(0.0, 0.9))
         self.neighbours_ = (idx, dist)
         true = codes[lab]
         nb = true[idx]  # (n, k) neighbour classes
@@ -195,6 +236,7 @@ class KNNAccuracy:
             "accuracy": self.accuracy_,
             "per_class": {str(c): a for c, a in self.per_class_.items()},
             "n_evaluated": self.n_evaluated_,
+            "neighbours": self.neighbours_how_,
         }
 
 
@@ -648,18 +690,27 @@ class OutlierScores:
     scores_ : (N,) float, higher = more isolated (``1 - cosine`` for cosine)
     ranking_ : (N,) item indices, most outlying first
     auroc_ : float or None, ROC AUC of ``scores_`` against known outlier flags
+    neighbours_how_ : str, where the neighbours came from (a reused graph, or a search)
     """
 
     def __init__(self, k: int = 10, metric: str = "cosine"):
         self.k = k
         self.metric = metric
 
-    def fit(self, X: Any, outliers: Sequence[bool] | np.ndarray | None = None, progress=None) -> OutlierScores:
+    def fit(self, X: Any, outliers: Sequence[bool] | np.ndarray | None = None, progress=None,
+            graph: Any = None) -> OutlierScores:
+        """``graph``: the :class:`~embedview.core.graph.NeighborGraph` of the same ``X`` under this
+        metric; used instead of a search when it holds at least ``k`` neighbours per item."""
         X = as_matrix(X)
         if len(X) < 2:
             raise ValueError("outlier scores need at least 2 items")
         k = min(int(self.k), len(X) - 1)
-        _, dist = _neighbours(X, k, self.metric, progress=progress)
+        if graph is not None and graph.covers(len(X), k, self.metric):
+            dist = graph.distances(k)
+            self.neighbours_how_ = f"{graph.how} neighbour graph ({graph.origin}) of {len(X):,} items"
+        else:
+            _, dist = _neighbours(X, k, self.metric, progress=progress)
+            self.neighbours_how_ = f"{self.metric} neighbours searched exactly among {len(X):,} items"
         self.scores_ = dist.mean(axis=1).astype(np.float32)
         self.ranking_ = np.argsort(-self.scores_, kind="stable")
         self.auroc_ = None
@@ -682,5 +733,6 @@ class OutlierScores:
             "metric": self.metric,
             "auroc": self.auroc_,
             "score_mean": float(self.scores_.mean()),
+            "neighbours": self.neighbours_how_,
             "top": [{"index": int(i), "score": float(self.scores_[i])} for i in head],
         }

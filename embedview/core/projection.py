@@ -273,13 +273,17 @@ class Projection:
         X: Any,
         knn: tuple[np.ndarray, np.ndarray] | None = None,
         progress=None,
+        graph: Any = None,
     ) -> Projection:
         """Compute the map of ``X`` (array or ``EmbeddingSet``).
 
         ``knn``: optional ``(indices, distances)`` as returned by
         :func:`embedview.core.neighbors.knn_for_umap` (self first, at least ``n_neighbors``
         columns) so UMAP does not search neighbours again; it is also used for
-        ``knn_preservation_``.
+        ``knn_preservation_``.  ``graph``: the :class:`~embedview.core.graph.NeighborGraph` of the
+        same vectors under this metric (from :func:`embedview.core.graph.knn_graph`); when it holds
+        ``n_neighbors - 1`` neighbours per item it becomes ``knn`` and nothing is searched
+        (``knn_how_`` says which graph UMAP used).
         """
         if self.method not in METHODS:
             raise ValueError(f"unknown projection method {self.method!r}; expected one of {METHODS}")
@@ -294,6 +298,7 @@ class Projection:
         if self.metric == "cosine":
             X = l2_normalize(X)
         notes = []
+        self.knn_how_ = ""
         self.method_ = self.method
         if self.method == "umap" and n < 4:
             notes.append(f"only {n} item(s): UMAP needs at least 4, showing PCA instead")
@@ -306,8 +311,14 @@ class Projection:
             n_neighbors = min(int(self.n_neighbors), n - 1)
             if n_neighbors < self.n_neighbors:
                 notes.append(f"n_neighbors lowered from {self.n_neighbors} to {n_neighbors} ({n} items)")
-            if knn is None:
+            if knn is None and graph is not None and graph.covers(n, n_neighbors - 1, self.metric):
+                knn = graph.umap_knn(n_neighbors)
+                self.knn_how_ = f"{graph.how} neighbour graph ({graph.origin})"
+            elif knn is None:
                 knn = knn_for_umap(X, n_neighbors, metric=self.metric, progress=task.sub(0.0, 0.3))
+                self.knn_how_ = "searched for this map"
+            else:
+                self.knn_how_ = "given"
             self.embedding_ = self._umap(X, knn, n_neighbors, task.sub(0.3, 0.95))
 
         task.report(0.95, 1, "scoring the map")
