@@ -53,13 +53,14 @@ import re
 import stat
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
+from embedview.core import shards
 from embedview.core.dataset import Dataset, LoadProblem, count_skipped, unique_id
 from embedview.core.images import (
     DEFAULT_MAX_PIXELS,
@@ -392,6 +393,9 @@ def _plan(paths: list[Path], problems: list[LoadProblem]) -> list[_Job]:
     for path in paths:
         if path.is_dir():
             hf = _hf_disk_jobs(path, problems)
+            if hf is None:  # a Lance dataset or a folder of parquet shards: one dataset
+                table = _columnar_folder_job(path)
+                hf = None if table is None else [table]
             jobs.extend(hf if hf is not None else [_Job("image", _load_image_folder, [path])])
             continue
         problem = _check_readable_file(path)
@@ -1552,6 +1556,347 @@ def _load_parquet(job: _Job, problems, task, columns, max_pixels) -> Dataset | N
     del pf
     pa.default_memory_pool().release_unused()  # arrow's decoded pages, freed but kept by its allocator
     return _embedding_dataset(path, vectors, problems, rows=rows, metadata=cols, nonfinite=nonfinite, **named)
+
+
+# -- folders of parquet shards and Lance datasets: one dataset, vectors memory-mapped ----------------
+#
+# A folder of ``*.parquet`` shards (``part-00000.parquet`` ..., hive ``key=value`` folders too) or a
+# Lance dataset opens as ONE dataset: the first shard with a vector column sets the schema (vector
+# column, dimension, columns); a shard that differs is a named problem and the rest loads.  The
+# vectors are read batch by batch into one float32 ``.npy`` in the cache folder
+# (:class:`~embedview.core.shards.VectorStore`), reused while the shards are unchanged, and opened as
+# a read-only memory map.  Rule for size: the vectors are NOT held to :func:`array_byte_limit` (they
+# are not in memory); they need the free disk space instead (:func:`shards.disk_problem`).  The id,
+# label, text and metadata columns ARE in memory and stay under :func:`array_byte_limit` (declared
+# uncompressed size for parquet, counted while read for Lance); strings are kept packed
+# (:class:`~embedview.core.shards.PackedStrings`), not as one Python object per item.
+
+
+@dataclass
+class _Shard:
+    """One part of a sharded dataset: where its problems point, its schema and rows, and how to read it."""
+
+    path: Path
+    schema: Any
+    rows: int
+    batches: Callable[[list[str], int], Iterable[Any]]  # (columns, batch rows) -> record batches
+    partition: dict[str, str] = field(default_factory=dict)
+    column_bytes: Callable[[list[str]], int] | None = None  # declared uncompressed bytes of some columns
+
+
+def _columnar_folder_job(folder: Path) -> _Job | None:
+    """A job for a Lance dataset or a folder of parquet shards (``None`` for anything else)."""
+    kind = shards.folder_kind(folder, IMAGE_EXTENSIONS)
+    if kind == "lance":
+        return _Job("embedding", _load_lance, [folder])
+    if kind == "parquet":
+        return _Job("embedding", _load_parquet_shards, [folder])
+    return None
+
+
+def _parquet_shard(path: Path, root: Path, problems: list[LoadProblem]) -> _Shard | None:
+    import pyarrow.parquet as pq
+
+    bad = _check_readable_file(path)
+    if bad is not None:
+        problems.append(bad)
+        return None
+    try:
+        meta = pq.read_metadata(path)  # the footer only; no file stays open between reads
+        schema = meta.schema.to_arrow_schema()
+    except Exception as exc:
+        problems.append(LoadProblem(str(path), f"not a readable parquet file ({type(exc).__name__}: {exc}); skipped"))
+        return None
+
+    def batches(cols: list[str], rows: int) -> Iterator[Any]:
+        pf = pq.ParquetFile(path, memory_map=False, buffer_size=1 << 20, pre_buffer=False)
+        try:
+            yield from pf.iter_batches(batch_size=rows, columns=cols)
+        finally:
+            pf.close()
+
+    def column_bytes(cols: list[str]) -> int:
+        wanted = set(cols)
+        total = 0
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            for j in range(rg.num_columns):
+                col = rg.column(j)
+                if col.path_in_schema.split(".")[0] in wanted:
+                    total += col.total_uncompressed_size
+        return total
+
+    return _Shard(path, schema, meta.num_rows, batches, shards.hive_partitions(path, root), column_bytes)
+
+
+def _load_parquet_shards(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
+    root = job.paths[0]
+    files = shards.find_parquet_shards(root)
+    parts = [s for s in (_parquet_shard(f, root, problems) for f in files) if s is not None]
+    return _sharded_dataset(root, parts, problems, task, columns)
+
+
+def _load_lance(job: _Job, problems, task, columns, max_pixels) -> Dataset | None:
+    root = job.paths[0]
+    try:
+        import lance
+    except ImportError:
+        problems.append(LoadProblem(str(root), "a Lance dataset: reading it needs the pylance package -- "
+                                               "pip install 'embedview[lance]' (or pip install pylance)"))
+        return None
+    try:
+        ds = lance.dataset(str(root))
+        schema, rows = ds.schema, ds.count_rows()
+    except Exception as exc:
+        problems.append(LoadProblem(str(root), f"not a readable Lance dataset ({type(exc).__name__}: {exc})"))
+        return None
+
+    def batches(cols: list[str], n: int) -> Iterable[Any]:
+        return ds.to_batches(columns=cols, batch_size=n)
+
+    files = [Path(d, f) for d, _, fs in os.walk(root) for f in fs]  # data, manifests: any change, new key
+    return _sharded_dataset(root, [_Shard(root, schema, rows, batches)], problems, task, columns,
+                            key_files=sorted(files), key_extra=f"lance v{ds.version}")
+
+
+def _shard_dim(shard: _Shard, vec: str) -> int:
+    import pyarrow as pa
+
+    vtype = shard.schema.field(vec).type
+    if pa.types.is_fixed_size_list(vtype):
+        return int(vtype.list_size)
+    return _common_list_length(b.column(0) for b in shard.batches([vec], 1024))
+
+
+def _shard_mismatch(shard: _Shard, ref: _Shard, vec: str, dim: int, problems: list[LoadProblem]) -> str | None:
+    """Why ``shard`` cannot join ``ref`` (missing columns, no vectors, another dimension), or None."""
+    names = set(shard.schema.names)
+    missing = [c for c in ref.schema.names if c not in names]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        return f"missing column{plural} {', '.join(map(repr, missing))} that {ref.path.name} has"
+    if not _is_vector_type(shard.schema.field(vec).type):
+        return f"column {vec!r} is {shard.schema.field(vec).type}, not a list of numbers as in {ref.path.name}"
+    if shard.rows == 0:
+        return "no rows in it"
+    d = _shard_dim(shard, vec)
+    if d != dim:
+        return f"vectors have {d} dimensions but {ref.path.name} has {dim}"
+    extra = [c for c in shard.schema.names if c not in set(ref.schema.names)]
+    if extra:
+        problems.append(LoadProblem(str(shard.path), f"columns {', '.join(map(repr, extra))} are not in "
+                                                     f"{ref.path.name}; ignored", "warning"))
+    return None
+
+
+def _fill_store(writer: Any, parts: list[_Shard], vec: str, dim: int, n: int, task: TaskState) -> list[LoadProblem]:
+    """Stream every part's vectors into ``writer`` batch by batch; empty, ragged and non-finite rows
+    are left out (and returned as problems naming the shard and its row numbers)."""
+    import pyarrow as pa
+
+    batch_rows = max(1024, (32 << 20) // (4 * dim))  # ~32 MB of float32 per batch
+    found: list[LoadProblem] = []
+    start = 0
+    for part in parts:
+        nulls: list[str] = []
+        ragged_rows: list[str] = []
+        nonfinite: list[str] = []
+        local = 0
+        for batch in part.batches([vec], batch_rows):
+            task.report(start + local, n, f"reading vectors of {part.path.name}")
+            arr = batch.column(0)
+            shards.READS["vector_batches"] += 1
+            shards.READS["vector_rows"] += len(arr)
+            mat, good, ragged = _list_batch(arr, dim)
+            nulls.extend(f"row {local + i}" for i in np.flatnonzero(~good & ~ragged))
+            if ragged.any():
+                lengths = np.diff(arr.offsets.to_numpy())
+                ragged_rows.extend(f"row {local + i} ({lengths[i]} values, expected {dim})"
+                                   for i in np.flatnonzero(ragged))
+            rows = np.flatnonzero(good) + local
+            finite = np.isfinite(mat).all(axis=1)
+            if not finite.all():
+                nonfinite.extend(f"row {r}" for r in rows[~finite])
+                mat, rows = mat[finite], rows[finite]
+            writer.append(mat, rows + start)
+            local += len(arr)
+        if nulls:
+            found.append(_rows_problem(part.path, f"rows skipped with an empty {vec!r}", nulls))
+        if ragged_rows:
+            found.append(_rows_problem(part.path, "rows skipped with the wrong number of values", ragged_rows))
+        if nonfinite:
+            found.append(_rows_problem(part.path, "vectors skipped that contain NaN or infinity", nonfinite))
+        start += local
+        pa.default_memory_pool().release_unused()
+    return found
+
+
+def _packed(arr: Any) -> shards.PackedStrings:
+    return shards.PackedStrings.from_arrow(arr)
+
+
+def _column_as_values(col: Any) -> Any:
+    """One arrow (chunked) column as what a Dataset keeps: strings packed, numbers as numpy arrays."""
+    import pyarrow as pa
+
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col, t = col.cast(t.value_type), t.value_type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _packed(col)
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+        return col.to_numpy()
+    return _other_columns(pa.table({"c": col}), np.arange(len(col)), len(col))["c"]
+
+
+def _shard_labels(col: Any) -> np.ndarray | None:
+    """Labels through a dictionary: one Python string per distinct label, shared by its items."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    names = _label_array(col.dictionary.to_pylist())
+    if names is None:
+        return None
+    codes = col.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
+    table = np.empty(len(names) + 1, dtype=object)
+    table[: len(names)] = names
+    out = table[codes]
+    return out if any(v is not None for v in names) else None
+
+
+def _shard_ids(col: Any, rows: np.ndarray, root: Path, problems: list[LoadProblem]) -> Sequence[str]:
+    """The id column as packed strings (a missing id is the row number); made unique only when it repeats."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    col = col.cast(pa.large_string())
+    if col.null_count:
+        col = pc.if_else(col.is_valid(), col, pa.array(rows.astype(str), pa.large_string()))
+    if pc.count_distinct(col).as_py() == len(col):
+        return _packed(col)
+    return _unique_ids(col.to_pylist(), root, problems)
+
+
+def _sharded_dataset(root: Path, parts: list[_Shard], problems: list[LoadProblem], task: TaskState,
+                     columns: dict[str, str | None], key_files: list[Path] | None = None,
+                     key_extra: str = "") -> Dataset | None:
+    import pyarrow as pa
+
+    if not parts:
+        problems.append(LoadProblem(str(root), "no readable parquet shards in this folder"))
+        return None
+    ref: _Shard | None = None
+    vec, dim = "", 0
+    kept: list[_Shard] = []
+    for part in parts:
+        if ref is None:
+            name = _pick_vector_column(part.schema, part.path, problems)
+            if name is None:
+                continue
+            d = _shard_dim(part, name) if part.rows else 0
+            if not d:
+                problems.append(LoadProblem(str(part.path), f"column {name!r} holds no vectors (no rows, or all "
+                                                            "empty); skipped"))
+                continue
+            ref, vec, dim = part, name, d
+            kept.append(part)
+            continue
+        why = _shard_mismatch(part, ref, vec, dim, problems)
+        if why is not None:
+            problems.append(LoadProblem(str(part.path), f"{why}; skipped", n_items=part.rows))
+        else:
+            kept.append(part)
+    if ref is None:
+        return None
+    others = [c for c in ref.schema.names if c != vec]
+    n = sum(p.rows for p in kept)
+    declared = sum(p.column_bytes(others) for p in kept if p.column_bytes is not None) if others else 0
+    if _too_big(root, f"the id and metadata columns of its {n:,} rows (uncompressed; the vectors go to disk)",
+                declared, problems):
+        return None
+
+    store = shards.VectorStore(shards.fingerprint(key_files or [p.path for p in kept], vec, dim, key_extra))
+    got = store.open()
+    if got is None:
+        why = shards.disk_problem(store.folder, n * dim * 4)
+        if why is not None:
+            problems.append(LoadProblem(str(root), f"{why}; not read"))
+            return None
+        with store.writer(n, dim) as writer:
+            found = _fill_store(writer, kept, vec, dim, n, task.sub(0, 0.8))
+            writer.info["problems"] = [[p.path, p.reason, p.severity, p.n_items] for p in found]
+            writer.info["source"] = str(root)
+        got = store.open()
+        if got is None:
+            problems.append(LoadProblem(str(root), f"the vectors written to {store.path} could not be read back"))
+            return None
+    vectors, rows, info = got
+    problems.extend(LoadProblem(str(p[0]), str(p[1]), str(p[2]), int(p[3])) for p in info.get("problems", []))
+    if len(rows) == 0:
+        problems.append(LoadProblem(str(root), f"no usable vectors in column {vec!r}"))
+        return None
+    subset = len(rows) < n
+
+    # ids, labels, texts, metadata: read batch by batch under the memory limit, only the kept rows
+    table = None
+    if others:
+        tables = []
+        for i, part in enumerate(kept):
+            task.report(i, len(kept), f"reading ids and metadata of {part.path.name}")
+            try:
+                tables.append(_bounded_table(part.path, part.batches(others, _PARQUET_BATCH_ROWS),
+                                             _pa_select(part.schema, others), problems))
+            except _ArrowTooBig:
+                return None
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            problems.append(LoadProblem(str(root), f"the shards' id and metadata columns do not share types ({exc})"))
+            return None
+        if subset:
+            table = table.take(pa.array(rows))
+    keys = list(dict.fromkeys(k for p in kept for k in p.partition))
+    names = others + [k for k in keys if k not in others]
+    roles: dict[str, str | None] = {}
+    for role, candidates in (("id", ID_COLUMN_NAMES), ("label", LABEL_COLUMN_NAMES), ("text", TEXT_COLUMN_NAMES)):
+        pool = [c for c in others if c not in roles.values()]
+        roles[role], _ = _resolve_column(root, pool, columns.get(f"{role}_column"), _by_name(pool, candidates), role,
+                                         problems)
+    ids: Sequence[str]
+    if roles["id"] is not None and table is not None:
+        ids = _shard_ids(table.column(roles["id"]), rows, root, problems)
+    else:
+        ids = _packed(pa.array(rows).cast(pa.large_string()))
+    labels = _shard_labels(table.column(roles["label"])) if roles["label"] and table is not None else None
+    texts = _packed(table.column(roles["text"])) if roles["text"] and table is not None else None
+    metadata: dict[str, Any] = {}
+    for name in names:
+        if name in roles.values():
+            continue
+        if table is not None and name in table.column_names:
+            metadata[name] = _column_as_values(table.column(name))
+        else:  # a hive partition folder (split=train/): one value per shard, one shared string per item
+            per_part = np.array([p.partition.get(name) for p in kept], dtype=object)
+            values = np.repeat(per_part, [p.rows for p in kept])
+            metadata[name] = values[rows] if subset else values
+    per_source = np.array([os.path.abspath(p.path) for p in kept], dtype=object)
+    sources = np.repeat(per_source, [p.rows for p in kept])
+    del table
+    pa.default_memory_pool().release_unused()
+    return Dataset(
+        modality="embedding",
+        ids=ids,  # type: ignore[arg-type]  # a Sequence[str]: PackedStrings keeps them packed
+        sources=(sources[rows] if subset else sources).tolist(),
+        labels=labels,
+        texts=texts,  # type: ignore[arg-type]
+        metadata=_split_metadata(metadata),
+        embeddings=vectors,
+        name=root.name,
+    )
 
 
 # -- Hugging Face datasets: class names, Arrow files, save_to_disk folders ----------------------------
