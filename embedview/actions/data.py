@@ -364,6 +364,13 @@ class DataActions:
         paths = [os.fspath(p) for p in paths]
         if not paths:
             return None
+        from embedview.core.timeline import is_run_folder
+
+        if len(paths) == 1 and is_run_folder(paths[0]):  # a run over training: the Timeline shows it
+            self.model.views.timeline.run_path = paths[0]
+            self.model.show_view_requested.emit("timeline")
+            self.say(f"Opening the run {os.path.basename(paths[0].rstrip('/'))} in the Timeline\u2026", 5000)
+            return None
         self.runner.cancel(JobKind.ENCODE)
         short = os.path.basename(paths[0].rstrip("/\\")) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
         self.say(f"Loading {short}\u2026")

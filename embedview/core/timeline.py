@@ -195,9 +195,16 @@ def _step_files(folder: Path) -> list[Path]:
                   if p.suffix.lower() in STEP_EXTENSIONS and not p.name.startswith(".") and p.is_file())
 
 
+#: names that say "a checkpoint of training" (``step_100``, ``epoch-3``, ``ckpt12``, ``iter_5000``)
+_STEP_WORD = re.compile(r"(?:^|[^a-z])(?:step|steps|epoch|epochs|ckpt|checkpoint|iter|iteration|it|global_step)"
+                        r"[-_ ]?\d+", re.IGNORECASE)
+
+
 def is_run_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a run: a folder with a run manifest, or with at least two embedding
-    files (``.npy`` / ``.npz`` / ``.parquet`` / ``.arrow``), every one of them numbered."""
+    """Whether ``path`` looks like a run: a folder with a run manifest, or with at least two
+    embedding files (``.npy`` / ``.npz`` / ``.parquet`` / ``.arrow``) all named as checkpoints
+    (``step_100``, ``epoch_3``, ``ckpt-12``, ``iter5000``...).  Numbered shards of one dataset
+    (``part_0.npy``, ``part_1.npy``) are not a run (:func:`read_run` still reads them as one)."""
     folder = Path(path)
     if not folder.is_dir():
         return False
@@ -207,7 +214,7 @@ def is_run_folder(path: str | os.PathLike) -> bool:
         files = _step_files(folder)
     except OSError:
         return False
-    return len(files) >= 2 and all(step_number(p.name) is not None for p in files)
+    return len(files) >= 2 and all(_STEP_WORD.search(p.stem) is not None for p in files)
 
 
 def _positional_ids(n: int) -> list[str]:

@@ -80,6 +80,12 @@ def test_steps_are_ordered_by_the_number_in_the_name(tmp_path, digits):
         np.save(tmp_path / name, X[:50] * k)
     (tmp_path / "notes.txt").write_text("not a step")
     assert is_run_folder(tmp_path)
+    shards = tmp_path.parent / "shards"
+    shards.mkdir()
+    np.save(shards / "part_0.npy", X[:5])
+    np.save(shards / "part_1.npy", X[5:10])
+    assert not is_run_folder(shards)  # numbered shards of one dataset are opened as data, not as a run
+    assert not is_run_folder(tmp_path / "notes.txt")
     run = read_run(tmp_path)
     assert run.steps == [1, 2, 10] and [p.name for p in run.files] == ["epoch_1.npy", "epoch_2.npy", "epoch_10.npy"]
     assert np.array_equal(run.vectors(2), X[:50] * 10)

@@ -26,8 +26,10 @@ VIEWS = [
     ("embedview.gui.views.collapse", "CollapseView"),
     ("embedview.gui.views.compare", "CompareView"),
     ("embedview.gui.views.drift", "DriftView"),
+    ("embedview.gui.views.timeline", "TimelineView"),
 ]
 
 #: the analysis views that need the room of the whole window (a verdict, a table of key numbers and
 #: plots side by side): each is a workspace, not a dock
-WORKSPACES = ("DuplicatesView", "IssuesView", "ChecksView", "CollapseView", "CompareView", "DriftView")
+WORKSPACES = ("DuplicatesView", "IssuesView", "ChecksView", "CollapseView", "CompareView", "DriftView",
+              "TimelineView")

@@ -1,0 +1,92 @@
+"""Timeline view on a real run: ``demo_run`` trains a small MLP on scikit-learn's digits in numpy
+without negatives (alignment of two noisy views only), dumping the embeddings every 40 steps with
+``write_step``; the embedding collapses within ~80 steps.  The view reads and measures it in the
+runner, draws the metric, the verdict band and the aligned maps, and steps / plays through it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedview.core.timeline import Timeline, demo_run, read_run
+
+ENV_SIZE = (1280, 760)
+
+
+@pytest.fixture(scope="module")
+def collapsing(tmp_path_factory):
+    return demo_run(tmp_path_factory.mktemp("runs") / "nonegatives", "no-negatives", steps=120, every=40)
+
+
+def _done(env, view, timeout=90.0):
+    env.qtbot.waitUntil(lambda: view.maps is not None and not view.running, timeout=int(timeout * 1000))
+    env.wait_idle()
+
+
+def test_a_run_is_measured_stepped_through_and_played(env, collapsing):
+    from embedview.gui.views.timeline import VERDICT_COLORS, TimelineView
+
+    view = env.add(TimelineView)
+    env.show()
+    state = env.model.views.timeline
+    assert view.body.currentIndex() == 0 and "Open a run folder" in view.placeholder.text()
+    view.open_run(str(collapsing))
+    assert state.run_path == str(collapsing)
+    _done(env, view)
+    r = view.result
+    assert view.body.currentIndex() == 1
+    assert r.steps_ == [0, 40, 80, 120] and r.last_collapsed_
+    # the numbers are the core's, on the same run (Timeline's defaults)
+    again = Timeline().fit(read_run(collapsing))
+    assert [row["effective_rank"] for row in r.rows_] == pytest.approx([row["effective_rank"] for row in again.rows_])
+    assert "last step 120: complete collapse" in view.status.text()
+    # the plot shows the chosen metric against the step; markers coloured by each step's verdict
+    x, y = view.curve.getData()
+    assert list(x) == [0, 40, 80, 120] and np.allclose(y, r.series("effective_rank")[1])
+    brushes = [b.color().name() for b in view.markers.data["brush"]]
+    assert brushes[0] == VERDICT_COLORS["healthy"] and brushes[-1] == VERDICT_COLORS["complete collapse"]
+    assert view.band_bars is not None
+    state.metric = "mean_pairwise_cosine"
+    assert view.metric_box.currentData() == "mean_pairwise_cosine"
+    assert np.allclose(view.curve.getData()[1], [row["mean_pairwise_cosine"] for row in r.rows_])
+    # the last step is shown first: its verdict, its numbers with the items used, its aligned map
+    assert state.step == 120 and view.slider.value() == 3
+    assert "COMPLETE COLLAPSE" in view.step_title.text() and view.verdict.text().startswith("Complete collapse")
+    cells = {view.table.item(i, 0).text(): (view.table.item(i, 1).text(), view.table.item(i, 2).text())
+             for i in range(view.table.rowCount())}
+    assert cells["effective rank (centred)"] == (f"{r.rows_[3]['effective_rank']:.3f}", "1,797")
+    assert cells["kNN accuracy (leave-one-out)"][1] == "1,797"
+    assert np.allclose(view.scatter.data["x"], view.maps[3][:, 0])
+    assert "Procrustes" in view.map_note.text()
+    assert "0" in view.legend.text.toPlainText() and "9" in view.legend.text.toPlainText()
+    # the slider shows another step's map
+    view.slider.setValue(1)
+    assert state.step == 40 and np.allclose(view.scatter.data["y"], view.maps[1][:, 1])
+    assert "HEALTHY" in view.step_title.text() or "COLLAPSE" in view.step_title.text()
+    # a click on the plot shows the nearest step
+    view.show_step(83)
+    assert state.step == 80 and view.now_line.value() == 80
+    # play from the start at the end: steps advance on their own, and stop at the last
+    state.step = 120
+    state.speed = 8.0
+    state.playing = True
+    assert state.step == 0 and view.play_button.isChecked()
+    env.qtbot.waitUntil(lambda: not state.playing, timeout=10_000)
+    assert state.step == 120 and not view.play_button.isChecked()
+
+
+def test_a_bad_folder_is_named_and_cancel_stops(env, tmp_path, collapsing):
+    from embedview.gui.views.timeline import TimelineView
+
+    view = env.add(TimelineView)
+    env.show()
+    np.save(tmp_path / "step_1.npy", np.ones((5, 3), dtype=np.float32))
+    np.save(tmp_path / "final.npy", np.ones((5, 3), dtype=np.float32))
+    view.open_run(str(tmp_path))
+    env.qtbot.waitUntil(lambda: "final.npy: no step number" in view.status.text(), timeout=30_000)
+    env.wait_idle()
+    assert view.result is None
+    view.open_run(str(collapsing))
+    view.cancel()
+    env.wait_idle()
+    assert "cancelled" in view.status.text() and not view.progress.isVisible()
