@@ -121,6 +121,8 @@ def test_colour_by_cluster_and_by_item_scores(mapped, env, qtbot):
     noise = clusters.labels_["coarse"] < 0
     assert (c.codes[noise] == -1).all()
     assert set(c.names) == set(clusters.names_["coarse"])
+    member = int(np.flatnonzero(clusters.labels_["fine"] == 0)[0])
+    assert f"cluster: {clusters.names_['fine'][0]}" in view.hover_text(member)  # the hover card names it
     view.choose_color("score:uniqueness")
     qtbot.waitUntil(lambda: view.coloring.title == "uniqueness", timeout=10000)
     np.testing.assert_allclose(view.coloring.values, uniq, rtol=1e-6)

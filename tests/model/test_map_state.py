@@ -16,7 +16,8 @@ def test_map_state_defaults_events_and_round_trip():
     state.color_by = "meta:year"  # no change, no event
     assert seen == ["meta:year"]
     saved = state.to_dict()
-    assert saved == {"method": "umap", "color_by": "meta:year", "highlighted_labels": []}
+    assert saved == {"method": "umap", "color_by": "meta:year", "highlighted_labels": [], "clusters": True,
+                     "contours": False}
     other = MapState()
     other.update(saved)
     assert other == state
@@ -27,6 +28,8 @@ def test_a_bad_or_old_session_never_breaks_the_state():
     state.update({"method": 3, "color_by": None, "color": ["duplicates", ""], "highlighted_labels": ["a", "b"]})
     assert state.method == "umap"  # wrong type ignored
     assert state.highlighted_labels == ("a", "b")
+    state.update({"clusters": "yes", "contours": True})
+    assert state.clusters is True and state.contours is True  # a non-bool toggle is ignored
 
 
 def test_compare_state_defaults_and_round_trip():

@@ -456,8 +456,12 @@ class MapView(View):
     def hover_text(self, i: int) -> str:
         """Rich text of the hover card for item ``i``."""
         c = self.canvas.coloring
-        extra = html.escape(c.describe(i)) if c is not None and c.title and c.title != "label" else ""
-        return item_html(self.model.dataset, i, extra)
+        parts = [c.describe(i)] if c is not None and c.title and c.title not in ("label", "cluster") else []
+        clusters = self.model.get_analysis(AnalysisKind.CLUSTERS) if self.model.emb is not None else None
+        if clusters is not None and 0 <= i < len(clusters.labels_["fine"]):
+            lab = int(clusters.labels_["fine"][i])
+            parts.append(f"cluster: {clusters.names_['fine'][lab] if lab >= 0 else 'unclustered'}")
+        return item_html(self.model.dataset, i, html.escape(" \u00b7 ".join(parts)))
 
     # -- export / shutdown -------------------------------------------------------------------------------------------
     def export_plot(self, path: str) -> None:
