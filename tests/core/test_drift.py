@@ -52,6 +52,8 @@ def test_two_halves_of_the_digits_do_not_drift(digits):
     assert d.verdict_.startswith("no detectable drift")
     assert (d.clf_n_a_, d.clf_n_b_) == (len(a), len(b))  # small sets: nothing sampled
     assert "items of A" in d.clf_text() and "random" not in d.clf_text()
+    assert (d.test_n_a_, d.test_n_b_) == (len(a) // 2, len(b) // 2)  # tested on the held-out halves
+    assert f"tested on the other half: {len(a) // 2:,} + {len(b) // 2:,} items" in d.clf_text()
 
 
 def test_digits_0_to_4_against_5_to_9_drift_strongly(digits):
@@ -158,10 +160,11 @@ def test_bad_inputs_say_what_is_wrong(digits):
         Drift(n_permutations=50).fit(X[:50], X[50:100])
 
 
-def test_tiny_sets_use_fewer_folds(digits):
+def test_tiny_sets_still_run_on_halves(digits):
     X, _ = digits
     d = Drift(n_permutations=20, alpha=0.2).fit(X[:3], X[3:10])
-    assert d.folds_ == 3 and len(d.top_a_) == 3 and len(d.top_b_) == 7
+    assert (d.test_n_a_, d.test_n_b_) == (1, 3) and len(d.top_a_) == 3 and len(d.top_b_) == 7
+    assert np.all(np.isfinite(d.scores_a_)) and np.all(np.isfinite(d.scores_b_))
 
 
 def test_with_alpha_reads_the_same_numbers_at_another_level(digits):

@@ -54,7 +54,8 @@ def test_a_shifted_set_shows_drift_the_map_and_the_items_that_separate(env, digi
              for r in range(view.table.rowCount())}
     assert cells["AUROC (0.5: chance)"] == f"{d.auroc_:.3f}"
     assert cells["items used, A + B"] == f"{d.mmd_n_a_:,} + {d.mmd_n_b_:,}"  # the last such row: MMD's
-    assert "5-fold logistic regression" in view.how.text()
+    assert cells["of which tested (held out)"] == f"{d.test_n_a_:,} + {d.test_n_b_:,}"
+    assert "tested on the other half" in view.how.text()
     # both sets on the map, every item drawn (small sets), a legend naming them
     assert len(view.scatter_a.data) == d.n_a_ and len(view.scatter_b.data) == d.n_b_
     assert "A: open data" in view.legend.text.toPlainText() and "B: other set" in view.legend.text.toPlainText()
@@ -142,7 +143,7 @@ def test_cancel_stops_the_test_and_says_so(env, digits, tmp_path):
     env.load(_set(X[:900], y[:900], "a"))
     np.save(tmp_path / "b.npy", X[900:])
     view.set_other([str(tmp_path / "b.npy")])
-    assert view.running and view.cancel_button.isVisible() and not view.run_button.isEnabled()
+    assert view.cancel_button.isVisible() and not view.run_button.isEnabled()
     view.cancel_button.click()
     env.wait_idle()
     env.qtbot.waitUntil(lambda: view.status.text() == "cancelled", timeout=10_000)

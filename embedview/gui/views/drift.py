@@ -334,7 +334,7 @@ class DriftView(View):
 
     def cancel(self) -> None:
         """Stop loading / encoding B or the test (a result that lands later is dropped)."""
-        was = self.running
+        was = self.running or self.cancel_button.isVisible()  # a finished job's result may still be on its way
         self.runner.cancel(JobKind.DRIFT_ENCODE)
         self.runner.cancel(JobKind.DRIFT)
         if was:
@@ -470,6 +470,7 @@ class DriftView(View):
             ("AUROC (0.5: chance)", [f"{d.auroc_:.3f}"]),
             ("p-value", [format_p(d.auroc_p_, d.n_permutations).removeprefix("p ").removeprefix("= ")]),
             ("items used, A + B", [used(d.clf_n_a_, d.clf_n_b_)]),
+            ("of which tested (held out)", [f"{d.test_n_a_:,} + {d.test_n_b_:,}"]),
             ("MMD, RBF kernel", None),
             ("MMD\u00b2 (unbiased)", [f"{d.mmd2_:.4g}"]),
             ("p-value", [format_p(d.mmd_p_, d.n_permutations).removeprefix("p ").removeprefix("= ")]),
@@ -477,8 +478,9 @@ class DriftView(View):
         ]
         fill_metric_rows(self.table, ["value"], rows)
         self.how.setText(
-            f"<b>Classifier</b>: {html.escape(d.clf_text())}. The p-value permutes A/B labels within each "
-            f"fold's held-out items.<br><b>MMD</b>: {html.escape(d.mmd_text())}.<br>Drift is declared when "
+            f"<b>Classifier</b>: {html.escape(d.clf_text())}. The p-value permutes the A/B labels of the "
+            f"held-out half (exact: its model never saw them).<br><b>MMD</b>: {html.escape(d.mmd_text())}."
+            "<br>Drift is declared when "
             f"either p-value is below alpha/2 = {d.alpha / 2:g} (Bonferroni for the two tests).")
 
     def _scatter(self, color: QColor, side: str) -> pg.ScatterPlotItem:
