@@ -163,6 +163,22 @@ class PackedStrings(Sequence):
     def tolist(self) -> list[Any]:
         return list(self)
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(packed)``: an object array of ``str`` / ``None`` made in one pass (numpy's
+        generic sequence path would call ``__getitem__`` once per item), or ``dtype`` if given."""
+        out = np.empty(len(self), dtype=object)
+        out[:] = list(self)
+        return out if dtype is None or np.dtype(dtype) == object else out.astype(dtype)
+
+    def __arrow_array__(self, type: Any = None) -> Any:  # noqa: A002  # pyarrow's protocol names it so
+        """``pa.array(packed)``: a ``large_string`` array over copies of the buffers, no Python strings."""
+        import pyarrow as pa
+
+        validity = None if self._valid is None else pa.array(self._valid).buffers()[1]
+        arr = pa.LargeStringArray.from_buffers(len(self), pa.py_buffer(self._off.tobytes()),
+                                               pa.py_buffer(self._buf.tobytes()), validity)
+        return arr if type is None else arr.cast(type)
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PackedStrings):
             if len(self) != len(other):

@@ -206,3 +206,26 @@ def test_lance_without_pylance_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "lance", None)  # as if pylance were not installed
     with pytest.raises(loaders.LoadError, match=r"embedview\[lance\]"):
         load_paths(path)
+
+
+def test_the_apps_own_consumers_take_a_sharded_dataset(tmp_path):
+    from embedview.core.embeddings import EmbeddingSet
+    from embedview.core.export import save_npz, save_parquet
+    from embedview.core.maps import build_coloring
+
+    x, ids = _write_shards(tmp_path / "emb", k=2)
+    ds = load_paths(tmp_path / "emb")
+    emb = EmbeddingSet(ds, ds.embeddings)
+    save_parquet(emb, tmp_path / "out.parquet")
+    back = pq.read_table(tmp_path / "out.parquet")
+    assert back.column("id").to_pylist() == ids and back.column("note").to_pylist()[ROWS] == "shard 1 row 0"
+    save_npz(emb, tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as z:
+        assert z["ids"].tolist() == ids
+        np.testing.assert_array_equal(z["embeddings"], x)
+    coloring = build_coloring(ds, "label")
+    assert len(coloring.codes) == len(ds) and len(coloring.legend) == len(LABELS)
+    by_note = build_coloring(ds, "meta:note")  # a packed string column: 400 distinct values
+    assert len(by_note.codes) == len(ds)
+    assert np.asarray(ds.metadata["note"])[ROWS + 2] == "shard 1 row 2"
+    assert pa.array(ds.ids).to_pylist() == ids
