@@ -10,13 +10,17 @@ subcommands work without a window::
     embedview check PATH... [-o metrics.json]      every metric the data allows (CI gate)
     embedview check DOCS... --queries Q --relevance PAIRS.csv [-m MODEL] -o metrics.json
                                                    retrieval of separate queries against the documents
+    embedview check RUN_FOLDER [-o timeline.json]  metrics and collapse verdict per training step
+    embedview check NEW --baseline OLD [--tolerance 0.02] [--tolerance-for knn_accuracy=0.01] [-o changes.json]
+                                                   a CI gate: NEW's headline metrics against OLD's
     embedview report PATH... --model A [--model B] -o report.html
     embedview duplicates PATH... -o dups.csv|dups.json
     embedview neighbors PATH... [--k 10] -o neighbors.csv
 
 Exit status: 0 success; 1 unexpected error; 2 usage or input error (unknown model, missing or
-unreadable file); 3 from ``check`` when the collapse verdict is not healthy, so that a training
-pipeline can run ``embedview check emb.npy || fail``.
+unreadable file); 3 from ``check`` when the collapse verdict is not healthy (for a run folder: of
+its last step; with ``--baseline``: when the gate fails), so that a training pipeline can run
+``embedview check emb.npy || fail``.
 
 Heavy modules (torch, Qt, umap) are imported only by the commands that need them: ``models``
 and ``info`` start in well under a second.
@@ -457,6 +461,10 @@ def _format_info(info: dict[str, Any], max_labels: int = 30) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from embedview.core.checks import is_healthy, run_checks
 
+    if args.baseline is not None:
+        return _check_baseline(args)
+    if len(args.paths) == 1 and _is_run_folder(args.paths[0]):
+        return _check_run(args)
     inputs = list(args.paths) + list(args.queries or []) + ([args.relevance] if args.relevance else [])
     out = _check_output(args.output, inputs, (".json",))
     if args.relevance and not os.path.isfile(args.relevance):  # before minutes of encoding, not after
@@ -499,6 +507,180 @@ def cmd_check(args: argparse.Namespace) -> int:
         _err(f"collapse verdict: {verdict}")
         return EXIT_OK
     _err(f"collapse verdict: {verdict} (exit {EXIT_UNHEALTHY})")
+    return EXIT_UNHEALTHY
+
+
+def _is_run_folder(path: str) -> bool:
+    """A folder of numbered checkpoint dumps (:func:`core.timeline.is_run_folder`)."""
+    try:
+        from embedview.core.timeline import is_run_folder
+    except ImportError:  # an installation without the timeline
+        return False
+    return is_run_folder(path)
+
+
+def _no_extras(args: argparse.Namespace, what: str) -> None:
+    """Refuse the options that have no meaning for a run folder or a baseline comparison."""
+    for option, given in (("--queries", args.queries), ("--relevance", args.relevance),
+                          ("--invariance", args.invariance)):
+        if given:
+            raise CLIError(f"{option} cannot be used with {what}")
+
+
+def _read_run(path: str):
+    from embedview.core.timeline import RunError, read_run
+
+    bar = ProgressBar("reading the run")
+    try:
+        run = read_run(path, progress=bar)
+    except RunError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        bar.close()
+    for note in run.notes:
+        _err(f"note: {note}")
+    return run
+
+
+def _check_run(args: argparse.Namespace) -> int:
+    """``embedview check RUN_FOLDER``: the timeline's metrics and verdict per step; exit 3 when
+    the last step is collapsed."""
+    from embedview.core.timeline import RunError, Timeline
+
+    _no_extras(args, "a run folder")
+    out = _check_output(args.output, args.paths, (".json",))
+    run = _read_run(args.paths[0])
+    bar = ProgressBar(f"measuring {len(run)} steps", total=len(run), unit="steps")
+    try:
+        timeline = Timeline(k=args.k).fit(run, progress=bar)
+    except RunError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        bar.close()
+    doc = timeline.to_dict()
+    table = _timeline_table(doc["rows"])
+    _write_text(out, json.dumps(doc, indent=2) + "\n")
+    if out is not None:
+        print(table)
+        _err(f"wrote {out} ({len(doc['rows'])} steps; {doc['how']['sample']})")
+    else:
+        _err(table)
+    last = doc["rows"][-1]
+    if timeline.last_collapsed_:
+        _err(f"last step ({last['step']}): {last['verdict']} (exit {EXIT_UNHEALTHY})")
+        return EXIT_UNHEALTHY
+    _err(f"last step ({last['step']}): {last['verdict']}")
+    return EXIT_OK
+
+
+def _timeline_table(rows: Sequence[dict[str, Any]]) -> str:
+    columns = (("step", "step"), ("verdict", "verdict"), ("effective_rank", "eff. rank"), ("dims_90", "dims 90%"),
+               ("mean_pairwise_cosine", "mean cos"), ("uniformity", "uniformity"), ("alignment", "alignment"),
+               ("knn_accuracy", "kNN acc"), ("linear_probe", "probe acc"))
+    shown = [(key, title) for key, title in columns if any(r.get(key) is not None for r in rows)]
+    return _table([title for _, title in shown], [[_fmt(r.get(key)) for key, _ in shown] for r in rows])
+
+
+#: the check the baseline gate runs on a file or a run's last step for each headline metric of
+#: core.baseline (collapse always runs; the slower checks that give none of them are not run)
+GATE_CHECKS = {"knn_accuracy": "knn", "linear_probe": "linear_probe", "retrieval_map": "retrieval"}
+
+
+def _gate_checks(metrics: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(check for metric, check in GATE_CHECKS.items() if metrics is None or metric in metrics)
+
+
+def _gate_result(paths: Sequence[str], args: argparse.Namespace, role: str,
+                 metrics: Sequence[str] | None = None) -> tuple[dict[str, Any], str]:
+    """The check result of one side of ``--baseline``: a check / timeline JSON file as written
+    before, a run folder's last step, or files (vectors, or data encoded as usual)."""
+    from embedview.core.baseline import BaselineError, headline_metrics
+    from embedview.core.checks import run_checks
+
+    first = paths[0]
+    if len(paths) == 1 and first.lower().endswith(".json") and os.path.isfile(first):
+        try:
+            with open(first, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"{first}: not a readable JSON file ({exc})") from None
+        if isinstance(doc, dict) and "passed" in doc and "failed" in doc:
+            raise CLIError(f"{first}: a comparison written by --baseline, not a check result; give the "
+                           "`embedview check -o metrics.json` file or the data")
+        try:
+            headline_metrics(doc)
+        except BaselineError as exc:
+            raise CLIError(f"{first}: {exc}") from None
+        return doc, f"{first} (check result)"
+    if len(paths) == 1 and _is_run_folder(first):
+        from embedview.api import embedding_set
+
+        run = _read_run(first)
+        from embedview.core.timeline import RunError
+
+        try:
+            X = run.vectors(len(run) - 1)
+        except RunError as exc:
+            raise CLIError(str(exc)) from None
+        emb = embedding_set(X, labels=run.labels, ids=run.ids, name=f"{first} step {run.steps[-1]}")
+        what = f"{first} (last step, {run.steps[-1]})"
+    else:
+        emb = _embed(_load(paths, args), args, model=args.model)
+        what = ", ".join(paths)
+    if len(emb) < 2:
+        raise CLIError(f"{what}: too few items to check: {len(emb)}")
+    bar = ProgressBar(f"checking the {role}")
+    try:
+        result = run_checks(emb, k=args.k, progress=bar, include=_gate_checks(metrics))
+    finally:
+        bar.close()
+    return result, what
+
+
+def _parse_tolerances(items: Sequence[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise CLIError(f"--tolerance-for {item!r}: write METRIC=TOLERANCE, e.g. knn_accuracy=0.01")
+    return out
+
+
+def _check_baseline(args: argparse.Namespace) -> int:
+    """``embedview check NEW --baseline OLD``: exit 3 when a headline metric of NEW is worse than
+    OLD's by more than its tolerance, or the collapse verdict is worse."""
+    from embedview.core.baseline import BaselineComparison, BaselineError
+
+    _no_extras(args, "--baseline")
+    _check_inputs([args.baseline])
+    out = _check_output(args.output, [*args.paths, args.baseline], (".json",))
+    metrics = None if args.metrics is None else [m.strip() for m in args.metrics.split(",") if m.strip()]
+    try:
+        gate = BaselineComparison(args.tolerance, _parse_tolerances(args.tolerance_for), metrics)
+    except BaselineError as exc:
+        raise CLIError(str(exc)) from None
+    baseline, old_what = _gate_result([args.baseline], args, "baseline", metrics)
+    new, new_what = _gate_result(list(args.paths), args, "new result", metrics)
+    try:
+        gate.fit(new, baseline)
+    except BaselineError as exc:
+        raise CLIError(str(exc)) from None
+    doc = {"new_input": new_what, "baseline_input": old_what, **gate.to_dict()}
+    print(f"new: {new_what}\nbaseline: {old_what}")
+    print(_table(["metric", "baseline", "new", "change", "allowed", "status"], gate.table_rows()))
+    for note in gate.notes_:
+        _err(f"note: {note}")
+    if out is not None:
+        _write_text(out, json.dumps(doc, indent=2) + "\n")
+        _err(f"wrote {out}")
+    if gate.passed_:
+        _err("gate passed: no headline metric worse than the baseline beyond its tolerance")
+        return EXIT_OK
+    _err(f"gate failed: {', '.join(gate.failed_)} (exit {EXIT_UNHEALTHY})")
     return EXIT_UNHEALTHY
 
 
@@ -731,6 +913,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invariance", type=_positive_int, nargs="?", const=100, default=0, metavar="N",
                    help="also probe the encoder's invariance to augmentations on N items (default 100); "
                    "needs images or texts and a model")
+    p.add_argument("--baseline", metavar="OLD",
+                   help="a CI gate: compare the headline metrics of PATH (files, a run folder's last step, or a "
+                   "check JSON) with OLD (the same kinds); exit 3 when one is worse beyond its tolerance or the "
+                   "collapse verdict is worse; -o writes the changes as JSON")
+    p.add_argument("--tolerance", type=_tolerance, default=0.02, metavar="T",
+                   help="with --baseline: how much worse a metric may be (default %(default)s): absolute units for "
+                   "accuracies, cosines, uniformity, MAP; a fraction of the baseline for effective rank and dims_90")
+    p.add_argument("--tolerance-for", action="append", metavar="METRIC=T",
+                   help="with --baseline: the tolerance of one metric (repeatable), e.g. knn_accuracy=0.01")
+    p.add_argument("--metrics", metavar="M,M",
+                   help="with --baseline: compare only these metrics (effective_rank, dims_90, mean_pairwise_cosine, "
+                   "uniformity, alignment, knn_accuracy, linear_probe, retrieval_map, verdict)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", parents=[common, loading, encoding], help="a self-contained HTML report")
@@ -760,6 +954,16 @@ def build_parser() -> argparse.ArgumentParser:
     for _name, module in EXTRA_COMMANDS:
         importlib.import_module(module).register(sub, parents)
     return parser
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number >= 0")
+    return value
 
 
 def _positive_int(text: str) -> int:

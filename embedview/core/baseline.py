@@ -159,10 +159,11 @@ class BaselineComparison:
         for name, value in [("tolerance", self.tolerance), *self.tolerances.items()]:
             if not math.isfinite(float(value)) or float(value) < 0:
                 raise BaselineError(f"tolerance for {name} must be a number >= 0, not {value!r}")
-        unknown = [m for m in [*self.tolerances, *(self.metrics or [])] if m not in HEADLINE_BY_KEY]
+        unknown = [m for m in self.tolerances if m not in HEADLINE_BY_KEY]
+        unknown += [m for m in self.metrics or [] if m not in HEADLINE_BY_KEY and m != "verdict"]
         if unknown:
             raise BaselineError(f"unknown metric(s) {', '.join(sorted(set(unknown)))}; the headline metrics are "
-                                f"{', '.join(HEADLINE_BY_KEY)}")
+                                f"{', '.join(HEADLINE_BY_KEY)} (and the verdict)")
 
     def fit(self, new: Mapping[str, Any], baseline: Mapping[str, Any]) -> BaselineComparison:
         new_m, new_v, new_about = headline_metrics(new)
