@@ -405,6 +405,18 @@ def _finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _named(task: TaskState, start: float, stop: float, prefix: str) -> TaskState:
+    """``task.sub(start, stop)`` whose messages start with ``prefix`` ("step 40 (3 of 16): ..."),
+    so a progress bar says which step a fold or a neighbour search belongs to."""
+
+    def cb(fraction: float, message: str) -> None:
+        task.set_fraction(start + (stop - start) * fraction, f"{prefix}: {message}" if message else prefix)
+
+    child = TaskState(cb, min_interval=0.0)
+    child._cancel = task._cancel
+    return child
+
+
 class Timeline:
     """The collapse diagnostics and label metrics of every step of a run.
 
@@ -459,8 +471,8 @@ class Timeline:
         out: list[dict[str, Any]] = []
         per = 1.0 / len(run)
         for i, step in enumerate(run.steps):
-            sub = task.sub(i * per, (i + 1) * per)
-            sub.report(0, 1, f"step {step} ({i + 1} of {len(run)}): loading")
+            sub = _named(task, i * per, (i + 1) * per, f"step {step} ({i + 1} of {len(run)})")
+            sub.report(0, 1, "loading")
             X = run.vectors(i)
             Xs = X[rows]
             diag = CollapseDiagnostics(k=self.k, sample=n_used, pair_sample=n_pairs_items,
@@ -511,7 +523,7 @@ class Timeline:
             if probe_note:
                 row["linear_probe_note"] = probe_note
             out.append(row)
-            sub.report(1, 1, f"step {step} measured")
+            sub.report(1, 1, "measured")
         self.rows_ = out
         self.steps_ = [r["step"] for r in out]
         self.n_items_ = int(n)

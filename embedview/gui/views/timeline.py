@@ -53,6 +53,12 @@ from embedview.runtime.keys import JobKind
 VERDICT_COLORS = {"healthy": "#2e7d32", "dimensional collapse": "#c65a00", "complete collapse": "#c62828"}
 TITLES = {key: title for key, title, _how in METRICS}
 HOW = {key: how for key, _title, how in METRICS}
+PLACEHOLDER = (
+    "<p><b>Open a run folder</b> to see how an embedding evolved over training.</p>"
+    "<p>A run is a folder of checkpoint dumps, one file per step, ordered by the number in the name "
+    "(<code>step_000100.npy</code>, <code>epoch_3.parquet</code>, <code>ckpt-12.npz</code>), the same "
+    "items in each (matched by id when the files have ids).<br>From a training loop: "
+    "<code>embedview.log(run_dir, step, vectors, labels=...)</code> every N steps.</p>")
 
 
 def measure_run(path: str, progress: TaskState | None = None) -> tuple[Run, Timeline]:
@@ -227,12 +233,7 @@ class TimelineView(View):
         self.placeholder.setWordWrap(True)
         self.placeholder.setAlignment(Qt.AlignCenter)
         self.placeholder.setTextFormat(Qt.RichText)
-        self.placeholder.setText(
-            "<p><b>Open a run folder</b> to see how an embedding evolved over training.</p>"
-            "<p>A run is a folder of checkpoint dumps, one file per step, ordered by the number in the name "
-            "(<code>step_000100.npy</code>, <code>epoch_3.parquet</code>, <code>ckpt-12.npz</code>), the same "
-            "items in each (matched by id when the files have ids).<br>From a training loop: "
-            "<code>embedview.log(run_dir, step, vectors, labels=...)</code> every N steps.</p>")
+        self.placeholder.setText(PLACEHOLDER)
         self.body = QStackedLayout()
         self.body.addWidget(self.placeholder)
         self.body.addWidget(splitter)
@@ -292,6 +293,11 @@ class TimelineView(View):
         self.path_label.setText(html.escape(str(path)))
         self.path_label.setToolTip(str(path))
         self._busy(True, "reading the run\u2026", (0.0, 0.8))
+        if self.run is None or str(self.run.path) != str(path):
+            self.body.setCurrentIndex(0)
+            self.placeholder.setText(f"<p><b>Measuring the run</b> in {html.escape(str(path))}\u2026</p>"
+                                     "<p>Every step: the collapse diagnostics, and with labels the kNN accuracy and "
+                                     "a linear probe; then one map per step, aligned to the previous one.</p>")
         self.runner.submit(
             JobKind.TIMELINE, measure_run, str(path),
             on_result=lambda res: self._measured(str(path), *res),
@@ -307,6 +313,8 @@ class TimelineView(View):
         self.runner.cancel(JobKind.TIMELINE_MAP)
         if was:
             self._busy(False, "cancelled")
+            if self.result is None:
+                self.placeholder.setText(PLACEHOLDER)
 
     def show_step(self, step: int) -> None:
         """Show ``step`` (a step number of the run; the nearest one when it is not)."""
@@ -383,6 +391,8 @@ class TimelineView(View):
 
     def _failed(self, message: str) -> None:
         self._busy(False)
+        if self.result is None:
+            self.placeholder.setText(PLACEHOLDER)
         self._say(message, error=True)
 
     def _say(self, text: str, error: bool = False) -> None:
