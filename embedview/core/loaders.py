@@ -23,6 +23,12 @@
   ``.npz``, ``.parquet`` / ``.arrow`` (a list-of-numbers column) and the TensorFlow Embedding
   Projector pair (an all-numeric vectors ``.tsv`` plus an optional metadata ``.tsv``, given in
   the same call or found next to it).
+* **a folder of parquet shards** (``part-00000.parquet`` ..., any ``*.parquet`` below it, ``key=value``
+  hive folders becoming metadata) or **a Lance dataset** (a ``*.lance`` folder; needs the ``lance``
+  extra) opens as ONE dataset: shards that do not fit the first one's schema are named problems;
+  the vectors are streamed into one float32 file in the cache folder, reused while the shards are
+  unchanged, and memory-mapped -- so the vectors may be larger than memory (they need free disk
+  instead); ids and string columns are kept packed (:mod:`embedview.core.shards`).
 * **Hugging Face ``datasets`` files**: ``.parquet`` and ``.arrow`` (Arrow IPC stream or file)
   with a vector column are precomputed embeddings, without one but with a string column they are
   texts; a ``save_to_disk`` folder (``state.json`` naming its ``data-*.arrow`` files, or a
@@ -1590,6 +1596,11 @@ def _columnar_folder_job(folder: Path) -> _Job | None:
     if kind == "lance":
         return _Job("embedding", _load_lance, [folder])
     if kind == "parquet":
+        files = shards.find_parquet_shards(folder)
+        schema = next((sc for sc in (_parquet_schema(f, []) for f in files[:1]) if sc is not None), None)
+        if schema is not None and not _has_vector_column(schema) and _has_string_column(schema):
+            # texts in shards (a Hugging Face hub folder, a Spark export of documents): one table
+            return _Job("text", _load_columnar_text, files, extra={"folder": folder, "name": folder.name})
         return _Job("embedding", _load_parquet_shards, [folder])
     return None
 
@@ -1846,7 +1857,7 @@ def _sharded_dataset(root: Path, parts: list[_Shard], problems: list[LoadProblem
     if others:
         tables = []
         for i, part in enumerate(kept):
-            task.report(i, len(kept), f"reading ids and metadata of {part.path.name}")
+            task.sub(0.8, 1).report(i, len(kept), f"reading ids and metadata of {part.path.name}")
             try:
                 tables.append(_bounded_table(part.path, part.batches(others, _PARQUET_BATCH_ROWS),
                                              _pa_select(part.schema, others), problems))

@@ -352,10 +352,30 @@ class VectorStore:
             os.replace(tmp, self.path)
             os.replace(rows_tmp, self.rows_path)
             os.replace(info_tmp, self.info_path)  # last: its presence says the others are complete
+            self._drop_older(w.info.get("source"))
         finally:
             for leftover in self.folder.glob(f".{self.key}.{tag}.*"):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
+
+
+    def _drop_older(self, source: Any) -> None:
+        """Remove the stores written earlier for the same ``source`` (its shards changed since): one
+        matrix per dataset stays in the cache, not one per version of it."""
+        if not source:
+            return
+        for info in self.folder.glob("*.json"):
+            key = info.name[: -len(".json")]
+            if key == self.key:
+                continue
+            try:
+                if json.loads(info.read_text(encoding="utf-8")).get("source") != source:
+                    continue
+            except (OSError, ValueError):
+                continue
+            for path in (info, self.folder / f"{key}.npy", self.folder / f"{key}.rows.npy"):
+                with contextlib.suppress(OSError):
+                    path.unlink()  # json first: a reader never finds a store without its matrix
 
 
 class _Writer:

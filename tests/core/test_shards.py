@@ -114,6 +114,35 @@ def test_reopen_reuses_the_memory_map_until_a_shard_changes(tmp_path):
     third = load_paths(tmp_path / "emb")
     assert shards.READS["vector_rows"] - before["vector_rows"] == 2 * read
     np.testing.assert_array_equal(third.embeddings, x)
+    stores = sorted(p.name for p in (tmp_path / "cache" / "vectors").iterdir())
+    assert len(stores) == 3 and len({n.split(".")[0] for n in stores}) == 1  # the stale store was removed
+
+
+def test_cancelled_open_leaves_no_file_in_the_cache(tmp_path):
+    from embedview.core.progress import Cancelled, TaskState
+
+    _write_shards(tmp_path / "emb", k=3)
+
+    def on_progress(fraction, message):
+        if "part-00001" in message:  # cancelled in the middle of writing the vectors
+            task.cancel()
+
+    task = TaskState(on_progress, min_interval=0.0)
+    with pytest.raises(Cancelled):
+        load_paths(tmp_path / "emb", progress=task)
+    assert list((tmp_path / "cache" / "vectors").iterdir()) == []
+    ds = load_paths(tmp_path / "emb")  # and the next open reads it whole
+    assert len(ds) == 3 * ROWS
+
+
+def test_a_folder_of_text_shards_loads_as_texts(tmp_path):
+    folder = tmp_path / "hub" / "data"
+    folder.mkdir(parents=True)
+    for s in range(3):
+        pq.write_table(pa.table({"text": [f"sentence {s}-{i}" for i in range(20)], "label": ["a", "b"] * 10}),
+                       folder / f"train-0000{s}-of-00003.parquet")
+    ds = load_paths(tmp_path / "hub")
+    assert ds.modality == "text" and len(ds) == 60 and ds.texts[20] == "sentence 1-0"
 
 
 def test_empty_ragged_and_nan_rows_are_named_by_shard_and_left_out(tmp_path):
