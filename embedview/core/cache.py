@@ -417,6 +417,7 @@ class EmbeddingCache:
                      np.ascontiguousarray(idx[start:stop], dtype="<i4").tobytes(),
                      np.ascontiguousarray(sc[start:stop], dtype="<f4").tobytes()))
                 task.report(c + 1, n_chunks, f"Storing the neighbour graph: {stop:,} of {n:,} items")
+            task.check()  # a cancel during the last report: nothing is committed
             conn.execute(  # the header last: a graph without it is never read
                 "INSERT INTO graphs (fingerprint, metric, exact, format, n, k, source, info, nbytes, created, used) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
