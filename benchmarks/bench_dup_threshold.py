@@ -31,7 +31,7 @@ import os
 import time
 
 import numpy as np
-from _common import Timer, peak_rss_mb, wait_until  # also puts the repository root on sys.path
+from _common import Timer, machine_line, peak_rss_mb, wait_until  # also puts the repository root on sys.path
 from bench_duplicates import make_data
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -60,6 +60,7 @@ def main() -> None:
     ds = Dataset("embedding", ids=[f"v{i}" for i in range(args.n)], sources=["synthetic.npy"] * args.n,
                  embeddings=X, name="synthetic")
     emb = EmbeddingSet.from_dataset(ds)
+    print(machine_line())
     print(f"{args.n:,} x {args.dim} vectors, ~2 % planted near-copies")
 
     approximate = {"auto": "auto", "exact": False, "hnsw": True}[args.approximate]
@@ -112,6 +113,7 @@ def main() -> None:
     view.shutdown()
     assert runner.shutdown(30) and not runner.alive_threads()
     print(f"process peak RSS {peak_rss_mb():.0f} MB")
+    print(machine_line())
 
 
 if __name__ == "__main__":
