@@ -13,7 +13,8 @@ typed runner key:
 * ``JobKind.CLUSTERS`` named density clusters of the UMAP map (``core.clusters``), once UMAP is
   there (the PCA map when UMAP failed).
 
-One chain of threads, PCA -> outliers -> duplicates -> item scores -> clusters, with UMAP started
+One chain of threads, PCA -> outliers -> duplicates -> clusters / item scores (the clusters
+first when the UMAP map is there, else the scores while UMAP runs), with UMAP started
 in its own process as soon as PCA is done: one Python-heavy thread at a time competes with the UI
 thread for the GIL.  A failed item-score or cluster job is reported like any job error and the
 chain goes on without it.
@@ -317,20 +318,29 @@ class AnalysisScheduler:
             self._submit(JobKind.OUTLIERS, run_outliers, emb, name, self._outliers_done)
         elif model.get_analysis(AnalysisKind.DUPLICATES, name) is None:
             self._submit(JobKind.DUPLICATES, run_duplicates, emb, name, self._duplicates_done)
-        elif (not model.get_analysis(AnalysisKind.ITEM_SCORES, name) and item_scores_available()
-              and (id(emb), JobKind.ITEM_SCORES) not in self._gave_up):
-            self._submit(JobKind.ITEM_SCORES, run_item_scores, emb, name, self._item_scores_done)
-        elif (model.get_analysis(AnalysisKind.CLUSTERS, name) is None
-              and (id(emb), JobKind.CLUSTERS) not in self._gave_up):
-            umap = model.projection(ProjectionMethod.UMAP, name)
-            pca = model.projection(ProjectionMethod.PCA, name)
-            if umap is not None:
-                xy, source = umap.xy, "UMAP"
-            elif self._umap_failed is emb and pca is not None:
-                xy, source = pca.xy, "PCA (UMAP failed)"
-            else:
-                return  # waits for UMAP
-            self._submit(JobKind.CLUSTERS, run_clusters, emb, name, self._clusters_done, xy, source)
+        else:
+            clusters_map = self._clusters_map(emb, name)
+            wants_scores = (not model.get_analysis(AnalysisKind.ITEM_SCORES, name) and item_scores_available()
+                            and (id(emb), JobKind.ITEM_SCORES) not in self._gave_up)
+            # the clusters first when their map is there (names on the map are what the user sees)
+            if clusters_map is not None:
+                self._submit(JobKind.CLUSTERS, run_clusters, emb, name, self._clusters_done, *clusters_map)
+            elif wants_scores:
+                self._submit(JobKind.ITEM_SCORES, run_item_scores, emb, name, self._item_scores_done)
+
+    def _clusters_map(self, emb: EmbeddingSet, name: str) -> tuple[Any, str] | None:
+        """(map, its name) to cluster when the clusters are missing and their map is there."""
+        model = self.model
+        if (model.get_analysis(AnalysisKind.CLUSTERS, name) is not None
+                or (id(emb), JobKind.CLUSTERS) in self._gave_up):
+            return None
+        umap = model.projection(ProjectionMethod.UMAP, name)
+        if umap is not None:
+            return umap.xy, "UMAP"
+        pca = model.projection(ProjectionMethod.PCA, name)
+        if self._umap_failed is emb and pca is not None:
+            return pca.xy, "PCA (UMAP failed)"
+        return None  # waits for UMAP
 
     def _submit(self, kind: JobKind, fn: Callable[..., Any], emb: EmbeddingSet, name: str,
                 done: Callable[[EmbeddingSet, str, Any], None], *args: Any) -> None:
@@ -390,6 +400,7 @@ class AnalysisScheduler:
 
     def _clusters_done(self, emb: EmbeddingSet, name: str, clusters: Any) -> None:
         self.model.set_analysis(AnalysisKind.CLUSTERS, clusters, name=name)
+        self._next(emb, name)  # the item scores may still be missing
 
     # -- status -----------------------------------------------------------------------------------
     def running(self) -> list[JobKind]:
