@@ -74,6 +74,30 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
 
 
+def _top_axes(Xc: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
+    """The ``k`` principal axes of centred ``Xc`` (D, k) and the share of the variance they hold.
+    Up to 2,048 dimensions from the D x D covariance (only its top eigenvectors are computed),
+    beyond that a randomized SVD; each axis's sign is fixed (largest loading positive)."""
+    n, d = Xc.shape
+    k = min(k, d, n)
+    total = float(np.einsum("ij,ij->", Xc, Xc))
+    if total <= 0:
+        return np.eye(d, k), 0.0
+    if d <= 2048:
+        from scipy.linalg import eigh
+
+        vals, vecs = eigh(Xc.T @ Xc, subset_by_index=[d - k, d - 1])
+        axes, top = vecs[:, ::-1], float(np.sum(vals))
+    else:
+        from sklearn.utils.extmath import randomized_svd
+
+        _, sv, vt = randomized_svd(Xc, k, random_state=seed)
+        axes, top = vt.T, float(np.sum(sv**2))
+    signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
+    signs[signs == 0] = 1.0
+    return axes * signs, top / total
+
+
 def format_p(p: float, n_permutations: int) -> str:
     """``p = 0.034`` or, at the floor a permutation test can reach, ``p < 0.001``."""
     floor = 1.0 / (n_permutations + 1)
@@ -264,21 +288,21 @@ class Drift:
         return s_aa / (m * (m - 1)) + s_bb / (n * (n - 1)) - 2.0 * s_ab / (m * n)
 
     def _map(self, Xa: np.ndarray, Xb: np.ndarray, rng: np.random.Generator, task: TaskState) -> None:
-        from sklearn.decomposition import PCA
-
         half = max(1, self.map_max_items // 2)
         ia, ib = _sample(len(Xa), half, rng), _sample(len(Xb), half, rng)
         task.report(0, 2, f"map: PCA of {len(ia) + len(ib):,} items of both sets")
-        fit_on = np.vstack([Xa[ia], Xb[ib]])
-        comps = min(2, fit_on.shape[1], len(fit_on))
-        pca = PCA(n_components=comps, random_state=self.random_state).fit(fit_on)
+        fit_on = np.vstack([Xa[ia], Xb[ib]]).astype(np.float64)
+        center = fit_on.mean(axis=0)
+        fit_on -= center
+        axes, share = _top_axes(fit_on, 2, self.random_state)
         self.map_n_fit_ = len(fit_on)
-        self.map_variance_ = float(np.sum(pca.explained_variance_ratio_))
+        self.map_variance_ = share
         out = []
         for M in (Xa, Xb):
             task.check()
             xy = np.zeros((len(M), 2), np.float32)
-            xy[:, :comps] = pca.transform(M)
+            for s in range(0, len(M), 50_000):
+                xy[s:s + 50_000, : axes.shape[1]] = (M[s:s + 50_000].astype(np.float64) - center) @ axes
             out.append(xy)
         self.xy_a_, self.xy_b_ = out
         task.report(2, 2, "map done")
