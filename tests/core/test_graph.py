@@ -223,3 +223,20 @@ def test_second_command_does_not_search(digits, tmp_path, monkeypatch, capsys):
     gc.collect()
     assert main(["neighbors", str(path), "--k", "5", "--no-cache", "-o", str(tmp_path / "c.csv")]) == 0
     assert "searched in" in capsys.readouterr().err
+
+
+def test_embedding_set_and_raw_matrix_share_one_graph(digits, tmp_path):
+    """The CLI passes an EmbeddingSet (its ``unit`` for cosine), UMAP's child process the raw file."""
+    from embedview.core.dataset import Dataset
+    from embedview.core.embeddings import EmbeddingSet
+
+    X, _ = digits
+    n = len(X)
+    emb = EmbeddingSet(Dataset("text", ids=[str(i) for i in range(n)], sources=["d"] * n, texts=["t"] * n,
+                               name="d"), X)
+    g = knn_graph(emb, 10, "cosine", cache=tmp_path)
+    del g
+    gc.collect()
+    m = Messages()
+    assert knn_graph(X.copy(), 14, "cosine", cache=tmp_path,
+                     progress=m.task).origin == "cache" and not m.searched
