@@ -1,6 +1,6 @@
 """The main window: menus, toolbar, workspaces and docks for the views, dialogs, status bar, drag-and-drop.
 
-Layout: the window's centre is a row of workspaces (tabs, Ctrl+1 ... Ctrl+5, the View menu).
+Layout: the window's centre is a row of workspaces (tabs, Ctrl+1 ... Ctrl+8, the View menu).
 **Explore** is the map with the small views docked around it (Search, Neighbours, Similarity
 heatmap on the right, Items and Problems below); every view named in ``views.WORKSPACES``
 (Duplicates, Checks, Collapse, Compare) gets a workspace of its own that takes the whole window

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolBar, QWidget
 from viewkit import digits_set, pca_2d
 
 from embedview.core.embeddings import EmbeddingSet
+from embedview.gui.views import WORKSPACES
 
 #: (screen width, screen height) and the window's frame on it: the whole screen, and 90 % of 1280x800
 SIZES = [((1280, 800), 1.0), ((1280, 800), 0.9), ((1600, 1000), 1.0)]
@@ -218,14 +219,17 @@ def test_the_window_fits_the_smaller_screen(window, qtbot):
 
 def test_workspaces_menu_shortcuts_and_show_view(window, qtbot):
     tabs = window.tabs
-    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Explore", "Duplicates", "Checks", "Collapse", "Compare"]
+    titles = ["Explore", "Duplicates", "Issues", "Checks", "Collapse", "Compare", "Drift", "Timeline"]
+    assert [tabs.tabText(i) for i in range(tabs.count())] == titles
     assert not tabs.tabBar().isHidden()
-    assert set(window.docks) == {"NeighborsView", "HeatmapView", "SearchView", "TableView", "ProblemsView"}
+    docks = {"NeighborsView", "HeatmapView", "SearchView", "TableView", "ProblemsView", "ChartsView"}
+    assert set(window.docks) == docks
     view_texts = [a.text() for a in window.view_menu.actions()]
-    for title in ("Explore", "Duplicates", "Checks", "Collapse", "Compare", "Neighbours", "Items"):
+    for title in (*titles, "Neighbours", "Items", "Charts"):
         assert title in view_texts
     shortcuts = dict(window.shortcuts())
-    assert shortcuts["Explore"].endswith("1") and shortcuts["Compare"].endswith("5")
+    assert shortcuts["Explore"].endswith("1") and shortcuts["Compare"].endswith("6")
+    assert shortcuts["Timeline"].endswith("8")
     # a shortcut (through its action), the model's request and show_view all bring the workspace up
     window.workspace_actions["CollapseView"].trigger()
     assert window.current_workspace() == "CollapseView" and window.views["CollapseView"].isVisible()
@@ -233,7 +237,7 @@ def test_workspaces_menu_shortcuts_and_show_view(window, qtbot):
     window.model.show_view_requested.emit("neighbors")  # e.g. the search view after a search
     assert window.current_workspace() == "Explore" and window.views["NeighborsView"].isVisible()
     assert window.show_view("compare") is window.views["CompareView"] and window.current_workspace() == "CompareView"
-    tabs.setCurrentIndex(2)  # a click on the tab
+    tabs.setCurrentIndex(3)  # a click on the tab
     assert window.workspace_actions["ChecksView"].isChecked()
     window.docks["TableView"].close()
     window.show_view("TableView")
@@ -273,7 +277,7 @@ def test_an_older_layout_never_breaks_the_window(window, qtbot):
     qtbot.wait(20)
     for name, dock in window.docks.items():
         assert not dock.isHidden(), name
-    assert window.tabs.count() == 5
+    assert window.tabs.count() == 1 + len(WORKSPACES)
     for key in ("DuplicatesView", "CollapseView"):
         window.show_workspace(key)
         assert window.views[key].isVisible()
