@@ -222,7 +222,8 @@ class Clusters:
     labels_ : {level: (N,) int32}, clusters 0.. by decreasing size, -1 = unclustered
     names_ : {level: list[str]}, one name per cluster
     name_source_ : {level: "words" / "label" / "meta:<column>" / "number"}
-    centres_ : {level: (k, 2) float32}, median of each cluster's points on the fitted map
+    centres_ : {level: (k, 2) float32}, on the fitted map: each cluster's member nearest to the median
+        of its points (so a name sits on its points, never between two groups)
     sizes_ : {level: (k,) int64}
     method_ : str, how it was computed (input, sample, parameters), for the user
     n_ : int
@@ -361,7 +362,8 @@ class Clusters:
 
     # -- reading ---------------------------------------------------------------------------------
     def centres_for(self, xy: Any, level: str) -> np.ndarray:
-        """(k, 2) median of each cluster's points on the map ``xy`` (any projection of the same items)."""
+        """(k, 2) each cluster's centre on the map ``xy`` (any projection of the same items): the
+        member nearest to the median of its points."""
         xy = np.asarray(xy, dtype=np.float64)
         lab = self.labels_[level]
         if len(xy) != len(lab):
@@ -374,7 +376,13 @@ class Clusters:
         bounds = np.searchsorted(lab[order], np.arange(k + 1))
         for c in range(k):
             pts = xy[order[bounds[c]:bounds[c + 1]]]
-            out[c] = np.median(pts, axis=0) if len(pts) else np.nan
+            if not len(pts):
+                out[c] = np.nan
+                continue
+            # the member nearest to the median: a cluster made of two groups (the coarse level
+            # merges fine clusters) would have its median, and its name, in the empty space between
+            med = np.median(pts, axis=0)
+            out[c] = pts[int(np.argmin(((pts - med) ** 2).sum(axis=1)))]
         return out
 
     def name_per_item(self, level: str = "fine") -> np.ndarray:

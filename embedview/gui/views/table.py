@@ -384,13 +384,22 @@ class TableView(View):
         header.setStretchLastSection(False)
         image = self._dataset is not None and self._dataset.modality == "image"
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 6 if image else 24)
-        # the text stretches; without text, the id does (not a narrow number column at the end)
+        # the text stretches; without text, the id does (not a narrow number column at the end).
+        # With the cluster / score columns the text would be squeezed to a few letters in a docked
+        # table: it keeps a readable width instead and the last column takes what is left (the
+        # table scrolls sideways when the dock is narrow)
         stretch = "text" if self.table_model.column_of("text") >= 0 else "id"
-        for c, (key, _title) in enumerate(self.table_model.columns):
-            header.setSectionResizeMode(c, QHeaderView.Stretch if key == stretch else QHeaderView.Interactive)
+        crowded = bool(self.table_model.extra) and stretch == "text"
+        header.setStretchLastSection(crowded)
+        metrics = header.fontMetrics()
+        for c, (key, title) in enumerate(self.table_model.columns):
+            resize = QHeaderView.Stretch if key == stretch and not crowded else QHeaderView.Interactive
+            header.setSectionResizeMode(c, resize)
             width = {"thumb": THUMB_PX + 12, "id": 260 if image else 140, "label": 120, "outlier": 110,
-                     "cluster": 200, "score:representativeness": 140}.get(key, 100)
-            if key != stretch:
+                     "cluster": 170, "text": 280}.get(key, 100)
+            if key.startswith("score:"):
+                width = max(80, metrics.horizontalAdvance(title) + 24)
+            if key != stretch or crowded:
                 header.resizeSection(c, width)
 
     # -- sorting and filtering ------------------------------------------------------------------------
