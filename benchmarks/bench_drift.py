@@ -35,7 +35,7 @@ from _common import add_runs_arg, compare, machine_line, one_off, peak_rss_mb  #
 
 from embedview.core.drift import Drift
 
-GOAL = 1.5  # the whole test (p-values, MMD, map, every item scored) within 1.5x of one bare AUROC
+GOAL = 2.0  # the whole test (exact p-values, MMD, map, every item scored) within 2x of one bare AUROC
 
 
 def calibration(reps: int) -> None:
