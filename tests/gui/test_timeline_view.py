@@ -90,3 +90,26 @@ def test_a_bad_folder_is_named_and_cancel_stops(env, tmp_path, collapsing):
     view.cancel()
     env.wait_idle()
     assert "cancelled" in view.status.text() and not view.progress.isVisible()
+
+
+def test_opening_a_run_folder_as_data_shows_it_in_the_timeline(env, collapsing, tmp_path):
+    from embedview.actions.data import DataActions
+    from embedview.gui.views.timeline import TimelineView
+
+    view = env.add(TimelineView)
+    env.show()
+    asked = []
+    env.model.show_view_requested.connect(asked.append)
+    data = DataActions(env.model, env.runner)
+    assert data.open_paths([str(collapsing)]) is None  # not loaded as a dataset
+    assert asked == ["timeline"] and env.model.views.timeline.run_path == str(collapsing)
+    assert env.model.dataset is None
+    _done(env, view)
+    assert view.result is not None and view.result.steps_ == [0, 40, 80, 120]
+    # numbered shards are not a run: they go to the loaders as before (which name what they found)
+    np.save(tmp_path / "part_0.npy", np.eye(4, dtype=np.float32))
+    np.save(tmp_path / "part_1.npy", np.eye(4, dtype=np.float32) * 2)
+    data.open_paths([str(tmp_path)])
+    env.wait_idle()
+    assert asked == ["timeline"] and env.model.views.timeline.run_path == str(collapsing)
+    assert any("no image files found" in str(p) for p in env.model.problems)

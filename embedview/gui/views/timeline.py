@@ -453,7 +453,7 @@ class TimelineView(View):
         if r is None or self.run is None:
             return
         doc = r.to_dict()
-        parts = [doc["how"]["sample"] + "."]
+        parts = [doc["how"]["sample"][:1].upper() + doc["how"]["sample"][1:] + "."]
         parts.append("Verdict, effective rank, directions for 90% of the variance, mean cosine and uniformity: the "
                      "Collapse view's diagnostics.")
         if r.has_labels_:
@@ -524,7 +524,7 @@ class TimelineView(View):
         self.scatter.setData(pos=xy, brush=self._brushes)
         if fit_view:
             every = np.concatenate(self.maps).astype(np.float64)  # float32 bounds overflow pyqtgraph's limit checks
-            lo, hi = np.percentile(every, 0.5, axis=0), np.percentile(every, 99.5, axis=0)
+            lo, hi = every.min(axis=0), every.max(axis=0)  # every point of every step stays in view
             self.map.getViewBox().setRange(xRange=(float(lo[0]), float(hi[0])), yRange=(float(lo[1]), float(hi[1])),
                                            padding=0.05)
         spread = float(np.sqrt(np.mean(np.sum(xy.astype(np.float64) ** 2, axis=1))))
