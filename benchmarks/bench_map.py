@@ -59,15 +59,6 @@ def make_set(xy: np.ndarray, lab: np.ndarray):
     return EmbeddingSet.from_dataset(ds)
 
 
-def paint_ms(widget, repeats: int = 10) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        widget.grab()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
-
-
 def _plot(app):
     import pyqtgraph as pg
 

@@ -93,6 +93,7 @@ def main() -> None:
     verdict = "OK" if busy.max() * 1000 < GOAL_MS else "ABOVE GOAL"
     print(f"worst gap while busy / worst gap idle: {ratio:.2f}x; worst gap {busy.max() * 1000:.0f} ms "
           f"(goal < {GOAL_MS:.0f} ms) {verdict}")
+    print(machine_line())
     window.close()
     app.processEvents()
 
