@@ -63,9 +63,15 @@ def test_a_run_is_measured_stepped_through_and_played(env, collapsing):
     view.slider.setValue(1)
     assert state.step == 40 and np.allclose(view.scatter.data["y"], view.maps[1][:, 1])
     assert "HEALTHY" in view.step_title.text() or "COLLAPSE" in view.step_title.text()
-    # a click on the plot shows the nearest step
-    view.show_step(83)
-    assert state.step == 80 and view.now_line.value() == 80
+    # a click on the plot shows the nearest step (a real mouse click at step ~83)
+    from PySide6.QtCore import QPointF, Qt
+
+    vb = view.plot.getPlotItem().getViewBox()
+    y_mid = float(np.mean(vb.viewRange()[1]))
+    at = view.plot.mapFromScene(vb.mapViewToScene(QPointF(83.0, y_mid)))
+    env.qtbot.mouseClick(view.plot.viewport(), Qt.LeftButton, pos=at)
+    env.qtbot.waitUntil(lambda: state.step == 80, timeout=5000)
+    assert view.now_line.value() == 80 and view.slider.value() == 2
     # play from the start at the end: steps advance on their own, and stop at the last
     state.step = 120
     state.speed = 8.0
