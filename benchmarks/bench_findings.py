@@ -10,9 +10,10 @@ with a seed (the ground truth the precision is measured against).
 
 Compared, interleaved (``_common.compare``), on the same data:
 
-* embedview: ``LabelIssues().fit(X, labels)`` -- 5-fold logistic regression trained on a
-  stratified sample of at most 20 000 items per fold, averaged with a 10-NN vote (HNSW above
-  50 000 items), then cleanlab's ``find_label_issues`` and ``get_label_quality_scores``;
+* embedview: ``LabelIssues().fit(X, labels)`` -- 5-fold logistic regression (on a stratified
+  sample only beyond 100 000 training items per fold), mixed with a 10-NN vote among a
+  stratified sample of 20 000 voters, weighted by their accuracy, then cleanlab's
+  ``find_label_issues`` and ``get_label_quality_scores``;
 * reference, what a user would write: ``sklearn.model_selection.cross_val_predict(
   make_pipeline(StandardScaler(), LogisticRegression()), X, y, cv=5, method="predict_proba")``
   on every item, then ``cleanlab.filter.find_label_issues(y, pred_probs)``.
