@@ -37,6 +37,8 @@ def test_umap_is_started_again_for_a_set_whose_umap_was_cancelled(qtbot, monkeyp
     monkeypatch.setattr(analysis, "run_umap", slow_umap)
     monkeypatch.setattr(analysis, "run_outliers", lambda emb, progress=None: "outliers")
     monkeypatch.setattr(analysis, "run_duplicates", lambda emb, progress=None: "duplicates")
+    monkeypatch.setattr(analysis, "run_item_scores", lambda emb, progress=None: {"uniqueness": np.zeros(len(emb))})
+    monkeypatch.setattr(analysis, "run_clusters", lambda emb, xy, source, progress=None: "clusters")
     state, runner = AppModel(), JobRunner()
     scheduler = analysis.AnalysisScheduler(state, runner)  # kept: the model holds its slots weakly
     X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
