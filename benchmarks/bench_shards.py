@@ -23,10 +23,11 @@ Sides, each ``--runs`` times, interleaved:
 A memory-mapped matrix's pages count as resident once touched (by a computation later); they are
 the page cache, which the kernel drops under pressure, not memory the process owns.
 
-``--ids`` also measures 1M ids ``"doc-0000001"`` kept as a list of Python strings against
-:class:`embedview.core.shards.PackedStrings`.
+``--lance`` also writes the data as a Lance dataset and opens it both ways (``lance.dataset(...)
+.to_table`` as the reference).  ``--ids`` also measures 1M ids ``"doc-0000001"`` kept as a list of
+Python strings against :class:`embedview.core.shards.PackedStrings`.
 
-    .venv/bin/python benchmarks/bench_shards.py [--n 1000000] [--dim 384] [--shards 10] [--runs 1] [--ids]
+    .venv/bin/python benchmarks/bench_shards.py [--n 1000000] [--dim 384] [--shards 10] [--runs 1] [--ids] [--lance]
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def reference():
     col = pq.read_table(path, columns=["embedding"]).column("embedding").combine_chunks()
     return col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
 
+def lance_reference():
+    import lance
+    col = lance.dataset(path).to_table(columns=["embedding"]).column("embedding").combine_chunks()
+    return col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+
 def ours():
     ds = load_paths(path)
     return ds
@@ -73,6 +79,7 @@ if kind.startswith("ids"):
 readers = {
     "ours": ours,
     "ref": reference,
+    "lance-ref": lance_reference,
     "ids-list": lambda: arrow_ids.to_pylist(),
     "ids-packed": lambda: PackedStrings.from_arrow(arrow_ids),
 }
@@ -130,6 +137,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=10)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--ids", action="store_true", help="also measure 1M ids as a list and packed")
+    parser.add_argument("--lance", action="store_true", help="also the same data as a Lance dataset (pylance)")
     parser.add_argument("--keep", type=Path, default=None, help="write (or reuse) the shards in this folder")
     args = parser.parse_args()
     if not Path("/proc/self/clear_refs").exists():
@@ -165,6 +173,20 @@ def main() -> None:
         print(f"median peak: first open {med['first open'] / size_kb:.2f}x, reopen {med['reopen'] / size_kb:.2f}x, "
               f"pyarrow {med['pyarrow'] / size_kb:.2f}x the matrix; ratio embedview / pyarrow: first open "
               f"{med['first open'] / med['pyarrow']:.2f}, reopen {med['reopen'] / med['pyarrow']:.2f}")
+        if args.lance:
+            import lance
+            import pyarrow.dataset as pads
+
+            target = folder.parent / f"{folder.name}.lance"
+            if not target.exists():
+                lance.write_dataset(pads.dataset(folder).scanner().to_reader(), str(target))
+            cache = tmp / "cache-lance"
+            first, again = child("ours", target, dim, cache), child("ours", target, dim, cache)
+            ref = child("lance-ref", target, dim)
+            print(f"Lance dataset: first open peak {first['peak_kb'] / size_kb:.2f}x ({first['seconds']:.1f} s), "
+                  f"reopen {again['peak_kb'] / size_kb:.2f}x ({again['seconds']:.1f} s), lance to_table + to_numpy "
+                  f"{ref['peak_kb'] / size_kb:.2f}x ({ref['seconds']:.1f} s); ratio first open / lance "
+                  f"{first['peak_kb'] / ref['peak_kb']:.2f}")
         if args.ids:
             a, b = child("ids-list", folder, dim), child("ids-packed", folder, dim)
             print(f"1,000,000 ids 'doc-0000001': list of str {a['held_kb'] / 1024:.0f} MB held, "

@@ -1663,7 +1663,10 @@ def _load_lance(job: _Job, problems, task, columns, max_pixels) -> Dataset | Non
         return None
 
     def batches(cols: list[str], n: int) -> Iterable[Any]:
-        return ds.to_batches(columns=cols, batch_size=n)
+        # in order (vectors and ids are read in two scans and must line up); little read ahead,
+        # so memory stays near one batch instead of Lance's default I/O buffer (gigabytes)
+        return ds.to_batches(columns=cols, batch_size=n, scan_in_order=True, batch_readahead=2,
+                             fragment_readahead=1, io_buffer_size=64 << 20)
 
     files = [Path(d, f) for d, _, fs in os.walk(root) for f in fs]  # data, manifests: any change, new key
     return _sharded_dataset(root, [_Shard(root, schema, rows, batches)], problems, task, columns,
