@@ -347,6 +347,7 @@ class DriftView(View):
             self.progress.hide()
             self.cancel_button.hide()
             self.run_button.setEnabled(True)
+            self._show_placeholder()
 
     def choose(self, side: str, index: int) -> None:
         """Ring item ``index`` of set ``side`` ("a" / "b") on the map and show it; an item of A
@@ -407,6 +408,11 @@ class DriftView(View):
         self._span = span
         if on:
             self.progress.setValue(int(1000 * span[0]))
+            if self.result is None:
+                self.placeholder.setText("Testing set B against the open data\u2026 (progress above; Cancel stops it)")
+                self.body.setCurrentIndex(0)
+        elif self.result is None:
+            self._show_placeholder()
         self.progress.setVisible(on)
         self.cancel_button.setVisible(on)
         self.run_button.setEnabled(not on)
