@@ -52,13 +52,13 @@ STEP_EXTENSIONS = (".npy", ".npz", ".parquet", ".arrow")
 
 #: (key in a row, title, how it is read) of the per-step metrics, in the order they are shown
 METRICS: tuple[tuple[str, str, str], ...] = (
-    ("effective_rank", "effective rank (centred)", "higher: the embedding uses more directions"),
-    ("dims_90", "directions for 90% of the variance", "higher: the variance is spread over more directions"),
-    ("mean_pairwise_cosine", "mean pairwise cosine", "near 1: every item points the same way (collapse)"),
+    ("effective_rank", "effective rank (centred)", "higher: more directions used"),
+    ("dims_90", "directions for 90% of the variance", "higher: variance spread wider"),
+    ("mean_pairwise_cosine", "mean pairwise cosine", "near 1: all items point one way"),
     ("uniformity", "uniformity (Wang & Isola, t=2)", "lower: spread more evenly on the sphere"),
-    ("alignment", "alignment of positive pairs", "lower: positive pairs closer (needs positive pairs)"),
-    ("knn_accuracy", "kNN accuracy (leave-one-out)", "higher: neighbours share labels (needs labels)"),
-    ("linear_probe", "linear probe accuracy", "higher: labels linearly separable (needs labels)"),
+    ("alignment", "alignment of positive pairs", "lower: positive pairs closer"),
+    ("knn_accuracy", "kNN accuracy (leave-one-out)", "higher: neighbours share labels"),
+    ("linear_probe", "linear probe accuracy", "higher: labels linearly separable"),
 )
 
 

@@ -133,6 +133,8 @@ class TimelineView(View):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.getPlotItem().setLabel("bottom", "step")
+        for axis in ("left", "bottom"):  # steps and metrics as they are, never "x0.001"
+            self.plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         self.curve = pg.PlotDataItem(pen=pg.mkPen("#607d8b", width=2))
         self.markers = pg.ScatterPlotItem(size=9, pxMode=True)
         self.now_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#1565c0", width=1.5,
