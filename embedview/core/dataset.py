@@ -12,6 +12,8 @@ modality   : ``"image"``, ``"text"`` or ``"embedding"`` for the whole dataset
 labels     : optional per-item label (string) or ``None``; ``None`` in the array means unlabelled
 texts      : the text of each item (text datasets; ``None`` elsewhere)
 metadata   : extra per-item columns, ``{name: list_or_array}``, all of length ``len(dataset)``
+             (ids, texts and string columns of sharded data are read-only ``Sequence[str]``s,
+             :class:`~embedview.core.shards.PackedStrings`: index, iterate, ``len``, ``==`` a list)
 embeddings : precomputed ``(N, D) float32`` matrix (possibly a read-only memmap) or ``None``
 problems   : :class:`LoadProblem` for every file or row that was skipped, with the reason
 """
