@@ -405,6 +405,25 @@ def _finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """A step file as last seen: name, size, modification time (a rewritten step is measured again)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (path.name, -1, -1)
+    return (path.name, int(st.st_size), int(st.st_mtime_ns))
+
+
+def run_stamp(path: str | os.PathLike) -> tuple[tuple[str, int, int], ...]:
+    """The step files of a run folder as they are now (cheap: one listing and a stat per file),
+    to notice that a training loop wrote a step since the run was read."""
+    folder = Path(path)
+    try:
+        return tuple(_stamp(p) for p in _step_files(folder))
+    except OSError:
+        return ()
+
+
 def _named(task: TaskState, start: float, stop: float, prefix: str) -> TaskState:
     """``task.sub(start, stop)`` whose messages start with ``prefix`` ("step 40 (3 of 16): ..."),
     so a progress bar says which step a fold or a neighbour search belongs to."""
@@ -454,8 +473,12 @@ class Timeline:
         self.probe_max_iter = probe_max_iter
         self.random_state = random_state
 
-    def fit(self, run: Run, progress: Any = None) -> Timeline:
-        """Measure every step of ``run`` (reported and cancellable per step)."""
+    def fit(self, run: Run, progress: Any = None, reuse: Timeline | None = None) -> Timeline:
+        """Measure every step of ``run`` (reported and cancellable per step).
+
+        ``reuse``: an earlier fit on the same run (same parameters, items and labels), e.g. before
+        the training loop wrote more steps: the rows of steps whose file is unchanged (name, size,
+        modification time) are taken from it instead of measured again."""
         task = TaskState.coerce(progress)
         if not len(run):
             raise RunError(f"{run.path}: the run has no steps")
@@ -470,8 +493,21 @@ class Timeline:
         positives = run.positives if run.positives is not None and len(run.positives) else None
         out: list[dict[str, Any]] = []
         per = 1.0 / len(run)
+        stamps = [_stamp(p) for p in run.files]
+        known: dict[tuple[int, tuple[str, int, int]], dict[str, Any]] = {}
+        if reuse is not None and getattr(reuse, "_key", None) == self._fit_key(run):
+            old_rows: list[dict[str, Any]] = reuse.rows_
+            old_stamps: list[tuple[str, int, int]] = reuse.stamps_
+            known = {(r["step"], st): r for r, st in zip(old_rows, old_stamps, strict=True)}
+        self.reused_ = 0
         for i, step in enumerate(run.steps):
             sub = _named(task, i * per, (i + 1) * per, f"step {step} ({i + 1} of {len(run)})")
+            old = known.get((int(step), stamps[i]))
+            if old is not None:
+                out.append(old)
+                self.reused_ += 1
+                sub.report(1, 1, "unchanged")
+                continue
             sub.report(0, 1, "loading")
             X = run.vectors(i)
             Xs = X[rows]
@@ -524,7 +560,9 @@ class Timeline:
                 row["linear_probe_note"] = probe_note
             out.append(row)
             sub.report(1, 1, "measured")
-        self.rows_ = out
+        self.rows_: list[dict[str, Any]] = out
+        self.stamps_: list[tuple[str, int, int]] = stamps
+        self._key: tuple = self._fit_key(run)
         self.steps_ = [r["step"] for r in out]
         self.n_items_ = int(n)
         self.n_used_ = int(n_used)
@@ -536,6 +574,13 @@ class Timeline:
         self.last_collapsed_ = out[-1]["verdict"] != "healthy"
         task.report(1, 1, "timeline measured")
         return self
+
+    def _fit_key(self, run: Run) -> tuple:
+        """What must match for an earlier fit's rows to be reused: parameters, items, labels, pairs."""
+        labels = None if run.labels is None else tuple(run.labels.tolist())
+        pairs = None if run.positives is None else run.positives.tobytes()
+        return (self.k, self.sample, self.pair_sample, self.probe_folds, self.probe_sample, self.probe_max_iter,
+                self.random_state, str(run.path), tuple(run.ids), labels, pairs)
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of one metric (NaN where it was not measured), for plotting."""
@@ -632,7 +677,7 @@ def aligned_maps(run: Run, method: str = "pca", progress: Any = None, items: np.
 
 __all__ = [
     "MANIFEST", "METRICS", "Run", "RunError", "Timeline", "aligned_maps", "is_run_folder", "map_items",
-    "demo_run", "procrustes_rotation", "read_run", "step_number", "write_step",
+    "demo_run", "procrustes_rotation", "read_run", "run_stamp", "step_number", "write_step",
 ]
 
 

@@ -27,6 +27,7 @@ from embedview.core.timeline import (
     demo_run,
     is_run_folder,
     read_run,
+    run_stamp,
     step_number,
     write_step,
 )
@@ -196,3 +197,26 @@ def test_procrustes_makes_successive_maps_closer(collapsing, healthy):
         assert max(gains) > 1.5  # somewhere the PCA axes flipped or turned, and alignment undid it
     with pytest.raises(ValueError, match="'umap' is not offered"):
         aligned_maps(run, method="umap")
+
+
+def test_a_growing_run_reuses_the_steps_already_measured(tmp_path, digits):
+    """A training loop writing steps while the run is watched: only new or rewritten steps are measured."""
+    X, y = digits
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(64, 32)).astype(np.float32)
+    for step in (0, 10):
+        write_step(tmp_path, step, X[:400] @ P * (1 + step), labels=y[:400])
+    first = Timeline(sample=300, probe_sample=300).fit(read_run(tmp_path))
+    before = run_stamp(tmp_path)
+    write_step(tmp_path, 20, X[:400] @ P[:, :2] @ P[:, :2].T[:, :32])  # a step that loses rank
+    assert run_stamp(tmp_path) != before
+    grown = Timeline(sample=300, probe_sample=300).fit(read_run(tmp_path), reuse=first)
+    assert grown.reused_ == 2 and grown.steps_ == [0, 10, 20]
+    fresh = Timeline(sample=300, probe_sample=300).fit(read_run(tmp_path))
+    assert [r["effective_rank"] for r in grown.rows_] == pytest.approx([r["effective_rank"] for r in fresh.rows_])
+    assert grown.rows_[2]["dims_90"] <= 2 and grown.rows_[2]["effective_rank"] < 2.5  # the new step, measured
+    write_step(tmp_path, 10, X[:400] @ P * 5)  # step 10 rewritten: measured again
+    again = Timeline(sample=300, probe_sample=300).fit(read_run(tmp_path), reuse=grown)
+    assert again.reused_ == 2
+    other = Timeline(sample=200, probe_sample=200).fit(read_run(tmp_path), reuse=again)  # other parameters
+    assert other.reused_ == 0
