@@ -4,9 +4,9 @@ When the window's process starts with ``EMBEDVIEW_REMOTE`` naming a settings fil
 0600, written by :class:`embedview.api.Window`: a random ``authkey``, where to write the
 address), :func:`start_from_env` opens a :class:`multiprocessing.connection.Listener` on
 127.0.0.1 (a random port; every connection must prove it knows the key), writes the address
-beside the settings, and serves requests on a listener thread.  That thread never touches Qt
-or the model: each request is handed to the GUI thread through a queued signal, answered there
-from the model, and the answer goes back on the connection.
+beside the settings, and serves requests on a listener thread (one more thread per client).
+These threads never touch Qt or the model: each request is handed to the GUI thread through a
+queued signal, answered there from the model, and the answer goes back on the connection.
 
 Requests (dicts with ``op``):
 
@@ -15,7 +15,7 @@ Requests (dicts with ``op``):
     job and show it (the selection is cleared); ``state`` says when it is shown.
 ``state``
     ``token`` of the last data shown, ``failed`` / ``error`` of the last that could not be,
-    ``n_items``.
+    ``n_items``, ``modality``, ``name``.
 ``selection``
     the ids of ``model.selection.selected`` and of the current item.
 ``select`` (``ids``)
@@ -98,7 +98,8 @@ class RemoteServer(QObject):
                     return
                 log.warning("remote control: refused a connection (%s: %s)", type(exc).__name__, exc)
                 continue
-            self._talk(conn)
+            # each client on its own thread: a kept-open connection (the API's) never blocks another
+            threading.Thread(target=self._talk, args=(conn,), name="embedview-remote-client", daemon=True).start()
 
     def _talk(self, conn: Any) -> None:
         with conn:
@@ -144,7 +145,8 @@ class RemoteServer(QObject):
         if op == "state":
             ds = model.dataset
             return {"token": self.token, "failed": self.failed, "error": self.error,
-                    "n_items": 0 if ds is None else len(ds), "docks_built": bool(self.window.docks_built)}
+                    "n_items": 0 if ds is None else len(ds), "modality": None if ds is None else ds.modality,
+                    "name": None if ds is None else ds.name, "docks_built": bool(self.window.docks_built)}
         if op == "selection":
             ds = model.dataset
             if ds is None:
