@@ -119,3 +119,33 @@ def test_opening_a_run_folder_as_data_shows_it_in_the_timeline(env, collapsing, 
     env.wait_idle()
     assert asked == ["timeline"] and env.model.views.timeline.run_path == str(collapsing)
     assert any("no image files found" in str(p) for p in env.model.problems)
+
+
+def test_following_a_run_measures_the_steps_a_training_loop_writes(env, collapsing, tmp_path):
+    import shutil
+
+    from embedview.core.timeline import write_step
+    from embedview.gui.views.timeline import TimelineView
+
+    run_dir = tmp_path / "live"
+    shutil.copytree(collapsing, run_dir)
+    view = env.add(TimelineView)
+    env.show()
+    assert env.model.views.timeline.follow and view.follow_box.isChecked()
+    view.open_run(str(run_dir))
+    _done(env, view)
+    first = view.result
+    assert first.steps_ == [0, 40, 80, 120] and env.model.views.timeline.step == 120
+    view.watch.setInterval(100)  # look often (the app looks every few seconds)
+    last = read_run(run_dir).vectors(3)
+    write_step(run_dir, 160, last * 0.5 + last.mean(axis=0))  # the loop writes one more step
+    env.qtbot.waitUntil(lambda: view.result is not first and view.result.steps_[-1] == 160, timeout=60_000)
+    _done(env, view)
+    assert view.result.reused_ == 4  # only the new step was measured
+    assert env.model.views.timeline.step == 160 and view.slider.maximum() == 4 and len(view.maps) == 5
+    # unfollowed: a new step is left alone
+    view.follow_box.setChecked(False)
+    assert not env.model.views.timeline.follow and not view.watch.isActive()
+    write_step(run_dir, 200, last)
+    env.qtbot.wait(400)
+    assert view.result.steps_[-1] == 160

@@ -24,6 +24,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from embedview.core.progress import TaskState
-from embedview.core.timeline import METRICS, Run, Timeline, aligned_maps, map_items, read_run
+from embedview.core.timeline import METRICS, Run, Timeline, aligned_maps, map_items, read_run, run_stamp
 from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.views.base import View
@@ -61,11 +62,19 @@ PLACEHOLDER = (
     "<code>embedview.log(run_dir, step, vectors, labels=...)</code> every N steps.</p>")
 
 
-def measure_run(path: str, progress: TaskState | None = None) -> tuple[Run, Timeline]:
-    """Read the run in ``path`` and measure every step (the view's background job)."""
+#: how often a followed run folder is looked at for new steps (ms)
+FOLLOW_MS = 5000
+
+
+def measure_run(path: str, progress: TaskState | None = None,
+                reuse: Timeline | None = None) -> tuple[Run, Timeline, tuple]:
+    """Read the run in ``path`` and measure its steps (the view's background job); with ``reuse``
+    (the fit shown), only new or rewritten steps.  Also returns the folder's stamp taken before
+    reading, so a step written meanwhile is noticed on the next look."""
     task = TaskState.coerce(progress)
+    stamp = run_stamp(path)
     run = read_run(path, progress=task.sub(0.0, 0.1))
-    return run, Timeline().fit(run, progress=task.sub(0.1, 1.0))
+    return run, Timeline().fit(run, progress=task.sub(0.1, 1.0), reuse=reuse), stamp
 
 
 def run_maps(run: Run, progress: TaskState | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -101,6 +110,9 @@ class TimelineView(View):
         self.path_label = QLabel()
         self.path_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.path_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.follow_box = QCheckBox("Follow new steps")
+        self.follow_box.setToolTip("Look at the run folder every few seconds and measure the steps a training loop "
+                                   "writes (only the new ones)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.progress = QProgressBar()
@@ -116,6 +128,7 @@ class TimelineView(View):
         bar.setContentsMargins(4, 4, 4, 0)
         bar.addWidget(self.open_button)
         bar.addWidget(self.path_label, 3)
+        bar.addWidget(self.follow_box)
         bar.addWidget(self.progress)
         bar.addWidget(self.cancel_button)
         bar.addWidget(self.status, 2)
@@ -246,10 +259,15 @@ class TimelineView(View):
 
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
+        self.watch = QTimer(self)
+        self.watch.setInterval(FOLLOW_MS)
+        self.watch.timeout.connect(self._look_for_steps)
+        self._stamp: tuple = ()
 
         # -- bindings
         bind(self.metric_box, state, "metric", on_change=lambda _v: self._draw_metric())
         bind(self.speed_box, state, "speed", on_change=lambda _v: self._on_playing(state.playing))
+        bind(self.follow_box, state, "follow", on_change=lambda on: self.watch.start() if on else self.watch.stop())
         state.events.run_path.connect(self._on_path)
         state.events.step.connect(lambda _s: self._show_step())
         state.events.playing.connect(self._on_playing)
@@ -261,6 +279,8 @@ class TimelineView(View):
         self.band.scene().sigMouseClicked.connect(lambda ev: self._plot_clicked(self.band, ev))
         self.table.cellClicked.connect(self._row_clicked)
         self._draw_metric()
+        if state.follow:
+            self.watch.start()
         if state.run_path:
             self.open_run(state.run_path)
 
@@ -291,6 +311,8 @@ class TimelineView(View):
             state.run_path = str(path)  # -> _on_path -> here again
             return
         state.playing = False
+        same = self.run is not None and str(self.run.path) == str(path)
+        reuse = self.result if same else None
         self._loaded_path = str(path)
         self.path_label.setText(html.escape(str(path)))
         self.path_label.setToolTip(str(path))
@@ -301,7 +323,7 @@ class TimelineView(View):
                                      "<p>Every step: the collapse diagnostics, and with labels the kNN accuracy and "
                                      "a linear probe; then one map per step, aligned to the previous one.</p>")
         self.runner.submit(
-            JobKind.TIMELINE, measure_run, str(path),
+            JobKind.TIMELINE, measure_run, str(path), reuse=reuse,
             on_result=lambda res: self._measured(str(path), *res),
             on_progress=self._progress,
             on_error=lambda msg: self._failed(f"the run could not be read or measured: {msg}"),
@@ -331,14 +353,17 @@ class TimelineView(View):
 
     def shutdown(self) -> None:
         self.timer.stop()
+        self.watch.stop()
         self.cancel()
 
     # -- jobs ------------------------------------------------------------------------------------------
-    def _measured(self, path: str, run: Run, result: Timeline) -> None:
+    def _measured(self, path: str, run: Run, result: Timeline, stamp: tuple = ()) -> None:
+        state = self.model.views.timeline
+        at_end = self.run is None or state.step == self.run.steps[-1]  # following the newest step
         self.run, self.result = run, result
         self.items, self.maps = None, None
-        state = self.model.views.timeline
-        if state.step not in run.steps:
+        self._stamp = stamp
+        if state.step not in run.steps or at_end:
             state.step = run.steps[-1]
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(run) - 1)
@@ -537,6 +562,16 @@ class TimelineView(View):
             f"axes for every step, so a shrinking cloud is a shrinking spread (RMS radius here {spread:.3g}).")
 
     # -- reactions -------------------------------------------------------------------------------------
+    def _look_for_steps(self) -> None:
+        """Following: measure again (only new or rewritten steps) when the folder changed."""
+        state = self.model.views.timeline
+        if not state.follow or state.playing or self.run is None or self.running or not state.run_path:
+            return
+        if str(self.run.path) != state.run_path:
+            return
+        if run_stamp(state.run_path) != self._stamp:
+            self.open_run(state.run_path)
+
     def _on_path(self, path: str) -> None:
         if path and path != self._loaded_path:
             self.open_run(path)

@@ -34,6 +34,8 @@ class TimelineState(ViewStateMixin):
     metric: str = "effective_rank"
     #: one of :data:`SPEEDS`
     speed: float = 2.0
+    #: watch the run folder and measure the steps a training loop writes while it is shown
+    follow: bool = True
 
     def update(self, values: Mapping[str, Any]) -> None:
         """As :meth:`ViewStateMixin.update`; an unknown metric or speed is ignored, a session never
