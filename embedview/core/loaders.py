@@ -1790,7 +1790,11 @@ def _shard_ids(col: Any, rows: np.ndarray, root: Path, problems: list[LoadProble
     col = col.cast(pa.large_string())
     if col.null_count:
         col = pc.if_else(col.is_valid(), col, pa.array(rows.astype(str), pa.large_string()))
-    if pc.count_distinct(col).as_py() == len(col):
+    n = len(col)
+    # ids written in order (doc-0000001, ...) are unique when strictly increasing: one vectorised
+    # comparison (~0.03 s for 1M) instead of hashing them all (~1.5-3 s here)
+    increasing = n < 2 or bool(pc.all(pc.greater(col.slice(1), col.slice(0, n - 1))).as_py())
+    if increasing or len(pc.unique(col)) == n:
         return _packed(col)
     return _unique_ids(col.to_pylist(), root, problems)
 

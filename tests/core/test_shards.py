@@ -258,3 +258,24 @@ def test_the_apps_own_consumers_take_a_sharded_dataset(tmp_path):
     assert len(by_note.codes) == len(ds)
     assert np.asarray(ds.metadata["note"])[ROWS + 2] == "shard 1 row 2"
     assert pa.array(ds.ids).to_pylist() == ids
+
+
+def test_ids_repeated_across_shards_are_made_unique_and_shuffled_ids_stay_packed(tmp_path):
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    for s in range(2):  # both shards number their rows 0..49: the ids repeat
+        t, _, _ = _table(s, n=50)
+        t = t.set_column(0, "id", pa.array([f"r{i}" for i in range(50)]))
+        pq.write_table(t, folder / f"part-{s}.parquet")
+    ds = load_paths(folder)
+    assert len(set(ds.ids)) == 100 and ds.ids[50] == "r0#2"
+    assert any("repeated ids" in p.reason for p in ds.problems)
+
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    order = np.random.default_rng(1).permutation(100)
+    t, _, _ = _table(0, n=100)
+    pq.write_table(t.set_column(0, "id", pa.array([f"x{i}" for i in order])), shuffled / "part-0.parquet")
+    ds = load_paths(shuffled)
+    assert isinstance(ds.ids, PackedStrings) and ds.ids == [f"x{i}" for i in order]
+    assert not any("repeated" in p.reason for p in ds.problems)
