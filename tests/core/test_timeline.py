@@ -220,3 +220,20 @@ def test_a_growing_run_reuses_the_steps_already_measured(tmp_path, digits):
     assert again.reused_ == 2
     other = Timeline(sample=200, probe_sample=200).fit(read_run(tmp_path), reuse=again)  # other parameters
     assert other.reused_ == 0
+
+
+def test_parquet_epochs_with_ids_are_a_run(tmp_path, digits):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X, y = digits
+    for epoch, rows in ((3, np.arange(0, 40)), (12, np.arange(39, -1, -1))):  # epoch 12 lists the items reversed
+        vec = np.ascontiguousarray(X[rows] * epoch, dtype=np.float32)
+        table = pa.table({"id": [f"d{i}" for i in rows], "label": [str(y[i]) for i in rows],
+                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vec.reshape(-1)), 64)})
+        pq.write_table(table, tmp_path / f"epoch_{epoch}.parquet")
+    assert is_run_folder(tmp_path)
+    run = read_run(tmp_path)
+    assert run.steps == [3, 12] and run.ids[:2] == ["d0", "d1"] and not run.notes
+    assert np.array_equal(run.vectors(1), X[:40] * 12)  # matched by id, not by row
+    assert list(run.labels[:3]) == [str(v) for v in y[:3]]
