@@ -240,3 +240,29 @@ def test_embedding_set_and_raw_matrix_share_one_graph(digits, tmp_path):
     m = Messages()
     assert knn_graph(X.copy(), 14, "cosine", cache=tmp_path,
                      progress=m.task).origin == "cache" and not m.searched
+
+
+def test_neighbors_csv_with_hostile_ids_as_csv_writer_writes_it(tmp_path, monkeypatch):
+    """The command writes ids rendered once per item: the bytes csv.writer + safe_row would write."""
+    import csv
+    import io
+
+    from embedview.core.csvsafe import safe_row
+
+    monkeypatch.setenv("EMBEDVIEW_CACHE_DIR", str(tmp_path / "cache"))
+    X, _ = clustered(n=60, d=8, n_clusters=4)
+    ids = np.array([f"id{i}" for i in range(60)], dtype=object)
+    ids[[1, 2, 3, 4, 5, 6]] = ["=cmd|x", "a,b", 'q"uote', "-1", "line\nbreak", "@sum"]
+    path = tmp_path / "v.npz"
+    np.savez(path, embeddings=X, ids=ids.astype(str))
+    out = tmp_path / "n.csv"
+    assert main(["neighbors", str(path), "--k", "4", "-o", str(out)]) == 0
+    idx, sc = topk(X, 4, metric="cosine")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["query", "rank", "neighbor", "score"])
+    for q in range(60):
+        for r in range(4):
+            writer.writerow(safe_row([str(ids[q]), r + 1, str(ids[idx[q, r]])]) + [f"{float(sc[q, r]):.6g}"])
+    assert out.read_text(encoding="utf-8") == buf.getvalue()
+    assert "'=cmd|x" in buf.getvalue() and '"a,b"' in buf.getvalue()
