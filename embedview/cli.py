@@ -559,12 +559,16 @@ def _check_run(args: argparse.Namespace) -> int:
         bar.close()
     doc = timeline.to_dict()
     table = _timeline_table(doc["rows"])
-    _write_text(out, json.dumps(doc, indent=2) + "\n")
+    # the file is the list of steps, ordered by step (what a dashboard plots); each row carries
+    # the items each metric used (``n_used``, ``sampled``); how they were measured goes to stderr
+    _write_text(out, json.dumps(doc["rows"], indent=2) + "\n")
     if out is not None:
         print(table)
-        _err(f"wrote {out} ({len(doc['rows'])} steps; {doc['how']['sample']})")
+        _err(f"wrote {out} ({len(doc['rows'])} steps)")
     else:
         _err(table)
+    for what, how in doc["how"].items():
+        _err(f"{what}: {how}")
     last = doc["rows"][-1]
     if timeline.last_collapsed_:
         _err(f"last step ({last['step']}): {last['verdict']} (exit {EXIT_UNHEALTHY})")

@@ -63,20 +63,22 @@ def runs(tmp_path_factory, digits):
 def test_check_a_run_folder_writes_the_steps_in_order_and_exits_3_when_the_last_collapsed(runs, tmp_path, capsys):
     out = tmp_path / "timeline.json"
     assert main(["check", str(runs["collapsing"]), "-o", str(out)]) == EXIT_UNHEALTHY
-    doc = json.loads(out.read_text())
-    assert [r["step"] for r in doc["rows"]] == [0, 50, 100]
-    assert doc["rows"][0]["verdict"] == "healthy" and doc["rows"][-1]["verdict"] != "healthy"
-    assert doc["last_collapsed"] is True and doc["n_items"] == N
-    first, last = doc["rows"][0], doc["rows"][-1]
+    steps = json.loads(out.read_text())  # a list of steps, ordered by step
+    assert isinstance(steps, list) and [r["step"] for r in steps] == [0, 50, 100]
+    assert steps[0]["verdict"] == "healthy" and steps[-1]["verdict"] != "healthy"
+    assert all(r["n_items"] == N for r in steps)
+    first, last = steps[0], steps[-1]
     assert last["mean_pairwise_cosine"] > 0.99 > first["mean_pairwise_cosine"]
     assert last["knn_accuracy"] < first["knn_accuracy"] and first["knn_accuracy"] > 0.9
     printed = capsys.readouterr()
     assert "eff. rank" in printed.out and "step" in printed.out  # the table
-    assert "last step (100)" in printed.err
+    assert "last step (100)" in printed.err and "linear_probe:" in printed.err  # how it was measured
 
     out2 = tmp_path / "healthy.json"
     assert main(["check", str(runs["healthy"]), "-o", str(out2)]) == EXIT_OK
-    assert json.loads(out2.read_text())["last_collapsed"] is False
+    assert json.loads(out2.read_text())[-1]["verdict"] == "healthy"
+    # the written list of steps serves as a baseline (its last step): the collapsing run fails against it
+    assert main(["check", str(runs["collapsing"]), "--baseline", str(out2)]) == EXIT_UNHEALTHY
 
 
 def test_the_gate_passes_the_same_vectors_and_fails_a_low_rank_copy(files, tmp_path, capsys):

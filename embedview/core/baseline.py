@@ -77,14 +77,19 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def headline_metrics(result: Mapping[str, Any]) -> tuple[dict[str, float | None], str | None, dict[str, Any]]:
+def headline_metrics(
+    result: Mapping[str, Any] | list[Any],
+) -> tuple[dict[str, float | None], str | None, dict[str, Any]]:
     """``(metrics, verdict, about)`` of one result.
 
     ``result`` is a :func:`~embedview.core.checks.run_checks` dict (what ``embedview check``
-    writes), a :class:`~embedview.core.timeline.Timeline` row, or a whole ``Timeline.to_dict()``
-    (its last step).  ``about`` says what was read: ``kind`` ("checks" or "timeline step"),
+    writes), a :class:`~embedview.core.timeline.Timeline` row, a whole ``Timeline.to_dict()`` or the
+    list of rows ``embedview check RUN_FOLDER -o`` writes (its last step).  ``about`` says what
+    was read: ``kind`` ("checks" or "timeline step"),
     ``n_items``, ``dim``, ``step``.
     """
+    if isinstance(result, list) and result and all(isinstance(r, Mapping) and "step" in r for r in result):
+        return headline_metrics(result[-1])  # `embedview check RUN_FOLDER -o` wrote the steps: the last one
     if not isinstance(result, Mapping):
         raise BaselineError(f"not a check result: a {type(result).__name__}")
     if isinstance(result.get("rows"), list) and "run" in result:  # a timeline: its last step
