@@ -15,6 +15,7 @@ QT_DISTS       := PySide6 PySide6-Essentials PySide6-Addons shiboken6 pyqtgraph 
 # the quick encoder tests (the encoder host's child process runs them without Qt); the real-model
 # encoder tests run in `make test` only.  Missing paths are skipped ($(wildcard)).
 HEADLESS_TESTS := tests/core tests/model tests/runtime tests/actions tests/test_cli.py \
+                  tests/test_cli_audit.py tests/test_cli_drift.py tests/test_cli_baseline.py tests/test_api.py \
                   tests/encoders/test_registry.py tests/encoders/test_pipeline.py
 
 .PHONY: setup run sysdeps demo test test-headless lint bench clean
