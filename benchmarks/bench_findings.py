@@ -24,7 +24,7 @@ so a speed-up that loses the errors shows.
 
 Measured here (2 cores, load 12 falling to 6, 100k x 384, 3 interleaved runs): LabelIssues
 133 s median against 93 s, ratio 1.57 (runs 1.42-2.04); precision at the 5 000 flips 0.893,
-AUROC 0.997 against 0.929, 0.998.  The extra time is the kNN vote (about 60 s), which on these
+AUROC 0.997 against 0.929, 0.998.  The extra time is the kNN vote (60-90 s), which on these
 isotropic synthetic clusters is weak (accuracy 0.36, weight 0.30); on real embeddings it helps
 (digits 0.956 precision mixed against 0.878 with the probe alone).  With a 20 000-item sample
 per fold the ratio was 1.05 but precision fell to 0.826.  Both sides train with one BLAS / OpenMP thread
