@@ -459,7 +459,9 @@ def _format_info(info: dict[str, Any], max_labels: int = 30) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from embedview.core.checks import is_healthy, run_checks
+    from embedview.core.checks import is_healthy, run_checks, suite_graph
+    from embedview.core.graph import source_of
+    from embedview.core.progress import TaskState
 
     if args.baseline is not None:
         return _check_baseline(args)
@@ -491,9 +493,17 @@ def cmd_check(args: argparse.Namespace) -> int:
                        "or labels on both the queries and the documents")
     bar = ProgressBar("checking")
     try:
-        result = run_checks(emb, k=args.k, progress=bar, relevant=relevant, queries=queries)
+        task = TaskState(bar)
+        graph = None
+        if len(emb) >= 2:  # the neighbour graph, searched once and kept: `neighbors`, `duplicates`, the window reuse it
+            graph = suite_graph(emb, k=args.k, cache=False if getattr(args, "no_cache", False) else None,
+                                source=source_of(args.paths, emb.encoder), progress=task.sub(0.0, 0.3))
+        result = run_checks(emb, k=args.k, progress=task.sub(0.3 if graph is not None else 0.0, 1.0),
+                            relevant=relevant, queries=queries, graph=graph)
     finally:
         bar.close()
+    if graph is not None:
+        _err(graph.summary)
     if "collapse" not in result:  # fewer than 2 items: no check can run, there is no verdict
         reason = next((r["reason"] for r in result["skipped"] if r["check"] == "collapse"), "")
         raise CLIError(f"{', '.join(args.paths)}: too few items to check: {len(emb)} ({reason})")

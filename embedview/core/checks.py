@@ -272,7 +272,11 @@ class CheckInput:
     only -- with ``relevant``, or by same label when both sets are labelled; ``run_probe``: how to run the
     invariance probe with the set's encoder (the CLI loads it here, the GUI in its encoder
     process); ``earlier``: fitted results of checks already run on this input (the weighted kNN
-    vote reuses the majority vote's neighbour search).
+    vote reuses the majority vote's neighbour search); ``graph``: the
+    :class:`~embedview.core.graph.NeighborGraph` of ``emb`` (from :func:`suite_graph` /
+    :func:`~embedview.core.graph.knn_graph`), read by the kNN checks, outliers, the hubness and
+    (when exact) duplicates instead of searching; each uses it only where it
+    :meth:`~embedview.core.graph.NeighborGraph.covers` its metric and k, and says so in ``neighbours``.
     """
 
     emb: EmbeddingSet
@@ -280,6 +284,7 @@ class CheckInput:
     run_probe: ProbeRunner | None = None
     queries: EmbeddingSet | None = None
     earlier: dict[str, Any] = field(default_factory=dict)
+    graph: Any = None
 
     @cached_property
     def _labels(self) -> tuple[np.ndarray | None, str]:
@@ -439,13 +444,14 @@ class CheckSpec:
 def _run_collapse(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
     from embedview.core.collapse import CollapseDiagnostics
 
-    return CollapseDiagnostics(k=p["k"]).fit(inp.emb.vectors, progress=task)
+    return CollapseDiagnostics(k=p["k"]).fit(inp.emb.vectors, progress=task, graph=inp.graph)
 
 
 def _run_knn(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
     from embedview.core.evaluation import KNNAccuracy
 
-    return KNNAccuracy(p["k"], p["vote"], p["metric"]).fit(inp.emb.vectors, inp.labels, progress=task)
+    return KNNAccuracy(p["k"], p["vote"], p["metric"]).fit(inp.emb.vectors, inp.labels, progress=task,
+                                                           graph=inp.graph)
 
 
 def _run_knn_weighted(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
@@ -455,7 +461,7 @@ def _run_knn_weighted(inp: CheckInput, p: dict[str, Any], task: TaskState) -> An
     knn = inp.earlier.get("knn")
     neighbours = knn.neighbours_ if knn is not None and knn.metric == metric and knn.k == p["k"] else None
     return KNNAccuracy(p["k"], "weighted", metric).fit(inp.emb.vectors, inp.labels, progress=task,
-                                                       neighbours=neighbours)
+                                                       neighbours=neighbours, graph=inp.graph)
 
 
 def _run_linear_probe(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
@@ -490,13 +496,13 @@ def _run_outliers(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
     from embedview.core.evaluation import OutlierScores
 
     return OutlierScores(p["k"], p["metric"]).fit(inp.emb.vectors, outliers=outlier_flags(inp.emb, p["known"]),
-                                                  progress=task)
+                                                  progress=task, graph=inp.graph)
 
 
 def _run_duplicates(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
     from embedview.core.duplicates import DuplicateFinder
 
-    return DuplicateFinder().fit(inp.emb, progress=task)
+    return DuplicateFinder().fit(inp.emb, progress=task, graph=inp.graph)  # the graph only when exact
 
 
 def _run_invariance(inp: CheckInput, p: dict[str, Any], task: TaskState) -> Any:
@@ -710,6 +716,9 @@ class Checks:
     queries : EmbeddingSet, optional
         A separate query set for ``retrieval``: ranked against the documents (the set being
         checked) only; ``relevant`` then maps query rows to document rows.
+    graph : NeighborGraph, optional
+        The neighbour graph of the checked set (:func:`suite_graph`): the kNN checks, outliers,
+        the hubness and duplicates read it instead of searching (see :class:`CheckInput`).
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -720,12 +729,14 @@ class Checks:
     """
 
     def __init__(self, k: int = 10, include: Iterable[str] | None = None, metric: str = "cosine",
-                 relevant: Mapping[int, Iterable[int]] | None = None, queries: EmbeddingSet | None = None):
+                 relevant: Mapping[int, Iterable[int]] | None = None, queries: EmbeddingSet | None = None,
+                 graph: Any = None):
         self.k = k
         self.include = include
         self.metric = metric
         self.relevant = relevant
         self.queries = queries
+        self.graph = graph
 
     def _selected(self) -> list[str]:
         if self.include is None:
@@ -751,7 +762,10 @@ class Checks:
         self.notes_: dict[str, str] = {}
         self.seconds_: dict[str, float] = {}
         names = self._selected()
-        inp = CheckInput(emb, relevant=self.relevant, earlier=self.results_, queries=self.queries)
+        graph = self.graph
+        if graph is not None and graph.n_items != len(emb):
+            raise ValueError(f"the neighbour graph has {graph.n_items} items, the set {len(emb)}")
+        inp = CheckInput(emb, relevant=self.relevant, earlier=self.results_, queries=self.queries, graph=graph)
         total = sum(REGISTRY[n].weight for n in names)
         done = 0.0
         for name in names:
@@ -833,6 +847,8 @@ class Checks:
                 out[name] = result.to_dict()
             if name in self.notes_:
                 out[name]["notes"] = self.notes_[name]
+        if self.graph is not None:  # where the neighbours came from (each check's own "neighbours" says if it used it)
+            out["neighbour_graph"] = dict(self.graph.to_dict(), summary=self.graph.summary)
         out["skipped"] = list(self.skipped_)
         out["seconds"] = {name: round(s, 3) for name, s in self.seconds_.items()}
         return jsonable(out)
@@ -841,6 +857,7 @@ class Checks:
 def run_checks(
     emb: EmbeddingSet, *, k: int = 10, progress: ProgressArg = None, include: Iterable[str] | None = None,
     relevant: Mapping[int, Iterable[int]] | None = None, queries: EmbeddingSet | None = None,
+    graph: Any = None,
 ) -> dict[str, Any]:
     """Every check the data allows on ``emb``, as a JSON-ready dict.
 
@@ -849,11 +866,30 @@ def run_checks(
     ``linear_probe``, ``clustering``, ``retrieval``, ``outliers``, ``duplicates``; each the
     check's ``to_dict()``), ``skipped`` (``[{"check", "reason"}]``) and ``seconds``.
     ``queries``: a separate query set for ``retrieval`` (see :class:`Checks`); the result then
-    has a ``queries`` key describing it.
+    has a ``queries`` key describing it.  ``graph``: the set's neighbour graph (:func:`suite_graph`),
+    reused instead of searching; the result then has a ``neighbour_graph`` key describing it.
     """
-    result: dict[str, Any] = Checks(k=k, include=include, relevant=relevant, queries=queries).fit(
+    result: dict[str, Any] = Checks(k=k, include=include, relevant=relevant, queries=queries, graph=graph).fit(
         emb, progress=progress).to_dict()
     return result
+
+
+def suite_graph(emb: EmbeddingSet, *, k: int = 10, metric: str = "cosine", include: Iterable[str] | None = None,
+                cache: Any = None, source: str | None = None, progress: ProgressArg = None) -> Any:
+    """The one neighbour graph a suite of checks reads (:func:`~embedview.core.graph.knn_graph`:
+    loaded from the cache when another command searched it, else searched once and kept).
+
+    ``k``: the suite's k (duplicates and the hubness need 10); exact when ``duplicates`` runs
+    (an approximate graph could lose duplicate pairs; the exact graph then serves every check),
+    else whatever :class:`~embedview.core.neighbors.NeighborIndex` measures best.  ``cache`` and
+    ``source`` as :func:`~embedview.core.graph.knn_graph` (``cache=False``: ``--no-cache``).
+    """
+    from embedview.core.graph import knn_graph
+
+    names = list(CHECKS) if include is None else [n for n in REGISTRY if n in set(include) or n == "collapse"]
+    exact = "duplicates" in names
+    need = max(int(k), 10)
+    return knn_graph(emb, need, metric, cache=cache, exact=exact, source=source, progress=progress)
 
 
 def is_healthy(result: Mapping[str, Any]) -> bool:
@@ -865,5 +901,6 @@ __all__ = [
     "CHECKS", "FORM_CHECKS", "LABEL_CHECKS", "METRICS", "NOT_CHECKED", "REGISTRY", "CheckInput", "CheckRun",
     "CheckSpec", "Checks",
     "Need", "Param", "ParamKind", "ProbeRunner", "get_check", "invariance_unavailable", "is_healthy",
-    "jsonable", "known_outlier_choices", "outlier_flags", "parse_ints", "run_check", "run_checks", "usable_labels",
+    "jsonable", "known_outlier_choices", "outlier_flags", "parse_ints", "run_check", "run_checks", "suite_graph",
+    "usable_labels",
 ]

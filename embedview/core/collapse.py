@@ -192,7 +192,7 @@ class CollapseDiagnostics:
 
     # ----------------------------------------------------------------------------------------
     def fit(self, X: Any, positive_pairs: Sequence | None = None, progress=None,
-            transform: Callable[[np.ndarray], np.ndarray] | None = None) -> CollapseDiagnostics:
+            transform: Callable[[np.ndarray], np.ndarray] | None = None, graph: Any = None) -> CollapseDiagnostics:
         """Measure ``X`` (array or ``EmbeddingSet``).
 
         ``positive_pairs``: optional ``(P, 2)`` item indices of pairs that should be close
@@ -200,6 +200,8 @@ class CollapseDiagnostics:
         ``transform``: optional post-hoc mitigation (``mean_center``, ``whiten``) applied to the
         sampled rows (float32) before measuring; ``n_items_`` still counts every item, and
         ``alignment_`` is measured on ``X`` as given.
+        ``graph``: the cosine :class:`~embedview.core.graph.NeighborGraph` of the same ``X``; the
+        hubness reads it instead of searching when every item is measured (no sample, no transform).
         """
         task = TaskState.coerce(progress)
         X_all = _as_matrix(X)
@@ -262,7 +264,11 @@ class CollapseDiagnostics:
         task.report(2, 4, "hubness")
 
         k = min(int(self.k), n - 1)
-        nb, _ = topk(X.astype(np.float32), k, metric="cosine", exclude_self=True, progress=task.sub(0.5, 0.9))
+        if graph is not None and n == n_all and transform is None and graph.covers(n, k, "cosine"):
+            nb = graph.head(k)[0]
+            nb = nb[nb >= 0]  # an approximate index may find fewer than k for an item
+        else:
+            nb, _ = topk(X.astype(np.float32), k, metric="cosine", exclude_self=True, progress=task.sub(0.5, 0.9))
         occurrence = np.bincount(nb.ravel(), minlength=n)
         self.k_occurrence_ = occurrence
         self.hubness_ = _skew(occurrence)
