@@ -759,6 +759,9 @@ def _invariance(emb, n_items: int) -> dict[str, Any]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from embedview.core.checks import suite_graph
+    from embedview.core.graph import source_of
+    from embedview.core.progress import TaskState
     from embedview.core.report import write_report
 
     out = _check_output(args.output, args.paths, (".html", ".htm"))
@@ -776,9 +779,18 @@ def cmd_report(args: argparse.Namespace) -> int:
             break
     bar = ProgressBar("writing report")
     try:
-        path = write_report(sets, out, progress=bar, projection=args.projection, include_paths=not args.no_paths)
+        task = TaskState(bar)
+        graphs = {}  # each set's neighbour graph, searched once and kept: `check`, `neighbors`, the window reuse it
+        for i, (name, emb) in enumerate(sets.items()):
+            graphs[name] = suite_graph(emb, k=10, cache=False if getattr(args, "no_cache", False) else None,
+                                       source=source_of(args.paths, emb.encoder),
+                                       progress=task.sub(0.2 * i / len(sets), 0.2 * (i + 1) / len(sets)))
+        path = write_report(sets, out, progress=task.sub(0.2, 1.0), projection=args.projection,
+                            include_paths=not args.no_paths, graphs=graphs)
     finally:
         bar.close()
+    for graph in graphs.values():
+        _err(graph.summary)
     _err(f"wrote {path}")
     return EXIT_OK
 

@@ -112,7 +112,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         _load,
         _write_atomic,
     )
-    from embedview.core.audit import Audit
+    from embedview.core.audit import Audit, audit_graph
+    from embedview.core.graph import source_of
+    from embedview.core.progress import TaskState
 
     out = _check_output(args.output, args.paths, (".csv", ".json"))
     limits = dict(args.fail_on)
@@ -123,9 +125,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     audit = Audit(kinds=args.only, k=args.k, thresholds=thresholds)
     bar = ProgressBar("auditing")
     try:
-        audit.fit(emb, progress=bar)
+        task = TaskState(bar)
+        # the neighbour graph, searched once and kept: `check`, `neighbors`, `duplicates` and the window reuse it
+        graph = audit_graph(emb, audit.kinds, audit.k, cache=False if getattr(args, "no_cache", False) else None,
+                            source=source_of(args.paths, emb.encoder), progress=task.sub(0.0, 0.2))
+        audit.fit(emb, progress=task.sub(0.2, 1.0), graph=graph)
     finally:
         bar.close()
+    _err(graph.summary)
     _err(f"audited {audit.n_items_:,} items ({emb.encoder}):")
     _err(summary_table(audit))
     if out is None:

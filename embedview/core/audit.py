@@ -26,7 +26,10 @@ row per flagged item (what ``embedview audit -o findings.csv`` writes and the Is
 a cancel is honoured between (and inside) them; nothing is half-filled after a cancel.
 
 A fitted duplicate finder or outlier scores (the window computes both in the background) can be
-given to :meth:`Audit.fit` so nothing is computed twice.
+given to :meth:`Audit.fit` so nothing is computed twice; so can the data's neighbour graph
+(:func:`audit_graph`, kept in the cache by whichever command searched it first), which the
+outlier scores and (when exact) the duplicate graph shared by leaks and duplicates read instead of
+searching.
 """
 
 from __future__ import annotations
@@ -240,11 +243,14 @@ class Audit:
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, emb: EmbeddingSet | np.ndarray, dataset: Dataset | None = None, progress=None, *,
-            duplicates: Any = None, outliers: Any = None) -> Audit:
+            duplicates: Any = None, outliers: Any = None, graph: Any = None) -> Audit:
         """Run the finders on ``emb`` (an EmbeddingSet, or vectors with ``dataset``).
 
         ``duplicates`` / ``outliers``: an already fitted ``DuplicateFinder`` / ``OutlierScores``
         of these vectors, used as they are (at the finder's threshold) instead of computing them.
+        ``graph``: the cosine :class:`~embedview.core.graph.NeighborGraph` of these vectors
+        (:func:`audit_graph`): the outlier scores read it, and the duplicate finder (leaks and
+        duplicates) when it is exact; ``neighbours_`` says, per kind, where its neighbours came from.
         """
         task = TaskState.coerce(progress)
         if dataset is None:
@@ -270,6 +276,10 @@ class Audit:
             else:
                 plan.append(kind)
         self._finder: Any = None  # the duplicate graph, shared by leaks and duplicates during fit
+        if graph is not None and graph.n_items != n:
+            raise ValueError(f"the neighbour graph has {graph.n_items} items, the data {n}")
+        self._graph = graph
+        self.neighbours_: dict[str, str] = {}
         total = sum(_WEIGHTS[kd] for kd in plan) or 1.0
         start = 0.0
         for kind in plan:
@@ -288,6 +298,7 @@ class Audit:
             seconds[kind] = time.perf_counter() - t0
             start = stop
         self._finder = None  # the findings hold what is needed; the graph is not kept with the audit
+        self._graph = None
         task.report(1, 1, f"{sum(len(f) for f in findings.values())} items flagged")
         self.findings_ = {kd: findings[kd] for kd in AUDIT_KINDS if kd in findings}
         self.skipped_ = {kd: skipped[kd] for kd in AUDIT_KINDS if kd in skipped}
@@ -325,15 +336,19 @@ class Audit:
             if splits is None:
                 raise ValueError(why)
             finder = self._duplicate_finder(emb, duplicates, task.sub(0.0, 0.9))
+            self.neighbours_[kind] = getattr(finder, "search_reason_", "")
             return SplitLeaks(threshold=t).fit(X, splits, progress=task.sub(0.9, 1.0), finder=finder).findings()
         if kind == "duplicate":
             finder = self._duplicate_finder(emb, duplicates, task)
+            self.neighbours_[kind] = getattr(finder, "search_reason_", "")
             if t is not None and duplicates is not None:
                 finder = finder.with_threshold(t)
             return duplicate_findings(finder)
         from embedview.core.evaluation import OutlierScores
 
-        scores = outliers if outliers is not None else OutlierScores(k=self.k).fit(X, progress=task)
+        scores = outliers if outliers is not None else OutlierScores(k=self.k).fit(X, progress=task,
+                                                                                   graph=self._graph)
+        self.neighbours_[kind] = getattr(scores, "neighbours_how_", "")
         return outlier_findings(scores, t)
 
     def with_findings(self, found: FindingSet) -> Audit:
@@ -356,7 +371,8 @@ class Audit:
         if self._finder is None:
             from embedview.core.duplicates import DuplicateFinder
 
-            self._finder = DuplicateFinder(threshold=self.thresholds.get("duplicate"), k=self.k).fit(emb, progress=task)
+            self._finder = DuplicateFinder(threshold=self.thresholds.get("duplicate"), k=self.k).fit(
+                emb, progress=task, graph=self._graph)  # read only when exact: approximate graphs lose pairs
         return self._finder
 
     # -- results ---------------------------------------------------------------------------------------
@@ -428,6 +444,7 @@ class Audit:
             "counts": self.counts(),
             "kinds": self.summary(),
             "skipped": dict(self.skipped_),
+            "neighbours": dict(getattr(self, "neighbours_", {})),  # per kind: a reused graph, or a search
             "rows": self.rows(decisions),
         }
 
@@ -487,6 +504,20 @@ def write_findings(audit: Audit, path: Any, decisions: Mapping[str, Mapping[str,
 
 
 def run_audit(emb: EmbeddingSet, progress=None, *, duplicates: Any = None, outliers: Any = None,
-              k: int = 10) -> Audit:
-    """The audit of ``emb`` with every kind the data allows (the window's background job)."""
-    return Audit(k=k).fit(emb, progress=progress, duplicates=duplicates, outliers=outliers)
+              k: int = 10, graph: Any = None) -> Audit:
+    """The audit of ``emb`` with every kind the data allows (the window's background job);
+    ``graph``: its neighbour graph (:func:`audit_graph`), read instead of searching."""
+    return Audit(k=k).fit(emb, progress=progress, duplicates=duplicates, outliers=outliers, graph=graph)
+
+
+def audit_graph(emb: EmbeddingSet, kinds: Sequence[str] | None = None, k: int = 10, *, cache: Any = None,
+                source: str | None = None, progress=None) -> Any:
+    """The cosine neighbour graph an :class:`Audit` of ``kinds`` reads
+    (:func:`~embedview.core.graph.knn_graph`: loaded from the cache when another command searched
+    it, else searched once and kept): exact when duplicates or leaks run (an approximate graph
+    could lose duplicate pairs), with at least ``k`` neighbours per item."""
+    from embedview.core.graph import knn_graph
+
+    wanted = AUDIT_KINDS if kinds is None else tuple(kinds)
+    exact = "duplicate" in wanted or "leak" in wanted
+    return knn_graph(emb, int(k), "cosine", cache=cache, exact=exact, source=source, progress=progress)

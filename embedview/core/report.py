@@ -662,6 +662,7 @@ def write_report(
     title: str | None = None,
     include_paths: bool = True,
     findings: bool | Mapping[str, Any] = True,
+    graphs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the self-contained HTML report of ``sets`` to ``path`` and return the path.
 
@@ -684,6 +685,8 @@ def write_report(
         leaks across splits, duplicates, outliers, reusing the checks' duplicate finder and outlier
         scores) for the "Findings" section; a ``{name: fitted Audit}`` mapping to reuse audits; False
         to leave the section out.
+    graphs : optional ``{name: NeighborGraph}`` of the sets (:func:`~embedview.core.checks.suite_graph`,
+        kept in the cache): the checks and the audit read each set's graph instead of searching.
     """
     task = TaskState.coerce(progress)
     named = _named(sets)
@@ -696,14 +699,15 @@ def write_report(
     for i, (name, emb) in enumerate(named.items()):
         share = task.sub(i / (n + 0.5), (i + 1) / (n + 0.5))
         given = (checks or {}).get(name)
-        fitted[name] = given if given is not None else Checks(k=k).fit(emb, progress=share.sub(0.0, 0.7))
+        graph = (graphs or {}).get(name)
+        fitted[name] = given if given is not None else Checks(k=k, graph=graph).fit(emb, progress=share.sub(0.0, 0.7))
         results[name] = fitted[name].to_dict()
         if findings is True:
             from embedview.core.audit import Audit
 
             res = fitted[name].results_
             audits[name] = Audit(k=k).fit(emb, progress=share.sub(0.7, 0.85), duplicates=res.get("duplicates"),
-                                          outliers=res.get("outliers"))
+                                          outliers=res.get("outliers"), graph=graph)
         elif findings and (findings.get(name) is not None):
             audits[name] = findings[name]
         maps[name], info = _map_section(emb, projection, max_map_points, share.sub(0.85, 0.95))

@@ -16,7 +16,7 @@ from embedview.cli import main
 from embedview.core.checks import Checks, suite_graph
 from embedview.core.dataset import Dataset
 from embedview.core.embeddings import EmbeddingSet
-from embedview.core.graph import knn_graph
+from embedview.core.graph import NeighborGraph, knn_graph
 from embedview.core.progress import TaskState
 
 
@@ -50,6 +50,13 @@ def without(doc, keys=("seconds", "neighbour_graph")):
         if isinstance(v, dict):
             v = {kk: vv for kk, vv in v.items() if kk not in ("neighbours", "search_reason")}
         out[k] = v
+    return out
+
+
+def audit_doc(doc):
+    """An audit's JSON without where the neighbours came from and the seconds each kind took."""
+    out = {k: v for k, v in doc.items() if k != "neighbours"}
+    out["kinds"] = [{k: v for k, v in kind.items() if k != "seconds"} for kind in doc["kinds"]]
     return out
 
 
@@ -108,4 +115,44 @@ def test_second_check_command_loads_the_graph(digits, tmp_path, monkeypatch, cap
     assert "loaded from the cache" in capsys.readouterr().err
     gc.collect()
     assert main(["neighbors", str(path), "--k", "10", "-o", str(tmp_path / "n.csv")]) == 0
+    assert "loaded from the cache" in capsys.readouterr().err
+
+
+def test_audit_with_the_graph_equals_the_audit_without(digits, tmp_path):
+    from embedview.core.audit import Audit, audit_graph
+
+    fresh = Audit(kinds=("duplicate", "outlier")).fit(digits).to_dict()
+    graph = audit_graph(digits, ("duplicate", "outlier"), 10, cache=tmp_path)
+    assert graph.exact  # duplicates run: only an exact graph keeps every pair
+    m = Messages()
+    reused = Audit(kinds=("duplicate", "outlier")).fit(digits, progress=m.task, graph=graph).to_dict()
+    assert not m.searched
+    assert "reused" in reused["neighbours"]["duplicate"] and "graph" in reused["neighbours"]["outlier"]
+    assert "searched exactly" in fresh["neighbours"]["outlier"]
+    assert audit_doc(reused) == audit_doc(fresh)
+    # an approximate graph is not used for duplicates (it could lose pairs)
+    approx = NeighborGraph(graph.indices, graph.scores, "cosine", False, graph.fingerprint,
+                           {"decision": "ivf", "recall_at_10": 0.97, "n_recall_queries": 100})
+    doc = Audit(kinds=("duplicate", "outlier")).fit(digits, graph=approx).to_dict()
+    assert "reused" not in doc["neighbours"]["duplicate"] and "approximate" in doc["neighbours"]["outlier"]
+
+
+def test_second_audit_and_report_load_the_graph_the_check_searched(digits, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EMBEDVIEW_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "digits.npz"
+    np.savez(path, embeddings=digits.vectors, ids=np.array(digits.dataset.ids),
+             labels=np.array(digits.dataset.labels))
+    assert main(["audit", str(path), "--only", "duplicate", "--only", "outlier", "-o", str(tmp_path / "0.json"),
+                 "--no-cache"]) == 0
+    assert "searched in" in capsys.readouterr().err
+    assert main(["check", str(path), "-o", str(tmp_path / "c.json")]) == 0
+    assert "searched in" in capsys.readouterr().err
+    gc.collect()
+    assert main(["audit", str(path), "--only", "duplicate", "--only", "outlier", "-o", str(tmp_path / "a.json")]) == 0
+    assert "loaded from the cache" in capsys.readouterr().err
+    plain, again = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "0a")
+    assert "cache" in again["neighbours"]["outlier"] and "searched" in plain["neighbours"]["outlier"]
+    assert audit_doc(plain) == audit_doc(again)
+    gc.collect()
+    assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 0
     assert "loaded from the cache" in capsys.readouterr().err
