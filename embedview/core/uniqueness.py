@@ -24,7 +24,9 @@ Both scale to 100 000 items: neighbours come from :class:`~embedview.core.neighb
 (exact blocked search, or an approximate index above ``approximate_above`` items, whose recall
 is measured and kept in ``recall_at_10_``) and
 k-means runs in mini-batches above 50 000 items.  Both are relative to this dataset: adding or
-removing items changes them.
+removing items changes them.  Given the data's neighbour graph (:func:`embedview.core.graph.knn_graph`,
+kept in the cache), uniqueness reads it instead of searching when it holds ``k`` neighbours per item
+under the same metric.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class ItemScores:
     uniqueness_, representativeness_ : (N,) float64 in [0, 1]
     knn_similarity_ : (N,) float64, mean similarity to the ``k`` nearest others (cosine only,
         else NaN); ``cluster_`` : (N,) int64 k-means cluster of each item
-    n_clusters_ : int; approximate_, recall_at_10_ : from the neighbour search
+    n_clusters_ : int; approximate_, recall_at_10_ : from the neighbour search (or the graph)
+    neighbours_how_ : str, where the neighbours came from (a reused graph, or a search)
     """
 
     def __init__(self, k: int = 10, n_clusters: int = 20, metric: str = "cosine", *,
@@ -80,8 +83,10 @@ class ItemScores:
         self.random_state = random_state
         self.n_threads = n_threads
 
-    def fit(self, X: Any, progress=None) -> ItemScores:
-        """``X``: (N, D) matrix or :class:`EmbeddingSet`."""
+    def fit(self, X: Any, progress=None, graph: Any = None) -> ItemScores:
+        """``X``: (N, D) matrix or :class:`EmbeddingSet`.  ``graph``: the
+        :class:`~embedview.core.graph.NeighborGraph` of the same vectors under this metric, read
+        instead of a search when it holds ``max(k, 3)`` neighbours per item."""
         if self.metric not in ("cosine", "euclidean"):
             raise ValueError(f"item scores use metric 'cosine' or 'euclidean', not {self.metric!r}")
         if int(self.k) < 1 or int(self.n_clusters) < 1:
@@ -90,19 +95,28 @@ class ItemScores:
         X = as_matrix(X)
         n = len(X)
         self.n_items_ = int(n)
-        self._uniqueness(X, task.sub(0.0, 0.7))
+        self._uniqueness(X, task.sub(0.0, 0.7), graph)
         self._representativeness(X, task.sub(0.7, 1.0))
         task.report(1, 1, "item scores done")
         return self
 
-    def _uniqueness(self, X: np.ndarray, task: TaskState) -> None:
+    def _uniqueness(self, X: np.ndarray, task: TaskState, graph: Any = None) -> None:
         n = len(X)
-        index = NeighborIndex(self.metric, approximate=self.approximate, threshold=self.approximate_above,
-                              random_state=self.random_state)
-        index.fit(X, progress=task.sub(0.0, 0.3))
-        self.approximate_ = bool(index.approximate_)
-        self.recall_at_10_ = float(index.recall_at_10_)
-        _, scores = index.kneighbors(max(int(self.k), len(UNIQUENESS_WEIGHTS)), progress=task.sub(0.3, 1.0))
+        need = max(int(self.k), len(UNIQUENESS_WEIGHTS))
+        if graph is not None and n > 1 and graph.covers(n, min(need, n - 1), self.metric):
+            scores = graph.head(min(need, n - 1))[1]
+            self.approximate_ = not graph.exact
+            self.recall_at_10_ = graph.recall_at_10
+            self.neighbours_how_ = f"{graph.how} neighbour graph ({graph.origin}) of {n:,} items"
+        else:
+            index = NeighborIndex(self.metric, approximate=self.approximate, threshold=self.approximate_above,
+                                  random_state=self.random_state)
+            index.fit(X, progress=task.sub(0.0, 0.3))
+            self.approximate_ = bool(index.approximate_)
+            self.recall_at_10_ = float(index.recall_at_10_)
+            _, scores = index.kneighbors(need, progress=task.sub(0.3, 1.0))
+            self.neighbours_how_ = (f"approximate neighbour search, measured recall@10 {self.recall_at_10_:.3f}"
+                                    if self.approximate_ else "exact neighbour search")
         scores = scores.astype(np.float64)
         dist = np.maximum(1.0 - scores, 0.0) if self.metric == "cosine" else scores
         self.knn_similarity_ = (scores[:, : int(self.k)].mean(axis=1) if self.metric == "cosine" and scores.shape[1]
@@ -156,8 +170,7 @@ class ItemScores:
 
     def describe(self) -> dict[str, str]:
         """One sentence per column: how it was computed here (for tooltips and reports)."""
-        search = (f"approximate neighbour search, measured recall@10 {self.recall_at_10_:.3f}"
-                  if self.approximate_ else "exact neighbour search")
+        search = self.neighbours_how_
         return {
             "uniqueness": (f"weighted mean (0.6, 0.3, 0.1) of the {self.metric} distance to the 3 nearest other "
                            f"items, divided by the largest in these {self.n_items_:,} items ({search}); "

@@ -156,3 +156,22 @@ def test_second_audit_and_report_load_the_graph_the_check_searched(digits, tmp_p
     gc.collect()
     assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 0
     assert "loaded from the cache" in capsys.readouterr().err
+
+
+def test_item_scores_read_the_graph(digits, tmp_path):
+    from embedview.core.uniqueness import ItemScores
+
+    fresh = ItemScores().fit(digits)
+    graph = knn_graph(digits, 10, "cosine", cache=tmp_path)
+    m = Messages()
+    reused = ItemScores().fit(digits, progress=m.task, graph=graph)
+    assert not m.searched
+    np.testing.assert_allclose(reused.uniqueness_, fresh.uniqueness_, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(reused.knn_similarity_, fresh.knn_similarity_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(reused.representativeness_, fresh.representativeness_)
+    assert "neighbour graph" in reused.describe()["uniqueness"]
+    assert fresh.neighbours_how_ == "exact neighbour search"
+    # a graph of another metric, or too few neighbours, is not used
+    m2 = Messages()
+    other = ItemScores(metric="euclidean").fit(digits, progress=m2.task, graph=graph)
+    assert m2.searched and other.neighbours_how_ == "exact neighbour search"
