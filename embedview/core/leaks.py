@@ -90,12 +90,14 @@ class SplitLeaks:
         self.approximate = approximate
 
     def fit(self, X: Any, splits: Sequence[Any] | np.ndarray, progress=None,
-            finder: DuplicateFinder | None = None) -> SplitLeaks:
+            finder: DuplicateFinder | None = None, graph: Any = None) -> SplitLeaks:
         """``X``: (N, D) matrix or :class:`EmbeddingSet`; ``splits``: split name per item.
 
         ``finder``: a :class:`DuplicateFinder` already fitted on the same vectors (the Duplicates
         view's), reused instead of searching neighbours again; it is moved to ``threshold`` when
-        one is given, else its own threshold is used.
+        one is given, else its own threshold is used.  ``graph``: an exact
+        :class:`~embedview.core.graph.NeighborGraph` of the same vectors (kept in the cache), read
+        by the finder fitted here instead of a search (an approximate one is not: it could lose pairs).
         """
         task = TaskState.coerce(progress)
         codes, names = split_codes(splits)
@@ -105,7 +107,7 @@ class SplitLeaks:
         notes = []
         if finder is None:
             finder = DuplicateFinder(threshold=self.threshold, k=self.k, metric=self.metric,
-                                     approximate=self.approximate).fit(X, progress=task.sub(0.0, 0.95))
+                                     approximate=self.approximate).fit(X, progress=task.sub(0.0, 0.95), graph=graph)
         elif self.threshold is not None:
             finder = finder.with_threshold(float(self.threshold))
         task.check()

@@ -175,3 +175,19 @@ def test_item_scores_read_the_graph(digits, tmp_path):
     m2 = Messages()
     other = ItemScores(metric="euclidean").fit(digits, progress=m2.task, graph=graph)
     assert m2.searched and other.neighbours_how_ == "exact neighbour search"
+
+
+def test_split_leaks_read_an_exact_graph(digits, tmp_path):
+    from embedview.core.leaks import SplitLeaks
+
+    X = np.concatenate([digits.vectors[:300], digits.vectors[:20] + 0.01])  # 20 near-copies ...
+    splits = ["train"] * 300 + ["test"] * 20  # ... in the test split: leaks
+    fresh = SplitLeaks().fit(X, splits)
+    graph = knn_graph(X, 10, "cosine", exact=True, cache=tmp_path)
+    m = Messages()
+    reused = SplitLeaks().fit(X, splits, progress=m.task, graph=graph)
+    assert not m.searched and "reused" in reused.finder_.search_reason_
+    assert len(fresh.pairs_) >= 20
+    np.testing.assert_array_equal(reused.pairs_["i"], fresh.pairs_["i"])
+    np.testing.assert_array_equal(reused.pairs_["j"], fresh.pairs_["j"])
+    np.testing.assert_allclose(reused.pairs_["sim"], fresh.pairs_["sim"], rtol=0, atol=1e-6)
