@@ -621,7 +621,7 @@ class IssuesView(View):
             why = audit.skipped_.get(kind, "")
             self.kind_header.setText(f"<b>{html.escape(KINDS[kind][0])}</b>: not checked \u2014 {html.escape(why)}")
         else:
-            t = ("no single cut-off" if found.threshold is None else f"{found.threshold:.4g}")
+            t = ("none" if found.threshold is None else f"{found.threshold:.4g}")  # the reason says why
             explanation = found.explanation.rstrip(". ")
             explanation = explanation[:1].upper() + explanation[1:]
             flagged = "Nothing flagged" if not len(found) else f"{len(found):,} of {found.n_considered:,} items flagged"
