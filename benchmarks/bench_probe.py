@@ -1,0 +1,65 @@
+"""Benchmark of the linear probe at scale (issue 14): a stratified training sample per fold
+versus training on every item, on clustered synthetic vectors.
+
+    .venv/bin/python benchmarks/bench_probe.py --n 100000 --dim 384 --classes 200 --full-n 30000
+
+Prints per configuration: wall seconds, CPU seconds, accuracy, items trained on.  The full
+(unsampled) probe is run once, on ``--full-n`` items (the same data's first items) when it
+is too slow at ``--n``; its accuracy is compared with the sampled probe on those same items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from embedview.core.evaluation import LinearProbe
+
+
+def clustered(n: int, dim: int, classes: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` vectors around ``classes`` random centres (unit-variance noise, centres scaled by
+    ``spread``); unequal class sizes (Zipf-like) so stratification matters."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim)) * spread / np.sqrt(dim)
+    w = 1.0 / np.arange(1, classes + 1) ** 0.5
+    y = rng.choice(classes, size=n, p=w / w.sum())
+    X = (centres[y] + rng.normal(size=(n, dim)) / np.sqrt(dim)).astype(np.float32)
+    return X, y
+
+
+def run(X: np.ndarray, y: np.ndarray, folds: int, max_train: int | None, max_iter: int) -> dict:
+    t0, c0 = time.perf_counter(), time.process_time()
+    p = LinearProbe(folds=folds, max_iter=max_iter, max_train=max_train).fit(X, y)
+    return {"max_train": max_train, "n": len(y), "wall_s": round(time.perf_counter() - t0, 1),
+            "cpu_s": round(time.process_time() - c0, 1), "accuracy": round(p.accuracy_mean_, 4),
+            "macro_f1": round(p.macro_f1_mean_, 4), "n_train": p.n_train_, "sampled": p.sampled_,
+            "message": p.message_}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--classes", type=int, default=200)
+    ap.add_argument("--spread", type=float, default=1.2)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--max-iter", type=int, default=1000)
+    ap.add_argument("--samples", default="20000", help="comma-separated max_train values to try")
+    ap.add_argument("--full-n", type=int, default=0, help="run the full probe once on this many items (0: skip)")
+    a = ap.parse_args()
+    X, y = clustered(a.n, a.dim, a.classes, a.spread)
+    for m in [int(s) for s in a.samples.split(",") if s]:
+        print(json.dumps(run(X, y, a.folds, m, a.max_iter)), flush=True)
+    if a.full_n:
+        Xs, ys = X[: a.full_n], y[: a.full_n]
+        print(json.dumps(run(Xs, ys, a.folds, None, a.max_iter)), flush=True)
+        for m in [int(s) for s in a.samples.split(",") if s]:
+            if m < a.full_n:
+                print(json.dumps(run(Xs, ys, a.folds, m, a.max_iter)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
