@@ -57,7 +57,7 @@ def main() -> None:
         Xs, ys = X[: a.full_n], y[: a.full_n]
         print(json.dumps(run(Xs, ys, a.folds, None, a.max_iter)), flush=True)
         for m in [int(s) for s in a.samples.split(",") if s]:
-            if m < a.full_n:
+            if m < a.full_n < a.n:
                 print(json.dumps(run(Xs, ys, a.folds, m, a.max_iter)), flush=True)
 
 
