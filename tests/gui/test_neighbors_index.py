@@ -39,6 +39,8 @@ def small_index_view(env):
 def test_approximate_index_answers_once_ready_and_shows_its_measured_recall(env, qtbot):
     emb = vector_set(clustered(20_000, 64, 100, seed=4))
     view = small_index_view(env)
+    # forced (still tuned and measured): whether IVF is *faster* here is wall-clock luck on a shared machine
+    view.index_params = {**view.index_params, "approximate": True}
     env.load(emb)
     assert view._index_state == "building"
     env.selection.set_current(7, "test")
