@@ -30,10 +30,12 @@ def clustered(n: int, dim: int, classes: int, spread: float, seed: int = 0) -> t
     return X, y
 
 
-def run(X: np.ndarray, y: np.ndarray, folds: int, max_train: int | None, max_iter: int) -> dict:
+def run(X: np.ndarray, y: np.ndarray, folds: int, max_train: int | None, max_iter: int,
+        n_threads: int | None = 1) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
-    p = LinearProbe(folds=folds, max_iter=max_iter, max_train=max_train).fit(X, y)
-    return {"max_train": max_train, "n": len(y), "wall_s": round(time.perf_counter() - t0, 1),
+    p = LinearProbe(folds=folds, max_iter=max_iter, max_train=max_train, n_threads=n_threads).fit(X, y)
+    return {"max_train": max_train, "threads": n_threads or "default", "n": len(y),
+            "wall_s": round(time.perf_counter() - t0, 1),
             "cpu_s": round(time.process_time() - c0, 1), "accuracy": round(p.accuracy_mean_, 4),
             "macro_f1": round(p.macro_f1_mean_, 4), "n_train": p.n_train_, "sampled": p.sampled_,
             "message": p.message_}
@@ -49,6 +51,8 @@ def main() -> None:
     ap.add_argument("--max-iter", type=int, default=1000)
     ap.add_argument("--samples", default="20000", help="comma-separated max_train values to try")
     ap.add_argument("--full-n", type=int, default=0, help="run the full probe once on this many items (0: skip)")
+    ap.add_argument("--old", action="store_true",
+                    help="also run the old probe (no sample, default BLAS threads) once on --full-n items")
     a = ap.parse_args()
     X, y = clustered(a.n, a.dim, a.classes, a.spread)
     for m in [int(s) for s in a.samples.split(",") if s]:
@@ -56,6 +60,8 @@ def main() -> None:
     if a.full_n:
         Xs, ys = X[: a.full_n], y[: a.full_n]
         print(json.dumps(run(Xs, ys, a.folds, None, a.max_iter)), flush=True)
+        if a.old:
+            print(json.dumps(run(Xs, ys, a.folds, None, a.max_iter, n_threads=None)), flush=True)
         for m in [int(s) for s in a.samples.split(",") if s]:
             if m < a.full_n < a.n:
                 print(json.dumps(run(Xs, ys, a.folds, m, a.max_iter)), flush=True)
