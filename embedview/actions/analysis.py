@@ -4,7 +4,12 @@ For the active :class:`EmbeddingSet` the :class:`AnalysisScheduler` runs, each u
 typed runner key:
 
 * ``JobKind.PCA``  PCA map first: it takes well under a second, so the map shows something at once;
-* ``JobKind.UMAP`` then UMAP, reusing one kNN graph, in a child process (the first run compiles
+* ``JobKind.GRAPH`` then the set's neighbour graph (:func:`embedview.core.graph.knn_graph`, 15
+  per item, cosine): loaded from the embedding cache when this data was searched before, else
+  searched once and kept there.  Up to ``EXACT_GRAPH_UP_TO`` items it is exact and serves
+  everything below, duplicates included; above that the search may be approximate (measured
+  recall) and the duplicate finder keeps its own exact search;
+* ``JobKind.UMAP`` then UMAP, reading that graph from the cache (no second search), (the first run compiles
   numba for tens of seconds while holding the GIL, which would freeze the window in a thread);
 * ``JobKind.OUTLIERS`` outlier scores (mean distance to the k nearest neighbours);
 * ``JobKind.DUPLICATES`` exact and near duplicates;
@@ -13,9 +18,9 @@ typed runner key:
 * ``JobKind.CLUSTERS`` named density clusters of the UMAP map (``core.clusters``), once UMAP is
   there (the PCA map when UMAP failed).
 
-One chain of threads, PCA -> outliers -> duplicates -> clusters / item scores (the clusters
+One chain of threads, PCA -> graph -> outliers -> duplicates -> clusters / item scores (the clusters
 first when the UMAP map is there, else the scores while UMAP runs), with UMAP started
-in its own process as soon as PCA is done: one Python-heavy thread at a time competes with the UI
+in its own process as soon as the graph is there (or failed): one Python-heavy thread at a time competes with the UI
 thread for the GIL.  A failed item-score or cluster job is reported like any job error and the
 chain goes on without it.
 Results are filed in the :class:`~embedview.model.AppModel` (``set_projection`` /
@@ -39,6 +44,7 @@ from typing import Any
 from psygnal import Signal
 
 from embedview.core.embeddings import EmbeddingSet
+from embedview.core.graph import source_of
 from embedview.model import AnalysisKind, AppModel, ProjectionMethod
 from embedview.runtime.jobs import JobRunner
 from embedview.runtime.keys import JobKey, JobKind
@@ -46,13 +52,19 @@ from embedview.runtime.keys import JobKey, JobKind
 log = logging.getLogger(__name__)
 
 #: the scheduler's jobs, and how the status bar names them
-LABELS = {JobKind.PCA: "PCA map", JobKind.UMAP: "UMAP map", JobKind.OUTLIERS: "outlier scores",
+LABELS = {JobKind.PCA: "PCA map", JobKind.GRAPH: "neighbour graph", JobKind.UMAP: "UMAP map",
+          JobKind.OUTLIERS: "outlier scores",
           JobKind.DUPLICATES: "duplicates", JobKind.ITEM_SCORES: "uniqueness scores",
           JobKind.CLUSTERS: "clusters"}
 KEYS = tuple(LABELS)
 #: UMAP's neighbours (the same graph feeds the map's quality measure)
 UMAP_NEIGHBORS = 15
 OUTLIER_K = 10
+#: neighbours per item in the set's graph (UMAP's 15 = the item + 14; the others need 10)
+GRAPH_K = 15
+GRAPH_METRIC = "cosine"
+#: up to this many items the graph is searched exactly (one graph serves duplicates too)
+EXACT_GRAPH_UP_TO = 50_000
 #: inputs up to this many numbers run with one BLAS thread (see ``_blas_for``)
 ONE_BLAS_THREAD_UP_TO = 4_000_000
 
@@ -80,6 +92,16 @@ def run_pca(emb: EmbeddingSet, progress: Any = None) -> Any:
         return Projection(method="pca").fit(emb, progress=progress)
 
 
+def run_graph(emb: EmbeddingSet, source: str | None = None, progress: Any = None) -> Any:
+    """The set's :class:`~embedview.core.graph.NeighborGraph` from the default embedding cache, or
+    searched (exact up to ``EXACT_GRAPH_UP_TO`` items) and stored there under ``source``."""
+    from embedview.core.graph import knn_graph
+
+    with _blas_for(emb.vectors.size):
+        return knn_graph(emb, GRAPH_K, GRAPH_METRIC, cache=None, exact=len(emb) <= EXACT_GRAPH_UP_TO,
+                         source=source, progress=progress)
+
+
 def run_umap(emb: EmbeddingSet, progress: Any = None) -> Any:
     """UMAP in a child process: numba's compilation holds the GIL for tens of seconds on first
     use, which would freeze the window if it ran in a thread of this process."""
@@ -93,14 +115,16 @@ def run_umap(emb: EmbeddingSet, progress: Any = None) -> Any:
 
 
 def umap_from_file(path: str, n_neighbors: int, progress: Any = None) -> Any:
-    """(In the child process.)  UMAP of the vectors in ``path``, reusing one kNN graph.
+    """(In the child process.)  UMAP of the vectors in ``path``, reusing one kNN graph: the
+    neighbour graph of these vectors from the default embedding cache (the window's graph job
+    stored it; searched and stored here when it is not there).
 
     Until the layout's first epoch the progress says whether numba compiles UMAP's code now (a
     cold cache: about a minute, once) or loads it from the disk cache, instead of a bare
     percentage that stands still meanwhile."""
     import numpy as np
 
-    from embedview.core.neighbors import knn_for_umap
+    from embedview.core.graph import knn_graph
     from embedview.core.projection import Projection, configure_numba_cache
 
     folder = configure_numba_cache()
@@ -108,11 +132,11 @@ def umap_from_file(path: str, n_neighbors: int, progress: Any = None) -> Any:
     X = np.load(path, mmap_mode="r")
     proj = Projection(method="umap", n_neighbors=n_neighbors)
     with _blas_for(X.size):
-        knn = None
+        graph = None
         if len(X) > n_neighbors + 1:
-            knn = knn_for_umap(X, n_neighbors, metric=proj.metric, progress=progress.sub(0.0, 0.2))
+            graph = knn_graph(X, n_neighbors - 1, proj.metric, progress=progress.sub(0.0, 0.2))
         with compile_noted(progress.sub(0.2, 1.0), warm) as task:
-            result = proj.fit(X, knn=knn, progress=task)
+            result = proj.fit(X, graph=graph, progress=task)
     mark_umap_cache_warm(folder)
     return result
 
@@ -206,18 +230,20 @@ def compile_noted(task: Any, warm: bool, every: float = 1.0) -> Iterator[Any]:
         heartbeat.join()
 
 
-def run_outliers(emb: EmbeddingSet, progress: Any = None) -> Any:
+def run_outliers(emb: EmbeddingSet, graph: Any = None, progress: Any = None) -> Any:
     from embedview.core.evaluation import OutlierScores
 
     with _blas_for(emb.vectors.size):
-        return OutlierScores(k=OUTLIER_K).fit(emb, progress=progress)
+        return OutlierScores(k=OUTLIER_K).fit(emb, progress=progress, graph=graph)
 
 
-def run_duplicates(emb: EmbeddingSet, progress: Any = None) -> Any:
+def run_duplicates(emb: EmbeddingSet, graph: Any = None, progress: Any = None) -> Any:
+    """Duplicates read ``graph`` only when it is exact (an approximate one could lose pairs)."""
     from embedview.core.duplicates import DuplicateFinder
 
     with _blas_for(emb.vectors.size):
-        return DuplicateFinder().fit(emb, progress=progress)
+        return DuplicateFinder().fit(emb, progress=progress,
+                                     graph=graph if graph is not None and graph.exact else None)
 
 
 def item_scores_available() -> bool:
@@ -230,12 +256,12 @@ def item_scores_available() -> bool:
         return False
 
 
-def run_item_scores(emb: EmbeddingSet, progress: Any = None) -> dict[str, Any]:
+def run_item_scores(emb: EmbeddingSet, graph: Any = None, progress: Any = None) -> dict[str, Any]:
     """{column: (N,) scores}: ``core.uniqueness.ItemScores`` (imported here: it may not exist)."""
     from embedview.core.uniqueness import ItemScores  # type: ignore[import-not-found,unused-ignore]
 
     with _blas_for(emb.vectors.size):
-        return dict(ItemScores(k=OUTLIER_K).fit(emb, progress=progress).columns())
+        return dict(ItemScores(k=OUTLIER_K).fit(emb, progress=progress, graph=graph).columns())
 
 
 def run_clusters(emb: EmbeddingSet, xy: Any, source: str, progress: Any = None) -> Any:
@@ -270,12 +296,32 @@ class AnalysisScheduler:
         self._umap_failed: EmbeddingSet | None = None  # clusters then use the PCA map
         self._gave_up: set[tuple[int, JobKind]] = set()  # (id of set, job) that failed: not again
         self._pending: object | None = None  # the chain's job in flight (until its result is filed)
-        model.dataset_changed.connect(self.cancel)
+        #: set name -> (the set, its NeighborGraph): kept across set switches, dropped with the dataset
+        self._graphs: dict[str, tuple[EmbeddingSet, Any]] = {}
+        model.dataset_changed.connect(self._new_dataset)
         model.active_set_changed.connect(self._on_active_set)
         runner.progress.connect(self._on_progress)
         runner.busy_changed.connect(self._on_busy)
 
+    # -- the neighbour graph -----------------------------------------------------------------------
+    def graph(self, name: str | None = None) -> Any:
+        """The :class:`~embedview.core.graph.NeighborGraph` of set ``name`` (default: the active
+        one) when the graph job has filed it for the set stored under that name now, else None."""
+        name = self.model.active if name is None else name
+        entry = self._graphs.get(name) if name is not None else None
+        if entry is None or not self.model.is_current(entry[0], name):
+            return None
+        return entry[1]
+
+    def _graph_of(self, emb: EmbeddingSet, name: str) -> Any:
+        entry = self._graphs.get(name)
+        return entry[1] if entry is not None and entry[0] is emb else None
+
     # -- triggers -----------------------------------------------------------------------------
+    def _new_dataset(self, *_args: Any) -> None:
+        self._graphs.clear()
+        self.cancel()
+
     def cancel(self) -> None:
         """Stop every analysis (a new dataset arrived)."""
         self._scheduled = None
@@ -304,6 +350,13 @@ class AnalysisScheduler:
         if model.projection(ProjectionMethod.PCA, name) is None:
             self._submit(JobKind.PCA, run_pca, emb, name, self._pca_done)
             return
+        graph = self._graph_of(emb, name)
+        if graph is None and (id(emb), JobKind.GRAPH) not in self._gave_up:
+            # UMAP's child and the chain read the graph: they wait for it (a failed graph: they search)
+            if self._pending is None:
+                source = source_of(model.paths, emb.encoder) if model.paths else None
+                self._submit(JobKind.GRAPH, run_graph, emb, name, self._graph_done, source)
+            return
         if model.projection(ProjectionMethod.UMAP, name) is None and self._umap_for is not emb:
             # once per set: a cancelled UMAP of the previous set may still be winding down, so
             # "is a UMAP job running" cannot tell whether this set's has been started
@@ -315,9 +368,9 @@ class AnalysisScheduler:
         if self._pending is not None:
             return  # one step of the chain at a time (UMAP's arrival calls this again)
         if model.get_analysis(AnalysisKind.OUTLIERS, name) is None:
-            self._submit(JobKind.OUTLIERS, run_outliers, emb, name, self._outliers_done)
+            self._submit(JobKind.OUTLIERS, run_outliers, emb, name, self._outliers_done, graph)
         elif model.get_analysis(AnalysisKind.DUPLICATES, name) is None:
-            self._submit(JobKind.DUPLICATES, run_duplicates, emb, name, self._duplicates_done)
+            self._submit(JobKind.DUPLICATES, run_duplicates, emb, name, self._duplicates_done, graph)
         else:
             clusters_map = self._clusters_map(emb, name)
             wants_scores = (not model.get_analysis(AnalysisKind.ITEM_SCORES, name) and item_scores_available()
@@ -326,7 +379,7 @@ class AnalysisScheduler:
             if clusters_map is not None:
                 self._submit(JobKind.CLUSTERS, run_clusters, emb, name, self._clusters_done, *clusters_map)
             elif wants_scores:
-                self._submit(JobKind.ITEM_SCORES, run_item_scores, emb, name, self._item_scores_done)
+                self._submit(JobKind.ITEM_SCORES, run_item_scores, emb, name, self._item_scores_done, graph)
 
     def _clusters_map(self, emb: EmbeddingSet, name: str) -> tuple[Any, str] | None:
         """(map, its name) to cluster when the clusters are missing and their map is there."""
@@ -358,10 +411,11 @@ class AnalysisScheduler:
 
         def on_error(message: str) -> None:
             release()
-            if kind not in (JobKind.ITEM_SCORES, JobKind.CLUSTERS):
+            if kind not in (JobKind.GRAPH, JobKind.ITEM_SCORES, JobKind.CLUSTERS):
                 self.runner.error.emit(kind.key(), message)
                 return
-            # the new analyses are optional: reported as any job's error, and the chain goes on
+            # optional steps: reported as any job's error, and the chain goes on (without a graph,
+            # each analysis searches on its own)
             self._gave_up.add((id(emb), kind))
             self.runner.error.emit(kind.key(), message)
             if self.model.is_current(emb, name):
@@ -374,6 +428,11 @@ class AnalysisScheduler:
     # -- results ----------------------------------------------------------------------------------
     def _pca_done(self, emb: EmbeddingSet, name: str, proj: Any) -> None:
         self.model.set_projection(ProjectionMethod.PCA, proj.embedding_, proj, name=name)
+        self._next(emb, name)
+
+    def _graph_done(self, emb: EmbeddingSet, name: str, graph: Any) -> None:
+        self._graphs[name] = (emb, graph)
+        log.info("%s: %s", name, graph.summary)
         self._next(emb, name)
 
     def _umap_done(self, emb: EmbeddingSet, name: str, proj: Any) -> None:

@@ -31,6 +31,7 @@ class JobKind(str, Enum):
     UMAP = "analysis.umap"
     OUTLIERS = "analysis.outliers"
     DUPLICATES = "analysis.duplicates"
+    GRAPH = "analysis.graph"  # the kept neighbour graph (core.graph.knn_graph) the analyses read
     # views
     MAP_INDEX = "map.index"
     MAP_COLOR = "map.color"

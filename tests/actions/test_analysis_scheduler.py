@@ -44,13 +44,24 @@ def _drain_until(dispatch: QueueDispatcher, done, timeout: float = 20.0) -> None
         dispatch.drain(timeout=0.05)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """The graph job and UMAP's child use the default embedding cache: a fresh one per test."""
+    monkeypatch.setenv("EMBEDVIEW_CACHE_DIR", str(tmp_path / "cache"))
+
+
+class _Graph:
+    exact = True
+    summary = "a stand-in graph"
+
+
 @pytest.fixture
 def stand_ins(monkeypatch):
     calls: list = []
     gates: dict = {}
 
     def job(kind, result):
-        def fn(emb, progress=None):
+        def fn(emb, *args, progress=None):
             calls.append((kind, emb.encoder))
             gate = gates.get(kind)
             task = TaskState.coerce(progress)
@@ -61,6 +72,7 @@ def stand_ins(monkeypatch):
         return fn
 
     monkeypatch.setattr(analysis, "run_pca", job("pca", lambda e: _Projection(len(e))))
+    monkeypatch.setattr(analysis, "run_graph", job("graph", lambda e: _Graph()))
     monkeypatch.setattr(analysis, "run_umap", job("umap", lambda e: _Projection(len(e))))
     monkeypatch.setattr(analysis, "run_outliers", job("outliers", lambda e: f"outliers of {e.encoder}"))
     monkeypatch.setattr(analysis, "run_duplicates", job("duplicates", lambda e: f"duplicates of {e.encoder}"))
@@ -95,7 +107,8 @@ def test_the_chain_files_every_result_in_the_model_and_reports_status(stand_ins)
     gates["pca"].set()
     _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.CLUSTERS, "A") is not None
                  and model.get_analysis(AnalysisKind.ITEM_SCORES, "A"))
-    assert calls[0] == ("pca", "A")  # the map first
+    assert calls[:2] == [("pca", "A"), ("graph", "A")]  # the map first, then the one neighbour graph
+    assert calls.index(("graph", "A")) < calls.index(("umap", "A"))  # UMAP's child loads it
     assert calls.index(("outliers", "A")) < calls.index(("duplicates", "A"))
     assert calls.index(("duplicates", "A")) < min(calls.index(("item_scores", "A")), calls.index(("clusters", "A")))
     assert calls.index(("umap", "A")) < calls.index(("clusters", "A"))  # clusters of the UMAP map
@@ -112,7 +125,7 @@ def test_the_chain_files_every_result_in_the_model_and_reports_status(stand_ins)
     # asking again for a set that has everything runs nothing
     scheduler._scheduled = None
     scheduler.schedule()
-    assert runner.active_keys() == [] and len(calls) == 6
+    assert runner.active_keys() == [] and len(calls) == 7
 
 
 def test_item_scores_run_while_umap_runs_and_clusters_go_first_once_it_is_there(stand_ins):
@@ -134,7 +147,7 @@ def test_clusters_wait_for_umap_and_a_failed_item_score_job_does_not_stop_them(s
     calls, gates = stand_ins
     gates["umap"] = threading.Event()
 
-    def broken(emb, progress=None):
+    def broken(emb, *args, progress=None):
         raise RuntimeError("uniqueness exploded")
 
     monkeypatch.setattr(analysis, "run_item_scores", broken)
@@ -325,8 +338,8 @@ def test_umap_from_file_reports_compiling_then_loading(tmp_path, monkeypatch):
         def __init__(self, **kwargs):
             pass
 
-        def fit(self, X, knn=None, progress=None):
-            assert knn is not None and len(knn[0]) == len(X)
+        def fit(self, X, graph=None, progress=None):
+            assert graph is not None and graph.n_items == len(X) and graph.k >= 4
             return _fake_fit(0.3)(progress)
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
