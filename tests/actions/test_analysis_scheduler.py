@@ -359,3 +359,190 @@ def test_umap_from_file_reports_compiling_then_loading(tmp_path, monkeypatch):
         import os
 
         os.unlink(path)
+
+
+# -- the kept neighbour graph, on real vectors ---------------------------------------------------------
+def _digits_set(name: str = "A", offset: float = 0.0):
+    """sklearn's digits (1,797 x 64) plus 20 near copies of the first 20 images: real duplicates."""
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data.astype(np.float32)
+    rng = np.random.default_rng(0)
+    X = np.vstack([X, X[:20] + rng.normal(scale=0.01, size=(20, X.shape[1])).astype(np.float32)])
+    X = X + np.float32(offset)
+    n = len(X)
+    ds = Dataset("text", [str(i) for i in range(n)], ["digits.csv"] * n, texts=[f"digit {i}" for i in range(n)])
+    return ds, EmbeddingSet(ds, X, encoder=name)
+
+
+class _GraphCalls:
+    """The real ``run_graph``, recording every progress message it sends (unthrottled) and
+    optionally holding at its first neighbour-search message until the job is cancelled."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.real = analysis.run_graph
+        self.messages: list[str] = []
+        self.results: list = []
+        self.hold = hold
+        self.held = threading.Event()
+
+    def __call__(self, emb, source=None, progress=None):
+        outer = TaskState.coerce(progress)
+        task = outer.sub(0.0, 1.0)  # same cancel flag, every message seen
+        forward = task.callback
+
+        def callback(fraction, message):
+            self.messages.append(message)
+            forward(fraction, message)
+            if self.hold and message.startswith("Nearest neighbours: block") and not self.held.is_set():
+                self.held.set()
+                while not task.cancelled:
+                    time.sleep(0.01)
+
+        task.callback = callback
+        graph = self.real(emb, source, progress=task)
+        self.results.append(graph)
+        return graph
+
+    @property
+    def searched(self) -> bool:
+        return any(m.startswith("Nearest neighbours: block") for m in self.messages)
+
+
+@pytest.fixture
+def real_chain(monkeypatch):
+    """Real PCA, graph, outliers, duplicates and item scores; UMAP and clusters stand in (their
+    child process and numba are tested elsewhere)."""
+    monkeypatch.setattr(analysis, "run_umap", lambda emb, progress=None: _Projection(len(emb)))
+    monkeypatch.setattr(analysis, "run_clusters", lambda emb, xy, source, progress=None: "clusters")
+    graphs = _GraphCalls()
+    monkeypatch.setattr(analysis, "run_graph", graphs)
+    return graphs
+
+
+def _run_to_the_end(model, dispatch, runner):
+    _drain_until(dispatch, lambda: model.get_analysis(AnalysisKind.ITEM_SCORES, "A")
+                 and model.get_analysis(AnalysisKind.CLUSTERS, "A") is not None, timeout=120)
+    assert runner.wait_all(30)
+    dispatch.drain()
+
+
+def test_one_graph_serves_outliers_duplicates_and_item_scores_with_the_same_results(real_chain, tmp_path):
+    from embedview.core.duplicates import DuplicateFinder
+    from embedview.core.evaluation import OutlierScores
+    from embedview.core.uniqueness import ItemScores
+
+    model, runner, dispatch, scheduler = _scheduler()
+    ds, emb = _digits_set()
+    model.set_dataset(ds, paths=[str(tmp_path / "digits.csv")])
+    model.add_embeddings(emb)
+    _run_to_the_end(model, dispatch, runner)
+
+    assert len(real_chain.results) == 1 and real_chain.searched  # searched once, for everything
+    graph = scheduler.graph("A")
+    assert graph is real_chain.results[0] and graph.exact and graph.k == analysis.GRAPH_K
+    assert graph.n_items == len(emb) and graph.origin == "searched"
+
+    outliers = model.get_analysis(AnalysisKind.OUTLIERS, "A")
+    assert "neighbour graph" in outliers.neighbours_how_
+    alone = OutlierScores(k=analysis.OUTLIER_K).fit(emb)
+    np.testing.assert_allclose(outliers.scores_, alone.scores_, rtol=1e-5, atol=1e-6)
+
+    dups = model.get_analysis(AnalysisKind.DUPLICATES, "A")
+    assert "reused" in dups.search_reason_
+    dups_alone = DuplicateFinder().fit(emb)
+    assert len(dups.groups_) >= 20  # the 20 near copies
+    assert sorted(map(sorted, dups.groups_)) == sorted(map(sorted, dups_alone.groups_))
+
+    scores = model.get_analysis(AnalysisKind.ITEM_SCORES, "A")
+    scores_alone = ItemScores(k=analysis.OUTLIER_K).fit(emb).columns()
+    for column in ("uniqueness", "representativeness"):
+        np.testing.assert_allclose(scores[column], scores_alone[column], rtol=1e-5, atol=1e-6)
+
+
+def test_a_second_load_of_the_same_data_reads_the_graph_from_the_cache(real_chain, tmp_path):
+    import gc
+
+    gc.collect()  # another test's window and its graph are gone
+    ds, emb = _digits_set()
+    model, runner, dispatch, scheduler = _scheduler()
+    model.set_dataset(ds, paths=[str(tmp_path / "digits.csv")])
+    model.add_embeddings(emb)
+    _run_to_the_end(model, dispatch, runner)
+    assert real_chain.searched and real_chain.results[0].origin == "searched", real_chain.messages
+    first = model.get_analysis(AnalysisKind.OUTLIERS, "A").scores_.copy()
+    del model, runner, dispatch, scheduler
+    real_chain.results.clear()
+    real_chain.messages.clear()
+    gc.collect()  # the first window is gone: nothing in memory holds its graph
+
+    ds2, emb2 = _digits_set()  # the same data, read again (new arrays)
+    model, runner, dispatch, scheduler = _scheduler()
+    model.set_dataset(ds2, paths=[str(tmp_path / "digits.csv")])
+    model.add_embeddings(emb2)
+    _run_to_the_end(model, dispatch, runner)
+    assert not real_chain.searched, real_chain.messages  # no "Nearest neighbours: block ..." at all
+    assert "Neighbour graph: loaded from the cache" in real_chain.messages
+    assert scheduler.graph("A").origin == "cache"
+    np.testing.assert_array_equal(model.get_analysis(AnalysisKind.OUTLIERS, "A").scores_, first)
+
+
+def test_a_cancelled_graph_job_stores_nothing_and_the_chain_stops(monkeypatch, tmp_path):
+    import gc
+
+    from embedview.core.cache import EmbeddingCache
+
+    graphs = _GraphCalls(hold=True)
+    monkeypatch.setattr(analysis, "run_graph", graphs)
+    model, runner, dispatch, scheduler = _scheduler()
+    ds, emb = _digits_set(offset=1.0)  # vectors no other test's graph (maybe still in memory) is of
+    model.set_dataset(ds, paths=[str(tmp_path / "digits.csv")])
+    model.add_embeddings(emb)
+    _drain_until(dispatch, lambda: graphs.held.is_set(), timeout=60)  # the search is under way
+    model.set_dataset(None)  # a new dataset cancels everything
+    assert runner.wait_all(30)
+    dispatch.drain()
+    assert graphs.results == [] and scheduler.graph("A") is None
+    assert model.get_analysis(AnalysisKind.OUTLIERS, "A") is None
+    gc.collect()
+    with EmbeddingCache(tmp_path / "cache") as cache:
+        assert cache.graphs() == []
+
+
+def test_umaps_child_loads_the_graph_the_graph_job_stored(tmp_path, monkeypatch):
+    """umap_from_file gets the raw vectors in a file; their fingerprint (normalised for cosine)
+    finds the graph the graph job stored from ``EmbeddingSet.unit``: loaded, not searched."""
+    import gc
+    import os
+
+    import embedview.core.projection as projection
+    from embedview.runtime.isolated import save_array
+
+    _, emb = _digits_set()
+    stored = analysis.run_graph(emb)
+    assert stored.origin == "searched"
+    del stored
+    gc.collect()
+    seen: dict = {}
+
+    class Projection:
+        metric = "cosine"
+
+        def __init__(self, **kwargs):
+            pass
+
+        def fit(self, X, graph=None, progress=None):
+            seen["graph"] = graph
+            return "map"
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    monkeypatch.setattr(projection, "Projection", Projection)
+    path = save_array(emb.vectors)
+    try:
+        messages: list = []
+        task = TaskState(lambda f, m: messages.append(m), min_interval=0)
+        assert analysis.umap_from_file(path, analysis.UMAP_NEIGHBORS, progress=task) == "map"
+    finally:
+        os.unlink(path)
+    assert seen["graph"].origin == "cache" and seen["graph"].k >= analysis.UMAP_NEIGHBORS - 1
+    assert not any(m.startswith("Nearest neighbours: block") for m in messages)
