@@ -431,8 +431,11 @@ class AnalysisScheduler:
         self._next(emb, name)
 
     def _graph_done(self, emb: EmbeddingSet, name: str, graph: Any) -> None:
-        self._graphs[name] = (emb, graph)
-        log.info("%s: %s", name, graph.summary)
+        if graph is None:  # no graph (e.g. too few items): the analyses search on their own
+            self._gave_up.add((id(emb), JobKind.GRAPH))
+        else:
+            self._graphs[name] = (emb, graph)
+            log.info("%s: %s", name, graph.summary)
         self._next(emb, name)
 
     def _umap_done(self, emb: EmbeddingSet, name: str, proj: Any) -> None:

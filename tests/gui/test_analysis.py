@@ -35,9 +35,11 @@ def test_umap_is_started_again_for_a_set_whose_umap_was_cancelled(qtbot, monkeyp
 
     monkeypatch.setattr(analysis, "run_pca", lambda emb, progress=None: _Projection(len(emb)))
     monkeypatch.setattr(analysis, "run_umap", slow_umap)
-    monkeypatch.setattr(analysis, "run_outliers", lambda emb, progress=None: "outliers")
-    monkeypatch.setattr(analysis, "run_duplicates", lambda emb, progress=None: "duplicates")
-    monkeypatch.setattr(analysis, "run_item_scores", lambda emb, progress=None: {"uniqueness": np.zeros(len(emb))})
+    monkeypatch.setattr(analysis, "run_graph", lambda emb, source=None, progress=None: None)  # no graph: each searches
+    monkeypatch.setattr(analysis, "run_outliers", lambda emb, graph=None, progress=None: "outliers")
+    monkeypatch.setattr(analysis, "run_duplicates", lambda emb, graph=None, progress=None: "duplicates")
+    monkeypatch.setattr(analysis, "run_item_scores",
+                        lambda emb, graph=None, progress=None: {"uniqueness": np.zeros(len(emb))})
     monkeypatch.setattr(analysis, "run_clusters", lambda emb, xy, source, progress=None: "clusters")
     state, runner = AppModel(), JobRunner()
     scheduler = analysis.AnalysisScheduler(state, runner)  # kept: the model holds its slots weakly
