@@ -6,6 +6,21 @@ versus training on every item, on clustered synthetic vectors.
 Prints per configuration: wall seconds, CPU seconds, accuracy, items trained on.  The full
 (unsampled) probe is run once, on ``--full-n`` items (the same data's first items) when it
 is too slow at ``--n``; its accuracy is compared with the sampled probe on those same items.
+
+Measured 2026-12-02 on the shared 2-core machine (other jobs running), 100,000 x 384, 200 Zipf
+sized labels, ``--spread 0.2``, 5 folds, lbfgs max_iter 1000, all converged:
+
+    training items per fold   wall s   CPU s   accuracy (all 100,000 held out)
+    5,000 sample                 5.3     5.2   0.477
+    10,000 sample                9.8     5.2   0.605
+    20,000 sample               14.6    10.4   0.692
+    40,000 sample (default)     28.7    28.3   0.733
+    80,000 all, 1 thread       128.6    82.2   0.750
+    80,000 all, old (default
+      BLAS threads)            124.6   165.3   0.750
+
+1,000,000 x 384, same labels, 40,000 sample: 58.3 s wall, accuracy 0.732.
+At 30,000 items: old 19.4 s wall / 33.3 s CPU, 1 thread 14.7 s / 14.1 s, same accuracy 0.7057.
 """
 
 from __future__ import annotations
