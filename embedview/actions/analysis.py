@@ -69,6 +69,32 @@ EXACT_GRAPH_UP_TO = 50_000
 ONE_BLAS_THREAD_UP_TO = 4_000_000
 
 
+#: id(set) -> (weak reference to the set, its NeighborGraph): the graphs the schedulers filed,
+#: for views that read a row of it (:func:`kept_graph`); an entry goes with its set
+_KEPT: dict[int, tuple[Any, Any]] = {}
+
+
+def kept_graph(emb: EmbeddingSet | None) -> Any:
+    """The :class:`~embedview.core.graph.NeighborGraph` a scheduler's graph job filed for this very
+    set (the same object, not an equal one), or None (not there yet, failed, or another set)."""
+    if emb is None:
+        return None
+    entry = _KEPT.get(id(emb))
+    return entry[1] if entry is not None and entry[0]() is emb else None
+
+
+def _keep_graph(emb: EmbeddingSet, graph: Any) -> None:
+    import weakref
+
+    key = id(emb)
+
+    def forget(ref: Any, key: int = key) -> None:
+        if key in _KEPT and _KEPT[key][0] is ref:
+            _KEPT.pop(key, None)
+
+    _KEPT[key] = (weakref.ref(emb, forget), graph)
+
+
 @contextmanager
 def _blas_for(n_values: int) -> Iterator[None]:
     """One BLAS thread for small inputs.  OpenBLAS's worker threads spin-wait for each other;
@@ -319,6 +345,8 @@ class AnalysisScheduler:
 
     # -- triggers -----------------------------------------------------------------------------
     def _new_dataset(self, *_args: Any) -> None:
+        for emb, _graph in self._graphs.values():
+            _KEPT.pop(id(emb), None)
         self._graphs.clear()
         self.cancel()
 
@@ -435,6 +463,7 @@ class AnalysisScheduler:
             self._gave_up.add((id(emb), JobKind.GRAPH))
         else:
             self._graphs[name] = (emb, graph)
+            _keep_graph(emb, graph)
             log.info("%s: %s", name, graph.summary)
         self._next(emb, name)
 

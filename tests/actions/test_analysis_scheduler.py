@@ -471,7 +471,7 @@ def test_a_second_load_of_the_same_data_reads_the_graph_from_the_cache(real_chai
     _run_to_the_end(model, dispatch, runner)
     assert real_chain.searched and real_chain.results[0].origin == "searched", real_chain.messages
     first = model.get_analysis(AnalysisKind.OUTLIERS, "A").scores_.copy()
-    del model, runner, dispatch, scheduler
+    del model, runner, dispatch, scheduler, ds, emb
     real_chain.results.clear()
     real_chain.messages.clear()
     gc.collect()  # the first window is gone: nothing in memory holds its graph

@@ -12,18 +12,26 @@ says so and shows the recall@10 it measured (and on how many items).  ``k`` and 
 the model (``model.views.search.results``) and are listed here, best first.  Clicking a
 neighbour makes it the current item everywhere (source ``"neighbors"``) and shows its own
 neighbours.
+
+When the window's analysis scheduler has the set's kept neighbour graph
+(:func:`embedview.actions.analysis.kept_graph`, ``k`` <= the graph's neighbours per item and the
+same metric), a click reads the item's row of it on the GUI thread -- no search at all; the
+status line says so (and, for an approximate graph, its measured recall@10).  Otherwise the
+search above answers.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout
 
+from embedview.actions.analysis import kept_graph
 from embedview.core.neighbors import NeighborIndex
 from embedview.core.search import (
     BACKGROUND_INDEX_ABOVE,
@@ -88,6 +96,8 @@ class NeighborsView(View):
         self.neighbor_index: NeighborIndex | None = None
         self._index_emb = None  # the set it indexes, and whether a build is running for it
         self._index_state = ""  # "", "building", "ready", "failed: ..."
+        #: the kept neighbour graph the shown hits were read from (None: they were searched)
+        self.hits_graph = None
 
         self.header = QLabel()
         self.header.setTextFormat(Qt.RichText)
@@ -157,8 +167,13 @@ class NeighborsView(View):
             self._fill([], None)
             self.status.setText("Neighbours appear once the items are encoded.")
             return
-        self.status.setText("searching\u2026")
         choices = model.views.neighbors
+        graph = kept_graph(emb)
+        if graph is not None and graph.covers(len(emb), choices.k, choices.metric):
+            self.runner.cancel(JobKind.NEIGHBORS)
+            self._show_result(self._graph_hits(graph, index, choices.k), graph)
+            return
+        self.status.setText("searching\u2026")
         nx = self.neighbor_index if self._index_emb is emb else None
         self.runner.submit(JobKind.NEIGHBORS, neighbors_of, emb, index, choices.k, choices.metric,
                            neighbor_index=nx, on_result=self._show_result, on_error=self._show_error,
@@ -254,14 +269,40 @@ class NeighborsView(View):
         if index >= 0:
             self.show_neighbors(index)
 
-    def _show_result(self, hits: NeighborHits) -> None:
+    @staticmethod
+    def _graph_hits(graph, index: int, k: int) -> NeighborHits:
+        """Item ``index``'s first ``k`` neighbours read from the kept graph (a row lookup)."""
+        start = time.perf_counter()
+        idx, scores = graph.head(k)
+        return NeighborHits(int(index), idx[index].astype(np.int64), scores[index].astype(np.float32), graph.metric,
+                            time.perf_counter() - start, approximate=not graph.exact,
+                            recall_at_10=None if graph.exact else graph.recall_at_10,
+                            recall_queries=int(graph.info.get("n_recall_queries", 0)),
+                            method="exact" if graph.exact else str(graph.info.get("decision", "approximate")))
+
+    def _show_result(self, hits: NeighborHits, graph=None) -> None:
         if hits.index != self.query_index or self.query_text:
             return
+        self.hits_graph = graph
         self._fill(hits.indices, hits.scores, hits.metric)
         emb = self.model.emb
-        self.status.setText(self.status_text(hits, len(emb) if emb is not None else 0))
+        n = len(emb) if emb is not None else 0
+        if graph is not None:
+            self.status.setText(self.graph_status_text(hits, graph))
+            self.status.setToolTip(graph.summary)
+            return
+        self.status.setText(self.status_text(hits, n))
         nx = self.neighbor_index if self._index_emb is emb else None
         self.status.setToolTip(nx.reason_ if nx is not None else "")
+
+    @staticmethod
+    def graph_status_text(hits: NeighborHits, graph) -> str:
+        """The line under the list when the hits were read from the kept neighbour graph."""
+        ms = hits.seconds * 1000
+        took = float(graph.info.get("search_seconds", 0.0))
+        text = (f"{graph.how} {hits.metric} neighbours of {graph.n_items:,} items, read from the kept "
+                f"neighbour graph in {ms:.2f} ms (searched once in {took:.1f} s)")
+        return text
 
     def status_text(self, hits: NeighborHits, n: int) -> str:
         """The line under the list: how the neighbours were found, and what that costs in recall."""
