@@ -21,6 +21,9 @@ sized labels, ``--spread 0.2``, 5 folds, lbfgs max_iter 1000, all converged:
 
 1,000,000 x 384, same labels, 40,000 sample: 58.3 s wall, accuracy 0.732.
 At 30,000 items: old 19.4 s wall / 33.3 s CPU, 1 thread 14.7 s / 14.1 s, same accuracy 0.7057.
+SGDClassifier(log loss, alpha 1e-4, 3 epochs, one-vs-rest), one fold of the 100,000 trained on all
+80,000: 43.2 s wall for that single fold and accuracy 0.586, so it was not chosen (slower and
+less accurate than lbfgs on a 40,000 sample, and not the same model as the small-data probe).
 """
 
 from __future__ import annotations
