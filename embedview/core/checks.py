@@ -537,6 +537,8 @@ def _rows_knn(r: Any, p: dict[str, Any], ds: Dataset | None) -> list[RowTuple]:
 def _rows_linear_probe(r: Any, p: dict[str, Any], ds: Dataset | None) -> list[RowTuple]:
     base = f"{r.folds}-fold, C={r.C:g}, {len(r.classes_)} classes, {r.n_items_:,} items"
     details = base + (f"; {r.message_}" if r.message_ else "")
+    if getattr(r, "sampled_", False):  # the F1 row says it too: trained on a sample, scored on all
+        base += f", trained on {r.n_train_:,} sampled per fold"
     return [("accuracy", r.accuracy_mean_, r.accuracy_std_, details),
             ("macro-F1", r.macro_f1_mean_, r.macro_f1_std_, base)]
 
