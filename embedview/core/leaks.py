@@ -191,7 +191,7 @@ class SplitLeaks:
                        f"{len(items):,} items involved ({per_split or 'none'}). A test item with a near-copy in "
                        f"training inflates the test score: drop one side of each pair (usually the test copy)."
                        f"{notes}")
-        search = (f"approximate neighbour search (HNSW, measured recall@10 {self.recall_at_10_:.3f})"
+        search = (f"approximate neighbour search (faiss index, measured recall@10 {self.recall_at_10_:.3f})"
                   if self.approximate_ else "exact neighbour search")
         method = (f"near-duplicate graph of each item's {self.finder_.k} nearest neighbours ({self.metric}, "
                   f"{search}) over all {self.n_items_:,} items; pairs at or above the threshold whose items are "
