@@ -13,6 +13,9 @@ __version__ = "0.1.0"
 
 #: names of embedview.api given by ``embedview.<name>``, imported on first use
 _API = ("show", "check", "compare", "audit", "log", "Window", "WindowError", "CheckResult", "AuditResult")
+_API += ("scores", "ScoresResult")  # per-item uniqueness, representativeness, named clusters
+_API += ("drift", "DriftResult")  # two-sample drift test
+_API += ("timeline", "TimelineResult")  # metrics per step of a training run
 
 __all__ = ["__version__", *_API]
 

@@ -442,3 +442,158 @@ def show(vectors: Any, labels: Any = None, images: Any = None, texts: Any = None
 
 __all__ = ["AuditResult", "CheckResult", "Window", "WindowError", "audit", "check", "compare", "embedding_set", "log",
            "show"]
+
+
+# ==============================================================================================
+# scores, drift, timeline
+# ==============================================================================================
+#: the columns of :func:`scores`'s table and of ``embedview scores -o scores.csv``, in order
+SCORE_COLUMNS = ("id", "source", "label", "uniqueness", "representativeness", "cluster", "cluster_coarse", "x", "y")
+SCORE_MAPS = ("umap", "pca")
+
+
+class ScoresResult(dict):
+    """The result of :func:`scores` (and ``embedview scores``): a strict-JSON dict with ``n``,
+    ``map`` (how the 2-D map was made), ``how`` (one sentence per column: how it was computed),
+    ``clusters`` (:meth:`Clusters.to_dict`) and ``items`` (one dict per item, :data:`SCORE_COLUMNS`).
+
+    ``table()``: the items as a DataFrame (a list of dicts without pandas); ``item_scores``,
+    ``clusters_fit``, ``projection``: the fitted core objects."""
+
+    item_scores: Any = None
+    clusters_fit: Any = None
+    projection: Any = None
+
+    def table(self) -> Any:
+        return _table([dict(r) for r in self["items"]])
+
+    def least_unique(self, n: int = 10) -> list[dict[str, Any]]:
+        """The ``n`` items with the lowest uniqueness (those with a near-copy), lowest first."""
+        return sorted(self["items"], key=lambda r: r["uniqueness"])[:n]
+
+
+def score_items(emb: EmbeddingSet, map: str = "pca", graph: Any = None, k: int = 10,
+                progress: Any = None) -> ScoresResult:
+    """Uniqueness, representativeness (:class:`core.uniqueness.ItemScores`) and named clusters
+    (:class:`core.clusters.Clusters` on the 2-D ``map``, by :class:`core.projection.Projection`) of
+    the items of ``emb``.  ``graph``: its cosine :class:`~embedview.core.graph.NeighborGraph`
+    (searched here when ``None``), read by both the scores and UMAP.  Used by :func:`scores` and
+    ``embedview scores``."""
+    from embedview.core.clusters import Clusters
+    from embedview.core.graph import knn_graph
+    from embedview.core.progress import TaskState
+    from embedview.core.projection import Projection
+    from embedview.core.uniqueness import ItemScores
+
+    if map not in SCORE_MAPS:
+        raise ValueError(f"unknown map {map!r}; expected one of {', '.join(SCORE_MAPS)}")
+    n = len(emb)
+    if n < 2:
+        raise ValueError(f"scores need at least two items, got {n}")
+    task = TaskState.coerce(progress)
+    if graph is None:
+        graph = knn_graph(emb, min(max(k, 15), n - 1), "cosine", cache=False, exact=n <= 50_000,
+                          progress=task.sub(0.0, 0.2))
+    item = ItemScores(k=k).fit(emb, progress=task.sub(0.2, 0.4), graph=graph)
+    if map == "umap":
+        from embedview.core.projection import configure_numba_cache
+
+        configure_numba_cache()
+    proj = Projection(method=map).fit(emb, graph=graph, progress=task.sub(0.4, 0.85))
+    xy = proj.embedding_
+    ds = emb.dataset
+    clusters = Clusters().fit(xy, texts=ds.texts, labels=ds.labels if ds.has_labels else None,
+                              metadata=ds.metadata or None, source=proj.method_.upper(),
+                              progress=task.sub(0.85, 1.0))
+    fine, coarse = clusters.name_per_item("fine"), clusters.name_per_item("coarse")
+    labels = ds.labels
+    rows = [{"id": str(ds.ids[i]), "source": str(ds.sources[i]),
+             "label": None if labels is None or labels[i] is None else str(labels[i]),
+             "uniqueness": float(item.uniqueness_[i]), "representativeness": float(item.representativeness_[i]),
+             "cluster": str(fine[i]), "cluster_coarse": str(coarse[i]),
+             "x": float(xy[i, 0]), "y": float(xy[i, 1])} for i in range(n)]
+    map_how = (f"{proj.method_.upper()} of the {n:,} L2-normalised vectors ({proj.metric}), "
+               f"trustworthiness {proj.trustworthiness_:.3f}"
+               + (f"; UMAP neighbours: {proj.knn_how_}" if proj.knn_how_ else "")
+               + (f"; {proj.warning_}" if proj.warning_ else ""))
+    how = dict(item.describe())
+    how["cluster"] = clusters.method_
+    how["cluster_coarse"] = "the coarse level of the same clusters (fewer, larger), see cluster"
+    how["x"] = how["y"] = f"the 2-D map: {map_how}"
+    result = ScoresResult({"n": n, "encoder": emb.encoder, "map": {"method": proj.method_, "requested": map,
+                                                                   "how": map_how},
+                           "how": how, "clusters": clusters.to_dict(), "items": rows})
+    result.item_scores, result.clusters_fit, result.projection = item, clusters, proj
+    return result
+
+
+def scores(vectors: Any, labels: Any = None, texts: Any = None, ids: Any = None, map: str = "pca", *,
+           metadata: Any = None, k: int = 10, progress: Any = None) -> ScoresResult:
+    """Per item: uniqueness and representativeness, and its named cluster on the 2-D ``map``
+    (``"pca"``, fast, or ``"umap"``, the window's map) — what ``embedview scores`` computes.
+
+    Returns a :class:`ScoresResult`: ``result["items"]`` (one dict per item), ``result["how"]``
+    (how each column was computed), ``result["clusters"]`` (names and sizes) and ``table()``."""
+    emb = embedding_set(vectors, labels=labels, ids=ids, texts=texts, metadata=metadata)
+    return score_items(emb, map=map, k=k, progress=progress)
+
+
+class DriftResult(dict):
+    """The result of :func:`drift`: ``Drift.to_dict()`` with ``drift`` (the fitted
+    :class:`~embedview.core.drift.Drift`) and ``table()``: one row per test (statistic, value,
+    p-value, items used, sampled)."""
+
+    drift: Any = None
+
+    def table(self) -> Any:
+        rows = []
+        for test, stat in (("classifier", "auroc"), ("mmd", "mmd2")):
+            part = self[test]
+            rows.append({"test": test, "statistic": stat, "value": part[stat], "p_value": part["p_value"],
+                         "n_permutations": part["n_permutations"], "n_a": part["n_a"], "n_b": part["n_b"],
+                         "sampled": part["sampled"], "text": part["text"]})
+        return _table(rows)
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self["drift"])
+
+
+def drift(a: Any, b: Any, alpha: float = 0.01, progress: Any = None, **kw: Any) -> DriftResult:
+    """Has set ``b`` drifted from set ``a`` ((N, D) arrays or EmbeddingSets from one encoder)?  A
+    classifier two-sample test (AUROC, permutation p-value) and MMD, as ``embedview drift`` runs them
+    (:class:`embedview.core.drift.Drift`; ``kw`` its other parameters, e.g. ``n_permutations``)."""
+    from embedview.core.drift import Drift
+
+    def matrix(v: Any) -> Any:
+        return v.detach().cpu().numpy() if hasattr(v, "detach") else v
+
+    fitted = Drift(alpha=alpha, **kw).fit(matrix(a), matrix(b), progress=progress)
+    result = DriftResult(fitted.to_dict())
+    result.drift = fitted
+    return result
+
+
+class TimelineResult(dict):
+    """The result of :func:`timeline`: ``Timeline.to_dict()`` (what ``embedview check RUN_DIR -o
+    timeline.json`` writes) with ``timeline`` (the fitted object), ``run`` and ``table()``: one row
+    per step."""
+
+    timeline: Any = None
+    run: Any = None
+
+    def table(self) -> Any:
+        return _table([{k: v for k, v in r.items() if k != "n_used"} for r in self["rows"]])
+
+
+def timeline(run_dir: str | os.PathLike, k: int = 10, progress: Any = None, **kw: Any) -> TimelineResult:
+    """The collapse diagnostics and label metrics of every step of a run folder (written by
+    :func:`log`, or checkpoint dumps numbered by step): :func:`core.timeline.read_run` and
+    :class:`core.timeline.Timeline` (``kw``: its other parameters, e.g. ``sample``)."""
+    from embedview.core.timeline import Timeline, read_run
+
+    run = read_run(run_dir)
+    fitted = Timeline(k=k, **kw).fit(run, progress=progress)
+    result = TimelineResult(fitted.to_dict())
+    result.timeline, result.run = fitted, run
+    return result

@@ -59,6 +59,7 @@ EXIT_UNHEALTHY = 3
 EXTRA_COMMANDS: tuple[tuple[str, str], ...] = (
     ("audit", "embedview.cli_audit"),
     ("drift", "embedview.cli_drift"),
+    ("scores", "embedview.cli_scores"),
 )
 COMMANDS = ("gui", "demo", "encode", "models", "info", "check", "report", "duplicates", "neighbors",
             *(name for name, _ in EXTRA_COMMANDS))
