@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,8 +111,10 @@ def _pairs(positives: Any, n: int) -> list[list[int]]:
 
 
 def write_step(run_dir: str | os.PathLike, step: int, vectors: Any, ids: Sequence[Any] | None = None,
-               labels: Sequence[Any] | None = None, positives: Any = None) -> Path:
-    """Append one step to the run in ``run_dir`` (created when missing); return the step's file.
+               labels: Sequence[Any] | None = None, positives: Any = None,
+               on_nonfinite: str = "record") -> Path:
+    """Append one step to the run in ``run_dir`` (created when missing); return the file the step
+    went to: its ``.npy``, or the manifest when the step diverged (see ``on_nonfinite``).
 
     ``vectors`` (N, D) are written as float32 to ``step_{step:09d}.npy`` atomically: a reader,
     or a crash of the training loop, never sees a half-written step; writing a step again
@@ -120,14 +123,29 @@ def write_step(run_dir: str | os.PathLike, step: int, vectors: Any, ids: Sequenc
     run's manifest on the first call; later calls may leave them out, and when given they must
     be the same.  A step with another number of items or dimensions is refused with
     :class:`RunError`: every step must hold the same items, in the same order.
+
+    ``on_nonfinite``: what a step with NaN or infinite values (also values too large for float32)
+    does.  ``"record"`` (the default: a training loop is not killed the moment it diverges): no
+    vectors are written; the step is kept in the manifest's ``"diverged"`` {step: rows with a
+    non-finite value}, a :class:`RuntimeWarning` names the run folder and the step, and the
+    manifest's path is returned.  ``"raise"``: :class:`RunError`, nothing written.  Writing the step again with
+    finite vectors clears the record; a diverged step replaces an earlier file of the same step.
     """
+    if on_nonfinite not in ("record", "raise"):
+        raise RunError(f"on_nonfinite must be 'record' or 'raise', not {on_nonfinite!r}")
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or int(step) < 0:
         raise RunError(f"step must be a whole number >= 0, not {step!r}")
     step = int(step)
+    n_bad = 0
     try:
-        X = np.ascontiguousarray(as_matrix(vectors), dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32's range is caught as infinite below
+            X = np.ascontiguousarray(as_matrix(vectors), dtype=np.float32)
     except ValueError as exc:
-        raise RunError(f"step {step}: {exc}") from exc
+        if on_nonfinite == "raise" or "NaN or infinite" not in str(exc):  # other bad input: still refused
+            raise RunError(f"step {step}: {exc}") from exc
+        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32's range are inf once cast
+            X = np.asarray(getattr(vectors, "vectors", vectors), dtype=np.float32)
+        n_bad = int((~np.isfinite(X)).any(axis=1).sum())
     n, d = X.shape
     folder = Path(run_dir)
     if folder.exists() and not folder.is_dir():
@@ -172,6 +190,21 @@ def write_step(run_dir: str | os.PathLike, step: int, vectors: Any, ids: Sequenc
             with atomic_path(manifest_path) as tmp:
                 tmp.write_text(json.dumps(doc), encoding="utf-8")
     target = folder / STEP_FILE.format(step=step)
+    diverged = dict(doc.get("diverged") or {})
+    if n_bad:
+        diverged[str(step)] = n_bad
+        doc = {**doc, "diverged": diverged}
+        with atomic_path(manifest_path) as tmp:
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
+        target.unlink(missing_ok=True)  # the step is the diverged one now, not an earlier write of it
+        warnings.warn(f"{folder}: step {step} diverged ({n_bad} of {n} rows have NaN or infinite values); "
+                      f"recorded in {MANIFEST}, no vectors written", RuntimeWarning, stacklevel=2)
+        return manifest_path
+    if str(step) in diverged:  # written again, finite now
+        del diverged[str(step)]
+        doc = {**doc, "diverged": diverged}
+        with atomic_path(manifest_path) as tmp:
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
     with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         np.save(fh, X, allow_pickle=False)
     return target
@@ -250,7 +283,9 @@ class Run:
 
     ``ids`` and ``labels`` (object array of str / None, or None) are in the run's item order;
     ``positives`` are (P, 2) indices into it (from the manifest) or None; ``notes`` say what was
-    left out and why.  :meth:`vectors` loads one step's (N, D) float32 vectors in that order.
+    left out and why; ``diverged`` {step: non-finite rows} are the steps :func:`write_step`
+    recorded as diverged instead of writing them (listed in ``notes`` too).  :meth:`vectors`
+    loads one step's (N, D) float32 vectors in that order.
     """
 
     path: Path
@@ -262,6 +297,9 @@ class Run:
     notes: list[str] = field(default_factory=list)
     #: per step: the file's ids (None: positional rows 0..N-1) to find the run's items in it
     _file_ids: list[list[str] | None] = field(default_factory=list, repr=False)
+    #: steps that diverged {step: rows with NaN / infinite values}, recorded by :func:`write_step`
+    #: instead of their vectors (not in ``steps``: they have no file)
+    diverged: dict[int, int] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -308,9 +346,12 @@ def read_run(path: str | os.PathLike, progress: Any = None) -> Run:
     if not folder.is_dir():
         raise RunError(f"{folder}: not a folder; a run is a folder of numbered dumps (step_000100.npy, ...)")
     manifest = _read_manifest(folder / MANIFEST)
+    diverged = _diverged(manifest, folder)
     files = _step_files(folder)
     if not files:
-        raise RunError(f"{folder}: no embedding files in it (.npy, .npz, .parquet, .arrow)")
+        also = (f"; steps {', '.join(map(str, diverged))} diverged (NaN or infinite vectors, recorded in {MANIFEST})"
+                if diverged else "")
+        raise RunError(f"{folder}: no embedding files in it (.npy, .npz, .parquet, .arrow){also}")
     numbered: dict[int, Path] = {}
     for p in files:
         s = step_number(p.name)
@@ -385,7 +426,22 @@ def read_run(path: str | os.PathLike, progress: Any = None) -> Run:
         labels = _as_labels([labels_by_id.get(v) for v in run_ids])
     if manifest is not None and manifest.get("positives") and not keyed:
         positives = np.asarray(manifest["positives"], dtype=np.int64).reshape(-1, 2)
-    return Run(folder, steps, ordered, run_ids, labels, positives, notes, file_ids)
+    diverged = {s: c for s, c in diverged.items() if s not in numbered}  # a file written later wins
+    if diverged:
+        listed = ", ".join(f"{s} ({c:,} of {len(run_ids):,} rows)" for s, c in list(diverged.items())[:10])
+        more = f" and {len(diverged) - 10} more" if len(diverged) > 10 else ""
+        notes.append(f"{len(diverged)} step(s) diverged (NaN or infinite vectors; recorded, not written): "
+                     f"{listed}{more}")
+    return Run(folder, steps, ordered, run_ids, labels, positives, notes, file_ids, diverged)
+
+
+def _diverged(manifest: dict[str, Any] | None, folder: Path) -> dict[int, int]:
+    """The manifest's diverged steps {step: non-finite rows}, ascending by step."""
+    raw = (manifest or {}).get("diverged") or {}
+    try:
+        return {int(k): int(v) for k, v in sorted(raw.items(), key=lambda kv: int(kv[0]))}
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise RunError(f"{folder / MANIFEST}: its 'diverged' entry is not {{step: rows}} ({exc})") from exc
 
 
 def _as_labels(values: Sequence[Any]) -> np.ndarray | None:
@@ -460,7 +516,13 @@ class Timeline:
         ``mean_pairwise_cosine``, ``uniformity``, ``alignment`` (None without positive pairs),
         ``knn_accuracy`` and ``linear_probe`` (None without labels), ``n_items`` and ``n_used``
         {metric: items it used}, ``sampled``.
-    last_collapsed_ : bool, the last step's verdict is not "healthy".
+    diverged_ : dict {step: non-finite rows} of the run's diverged steps (``Run.diverged``): they
+        have no vectors, so no row in ``rows_`` (which stays one row per ``Run.steps``, in its
+        order); :meth:`to_dict`'s ``rows`` and :meth:`all_rows` add a row per diverged step (verdict
+        ``"diverged"``, every metric None), all in step order.
+    last_verdict_ : str, the verdict of the run's last step: ``"diverged"`` when that step diverged.
+    last_collapsed_ : bool, the last step's verdict is not "healthy" -- true too when the run's
+        last step (by number) diverged, newer than every measured step.
     """
 
     def __init__(self, k: int = 10, sample: int = 2000, pair_sample: int = 2000, probe_folds: int = 3,
@@ -570,8 +632,10 @@ class Timeline:
         self.notes_ = list(run.notes)
         self.has_labels_ = lab_rows is not None and n_labelled >= 2
         self.has_positives_ = positives is not None
-        self.last_verdict_ = out[-1]["verdict"]
-        self.last_collapsed_ = out[-1]["verdict"] != "healthy"
+        self.diverged_ = dict(run.diverged)
+        last_diverged = bool(self.diverged_) and max(self.diverged_) > out[-1]["step"]
+        self.last_verdict_ = "diverged" if last_diverged else out[-1]["verdict"]
+        self.last_collapsed_ = last_diverged or out[-1]["verdict"] != "healthy"
         task.report(1, 1, "timeline measured")
         return self
 
@@ -588,11 +652,23 @@ class Timeline:
         values = np.array([np.nan if r.get(key) is None else float(r[key]) for r in self.rows_], dtype=np.float64)
         return steps, values
 
+    def all_rows(self) -> list[dict[str, Any]]:
+        """``rows_`` and one row per diverged step (verdict "diverged", metrics None), by step."""
+        gone = getattr(self, "diverged_", {})
+        extra: list[dict[str, Any]] = [{"step": int(s), "file": None, "verdict": "diverged",
+                  "verdict_reason": f"{c:,} of {self.n_items_:,} rows had NaN or infinite values: the step was "
+                                    "recorded as diverged, not written",
+                  **{key: None for key, _t, _h in METRICS}, "dim": None, "n_items": self.n_items_,
+                  "n_nonfinite": int(c), "sampled": False, "n_used": {}} for s, c in gone.items()]
+        return sorted([*self.rows_, *extra], key=lambda r: r["step"])
+
     def to_dict(self) -> dict[str, Any]:
-        """Strict JSON (no NaN): the run, how the numbers were computed, the rows by step."""
+        """Strict JSON (no NaN): the run, how the numbers were computed, the rows by step (with a
+        row per diverged step, see :meth:`all_rows`)."""
         return {
             "run": self.path_,
             "n_steps": len(self.rows_),
+            "diverged": {str(s): c for s, c in getattr(self, "diverged_", {}).items()},
             "n_items": self.n_items_,
             "n_used": self.n_used_,
             "sampled": self.n_used_ < self.n_items_,
@@ -610,7 +686,7 @@ class Timeline:
             "notes": self.notes_,
             "last_verdict": self.last_verdict_,
             "last_collapsed": bool(self.last_collapsed_),
-            "rows": [dict(r, n_used=dict(r["n_used"])) for r in self.rows_],
+            "rows": [dict(r, n_used=dict(r["n_used"])) for r in self.all_rows()],
         }
 
 

@@ -66,7 +66,7 @@ def test_write_step_keeps_items_once_and_refuses_changes(tmp_path, digits):
     with pytest.raises(RunError, match=r"has 32 dimensions but the run was started with 64"):
         write_step(run, 15, X[:100, :32])
     with pytest.raises(RunError, match="step 15: .*NaN"):
-        write_step(run, 15, np.full((100, 64), np.nan, dtype=np.float32))
+        write_step(run, 15, np.full((100, 64), np.nan, dtype=np.float32), on_nonfinite="raise")
     assert sorted(p.name for p in run.iterdir()) == [MANIFEST, "step_000000005.npy", "step_000000010.npy"]
     r = read_run(run)
     assert r.steps == [5, 10] and r.ids == ids and list(r.labels[:3]) == [str(v) for v in y[:3]]
@@ -237,3 +237,63 @@ def test_parquet_epochs_with_ids_are_a_run(tmp_path, digits):
     assert run.steps == [3, 12] and run.ids[:2] == ["d0", "d1"] and not run.notes
     assert np.array_equal(run.vectors(1), X[:40] * 12)  # matched by id, not by row
     assert list(run.labels[:3]) == [str(v) for v in y[:3]]
+
+
+def test_a_diverged_step_is_recorded_not_raised_and_the_check_fails(tmp_path, digits, capsys):
+    """A training loop that diverges (NaN / inf vectors) is not killed by ``write_step``: the step
+    is recorded in the manifest, warned about, listed by ``read_run`` and shown by ``check``."""
+    from embedview.cli import EXIT_UNHEALTHY, main
+
+    X, y = digits
+    X = X[:300] / 16.0
+    run = tmp_path / "run"
+    write_step(run, 0, X, labels=y[:300])
+    write_step(run, 10, X * 1.5)
+    bad = X * 3.0
+    bad[:7, 0] = np.nan
+    bad[7:9, 3] = np.inf
+    with pytest.warns(RuntimeWarning, match=rf"{run}: step 20 diverged \(9 of 300 rows"):
+        out = write_step(run, 20, bad)
+    assert out == run / MANIFEST and not (run / "step_000000020.npy").exists()
+    assert json.loads(out.read_text())["diverged"] == {"20": 9}
+    # finite float64 values beyond float32's range are infinite once written: a divergence too
+    with pytest.warns(RuntimeWarning, match="step 30 diverged \\(300 of 300"):
+        write_step(run, 30, X.astype(np.float64) * 1e300)
+    with pytest.raises(RunError, match="step 40: .*NaN or infinite values \\(9 of 300 rows\\)"):
+        write_step(run, 40, bad, on_nonfinite="raise")
+    assert sorted(p.name for p in run.iterdir()) == [MANIFEST, "step_000000000.npy", "step_000000010.npy"]
+
+    r = read_run(run)
+    assert r.steps == [0, 10] and r.diverged == {20: 9, 30: 300}
+    assert any("2 step(s) diverged" in n and "20 (9 of 300 rows)" in n for n in r.notes)
+    t = Timeline(k=5, probe_folds=2, probe_max_iter=100).fit(r)
+    assert [row["step"] for row in t.rows_] == [0, 10]  # measured rows, one per file (the view's index)
+    assert t.last_verdict_ == "diverged" and t.last_collapsed_
+    doc = t.to_dict()
+    assert [(row["step"], row["verdict"]) for row in doc["rows"]][2:] == [(20, "diverged"), (30, "diverged")]
+    assert doc["rows"][2]["n_nonfinite"] == 9 and doc["rows"][2]["effective_rank"] is None
+    assert doc["diverged"] == {"20": 9, "30": 300}
+    json.dumps(doc, allow_nan=False)
+    steps, values = t.series("effective_rank")
+    assert list(steps) == [0, 10] and np.all(np.isfinite(values))
+
+    capsys.readouterr()
+    assert main(["check", str(run), "--k", "5"]) == EXIT_UNHEALTHY
+    err = capsys.readouterr().err
+    assert "last step (30): diverged" in err
+
+    # the step written again with finite vectors clears the record; the run then ends on it
+    write_step(run, 30, X * 2.0)
+    r2 = read_run(run)
+    assert r2.steps == [0, 10, 30] and r2.diverged == {20: 9}
+    t2 = Timeline(k=5, probe_folds=2, probe_max_iter=100).fit(r2)
+    assert [row["verdict"] for row in t2.to_dict()["rows"]][2] == "diverged"
+    assert t2.last_verdict_ == t2.rows_[-1]["verdict"] and t2.last_collapsed_ == (t2.last_verdict_ != "healthy")
+
+
+def test_a_run_whose_only_step_diverged_says_so(tmp_path, digits):
+    X, _ = digits
+    with pytest.warns(RuntimeWarning, match="step 0 diverged"):
+        write_step(tmp_path / "run", 0, np.full((50, 64), np.inf))
+    with pytest.raises(RunError, match=r"no embedding files in it .*steps 0 diverged"):
+        read_run(tmp_path / "run")
