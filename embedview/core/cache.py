@@ -306,36 +306,14 @@ class EmbeddingCache:
         if not rows:
             return 0
         sql = "INSERT OR REPLACE INTO vectors (cache_id, key, dim, vec) VALUES (?, ?, ?, ?)"
-        with self._lock:
-            for attempt in (0, 1):
-                conn = self._db()
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        conn.executemany(sql, rows)
-                    except BaseException:
-                        if conn.in_transaction:  # SQLite rolls back by itself on a full disk
-                            conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                    return len(rows)
-                except sqlite3.DatabaseError as exc:
-                    failure = _write_failure(exc)
-                    if failure is not None:  # every batch committed before this one is kept
-                        err = CacheError(
-                            f"embedding cache {self.path}: cannot store vectors: {failure[1]} ({exc}); free space "
-                            f"there, move the cache with {ENV_DIR}=FOLDER, or run with --no-cache")
-                        err.errno = failure[0]
-                        err.filename = str(self.path)
-                        raise err from exc
-                    if attempt or not _is_corruption(exc):
-                        raise
-                    self._recover(exc)
-        return 0  # pragma: no cover - the loop always returns or raises
+        self._write(lambda conn: conn.executemany(sql, rows), "vectors")
+        return len(rows)
 
     # -- neighbour graphs ---------------------------------------------------------------------
     def _write(self, work, what: str):
-        """Run ``work(conn)`` in one IMMEDIATE transaction (all or nothing), as :meth:`put_many` does."""
+        """Run ``work(conn)`` in one IMMEDIATE transaction (all or nothing): vectors and graphs alike.
+        A full disk is a :class:`CacheError` naming the cache (every transaction committed before
+        is kept); a corrupt database is recovered once and the work retried."""
         with self._lock:
             for attempt in (0, 1):
                 conn = self._db()
@@ -344,7 +322,7 @@ class EmbeddingCache:
                     try:
                         result = work(conn)
                     except BaseException:
-                        if conn.in_transaction:
+                        if conn.in_transaction:  # SQLite rolls back by itself on a full disk
                             conn.execute("ROLLBACK")
                         raise
                     conn.execute("COMMIT")
