@@ -300,9 +300,9 @@ class NeighborsView(View):
         """The line under the list when the hits were read from the kept neighbour graph."""
         ms = hits.seconds * 1000
         took = float(graph.info.get("search_seconds", 0.0))
-        text = (f"{graph.how} {hits.metric} neighbours of {graph.n_items:,} items, read from the kept "
-                f"neighbour graph in {ms:.2f} ms (searched once in {took:.1f} s)")
-        return text
+        took_text = f"{took:.1f} s" if took >= 1 else f"{took * 1000:.0f} ms"
+        return (f"{graph.how} {hits.metric} neighbours of {graph.n_items:,} items, read from the kept "
+                f"neighbour graph in {ms:.2f} ms (the graph was searched once, in {took_text})")
 
     def status_text(self, hits: NeighborHits, n: int) -> str:
         """The line under the list: how the neighbours were found, and what that costs in recall."""
