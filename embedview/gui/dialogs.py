@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QHeaderView,
     QLabel,
@@ -195,3 +196,15 @@ class ShortcutsDialog(QDialog):
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ask_list_export(parent: QWidget | None, title: str, default_name: str) -> str | None:
+    """Ask where to save a list (CSV or JSON): the path with ``.csv`` / ``.json`` added when the
+    user typed neither (from the chosen filter), or ``None`` when cancelled.  ``title`` tells the
+    user that only a list is written and none of their data files is changed."""
+    path, chosen = QFileDialog.getSaveFileName(parent, title, default_name, "CSV (*.csv);;JSON (*.json)")
+    if not path:
+        return None
+    if not path.lower().endswith((".csv", ".json")):
+        path += ".json" if "json" in chosen.lower() else ".csv"
+    return path

@@ -870,17 +870,17 @@ class MainWindow(QMainWindow):
 
     def export_duplicates_dialog(self) -> None:
         """File -> Export duplicate decisions: the groups at the chosen threshold with keep / drop."""
+        from embedview.gui.dialogs import ask_list_export
+
         if self.model.get_analysis(AnalysisKind.DUPLICATES) is None:
             self.show_message("No duplicates to export yet")
             return
         self.show_view("duplicates")
-        path, chosen = QFileDialog.getSaveFileName(
+        path = ask_list_export(
             self, "Export duplicate decisions \u2014 a list only; no file of your data is deleted, moved or changed",
-            "duplicates.csv", "CSV (*.csv);;JSON (*.json)")
-        if not path:
+            "duplicates.csv")
+        if path is None:
             return
-        if not path.lower().endswith((".csv", ".json")):
-            path += ".json" if "json" in chosen.lower() else ".csv"
         self._guarded(JobKind.DUPLICATES_EXPORT, lambda: self.exports.export_duplicates(path))
 
     def export_report_dialog(self) -> None:

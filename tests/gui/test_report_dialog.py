@@ -79,3 +79,17 @@ def test_cancelled_dialog_writes_nothing(window, qtbot, tmp_path, monkeypatch):
     window.actions_by_key["export_report"].trigger()
     assert not window.runner.is_running(report_dialog.JobKind.REPORT)
     assert not list(tmp_path.glob("*.html"))
+
+
+def test_list_export_adds_the_suffix_of_the_chosen_filter(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from embedview.gui.dialogs import ask_list_export
+
+    answers = iter([("/tmp/out", "JSON (*.json)"), ("/tmp/out", "CSV (*.csv)"), ("/tmp/x.CSV", "JSON (*.json)"),
+                    ("", "")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: next(answers)))
+    assert ask_list_export(None, "t", "d.csv") == "/tmp/out.json"
+    assert ask_list_export(None, "t", "d.csv") == "/tmp/out.csv"
+    assert ask_list_export(None, "t", "d.csv") == "/tmp/x.CSV"  # typed suffix kept
+    assert ask_list_export(None, "t", "d.csv") is None  # cancelled

@@ -62,7 +62,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -91,6 +90,7 @@ from embedview.core.duplicates import (
 )
 from embedview.gui import theme
 from embedview.gui.bind import bind
+from embedview.gui.dialogs import ask_list_export
 from embedview.gui.settings import Settings
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.views.base import View
@@ -668,14 +668,11 @@ class DuplicatesView(View):
         if self.finder is None:
             self.groups_label.setText("No duplicates to export yet.")
             return
-        path, chosen = QFileDialog.getSaveFileName(
+        path = ask_list_export(
             self, "Export duplicate decisions \u2014 a list only; no file of your data is deleted, moved or changed",
-            "duplicates.csv", "CSV (*.csv);;JSON (*.json)")
-        if not path:
-            return
-        if not path.lower().endswith((".csv", ".json")):
-            path += ".json" if "json" in chosen.lower() else ".csv"
-        self.export_decisions(path)
+            "duplicates.csv")
+        if path is not None:
+            self.export_decisions(path)
 
     def export_plot(self, path: str) -> None:
         """Write the histogram with the threshold as PNG or SVG (by the file extension)."""

@@ -28,7 +28,6 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex
 from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -47,6 +46,7 @@ from embedview.actions.exports import ExportActions
 from embedview.core.audit import AUDIT_KINDS, Audit, duplicate_findings, run_audit
 from embedview.core.findings import KINDS, FindingSet
 from embedview.gui import theme
+from embedview.gui.dialogs import ask_list_export
 from embedview.gui.thumbnails import shared_thumbnails
 from embedview.gui.views.base import View
 from embedview.gui.workers import JobRunner
@@ -448,13 +448,10 @@ class IssuesView(View):
         if self.audit is None:
             self.status.setText("No findings to export yet.")
             return
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export findings and decisions \u2014 a list only; no file of your data is changed",
-            "findings.csv", "CSV (*.csv);;JSON (*.json)")
-        if not path:
+        path = ask_list_export(
+            self, "Export findings and decisions \u2014 a list only; no file of your data is changed", "findings.csv")
+        if path is None:
             return
-        if not path.lower().endswith((".csv", ".json")):
-            path += ".json" if "json" in chosen.lower() else ".csv"
         try:
             self.export_findings(path)
         except ValueError as exc:
