@@ -4,6 +4,7 @@ without a window (embedview.show is tested for real in tests/gui/test_remote.py)
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,75 @@ def test_the_notebook_example_runs_without_a_window():
                           capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert "gate passed: False" in done.stdout and "verdict: healthy" in done.stdout
+
+
+# -- scores, drift, timeline ----------------------------------------------------------------------
+def test_scores_table_has_the_cli_columns_and_label_named_clusters(digits):
+    X, y = digits
+    r = embedview.scores(X, labels=y, ids=[f"d{i}" for i in range(N)], map="pca")
+    table = r.table()
+    assert list(table.columns) == ["id", "source", "label", "uniqueness", "representativeness", "cluster",
+                                   "cluster_coarse", "x", "y"]
+    assert len(table) == N and table["id"].iloc[5] == "d5" and table["label"].tolist() == y
+    for col in ("uniqueness", "representativeness"):
+        assert table[col].between(0, 1).all() and table[col].max() == pytest.approx(1.0)
+    assert r["clusters"]["levels"]["fine"]["named_by"] == "label" and r["map"]["method"] == "pca"
+    clustered = table[table["cluster"] != "unclustered"]
+    assert len(clustered) > N // 2
+    # a name such as "3 (90%)": the dominant label of its members, and its share
+    share = (clustered["cluster"].str.split(" ").str[0] == clustered["label"]).mean()
+    assert share > 0.6
+    assert f"{N:,} items" in r["how"]["uniqueness"] and "HDBSCAN" in r["how"]["cluster"]
+    np.testing.assert_allclose(table["uniqueness"], r.item_scores.uniqueness_)
+    low = r.least_unique(3)
+    assert [x["uniqueness"] for x in low] == sorted(table["uniqueness"])[:3]
+    with pytest.raises(ValueError, match="unknown map"):
+        embedview.scores(X, map="tsne")
+
+
+def test_scores_name_text_clusters_by_their_words():
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    path = Path("/tmp/realdata/debian.csv")
+    if not path.exists():
+        pytest.skip("no /tmp/realdata/debian.csv")
+    frame = pd.read_csv(path).head(400)
+    texts = frame["text"].astype(str).tolist()
+    X = TruncatedSVD(40, random_state=0).fit_transform(TfidfVectorizer(stop_words="english").fit_transform(texts))
+    r = embedview.scores(X, texts=texts, ids=frame["id"], map="pca")
+    fine = r["clusters"]["levels"]["fine"]
+    assert fine["named_by"] == "words" and fine["n_clusters"] >= 2
+    vocabulary = set(re.findall(r"\w+", " ".join(texts).lower()))
+    for c in fine["clusters"]:
+        words = re.findall(r"\w+", c["name"])
+        assert words and all(w.lower() in vocabulary for w in words), c["name"]
+
+
+def test_drift_finds_a_shift_and_not_a_random_split(digits):
+    X, _ = digits
+    order = np.random.default_rng(0).permutation(N)
+    a, b = X[order[: N // 2]], X[order[N // 2:]]
+    same = embedview.drift(a, b, n_permutations=300)
+    assert not same.drifted and same["classifier"]["p_value"] > 0.005
+    shifted = embedview.drift(a, b + 2.0 * X.std(axis=0), n_permutations=300)
+    assert shifted.drifted and shifted["classifier"]["auroc"] > 0.9
+    table = shifted.table()
+    assert table["test"].tolist() == ["classifier", "mmd"] and table["statistic"].tolist() == ["auroc", "mmd2"]
+    assert table["value"].iloc[0] == pytest.approx(shifted.drift.auroc_)
+    assert (table["n_a"] == N // 2).all()
+
+
+def test_timeline_reads_a_logged_run_one_row_per_step(tmp_path, digits):
+    X, y = digits
+    rng = np.random.default_rng(0)
+    collapsed = np.outer(rng.normal(size=N), rng.normal(size=X.shape[1])).astype(np.float32) + 1e-4 * X
+    for step, v in ((0, X), (5, X * 0.5 + 1.0), (10, collapsed)):
+        embedview.log(tmp_path / "run", step, v, labels=y)
+    r = embedview.timeline(tmp_path / "run", k=5, probe_sample=100)
+    table = r.table()
+    assert table["step"].tolist() == [0, 5, 10] and len(r["rows"]) == 3
+    assert table["knn_accuracy"].iloc[0] > 0.9
+    assert table["verdict"].iloc[0] == "healthy" and table["verdict"].iloc[-1] != "healthy"
+    assert r["last_collapsed"] and r.timeline.last_collapsed_ and r.run.steps == [0, 5, 10]
+    assert {"scores", "drift", "timeline"} <= set(dir(embedview))
