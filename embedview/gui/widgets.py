@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -540,6 +542,25 @@ class ItemList(QListWidget):
 
 #: encoders shown side by side in Collapse and Compare (the active one first)
 MAX_SETS = 3
+
+
+def job_progress_bar(max_width: int = 160) -> QProgressBar:
+    """The thin, text-less progress bar of a view's background job (0..1000), hidden until it runs."""
+    bar = QProgressBar()
+    bar.setRange(0, 1000)
+    bar.setMaximumWidth(max_width)
+    bar.setTextVisible(False)
+    bar.hide()
+    return bar
+
+
+def status_label() -> QLabel:
+    """A view's one-line status / hint: rich text in the placeholder colour, never widening its row."""
+    label = QLabel()
+    label.setTextFormat(Qt.RichText)
+    label.setStyleSheet("color: palette(placeholder-text);")
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    return label
 
 
 def short_name(name: str, width: int = 28) -> str:

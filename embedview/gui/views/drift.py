@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -59,7 +58,9 @@ from embedview.gui.widgets import (
     categorical_colors,
     export_plot_item,
     fill_metric_rows,
+    job_progress_bar,
     metric_table,
+    status_label,
 )
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
@@ -145,15 +146,8 @@ class DriftView(View):
         self.run_button.setToolTip("Load and encode set B with the active encoder, then test it against the open data")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(160)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        self.status = QLabel()
-        self.status.setStyleSheet("color: palette(placeholder-text);")
-        self.status.setTextFormat(Qt.RichText)
-        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.progress = job_progress_bar()
+        self.status = status_label()
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 4, 4, 0)
         bar.addWidget(QLabel("Against:"))

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -44,7 +43,15 @@ from embedview.core.timeline import METRICS, Run, Timeline, aligned_maps, map_it
 from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.views.base import View
-from embedview.gui.widgets import LegendBox, categorical_colors, export_plot_item, fill_metric_rows, metric_table
+from embedview.gui.widgets import (
+    LegendBox,
+    categorical_colors,
+    export_plot_item,
+    fill_metric_rows,
+    job_progress_bar,
+    metric_table,
+    status_label,
+)
 from embedview.gui.workers import JobRunner
 from embedview.model import AppModel
 from embedview.model.views.timeline import SPEEDS
@@ -115,15 +122,8 @@ class TimelineView(View):
                                    "writes (only the new ones)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(160)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        self.status = QLabel()
-        self.status.setTextFormat(Qt.RichText)
-        self.status.setStyleSheet("color: palette(placeholder-text);")
-        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.progress = job_progress_bar()
+        self.status = status_label()
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 4, 4, 0)
         bar.addWidget(self.open_button)
