@@ -107,8 +107,9 @@ def test_npz_json_gate_holds_and_formula_ids(digits_npz, tmp_path, capsys):
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["n_items"] == 403
     assert doc["counts"]["duplicate"] == 3  # the three exact copies (one of each pair kept)
-    assert "leak" in doc["skipped"] and "--fail-on leak=0 not applied" in err
-    assert "every --fail-on limit held" in err
+    assert "leak" in doc["skipped"]
+    assert "WARNING: --fail-on leak=0 NOT APPLIED: leak was not checked: the data has no split column" in err
+    assert "the applied --fail-on limits held; 1 not applied" in err
     li = [r for r in doc["rows"] if r["kind"] == "label_issue"]
     assert li and all(r["suggested_label"] for r in li)
     # CSV on stdout: the hostile id is neutralised
@@ -133,3 +134,59 @@ def test_bad_input_exits_2(digits_npz, tmp_path, capsys):
     assert "unsupported output type" in capsys.readouterr().err
     # never over an input file
     assert main(["audit", str(digits_npz), "-o", str(digits_npz).replace(".npz", ".csv")]) in (0, EXIT_USAGE)
+
+
+@pytest.fixture(scope="module")
+def digits_split_npz(tmp_path_factory):
+    """300 digits with a split column (first 200 train, rest test) and 5 test items that are exact
+    copies of train items: 5 planted leaking pairs."""
+    d = load_digits()
+    X = d.data[:300].astype(np.float32)
+    split = np.array(["train"] * 200 + ["test"] * 100)
+    src = np.array([3, 40, 77, 120, 199])
+    X = np.vstack([X, X[src]])
+    split = np.concatenate([split, ["test"] * len(src)])
+    labels = np.array([str(v) for v in np.concatenate([d.target[:300], d.target[src]])])
+    path = tmp_path_factory.mktemp("npz-split") / "digits_split.npz"
+    np.savez(path, embeddings=X, labels=labels, split=split, ids=np.array([f"d{i}" for i in range(len(X))]))
+    return path
+
+
+def test_leak_pairs_per_split_pair_and_the_leak_pairs_limit(digits_split_npz, tmp_path, capsys):
+    out = tmp_path / "findings.json"
+    thr = ["--threshold", "leak=0.9999", "--only", "leak"]
+    assert main(["audit", str(digits_split_npz), "-o", str(out), *thr]) == 0
+    err = capsys.readouterr().err
+    leak = next(k for k in json.loads(out.read_text(encoding="utf-8"))["kinds"] if k["kind"] == "leak")
+    assert leak["pair_counts"] and sum(p["pairs"] for p in leak["pair_counts"]) == leak["n_pairs"]
+    assert all(sorted(p["splits"]) == ["test", "train"] for p in leak["pair_counts"])
+    n_pairs, n_items = leak["n_pairs"], leak["count"]
+    assert n_pairs >= 5 and n_items == 2 * n_pairs  # the planted copies: no item is in two pairs
+    per = ", ".join(f"{p['splits'][0]}-{p['splits'][1]}: {p['pairs']}" for p in leak["pair_counts"])
+    assert f"leak: {n_pairs} leaking pair(s) across splits ({per})" in err
+    # leak counts items (both sides), leak_pairs counts pairs
+    assert main(["audit", str(digits_split_npz), *thr, "--fail-on", f"leak={n_pairs}",
+                 "--fail-on", f"leak_pairs={n_pairs}"]) == EXIT_UNHEALTHY
+    err = capsys.readouterr().err
+    assert (f"FAIL leak: {n_items} items (both sides of each of the {n_pairs} leaking pairs) flagged, "
+            f"more than the limit {n_pairs}") in err
+    assert "FAIL leak_pairs" not in err
+    assert main(["audit", str(digits_split_npz), *thr, "--fail-on", f"leak_pairs={n_pairs - 1}"]) == EXIT_UNHEALTHY
+    assert (f"FAIL leak_pairs: {n_pairs} leaking pairs across splits flagged, more than the limit {n_pairs - 1}"
+            in capsys.readouterr().err)
+
+
+def test_a_limit_that_cannot_apply_warns_and_strict_exits_2(digits_npz, capsys):
+    args = ["audit", str(digits_npz), "--only", "outlier", "--fail-on", "leak_pairs=0", "--fail-on", "outlier=10000"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: --fail-on leak_pairs=0 NOT APPLIED: leak was not run (not among the kinds asked for)" in err
+    assert main([*args, "--strict"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "WARNING: --fail-on leak_pairs=0 NOT APPLIED" in err
+    assert "exit 2: 1 --fail-on limit(s) could not be applied (--strict)" in err
+    # the data has no split column: leak is skipped, and --strict says so with exit 2
+    assert main(["audit", str(digits_npz), "--only", "leak", "--fail-on", "leak=0", "--strict"]) == EXIT_USAGE
+    assert "NOT APPLIED: leak was not checked: the data has no split column" in capsys.readouterr().err
+    # --strict with every limit applicable: the usual exit codes
+    assert main(["audit", str(digits_npz), "--only", "outlier", "--fail-on", "outlier=10000", "--strict"]) == 0

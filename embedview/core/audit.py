@@ -51,6 +51,9 @@ from embedview.core.progress import TaskState
 
 #: the finding kinds the audit knows, in the order it runs (and lists) them
 AUDIT_KINDS = ("label_issue", "leak", "duplicate", "outlier")
+#: what :meth:`Audit.gate` can limit: each kind's flagged items, and ``leak_pairs``: the leaking
+#: pairs across splits (``leak`` counts items, both sides of each pair)
+GATE_KINDS = (*AUDIT_KINDS, "leak_pairs")
 #: rough share of the run each finder takes (cross-validated classifiers cost most)
 _WEIGHTS = {"label_issue": 0.45, "leak": 0.2, "duplicate": 0.2, "outlier": 0.15}
 #: the metadata column that holds each item's split (train / test / ...)
@@ -196,9 +199,11 @@ class Breach(NamedTuple):
     kind: str
     n_flagged: int
     limit: int
+    #: what ``n_flagged`` counts, e.g. "items (both sides of each of the 5 leaking pairs)"
+    counted: str = "items"
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.n_flagged} flagged, more than the limit {self.limit}"
+        return f"{self.kind}: {self.n_flagged} {self.counted} flagged, more than the limit {self.limit}"
 
 
 # -- the audit -------------------------------------------------------------------------------------------
@@ -221,6 +226,9 @@ class Audit:
     skipped_ : {kind: reason} for every asked kind that did not run
     seconds_ : {kind: seconds} each finder took
     n_items_ : items audited
+    leak_pairs_ : ``[{"splits": [a, b], "pairs": n}]``, the leaking pairs per split pair (split a
+        before b in the data's split order) when leaks ran; None when not (or after
+        :meth:`with_findings` replaced the leaks, whose pairs are not in a FindingSet)
     ids_, sources_, labels_ : the dataset's, for the rows
     """
 
@@ -276,6 +284,7 @@ class Audit:
             else:
                 plan.append(kind)
         self._finder: Any = None  # the duplicate graph, shared by leaks and duplicates during fit
+        self.leak_pairs_: list[dict[str, Any]] | None = None
         if graph is not None and graph.n_items != n:
             raise ValueError(f"the neighbour graph has {graph.n_items} items, the data {n}")
         self._graph = graph
@@ -337,7 +346,10 @@ class Audit:
                 raise ValueError(why)
             finder = self._duplicate_finder(emb, duplicates, task.sub(0.0, 0.9))
             self.neighbours_[kind] = getattr(finder, "search_reason_", "")
-            return SplitLeaks(threshold=t).fit(X, splits, progress=task.sub(0.9, 1.0), finder=finder).findings()
+            leaks = SplitLeaks(threshold=t).fit(X, splits, progress=task.sub(0.9, 1.0), finder=finder)
+            found = leaks.findings()
+            self.leak_pairs_ = [{"splits": [a, b], "pairs": int(c)} for (a, b), c in leaks.pair_counts_.items()]
+            return found
         if kind == "duplicate":
             finder = self._duplicate_finder(emb, duplicates, task)
             self.neighbours_[kind] = getattr(finder, "search_reason_", "")
@@ -361,6 +373,8 @@ class Audit:
             out.findings_[found.kind] = found
             out.findings_ = {kd: out.findings_[kd] for kd in AUDIT_KINDS if kd in out.findings_}
         out.skipped_ = {kd: why for kd, why in self.skipped_.items() if kd != found.kind}
+        if found.kind == "leak":  # the pairs behind the new leak findings are not known here
+            out.leak_pairs_ = None
         return out
 
     def _duplicate_finder(self, emb: Any, given: Any, task: TaskState) -> Any:
@@ -425,12 +439,20 @@ class Audit:
 
     def summary(self) -> list[dict[str, Any]]:
         """One entry per asked kind: the kind's summary (count, threshold and why, method) for the
-        kinds that ran, ``{"kind", "title", "skipped": reason}`` for the others; in run order."""
+        kinds that ran, ``{"kind", "title", "skipped": reason}`` for the others; in run order.
+        The leak entry adds ``n_pairs`` and ``pair_counts`` (``[{"splits": [a, b], "pairs": n}]``):
+        its ``count`` is items, both sides of each pair."""
         self._check_fitted()
         out: list[dict[str, Any]] = []
         for kind in AUDIT_KINDS:
             if kind in self.findings_:
-                out.append({**self.findings_[kind].summary(), "seconds": round(self.seconds_.get(kind, 0.0), 3)})
+                entry = {**self.findings_[kind].summary(), "seconds": round(self.seconds_.get(kind, 0.0), 3)}
+                if kind == "leak":
+                    pairs = self.leak_pairs()
+                    entry["counted"] = "items: both sides of each leaking pair"
+                    entry["n_pairs"] = None if pairs is None else sum(p["pairs"] for p in pairs)
+                    entry["pair_counts"] = pairs
+                out.append(entry)
             elif kind in self.skipped_:
                 out.append({"kind": kind, "title": KINDS[kind][0], "count": None, "skipped": self.skipped_[kind]})
         return out
@@ -448,17 +470,48 @@ class Audit:
             "rows": self.rows(decisions),
         }
 
+    def leak_pairs(self) -> list[dict[str, Any]] | None:
+        """The leaking pairs per split pair (``leak_pairs_``), or None when they are not known."""
+        self._check_fitted()
+        pairs = getattr(self, "leak_pairs_", None)
+        return None if pairs is None or "leak" not in self.findings_ else [dict(p) for p in pairs]
+
     def gate(self, max_counts: Mapping[str, int]) -> list[Breach]:
-        """The limits ``{kind: most flagged items allowed}`` that the findings exceed.  A kind that
-        did not run breaches nothing (the caller says so: see ``skipped_``)."""
+        """The limits ``{kind: most allowed}`` (kinds of :data:`GATE_KINDS`) that the findings
+        exceed.  A finding kind counts flagged items -- ``leak`` both sides of each leaking pair;
+        ``leak_pairs`` counts the pairs.  A kind that did not run (or ``leak_pairs`` without known
+        pairs) breaches nothing: :meth:`not_applied` says why."""
         self._check_fitted()
         out = []
         for kind, limit in max_counts.items():
-            if kind not in AUDIT_KINDS:
-                raise ValueError(f"unknown finding kind {kind!r}; expected one of {', '.join(AUDIT_KINDS)}")
+            if kind not in GATE_KINDS:
+                raise ValueError(f"unknown finding kind {kind!r}; expected one of {', '.join(GATE_KINDS)}")
+            if kind == "leak_pairs":
+                pairs = self.leak_pairs()
+                n_pairs = None if pairs is None else sum(p["pairs"] for p in pairs)
+                if n_pairs is not None and n_pairs > int(limit):
+                    out.append(Breach(kind, n_pairs, int(limit), "leaking pairs across splits"))
+                continue
             if kind in self.findings_ and len(self.findings_[kind]) > int(limit):
-                out.append(Breach(kind, len(self.findings_[kind]), int(limit)))
+                counted = "items"
+                if kind == "leak":
+                    pairs = self.leak_pairs()
+                    counted = ("items (both sides of each leaking pair)" if pairs is None else
+                               f"items (both sides of each of the {sum(p['pairs'] for p in pairs)} leaking pairs)")
+                out.append(Breach(kind, len(self.findings_[kind]), int(limit), counted))
         return out
+
+    def not_applied(self, kind: str) -> str:
+        """Why a limit on ``kind`` (of :data:`GATE_KINDS`) cannot be applied; "" when it can."""
+        self._check_fitted()
+        base = "leak" if kind == "leak_pairs" else kind
+        if base in self.skipped_:
+            return f"{base} was not checked: {self.skipped_[base]}"
+        if base not in self.findings_:
+            return f"{base} was not run (not among the kinds asked for)"
+        if kind == "leak_pairs" and self.leak_pairs() is None:
+            return "the leaking pairs are not known for these leak findings"
+        return ""
 
     # -- writing ---------------------------------------------------------------------------------------
     def write_csv(self, f, decisions: Mapping[str, Mapping[str, str]] | None = None) -> int:

@@ -244,3 +244,46 @@ def test_outlier_findings_on_fitted_scores(planted):
     assert f.kind == "outlier" and "5 nearest" in f.score_name
     assert np.all(np.diff(f.scores) <= 0)  # most isolated first
     assert plants["noise"] <= set(f.indices.tolist())
+
+
+def test_leak_pair_counts_in_the_json_and_the_leak_pairs_gate(planted, audit):
+    pytest.importorskip("embedview.core.leaks")
+    from embedview.core.leaks import SplitLeaks
+
+    emb, plants = planted
+    leak = audit.findings_["leak"]
+    # the same leaks measured directly: the audit's pair counts are SplitLeaks.pair_counts_
+    direct = SplitLeaks().fit(emb.vectors, list(emb.dataset.metadata["split"]))
+    expected = [{"splits": [a, b], "pairs": c} for (a, b), c in direct.pair_counts_.items()]
+    n_pairs = sum(direct.pair_counts_.values())
+    assert audit.leak_pairs() == expected and n_pairs >= N_LEAK
+    entry = next(k for k in json.loads(audit.json_text())["kinds"] if k["kind"] == "leak")
+    assert entry["pair_counts"] == expected and entry["n_pairs"] == n_pairs
+    assert entry["count"] == len(leak) and "both sides" in entry["counted"]
+    # leak counts items (both sides of each pair); leak_pairs counts the pairs
+    assert len(leak) > n_pairs
+    assert audit.gate({"leak_pairs": n_pairs}) == []
+    (b,) = audit.gate({"leak_pairs": n_pairs - 1, "leak": len(leak)})
+    assert (b.kind, b.n_flagged, b.limit) == ("leak_pairs", n_pairs, n_pairs - 1)
+    assert str(b) == f"leak_pairs: {n_pairs} leaking pairs across splits flagged, more than the limit {n_pairs - 1}"
+    (b,) = audit.gate({"leak": n_pairs})
+    assert str(b) == (f"leak: {len(leak)} items (both sides of each of the {n_pairs} leaking pairs) flagged, "
+                      f"more than the limit {n_pairs}")
+    assert audit.not_applied("leak_pairs") == "" and audit.not_applied("leak") == ""
+    # leak findings replaced by the caller: their pairs are unknown, so leak_pairs cannot apply
+    other = audit.with_findings(leak)
+    assert other.leak_pairs() is None and "not known" in other.not_applied("leak_pairs")
+    assert other.gate({"leak_pairs": 0}) == [] and audit.leak_pairs() == expected
+
+
+def test_limits_on_kinds_that_did_not_run_say_why(planted):
+    emb, _ = planted
+    a = Audit(kinds=["outlier"]).fit(emb)
+    assert a.not_applied("leak_pairs") == "leak was not run (not among the kinds asked for)"
+    assert a.not_applied("outlier") == ""
+    ds = emb.dataset
+    bare = Dataset("embedding", ids=ds.ids, sources=ds.sources, embeddings=emb.vectors)
+    b = Audit(kinds=["leak", "outlier"]).fit(EmbeddingSet.from_dataset(bare))
+    assert b.not_applied("leak").startswith("leak was not checked: the data has no split column")
+    assert b.not_applied("leak_pairs") == b.not_applied("leak")
+    assert b.gate({"leak": 0, "leak_pairs": 0}) == [] and b.leak_pairs() is None
