@@ -11,6 +11,9 @@
     embedview.log("runs/a", step, vectors, ids=ids, labels=labels)  # one step of a training run
     win = embedview.show(vectors, labels=labels, texts=texts)        # the window, without blocking
     win.selection()                                       # the ids selected in the window
+    embedview.scores(vectors, labels=labels, texts=texts).table()  # uniqueness, representativeness, named clusters
+    embedview.drift(train_vectors, new_vectors).table()  # classifier two-sample test and MMD
+    embedview.timeline("runs/a").table()                 # the metrics and verdict per logged step
 
 Every function computes with :mod:`embedview.core` (the same registry of checks as the CLI, the
 same audit, the same run format): nothing here has logic of its own beyond turning arrays into a
