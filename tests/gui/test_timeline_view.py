@@ -149,3 +149,29 @@ def test_following_a_run_measures_the_steps_a_training_loop_writes(env, collapsi
     write_step(run_dir, 200, last)
     env.qtbot.wait(400)
     assert view.result.steps_[-1] == 160
+
+
+def test_a_diverged_last_step_is_named_in_the_status_line(env, tmp_path):
+    # a real run of digits vectors whose newest step blew up (NaN): embedview.log records it, and
+    # the view says the run ends diverged rather than showing the last measured step's verdict
+    import warnings
+
+    from sklearn.datasets import load_digits
+
+    from embedview.core.timeline import write_step
+    from embedview.gui.views.timeline import TimelineView
+
+    X = load_digits().data.astype(np.float32)[:300]
+    run = tmp_path / "run"
+    write_step(run, 0, X)
+    write_step(run, 10, X * 0.5)
+    bad = X.copy()
+    bad[:7] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        write_step(run, 20, bad)
+    view = env.add(TimelineView)
+    env.show()
+    view.open_run(str(run))
+    _done(env, view)
+    assert "1 diverged" in view.status.text() and "last step 20: diverged" in view.status.text()

@@ -373,9 +373,7 @@ class TimelineView(View):
         self._draw_metric()
         self._draw_band()
         self._show_step()
-        last = result.rows_[-1]
-        self._say(f"{len(run)} steps, {run.n:,} items; last step {last['step']}: {last['verdict']}",
-                  error=result.last_collapsed_)
+        self._say_last(run, result)
         self._busy(True, "aligning the maps of every step\u2026", (0.8, 1.0))
         self.runner.submit(
             JobKind.TIMELINE_MAP, run_maps, run,
@@ -386,13 +384,20 @@ class TimelineView(View):
             on_finished=self._job_finished,
             is_stale=lambda: self.run is not run)
 
+    def _say_last(self, run: Run, result: Timeline) -> None:
+        """The run in one line: its size and the newest step's verdict (a diverged step included:
+        it has no row of measurements, only its step number in ``run.diverged``)."""
+        rows = result.all_rows()
+        last = rows[-1]
+        diverged = f"; {len(run.diverged)} diverged (NaN / inf)" if run.diverged else ""
+        self._say(f"{len(run)} steps{diverged}, {run.n:,} items; last step {last['step']}: {last['verdict']}",
+                  error=result.last_collapsed_)
+
     def _mapped(self, run: Run, items: np.ndarray, maps: list[np.ndarray]) -> None:
         self.items, self.maps = items, maps
         self._busy(False)
-        last = self.result.rows_[-1] if self.result is not None else None
-        if last is not None:
-            self._say(f"{len(run)} steps, {run.n:,} items; last step {last['step']}: {last['verdict']}",
-                      error=self.result is not None and self.result.last_collapsed_)
+        if self.result is not None:
+            self._say_last(run, self.result)
         self._color_map()
         self._show_step(fit_view=True)
 
