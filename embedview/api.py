@@ -230,16 +230,18 @@ def audit(vectors: Any, labels: Any = None, splits: Any = None, *, ids: Any = No
 
 
 def log(run_dir: str | os.PathLike, step: int, vectors: Any, ids: Any = None, labels: Any = None,
-        positives: Any = None) -> Path:
+        positives: Any = None, on_nonfinite: str = "record") -> Path:
     """Append one step of a training run (:func:`embedview.core.timeline.write_step`): the
     vectors as ``step_{step:09d}.npy``, written atomically, the ids / labels / positive pairs
     once in the run's manifest.  Cheap enough to call every N steps; returns the step's file.
+    Vectors with NaN / inf never stop the training loop: the step is recorded as diverged in the
+    manifest, with a ``RuntimeWarning`` (``on_nonfinite="raise"`` raises instead).
     Open the run with ``embedview RUN_DIR`` or check it with ``embedview check RUN_DIR``."""
     from embedview.core.timeline import write_step
 
     if hasattr(vectors, "detach"):
         vectors = vectors.detach().cpu().numpy()
-    return write_step(run_dir, step, vectors, ids=ids, labels=labels, positives=positives)
+    return write_step(run_dir, step, vectors, ids=ids, labels=labels, positives=positives, on_nonfinite=on_nonfinite)
 
 
 # ==============================================================================================
