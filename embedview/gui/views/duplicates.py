@@ -633,12 +633,12 @@ class DuplicatesView(View):
 
     def find_now(self) -> None:
         """Compute the duplicates of the active set now (the same job the analysis scheduler runs)."""
-        from embedview.actions.analysis import run_duplicates
+        from embedview.actions.analysis import kept_graph, run_duplicates
 
         emb, name = self.model.emb, self.model.active
         if emb is None:
             return
-        self.runner.submit(FIND_KEY, run_duplicates, emb,
+        self.runner.submit(FIND_KEY, run_duplicates, emb, kept_graph(emb),  # an exact kept graph: no search
                            on_result=lambda finder: self.model.set_analysis(AnalysisKind.DUPLICATES, finder, name=name),
                            is_stale=lambda: not self.model.is_current(emb, name))
         self._update_placeholder()
