@@ -353,6 +353,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    if getattr(args, "engine", "local") == "ray":
+        return _encode_ray(args)
     out = _check_output(args.output, args.paths, (".npz", ".parquet"))
     dataset = _load(args.paths, args)
     if len(dataset) == 0:
@@ -367,6 +369,34 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
         _write_atomic(out, lambda tmp: save_parquet(emb, tmp))
     _err(f"wrote {len(emb)} vectors ({emb.dim}-d, {emb.encoder}) to {out}; {_skip_summary(dataset, emb)}")
+    return EXIT_OK
+
+
+def _encode_ray(args: argparse.Namespace) -> int:
+    """``encode --engine ray``: parquet shards in the folder ``-o`` (resumable), encoded by Ray actors."""
+    try:
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise CLIError(f"--engine ray needs Ray Data: pip install 'embedview[ray]' ({exc})") from exc
+    from embedview.encoders.ray_engine import encode_on_ray
+    from embedview.encoders.registry import ensure_available
+
+    try:
+        ensure_available(args.model)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise CLIError(f"--model {args.model}: {exc}") from exc
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{out}: --engine ray writes a folder of parquet shards, and this is a file")
+    dataset = _load(args.paths, args)
+    if len(dataset) == 0:
+        raise CLIError(f"{', '.join(args.paths)}: nothing to encode")
+    if dataset.modality not in ("image", "text"):
+        raise CLIError(f"{', '.join(args.paths)}: {dataset.modality} items are vectors already; nothing to encode")
+    res = encode_on_ray(dataset, args.model, out, address=args.address, shard_size=args.shard_size,
+                        device=getattr(args, "device", None), batch_size=args.batch_size, progress=_err)
+    _err(f"{res['n_items']} items in {res['n_shards']} shard(s) under {out}: {len(res['redone'])} encoded now, "
+         f"{len(res['skipped'])} already done")
     return EXIT_OK
 
 
@@ -926,6 +956,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="embeddings.npz", metavar="FILE",
                    help=".npz (embeddings, ids, labels, sources) or .parquet (default: %(default)s)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="items per model call")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: encode on a Ray cluster into a folder (-o) of resumable parquet shards "
+                        "(pip install 'embedview[ray]')")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: an existing cluster (e.g. ray://head:10001 or auto); default: a local one")
+    p.add_argument("--shard-size", type=_positive_int, default=1000, metavar="N",
+                   help="with --engine ray: items per parquet shard (default: %(default)s)")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("models", parents=[common], help="list encoders and whether they work offline")
