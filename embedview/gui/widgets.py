@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from embedview.core import maps
 from embedview.core.dataset import Dataset
+from embedview.gui import theme
 
 # -- colours ---------------------------------------------------------------------------------------
 #: items outside every named category (unlabelled, "other", not in a duplicate group)
@@ -561,6 +562,26 @@ def status_label() -> QLabel:
     label.setStyleSheet("color: palette(placeholder-text);")
     label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
     return label
+
+
+class SpanProgress:
+    """For a view with a :func:`job_progress_bar` ``progress``, a :func:`status_label` ``status``
+    and ``_span`` (the part of the bar the running job draws): the runner's progress callback and
+    the status line, shared by the Drift and Timeline views."""
+
+    progress: QProgressBar
+    status: QLabel
+    _span: tuple[float, float] = (0.0, 1.0)
+
+    def _progress(self, fraction: float, message: str) -> None:
+        start, stop = self._span
+        self.progress.setValue(int(1000 * (start + (stop - start) * fraction)))
+        if message:
+            self.status.setText(html.escape(message))
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setText(theme.error_html(text) if error else html.escape(text))
+        self.status.setToolTip(text)
 
 
 def short_name(name: str, width: int = 28) -> str:

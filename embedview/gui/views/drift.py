@@ -55,6 +55,7 @@ from embedview.gui.widgets import (
     ItemCard,
     ItemList,
     LegendBox,
+    SpanProgress,
     categorical_colors,
     export_plot_item,
     fill_metric_rows,
@@ -109,7 +110,7 @@ def split_paths(text: str) -> tuple[str, ...]:
 
 
 # -- the view -------------------------------------------------------------------------------------------
-class DriftView(View):
+class DriftView(SpanProgress, View):
     """The open data (A) against another set (B): verdict, numbers, one map, separating items."""
 
     title = "Drift"
@@ -413,19 +414,9 @@ class DriftView(View):
         self.status.setText(html.escape(text))
         self.status.setToolTip(text)
 
-    def _progress(self, fraction: float, message: str) -> None:
-        start, stop = self._span
-        self.progress.setValue(int(1000 * (start + (stop - start) * fraction)))
-        if message:
-            self.status.setText(html.escape(message))
-
     def _failed(self, message: str) -> None:
         self._busy(False)
         self._say(message, error=True)
-
-    def _say(self, text: str, error: bool = False) -> None:
-        self.status.setText(theme.error_html(text) if error else html.escape(text))
-        self.status.setToolTip(text)
 
     # -- showing ---------------------------------------------------------------------------------------
     def _show(self, emb_a: EmbeddingSet, emb_b: EmbeddingSet, d: Drift) -> None:

@@ -40,11 +40,11 @@ from PySide6.QtWidgets import (
 
 from embedview.core.progress import TaskState
 from embedview.core.timeline import METRICS, Run, Timeline, aligned_maps, map_items, read_run, run_stamp
-from embedview.gui import theme
 from embedview.gui.bind import bind
 from embedview.gui.views.base import View
 from embedview.gui.widgets import (
     LegendBox,
+    SpanProgress,
     categorical_colors,
     export_plot_item,
     fill_metric_rows,
@@ -90,7 +90,7 @@ def run_maps(run: Run, progress: TaskState | None = None) -> tuple[np.ndarray, l
     return items, aligned_maps(run, items=items, progress=progress)
 
 
-class TimelineView(View):
+class TimelineView(SpanProgress, View):
     """A run over training: the metrics against the step, the verdict per step, the aligned maps."""
 
     title = "Timeline"
@@ -415,21 +415,11 @@ class TimelineView(View):
         if text:
             self.status.setText(html.escape(text))
 
-    def _progress(self, fraction: float, message: str) -> None:
-        start, stop = self._span
-        self.progress.setValue(int(1000 * (start + (stop - start) * fraction)))
-        if message:
-            self.status.setText(html.escape(message))
-
     def _failed(self, message: str) -> None:
         self._busy(False)
         if self.result is None:
             self.placeholder.setText(PLACEHOLDER)
         self._say(message, error=True)
-
-    def _say(self, text: str, error: bool = False) -> None:
-        self.status.setText(theme.error_html(text) if error else html.escape(text))
-        self.status.setToolTip(text)
 
     # -- drawing ---------------------------------------------------------------------------------------
     def _available(self, key: str) -> bool:
