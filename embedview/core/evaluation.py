@@ -47,7 +47,7 @@ import numpy as np
 
 from embedview.core.dataset import LoadProblem
 from embedview.core.embeddings import as_matrix, l2_normalize
-from embedview.core.neighbors import topk
+from embedview.core.neighbors import limit_threads, topk
 from embedview.core.progress import TaskState
 from embedview.core.projection import _sample
 
@@ -307,13 +307,7 @@ class LinearProbe:
         return np.sort(np.concatenate(picked))
 
     def _threads(self) -> Any:
-        import contextlib
-
-        if self.n_threads is None:
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=int(self.n_threads))
+        return limit_threads(self.n_threads, user_api=None)  # BLAS and OpenMP
 
     def fit(self, X: Any, y: Any, progress=None) -> LinearProbe:
         from sklearn.exceptions import ConvergenceWarning

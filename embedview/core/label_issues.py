@@ -43,7 +43,7 @@ import numpy as np
 
 from embedview.core.evaluation import encode_labels
 from embedview.core.findings import FindingSet
-from embedview.core.neighbors import topk
+from embedview.core.neighbors import limit_threads, topk
 from embedview.core.progress import TaskState
 
 METHODS = ("both", "probe", "knn")
@@ -289,13 +289,7 @@ class LabelIssues:
         return out
 
     def _threads(self) -> Any:
-        import contextlib
-
-        if self.n_threads is None:
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=int(self.n_threads))
+        return limit_threads(self.n_threads, user_api=None)  # BLAS and OpenMP
 
     def _knn(self, X: np.ndarray, y: np.ndarray, n_classes: int, task: TaskState) -> np.ndarray:
         """Out-of-sample kNN vote shares, smoothed by one pseudo-vote spread by class frequency.

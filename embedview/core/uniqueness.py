@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from embedview.core.embeddings import as_matrix, l2_normalize
-from embedview.core.neighbors import NeighborIndex
+from embedview.core.neighbors import NeighborIndex, limit_threads
 from embedview.core.progress import TaskState
 
 #: FiftyOne Brain's weights of the three nearest neighbours' distances
@@ -154,13 +154,7 @@ class ItemScores:
         task.report(1, 1, "representativeness done")
 
     def _threads(self) -> Any:
-        import contextlib
-
-        if self.n_threads is None:
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=int(self.n_threads))
+        return limit_threads(self.n_threads, user_api=None)  # BLAS and OpenMP
 
     def columns(self) -> dict[str, np.ndarray]:
         """``{"uniqueness": (N,), "representativeness": (N,)}`` for the table and the map colouring."""
