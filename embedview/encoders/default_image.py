@@ -112,7 +112,7 @@ class DefaultImageEncoder(Encoder):
 
         from embedview.core.images import check_resize
 
-        check_resize(image, RESIZE, CROP * CROP)
+        check_resize(image, *self.resize_bound)  # the same bound the shared decode applied
         if image.mode != "RGB":
             image = image.convert("RGB")
         w, h = image.size

@@ -99,8 +99,7 @@ class OpenClipEncoder(Encoder):
         """
         from embedview.core.images import check_resize
 
-        side = self._input_side
-        check_resize(image, side, side * side)
+        check_resize(image, *self.resize_bound)  # the same bound the shared decode applied
         if image.mode != "RGB":
             image = image.convert("RGB")
         return self._preprocess(image)

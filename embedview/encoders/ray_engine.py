@@ -43,17 +43,15 @@ class _ShardEncoder:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        from embedview.core.export import save_parquet
+        from embedview.core.export import atomic_path, save_parquet
         from embedview.encoders.pipeline import encode_dataset
 
         done = []
         for k, start, stop in zip(batch["shard"], batch["start"], batch["stop"], strict=True):
             sub = self.dataset.subset(np.arange(int(start), int(stop)))
             emb = encode_dataset(sub, self.encoder, cache=False, batch_size=self.batch_size)
-            final = self.folder / shard_name(int(k))
-            tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-            save_parquet(emb, tmp)
-            os.replace(tmp, final)
+            with atomic_path(self.folder / shard_name(int(k))) as tmp:  # whole shards only
+                save_parquet(emb, tmp)
             done.append(len(emb))
         return {"shard": np.asarray(batch["shard"]), "n_written": np.asarray(done, dtype=np.int64)}
 
@@ -66,9 +64,10 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, folder / MANIFEST)
+    from embedview.core.export import atomic_path
+
+    with atomic_path(folder / MANIFEST) as tmp:  # a unique temporary name, removed on failure
+        tmp.write_text(json.dumps(manifest, indent=1))
 
 
 def encode_on_ray(dataset, model: str, folder, *, address: str | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
