@@ -194,6 +194,20 @@ def _write_text(path: Path | None, text: str) -> None:
     _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def _write_csv(path: Path | None, write_rows: Callable[[Any], None]) -> None:
+    """``write_rows(file)`` into ``path`` atomically (a CSV file: no newline translation), or to
+    stdout when ``path`` is None."""
+    if path is None:
+        write_rows(sys.stdout)
+        return
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            write_rows(f)
+
+    _write_atomic(path, write)
+
+
 def _print_problems(problems: Sequence[Any], limit: int = 20) -> None:
     """List skipped files / rows, then warnings (loaded anyway), on stderr (the first ``limit``
     of each, then a count)."""

@@ -127,7 +127,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         _embed,
         _err,
         _load,
-        _write_atomic,
+        _write_csv,
+        _write_text,
     )
     from embedview.core.audit import Audit, audit_graph
     from embedview.core.graph import source_of
@@ -156,16 +157,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         audit.write_csv(sys.stdout)
     else:
         if out.suffix.lower() == ".json":
-            text = audit.json_text()
-
-            def write(tmp) -> None:
-                tmp.write_text(text, encoding="utf-8")
+            _write_text(out, audit.json_text())
         else:
-            def write(tmp) -> None:
-                with open(tmp, "w", encoding="utf-8", newline="") as f:
-                    audit.write_csv(f)
-
-        _write_atomic(out, write)
+            _write_csv(out, audit.write_csv)
         _err(f"wrote {sum(audit.counts().values()):,} flagged items to {out}")
     unapplied = {kind: audit.not_applied(kind) for kind in limits}
     unapplied = {kind: why for kind, why in unapplied.items() if why}

@@ -88,7 +88,17 @@ def summary(result: Any, top: int = 10) -> str:
 
 def cmd_scores(args: argparse.Namespace) -> int:
     from embedview.api import score_items
-    from embedview.cli import EXIT_OK, CLIError, ProgressBar, _check_output, _embed, _err, _load, _write_atomic
+    from embedview.cli import (
+        EXIT_OK,
+        CLIError,
+        ProgressBar,
+        _check_output,
+        _embed,
+        _err,
+        _load,
+        _write_csv,
+        _write_text,
+    )
     from embedview.core.graph import knn_graph, source_of
     from embedview.core.progress import TaskState
 
@@ -113,14 +123,8 @@ def cmd_scores(args: argparse.Namespace) -> int:
         write_csv(sys.stdout, result["items"])
         return EXIT_OK
     if out.suffix.lower() == ".json":
-        text = json.dumps(dict(result), indent=1, allow_nan=False)
-
-        def write(tmp) -> None:
-            tmp.write_text(text, encoding="utf-8")
+        _write_text(out, json.dumps(dict(result), indent=1, allow_nan=False))
     else:
-        def write(tmp) -> None:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                write_csv(f, result["items"])
-    _write_atomic(out, write)
+        _write_csv(out, lambda f: write_csv(f, result["items"]))
     _err(f"wrote {n:,} scored items to {out}")
     return EXIT_OK
