@@ -71,16 +71,8 @@ def planted():
     return emb, plants
 
 
-def _have_leaks() -> bool:
-    try:
-        import embedview.core.leaks  # noqa: F401  (written in parallel for issue 12)
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
-#: every kind (leaks once core.leaks exists)
-KINDS_RUN = AUDIT_KINDS if _have_leaks() else tuple(k for k in AUDIT_KINDS if k != "leak")
+#: every kind: the audit must run them all on this data (labels, a split, copies, noise)
+KINDS_RUN = AUDIT_KINDS
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +113,6 @@ def test_every_kind_runs_and_finds_the_plants(planted, audit):
 
 
 def test_leaks_cross_the_split(planted, audit):
-    pytest.importorskip("embedview.core.leaks")
     emb, plants = planted
     leak = audit.findings_["leak"]
     assert len(leak) >= N_LEAK
@@ -247,7 +238,6 @@ def test_outlier_findings_on_fitted_scores(planted):
 
 
 def test_leak_pair_counts_in_the_json_and_the_leak_pairs_gate(planted, audit):
-    pytest.importorskip("embedview.core.leaks")
     from embedview.core.leaks import SplitLeaks
 
     emb, plants = planted
